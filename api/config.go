@@ -1,0 +1,73 @@
+package main
+
+import (
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// config is every setting of the api, read from the environment in one
+// place by loadConfig.
+type config struct {
+	// Addr is API_ADDR, where the receiver listens. Default ":8080".
+	Addr string
+	// Redis is REDIS_URL parsed. Default redis://127.0.0.1:6379/0.
+	Redis    asynq.RedisConnOpt
+	RedisURL string // redacted, for logs
+	// Secrets is STRIPE_WEBHOOK_SECRET split on commas: every secret that
+	// may sign a delivery (several while one is rotated). Required.
+	Secrets []string
+	// Tolerance is STRIPE_WEBHOOK_TOLERANCE, how old a signature's timestamp
+	// may be. Default 300s, as Stripe's libraries.
+	Tolerance time.Duration
+	// Events is STRIPE_EVENTS, the permitted event types; "*" permits all.
+	// Default: every type the worker handles.
+	Events []string
+	// Task holds QUEUE_NAME (default "stripe") and TASK_RETENTION
+	// (default 168h).
+	Task stripetask.Options
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	env := envconfig.New(getenv)
+	c := config{
+		Addr:      env.String("API_ADDR", ":8080"),
+		RedisURL:  redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Tolerance: env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
+		Events:    env.List("STRIPE_EVENTS", stripetask.Handled()),
+		Task: stripetask.Options{
+			Queue:     env.String("QUEUE_NAME", stripetask.DefaultQueue),
+			Retention: env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
+		},
+	}
+	var err error
+	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
+		env.Fail("REDIS_URL", err.Error())
+	}
+	env.Required("STRIPE_WEBHOOK_SECRET", "the whsec_… signing secret of your Stripe webhook endpoint (comma-separated during rotation)")
+	c.Secrets = env.List("STRIPE_WEBHOOK_SECRET", nil)
+	if len(c.Events) == 0 {
+		env.Fail("STRIPE_EVENTS", "lists no event type")
+	}
+	if slices.Contains(c.Events, "*") && len(c.Events) > 1 {
+		env.Fail("STRIPE_EVENTS", `mixes "*" with event types`)
+	}
+	return c, env.Err()
+}
+
+// permits reports whether an event type is permitted by c.Events.
+func (c config) permits() func(string) bool {
+	if slices.Contains(c.Events, "*") {
+		return func(string) bool { return true }
+	}
+	set := make(map[string]bool, len(c.Events))
+	for _, e := range c.Events {
+		set[e] = true
+	}
+	return func(t string) bool { return set[t] }
+}

@@ -1,0 +1,23 @@
+// Command api is stripeq's webhook receiver. It verifies each Stripe
+// delivery and stores it in Redis as one asynq task, then answers Stripe at
+// once; the worker does the work.
+//
+// See README.md for its settings.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}

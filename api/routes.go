@@ -1,0 +1,10 @@
+package main
+
+import "github.com/gin-gonic/gin"
+
+// routes is the api's whole HTTP surface.
+func (s *server) routes(r gin.IRouter) {
+	r.POST("/webhooks/stripe", s.handleWebhook())
+	r.GET("/healthz", handleHealthz())
+	r.GET("/readyz", s.handleReadyz())
+}

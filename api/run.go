@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/redisconn"
+)
+
+// run starts the receiver and serves until ctx ends, then lets in-flight
+// requests finish.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	log, err := logging.New(stdout, getenv)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	redisconn.SetLogger(log)
+	rdb := redisconn.NewClient(cfg.Redis)
+	defer rdb.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+
+	srv := newServer(log, cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("API_ADDR %s: %w", cfg.Addr, err)
+	}
+	log.Info("api listening",
+		"addr", l.Addr().String(), "webhook", "POST /webhooks/stripe", "redis", cfg.RedisURL,
+		"queue", cfg.Task.Queue, "retention", cfg.Task.Retention.String(), "secrets", len(cfg.Secrets),
+		slog.Int("permitted_types", len(cfg.Events)))
+	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
+	log.Info("api stopped")
+	return err
+}

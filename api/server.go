@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// maxBodyBytes caps a delivery's body. Stripe's events are a few KB; the
+// largest are well under this.
+const maxBodyBytes = 1 << 20
+
+// enqueueTimeout bounds the Redis work of one delivery, so that a Redis
+// outage gives Stripe a 503 rather than a hanging request.
+const enqueueTimeout = 3 * time.Second
+
+// readyTimeout bounds the Redis PING of /readyz.
+const readyTimeout = time.Second
+
+// enqueuer stores a task; *asynq.Client is one.
+type enqueuer interface {
+	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// server is the receiver with every dependency it uses.
+type server struct {
+	log      *slog.Logger
+	verifier verifier
+	permits  func(eventType string) bool
+	taskOpts stripetask.Options
+	queue    enqueuer
+	ping     func(context.Context) error
+
+	seenVersions sync.Map // api_version values already logged as mismatched
+}
+
+func newServer(log *slog.Logger, cfg config, queue enqueuer, ping func(context.Context) error) *server {
+	return &server{
+		log:      log,
+		verifier: verifier{secrets: cfg.Secrets, tolerance: cfg.Tolerance, now: time.Now},
+		permits:  cfg.permits(),
+		taskOpts: cfg.Task,
+		queue:    queue,
+		ping:     ping,
+	}
+}
+
+// handler returns the Gin engine serving every route in routes.
+func (s *server) handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log, ctxOutcome, ctxEventID, ctxEventType), httpserver.Recovery(s.log))
+	s.routes(r)
+	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"message": "not found"}) })
+	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"message": "method not allowed"}) })
+	return r
+}

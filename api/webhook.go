@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// Messages of the webhook's JSON answers, {"message": …}. Stripe only looks
+// at the status; operators and tests read the message.
+const (
+	msgReceived  = "Received"
+	msgDuplicate = "duplicate"
+	msgIgnored   = "ignored"
+)
+
+// Context keys the access log reads.
+const (
+	ctxEventID   = "stripe_event_id"
+	ctxEventType = "stripe_event_type"
+	ctxOutcome   = "outcome"
+)
+
+// handleWebhook receives one Stripe delivery. It answers 200 only once the
+// event's task is stored in Redis (or was stored before: "duplicate"), or
+// when the event type is not permitted ("ignored"). Anything it cannot
+// verify gets 400; a body over 1 MiB gets 413; a Redis failure gets 503 so
+// that Stripe delivers the event again later.
+func (s *server) handleWebhook() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if enc := c.GetHeader("Content-Encoding"); enc != "" && enc != "identity" {
+			reply(c, http.StatusUnsupportedMediaType, "bad_request", "Content-Encoding "+enc+" is not accepted; Stripe sends plain JSON")
+			return
+		}
+		if c.Request.ContentLength > maxBodyBytes {
+			reply(c, http.StatusRequestEntityTooLarge, "too_large", "body exceeds 1 MiB")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				reply(c, http.StatusRequestEntityTooLarge, "too_large", "body exceeds 1 MiB")
+				return
+			}
+			reply(c, http.StatusBadRequest, "bad_request", "cannot read body")
+			return
+		}
+
+		if err := s.verifier.verify(body, c.GetHeader("Stripe-Signature")); err != nil {
+			reply(c, http.StatusBadRequest, "bad_signature", "invalid Stripe-Signature: "+err.Error())
+			return
+		}
+
+		task, meta, err := stripetask.New(body, s.taskOpts)
+		if err != nil {
+			reply(c, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		c.Set(ctxEventID, meta.ID)
+		c.Set(ctxEventType, meta.Type)
+		s.noteAPIVersion(meta)
+
+		if !s.permits(meta.Type) {
+			reply(c, http.StatusOK, "ignored", msgIgnored)
+			return
+		}
+
+		ctx, cancel := context.WithTimeout(c.Request.Context(), enqueueTimeout)
+		defer cancel()
+		_, err = s.queue.EnqueueContext(ctx, task)
+		switch {
+		case err == nil:
+			reply(c, http.StatusOK, "received", msgReceived)
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+			reply(c, http.StatusOK, "duplicate", msgDuplicate)
+		default:
+			c.Error(err)
+			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
+		}
+	}
+}
+
+// noteAPIVersion logs, once per version, an event rendered with another API
+// version than stripe-go's. Such events are accepted: the worker decodes
+// the fields it needs, and the endpoint's version is the sender's choice.
+func (s *server) noteAPIVersion(m stripetask.Metadata) {
+	if m.APIVersion == stripe.APIVersion {
+		return
+	}
+	if _, seen := s.seenVersions.LoadOrStore(m.APIVersion, true); seen {
+		return
+	}
+	s.log.Warn("event rendered with another API version than stripe-go's; accepting it (logged once per version)",
+		"api_version", m.APIVersion, "stripe_go_api_version", stripe.APIVersion,
+		slog.String(logging.KeyEventID, m.ID), slog.String(logging.KeyEventType, m.Type))
+}
+
+// reply writes the JSON answer and records the outcome for the access log.
+func reply(c *gin.Context, status int, outcome, message string) {
+	c.Set(ctxOutcome, outcome)
+	c.JSON(status, gin.H{"message": message})
+}
+
+func handleHealthz() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+}
+
+// handleReadyz answers 200 while Redis answers a PING within a second.
+func (s *server) handleReadyz() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+		defer cancel()
+		if err := s.ping(ctx); err != nil {
+			c.Error(err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "message": "Redis does not answer"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	}
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// bundle is what a receiver test works with.
+type bundle struct {
+	handler   http.Handler
+	inspector *asynq.Inspector
+	cfg       config
+}
+
+// setup returns a receiver over a fresh Redis database, configured by env
+// on top of a test secret.
+func setup(t *testing.T, env map[string]string) *bundle {
+	t.Helper()
+	db := redistest.New(t)
+	vars := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := loadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redisconn.NewClient(cfg.Redis)
+	t.Cleanup(func() { rdb.Close() })
+	client := asynq.NewClientFromRedisClient(rdb)
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg}
+}
+
+// post sends body with a Stripe-Signature header and returns the status
+// and the message of the JSON answer.
+func post(t *testing.T, h http.Handler, body []byte, sig string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/stripe", bytes.NewReader(body))
+	if sig != "" {
+		req.Header.Set("Stripe-Signature", sig)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var answer struct{ Message string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
+		t.Fatalf("answer is not JSON: %q", rec.Body.String())
+	}
+	return rec.Code, answer.Message
+}
+
+// tasks returns every task in the queue, in any state.
+func tasks(t *testing.T, insp *asynq.Inspector, queue string) []*asynq.TaskInfo {
+	t.Helper()
+	var all []*asynq.TaskInfo
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		insp.ListPendingTasks, insp.ListScheduledTasks, insp.ListRetryTasks,
+		insp.ListArchivedTasks, insp.ListCompletedTasks, insp.ListActiveTasks,
+	} {
+		got, err := list(queue, asynq.PageSize(1000))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		all = append(all, got...)
+	}
+	return all
+}
+
+func TestWebhook(t *testing.T) {
+	now := time.Now()
+	customer := stripetest.Event("customer.created", "evt_test_valid", now)
+	tests := []struct {
+		name        string
+		env         map[string]string
+		body        []byte
+		sig         string
+		wantStatus  int
+		wantMessage string // exact, or a prefix when it ends in "…"
+		wantTasks   int
+	}{
+		{"valid event", nil, customer, stripetest.Sign(customer, now, stripetest.Secret), 200, "Received", 1},
+		{"unpermitted type", nil, stripetest.Event("invoice.paid", "evt_test_x", now),
+			stripetest.Sign(stripetest.Event("invoice.paid", "evt_test_x", now), now, stripetest.Secret), 200, "ignored", 0},
+		{"type permitted by STRIPE_EVENTS", map[string]string{"STRIPE_EVENTS": "invoice.paid"}, stripetest.Event("invoice.paid", "evt_test_x", now),
+			stripetest.Sign(stripetest.Event("invoice.paid", "evt_test_x", now), now, stripetest.Secret), 200, "Received", 1},
+		{"missing signature", nil, customer, "", 400, "invalid Stripe-Signature: webhook has no Stripe-Signature header", 0},
+		{"signature by another secret", nil, customer, stripetest.Sign(customer, now, "whsec_other"), 400, "invalid Stripe-Signature: webhook had no valid signature", 0},
+		{"body changed after signing", nil, bytes.Replace(customer, []byte("Jenny"), []byte("Jenna"), 1), stripetest.Sign(customer, now, stripetest.Secret), 400, "invalid Stripe-Signature: webhook had no valid signature", 0},
+		{"timestamp 301 s old", nil, customer, stripetest.Sign(customer, now.Add(-301*time.Second), stripetest.Secret), 400, "invalid Stripe-Signature: timestamp wasn't within tolerance", 0},
+		{"timestamp 10 min ahead", nil, customer, stripetest.Sign(customer, now.Add(10*time.Minute), stripetest.Secret), 400, "invalid Stripe-Signature: timestamp is too far in the future", 0},
+		{"rotated secrets: signed by the old one", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_new, " + stripetest.Secret}, customer,
+			stripetest.Sign(customer, now, stripetest.Secret), 200, "Received", 1},
+		{"rotated secrets: two signatures, one valid", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_new"}, customer,
+			stripetest.Sign(customer, now, stripetest.Secret, "whsec_new"), 200, "Received", 1},
+		{"signed body that is not JSON", nil, []byte("hello"), stripetest.Sign([]byte("hello"), now, stripetest.Secret), 400, "malformed event JSON…", 0},
+		{"signed JSON that is not an event", nil, []byte(`{"id":"cus_1"}`), stripetest.Sign([]byte(`{"id":"cus_1"}`), now, stripetest.Secret), 400, "not a Stripe event…", 0},
+		{"2 MiB body", nil, bytes.Repeat([]byte("a"), 2<<20), "t=1,v1=00", 413, "body exceeds 1 MiB", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, tt.env)
+			status, msg := post(t, b.handler, tt.body, tt.sig)
+			if status != tt.wantStatus {
+				t.Errorf("status = %d, want %d (message %q)", status, tt.wantStatus, msg)
+			}
+			if p, ok := strings.CutSuffix(tt.wantMessage, "…"); ok {
+				if !strings.HasPrefix(msg, p) {
+					t.Errorf("message = %q, want prefix %q", msg, p)
+				}
+			} else if msg != tt.wantMessage {
+				t.Errorf("message = %q, want %q", msg, tt.wantMessage)
+			}
+			if got := len(tasks(t, b.inspector, "stripe")); got != tt.wantTasks {
+				t.Errorf("%d tasks in Redis, want %d", got, tt.wantTasks)
+			}
+		})
+	}
+}
+
+func TestWebhookStoresTheContractTask(t *testing.T) {
+	b := setup(t, map[string]string{"TASK_RETENTION": "72h"})
+	now := time.Now()
+	body := stripetest.Event("customer.created", "evt_test_contract", now)
+	if status, msg := post(t, b.handler, body, stripetest.Sign(body, now, stripetest.Secret)); status != 200 {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	info, err := b.inspector.GetTaskInfo("stripe", "evt_test_contract")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Type != "stripe:customer.created" {
+		t.Errorf("type = %q", info.Type)
+	}
+	if !bytes.Equal(info.Payload, body) {
+		t.Errorf("payload differs from the body as received")
+	}
+	if info.MaxRetry != 7 {
+		t.Errorf("MaxRetry = %d, want 7", info.MaxRetry)
+	}
+	if info.Retention != 72*time.Hour {
+		t.Errorf("Retention = %v, want 72h", info.Retention)
+	}
+	want := map[string]string{
+		"type": "customer.created", "livemode": "false", "apiVersion": "2023-10-16",
+		"customer": "cus_stripeq_demo", "objectId": "cus_stripeq_demo", "created": strconv.FormatInt(now.Unix(), 10),
+	}
+	if !maps.Equal(info.Headers, want) {
+		t.Errorf("headers = %v\nwant %v", info.Headers, want)
+	}
+}
+
+func TestWebhookDuplicateDelivery(t *testing.T) {
+	b := setup(t, nil)
+	now := time.Now()
+	body := stripetest.Event("customer.updated", "evt_test_dup", now)
+	var messages []string
+	for i := range 3 {
+		// Stripe signs each delivery anew.
+		status, msg := post(t, b.handler, body, stripetest.Sign(body, now.Add(time.Duration(i)*time.Second), stripetest.Secret))
+		if status != 200 {
+			t.Fatalf("delivery %d: status %d", i, status)
+		}
+		messages = append(messages, msg)
+	}
+	if want := []string{"Received", "duplicate", "duplicate"}; !slices.Equal(messages, want) {
+		t.Errorf("answers = %v, want %v", messages, want)
+	}
+	if got := len(tasks(t, b.inspector, "stripe")); got != 1 {
+		t.Errorf("%d tasks, want 1", got)
+	}
+}
+
+func TestWebhookRedisUnreachable(t *testing.T) {
+	// A port nothing listens on.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"REDIS_URL": "redis://" + addr, "STRIPE_WEBHOOK_SECRET": stripetest.Secret}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redisconn.NewClient(cfg.Redis)
+	defer rdb.Close()
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, asynq.NewClientFromRedisClient(rdb), func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	h := srv.handler()
+
+	now := time.Now()
+	body := stripetest.Event("customer.created", "evt_test_down", now)
+	start := time.Now()
+	status, msg := post(t, h, body, stripetest.Sign(body, now, stripetest.Secret))
+	if status != 503 {
+		t.Errorf("status = %d (%s), want 503", status, msg)
+	}
+	if d := time.Since(start); d > enqueueTimeout+time.Second {
+		t.Errorf("answered after %v, want within %v", d, enqueueTimeout)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 503 {
+		t.Errorf("/readyz = %d, want 503", rec.Code)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	b := setup(t, nil)
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/healthz", 200},
+		{"GET", "/readyz", 200},
+		{"GET", "/webhooks/stripe", 405},
+		{"POST", "/webhooks/other", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, io.NopCloser(strings.NewReader(""))))
+			if rec.Code != tt.want {
+				t.Errorf("status = %d, want %d", rec.Code, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNameEveryVariable(t *testing.T) {
+	_, err := loadConfig(func(k string) string {
+		return map[string]string{"REDIS_URL": "http://x", "TASK_RETENTION": "soon", "STRIPE_WEBHOOK_TOLERANCE": "-1s"}[k]
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"REDIS_URL", "TASK_RETENTION", "STRIPE_WEBHOOK_TOLERANCE", "STRIPE_WEBHOOK_SECRET"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}

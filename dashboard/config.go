@@ -1,0 +1,75 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// config is every setting of the dashboard, read by loadConfig.
+type config struct {
+	// Addr is DASHBOARD_ADDR. Default "127.0.0.1:8081", loopback only.
+	Addr string
+	// Redis is REDIS_URL parsed. Default redis://127.0.0.1:6379/0.
+	Redis    asynq.RedisConnOpt
+	RedisURL string // redacted, for logs
+	// Queue is QUEUE_NAME. Default "stripe".
+	Queue string
+	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD. When both
+	// are unset and Addr is a loopback address, a one-time password is
+	// generated for the user "admin" (Generated is then true).
+	User, Password string
+	Generated      bool
+}
+
+// errNeedCredentials refuses to serve an unprotected console to a network.
+var errNeedCredentials = errors.New("DASHBOARD_USER and DASHBOARD_PASSWORD are required when DASHBOARD_ADDR is not a loopback address")
+
+func loadConfig(getenv func(string) string) (config, error) {
+	env := envconfig.New(getenv)
+	c := config{
+		Addr:     env.String("DASHBOARD_ADDR", "127.0.0.1:8081"),
+		RedisURL: redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Queue:    env.String("QUEUE_NAME", stripetask.DefaultQueue),
+		User:     env.Lookup("DASHBOARD_USER"),
+		Password: env.Lookup("DASHBOARD_PASSWORD"),
+	}
+	var err error
+	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
+		env.Fail("REDIS_URL", err.Error())
+	}
+	switch {
+	case c.User != "" && c.Password == "":
+		env.Fail("DASHBOARD_PASSWORD", "is required when DASHBOARD_USER is set")
+	case c.User == "" && c.Password != "":
+		env.Fail("DASHBOARD_USER", "is required when DASHBOARD_PASSWORD is set")
+	case c.User == "" && c.Password == "":
+		if !isLoopback(c.Addr) {
+			env.Fail("DASHBOARD_ADDR", fmt.Sprintf("%q is not a loopback address: %v", c.Addr, errNeedCredentials))
+			break
+		}
+		c.User, c.Password, c.Generated = "admin", rand.Text(), true
+	}
+	return c, env.Err()
+}
+
+// isLoopback reports whether addr (host:port) listens only on loopback. An
+// empty host means every interface, which is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,195 @@
+// Package redisconn turns the REDIS_URL setting into a Redis connection for
+// asynq, asynqmon and go-redis, so that the three commands read it the same
+// way.
+//
+// Accepted forms:
+//
+//	redis://[:password@]host:port[/db]          a single server
+//	rediss://[:password@]host:port[/db]         the same over TLS
+//	redis-socket://[:password@]/path/to/socket[?db=N]
+//	redis-sentinel://[:password@]host:port[,host:port…][/db]?master=NAME
+//	redis-cluster://[:password@]host:port[,host:port…]
+package redisconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultURL is the REDIS_URL used when the variable is unset.
+const DefaultURL = "redis://127.0.0.1:6379/0"
+
+// Timeouts applied to every connection. They bound how long a request can
+// wait on an unreachable Redis.
+const (
+	DialTimeout  = 2 * time.Second
+	ReadTimeout  = 3 * time.Second
+	WriteTimeout = 3 * time.Second
+)
+
+// ErrInvalidURL is wrapped by every error Parse returns.
+var ErrInvalidURL = errors.New("invalid Redis URL")
+
+// Parse reads a Redis URL in one of the forms of the package comment. The
+// errors it returns wrap ErrInvalidURL and never contain the password.
+func Parse(raw string) (asynq.RedisConnOpt, error) {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's own error quotes the whole URL, password included.
+		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
+	}
+	password, _ := u.User.Password()
+	username := u.User.Username()
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
+		}
+		if strings.Contains(u.Host, ",") {
+			return nil, fmt.Errorf("%w: several hosts need redis-sentinel:// or redis-cluster://", ErrInvalidURL)
+		}
+		db, err := pathDB(u.Path)
+		if err != nil {
+			return nil, err
+		}
+		opt := asynq.RedisClientOpt{
+			Network: "tcp", Addr: withPort(u.Host), Username: username, Password: password, DB: db,
+			DialTimeout: DialTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout,
+		}
+		if u.Scheme == "rediss" {
+			opt.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+		}
+		return opt, nil
+	case "redis-socket":
+		if u.Path == "" {
+			return nil, fmt.Errorf("%w: redis-socket:// needs a socket path", ErrInvalidURL)
+		}
+		db, err := queryDB(u.Query())
+		if err != nil {
+			return nil, err
+		}
+		return asynq.RedisClientOpt{
+			Network: "unix", Addr: u.Path, Username: username, Password: password, DB: db,
+			DialTimeout: DialTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout,
+		}, nil
+	case "redis-sentinel":
+		addrs, err := hosts(u.Host)
+		if err != nil {
+			return nil, err
+		}
+		master := u.Query().Get("master")
+		if master == "" {
+			return nil, fmt.Errorf("%w: redis-sentinel:// needs ?master=NAME", ErrInvalidURL)
+		}
+		db, err := pathDB(u.Path)
+		if err != nil {
+			return nil, err
+		}
+		return asynq.RedisFailoverClientOpt{
+			MasterName: master, SentinelAddrs: addrs, SentinelPassword: u.Query().Get("sentinel_password"),
+			Username: username, Password: password, DB: db,
+			DialTimeout: DialTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout,
+		}, nil
+	case "redis-cluster":
+		addrs, err := hosts(u.Host)
+		if err != nil {
+			return nil, err
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return nil, fmt.Errorf("%w: Redis Cluster has only database 0", ErrInvalidURL)
+		}
+		return asynq.RedisClusterClientOpt{
+			Addrs: addrs, Username: username, Password: password,
+			DialTimeout: DialTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout,
+		}, nil
+	case "":
+		return nil, fmt.Errorf("%w: no scheme; use redis://host:port", ErrInvalidURL)
+	default:
+		return nil, fmt.Errorf("%w: unsupported scheme %q", ErrInvalidURL, u.Scheme)
+	}
+}
+
+// NewClient returns a go-redis client for opt, as asynq would make it.
+func NewClient(opt asynq.RedisConnOpt) redis.UniversalClient {
+	return opt.MakeRedisClient().(redis.UniversalClient)
+}
+
+// SetLogger sends go-redis's own log lines (such as failed dials) to log at
+// warning level. It is process-wide, as go-redis's logger is.
+func SetLogger(log *slog.Logger) { redis.SetLogger(slogAdapter{log}) }
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// Redacted returns raw with any password replaced by "xxxxx", for logs.
+func Redacted(raw string) string {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func pathDB(path string) (int, error) {
+	p := strings.Trim(path, "/")
+	if p == "" {
+		return 0, nil
+	}
+	return atoiDB(p)
+}
+
+func queryDB(q url.Values) (int, error) {
+	if v := q.Get("db"); v != "" {
+		return atoiDB(v)
+	}
+	return 0, nil
+}
+
+func atoiDB(s string) (int, error) {
+	db, err := strconv.Atoi(s)
+	if err != nil || db < 0 {
+		return 0, fmt.Errorf("%w: database %q is not a number ≥ 0", ErrInvalidURL, s)
+	}
+	return db, nil
+}
+
+func hosts(list string) ([]string, error) {
+	var addrs []string
+	for _, h := range strings.Split(list, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			addrs = append(addrs, withPort(h))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
+	}
+	return addrs, nil
+}
+
+// withPort adds Redis's default port when host has none.
+func withPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), "6379")
+}

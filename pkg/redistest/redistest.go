@@ -1,0 +1,230 @@
+// Package redistest gives tests a real, empty Redis.
+//
+// [New] returns a Redis database that belongs to one test. When
+// TEST_REDIS_URL is set (for example redis://127.0.0.1:6379), the test
+// claims a free database number 1–15 on that server, flushes it, and frees
+// it at the end; claims are held in database 0 under "stripeq:test:claim:N",
+// so concurrently running test packages never share a database. Otherwise a
+// throwaway redis-server is started on a free loopback port for the test
+// and stopped after it; the redis-server binary must then be on PATH.
+//
+// [Start] always starts a dedicated redis-server, for tests that stop,
+// kill, restart or persist it.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/redisconn"
+)
+
+// DB is a Redis database that belongs to one test.
+type DB struct {
+	// URL is a redis:// URL of the database, as REDIS_URL would hold it.
+	URL string
+	// Opt is URL parsed for asynq.
+	Opt asynq.RedisConnOpt
+	// Client is connected to the database and closed at the end of the test.
+	Client redis.UniversalClient
+}
+
+// New returns an empty Redis database for t. See the package comment.
+func New(t testing.TB) *DB {
+	t.Helper()
+	base := os.Getenv("TEST_REDIS_URL")
+	if base == "" {
+		srv := Start(t)
+		return open(t, srv.URL(0))
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "redis" {
+		t.Fatalf("redistest: TEST_REDIS_URL must be a redis:// URL")
+	}
+	claimURL := *u
+	claimURL.Path = "/0"
+	claimOpt, err := redisconn.Parse(claimURL.String())
+	if err != nil {
+		t.Fatalf("redistest: TEST_REDIS_URL: %v", err)
+	}
+	claims := redisconn.NewClient(claimOpt)
+	t.Cleanup(func() { claims.Close() })
+
+	token := randomToken()
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for n := 1; n <= 15; n++ {
+			key := "stripeq:test:claim:" + strconv.Itoa(n)
+			ok, err := claims.SetNX(ctx, key, token, 15*time.Minute).Result()
+			if err != nil {
+				t.Fatalf("redistest: TEST_REDIS_URL does not answer: %v", err)
+			}
+			if !ok {
+				continue
+			}
+			t.Cleanup(func() {
+				// Free the claim only if it is still ours.
+				release := redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+				release.Run(context.Background(), claims, []string{key}, token)
+			})
+			dbURL := *u
+			dbURL.Path = "/" + strconv.Itoa(n)
+			db := open(t, dbURL.String())
+			if err := db.Client.FlushDB(ctx).Err(); err != nil {
+				t.Fatalf("redistest: flush database %d: %v", n, err)
+			}
+			return db
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: no free database on TEST_REDIS_URL after 2 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func open(t testing.TB, rawURL string) *DB {
+	t.Helper()
+	opt, err := redisconn.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	c := redisconn.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redistest: ping %s: %v", redisconn.Redacted(rawURL), err)
+	}
+	return &DB{URL: rawURL, Opt: opt, Client: c}
+}
+
+func randomToken() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Server is a redis-server process started by a test.
+type Server struct {
+	t    testing.TB
+	Addr string   // host:port on loopback
+	Dir  string   // its working directory (AOF and RDB files live here)
+	args []string // extra arguments, kept for Restart
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Start starts a redis-server on a free loopback port with no persistence,
+// plus any extra arguments (for example "--appendonly", "yes"). It is
+// killed at the end of the test.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redistest: no redis-server on PATH and TEST_REDIS_URL is unset; install Redis (apt-get install redis-server) or set TEST_REDIS_URL")
+	}
+	s := &Server{t: t, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), Dir: t.TempDir(), args: args}
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// URL returns the redis:// URL of database db on s.
+func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
+
+func (s *Server) start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := append([]string{
+		"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log"),
+	}, s.args...)
+	cmd := exec.Command("redis-server", args...)
+	// Kill the server if the test binary dies before its cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ping(s.Addr) == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	s.t.Fatalf("redistest: redis-server on %s did not answer within 10s; its log:\n%s", s.Addr, log)
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+// Restart starts the server again on the same port and directory, after
+// Kill. With persistence enabled it reloads its data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// ping sends a PING over a raw connection, so that it works before any
+// client is configured.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return errors.New(strings.TrimSpace(line))
+	}
+	return nil
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

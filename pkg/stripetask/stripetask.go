@@ -1,0 +1,275 @@
+// Package stripetask is the contract between the api and the worker: the
+// asynq task that carries one Stripe event.
+//
+// Every name in this package is permanent once deployed. Tasks already in
+// Redis carry these type names and header keys, so renaming one strands
+// them; a rename is a two-release change (handle both names, then drop the
+// old one).
+//
+// A task is built by [New] from the raw, verified event body and read back
+// by [Parse]. The payload is the event JSON exactly as Stripe sent it; the
+// event's metadata travels as asynq task headers so that it can be listed
+// and filtered without decoding payloads.
+package stripetask
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
+)
+
+// TypePrefix starts the asynq task type of every Stripe event:
+// "stripe:" + the event type, for example "stripe:invoice.payment_failed".
+const TypePrefix = "stripe:"
+
+// DefaultQueue is the asynq queue events go to unless configured otherwise.
+const DefaultQueue = "stripe"
+
+// MaxRetry is the number of retries a task gets before it is archived.
+const MaxRetry = 7
+
+// DefaultRetention is how long a finished task is kept in Redis. It must be
+// longer than Stripe's three days of redelivery, because the retained task
+// is what catches a late duplicate (its ID is the event ID).
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Header keys of a Stripe task. Values are always strings.
+const (
+	HeaderType       = "type"       // event type, e.g. "customer.created"
+	HeaderLivemode   = "livemode"   // "true" or "false"
+	HeaderAPIVersion = "apiVersion" // e.g. "2023-10-16"; empty when absent
+	HeaderAccount    = "account"    // Connect account ID, only when present
+	HeaderCustomer   = "customer"   // customer ID of data.object, only when present
+	HeaderObjectID   = "objectId"   // data.object.id, only when present
+	HeaderCreated    = "created"    // event creation time, unix seconds
+)
+
+// Errors returned by [Decode], [New] and [Parse]. Each reads well with the
+// package name: stripetask.ErrNotEvent.
+var (
+	// ErrNotEvent means the body is JSON but not a Stripe event: it lacks an
+	// "evt_" ID, a type, a creation time or a data.object.
+	ErrNotEvent = errors.New("not a Stripe event")
+	// ErrMalformed means the body is not valid JSON.
+	ErrMalformed = errors.New("malformed event JSON")
+	// ErrNotStripeTask means a task's type does not start with TypePrefix.
+	ErrNotStripeTask = errors.New("not a stripe task")
+)
+
+// Metadata is what the headers of a task say about its event.
+type Metadata struct {
+	ID         string // event ID, also the task ID
+	Type       string // event type
+	Livemode   bool
+	APIVersion string
+	Account    string // Connect account, "" when absent
+	Customer   string // customer of data.object, "" when absent
+	ObjectID   string // data.object.id, "" when absent
+	Created    int64  // unix seconds
+}
+
+// TaskType returns the asynq task type for a Stripe event type.
+func TaskType(eventType string) string { return TypePrefix + eventType }
+
+// EventType returns the Stripe event type of an asynq task type, and false
+// when taskType is not a Stripe task type.
+func EventType(taskType string) (string, bool) {
+	t, ok := strings.CutPrefix(taskType, TypePrefix)
+	return t, ok && t != ""
+}
+
+// envelope holds the few fields of an event that the receiver needs. Decoding
+// only these skips the cost of building a full stripe.Event on the request
+// path; the worker does the full decode.
+type envelope struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	Type       string `json:"type"`
+	APIVersion string `json:"api_version"`
+	Livemode   bool   `json:"livemode"`
+	Account    string `json:"account"`
+	Created    int64  `json:"created"`
+	Data       *struct {
+		Object *struct {
+			ID       string          `json:"id"`
+			Object   string          `json:"object"`
+			Customer json.RawMessage `json:"customer"`
+		} `json:"object"`
+	} `json:"data"`
+}
+
+// Decode reads the metadata of a raw event body. It checks the event's shape
+// (an "evt_" ID, a type, a creation time and a data.object) and returns
+// ErrMalformed or ErrNotEvent, wrapped with the detail, when it is wrong.
+func Decode(body []byte) (Metadata, error) {
+	var e envelope
+	if err := json.Unmarshal(body, &e); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return Metadata{}, fmt.Errorf("%w: field %q has the wrong type", ErrNotEvent, typeErr.Field)
+		}
+		return Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch {
+	case !strings.HasPrefix(e.ID, "evt_"):
+		return Metadata{}, fmt.Errorf("%w: id %q does not start with evt_", ErrNotEvent, truncate(e.ID))
+	case e.Object != "" && e.Object != "event":
+		return Metadata{}, fmt.Errorf("%w: object is %q", ErrNotEvent, truncate(e.Object))
+	case e.Type == "":
+		return Metadata{}, fmt.Errorf("%w: no type", ErrNotEvent)
+	case e.Created <= 0:
+		return Metadata{}, fmt.Errorf("%w: no created time", ErrNotEvent)
+	case e.Data == nil || e.Data.Object == nil:
+		return Metadata{}, fmt.Errorf("%w: no data.object", ErrNotEvent)
+	case len(e.ID) > 255 || len(e.Type) > 255:
+		return Metadata{}, fmt.Errorf("%w: id or type longer than 255 bytes", ErrNotEvent)
+	}
+	m := Metadata{
+		ID:         e.ID,
+		Type:       e.Type,
+		Livemode:   e.Livemode,
+		APIVersion: e.APIVersion,
+		Account:    e.Account,
+		Created:    e.Created,
+		ObjectID:   e.Data.Object.ID,
+		Customer:   customerID(e.Data.Object.Object, e.Data.Object.ID, e.Data.Object.Customer),
+	}
+	return m, nil
+}
+
+// customerID finds the customer an event's object belongs to: the object
+// itself when it is a customer, else its "customer" field, which Stripe
+// sends as an ID or, when expanded, as an object with an ID.
+func customerID(object, id string, raw json.RawMessage) string {
+	if object == "customer" {
+		return id
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == 'n' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &o) == nil {
+		return o.ID
+	}
+	return ""
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// Headers returns the task headers for m. Optional headers are left out
+// when empty.
+func (m Metadata) Headers() map[string]string {
+	h := map[string]string{
+		HeaderType:       m.Type,
+		HeaderLivemode:   strconv.FormatBool(m.Livemode),
+		HeaderAPIVersion: m.APIVersion,
+		HeaderCreated:    strconv.FormatInt(m.Created, 10),
+	}
+	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID} {
+		if v != "" {
+			h[k] = v
+		}
+	}
+	return h
+}
+
+// MetadataFromHeaders is the inverse of [Metadata.Headers]. The ID comes
+// from the task ID, which headers do not carry.
+func MetadataFromHeaders(id string, h map[string]string) Metadata {
+	created, _ := strconv.ParseInt(h[HeaderCreated], 10, 64)
+	return Metadata{
+		ID:         id,
+		Type:       h[HeaderType],
+		Livemode:   h[HeaderLivemode] == "true",
+		APIVersion: h[HeaderAPIVersion],
+		Account:    h[HeaderAccount],
+		Customer:   h[HeaderCustomer],
+		ObjectID:   h[HeaderObjectID],
+		Created:    created,
+	}
+}
+
+// Options are the enqueue settings of a Stripe task.
+type Options struct {
+	// Queue is the asynq queue. If empty, DefaultQueue.
+	Queue string
+	// Retention is how long the finished task stays in Redis, and so how long
+	// a redelivery of its event is caught as a duplicate. If zero,
+	// DefaultRetention.
+	Retention time.Duration
+}
+
+// New builds the task for a raw, already verified event body. The payload is
+// body exactly as given; the task ID is the event ID, so asynq rejects a
+// second task for the same event with asynq.ErrTaskIDConflict. It returns
+// the errors of [Decode].
+func New(body []byte, o Options) (*asynq.Task, Metadata, error) {
+	m, err := Decode(body)
+	if err != nil {
+		return nil, Metadata{}, err
+	}
+	return NewFromMetadata(body, m, o), m, nil
+}
+
+// NewFromMetadata builds the task for body when its metadata is already
+// known, as when the Console re-runs an execution.
+func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
+	queue, retention := o.Queue, o.Retention
+	if queue == "" {
+		queue = DefaultQueue
+	}
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	return asynq.NewTaskWithHeaders(TaskType(m.Type), body, m.Headers(),
+		asynq.TaskID(m.ID),
+		asynq.Queue(queue),
+		asynq.MaxRetry(MaxRetry),
+		asynq.Retention(retention),
+	)
+}
+
+// Parse turns a task back into its full stripe-go event and its metadata.
+// A task that is not a Stripe task returns ErrNotStripeTask; a payload that
+// does not decode into a stripe.Event returns ErrMalformed or ErrNotEvent.
+// These are permanent: retrying cannot fix them.
+func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
+	eventType, ok := EventType(t.Type())
+	if !ok {
+		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %q", ErrNotStripeTask, t.Type())
+	}
+	var e stripe.Event
+	if err := json.Unmarshal(t.Payload(), &e); err != nil {
+		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if e.ID == "" || e.Data == nil || e.Data.Object == nil {
+		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: no id or data.object", ErrNotEvent)
+	}
+	if string(e.Type) != eventType {
+		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", ErrNotEvent, e.Type, t.Type())
+	}
+	m := MetadataFromHeaders(e.ID, t.Headers())
+	if m.Type == "" { // a task written without headers: fall back to the payload
+		m, _ = Decode(t.Payload())
+	}
+	return e, m, nil
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// handleCustomer keeps the customer record for customer.created,
+// customer.updated and customer.deleted:
+//
+//	HASH stripeq:customer:{<customer id>}
+//	  email, name, deleted ("true"/"false"), last_event_id, last_event_created
+func (w *worker) handleCustomer(ctx context.Context, j job) error {
+	var c stripe.Customer
+	if err := decodeObject(j.event, &c); err != nil {
+		return err
+	}
+	if c.ID == "" {
+		return fmt.Errorf("%w: customer without an id", asynq.SkipRetry)
+	}
+	deleted := c.Deleted || j.meta.Type == stripetask.CustomerDeleted
+	applied, err := w.records.apply(ctx, customerKey(c.ID), j.event.ID, j.event.Created,
+		"email", c.Email,
+		"name", c.Name,
+		"deleted", strconv.FormatBool(deleted),
+	)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		j.log.InfoContext(ctx, "older than the customer record; skipped", slog.String("customer", c.ID))
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+// Command worker processes the Stripe events the api stored in Redis: one
+// asynq task per event, retried with exponential backoff, and keeps the
+// customer records in Redis.
+//
+// See README.md for its settings.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
