@@ -41,5 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// person who started the process on this machine.
 		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
 	}
-	return httpserver.Serve(ctx, httpserver.New(s.handler()), l)
+	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
+	log.Info("dashboard stopped")
+	return err
 }

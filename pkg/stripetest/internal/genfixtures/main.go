@@ -6,8 +6,9 @@
 // with IDs rewritten so that all events describe one customer, subscription,
 // invoice, payment intent, charge, dispute and checkout session, and with
 // the fields that the event type implies (status, failure details, …) set.
-// The generator only changes fields the fixture already has; the few fields
-// it adds are listed in add calls and exist in the 2023-10-16 API.
+// The generator only changes fields the fixture already has (set panics on
+// any other); the one field it adds (add) and the two it removes (delete) are
+// ones the 2023-10-16 API has, or leaves out, for these objects.
 //
 // stripe-mock's module must be in the module cache:
 //

@@ -1,0 +1,4 @@
+// Package e2e tests stripeq as it runs: the real api, worker and dashboard
+// binaries, started as processes against a real Redis, fed signed Stripe
+// deliveries over HTTP.
+package e2e

@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// stack is the three commands running against one Redis database.
+type stack struct {
+	db                 *redistest.DB
+	api, worker, dash  *proctest.Proc
+	apiURL, dashURL    string
+	dashUser, dashPass string
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{db: redistest.New(t), dashUser: "ops", dashPass: "e2e-dashboard-password"}
+	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	env := map[string]string{
+		"REDIS_URL":             s.db.URL,
+		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
+		"API_ADDR":              apiAddr,
+		"DASHBOARD_ADDR":        dashAddr,
+		"DASHBOARD_USER":        s.dashUser,
+		"DASHBOARD_PASSWORD":    s.dashPass,
+	}
+	s.apiURL, s.dashURL = "http://"+apiAddr, "http://"+dashAddr
+	s.api = proctest.Start(t, "api", proctest.Binary(t, "api"), env)
+	s.worker = proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
+	s.dash = proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), env)
+	proctest.WaitHTTP(t, s.api, s.apiURL+"/healthz", 30*time.Second)
+	proctest.WaitHTTP(t, s.dash, s.dashURL+"/healthz", 30*time.Second)
+	return s
+}
+
+// deliver posts a signed event to the api and returns status and message.
+func (s *stack) deliver(t *testing.T, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.apiURL+"/webhooks/stripe", bytes.NewReader(body))
+	req.Header.Set("Stripe-Signature", stripetest.Sign(body, time.Now(), stripetest.Secret))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct{ Message string }
+	json.NewDecoder(resp.Body).Decode(&answer)
+	return resp.StatusCode, answer.Message
+}
+
+func TestPipelineEndToEnd(t *testing.T) {
+	s := startStack(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	created := stripetest.Event("customer.created", "evt_e2e_created", t0)
+	updated := stripetest.Edit(stripetest.Event("customer.updated", "evt_e2e_updated", t0.Add(time.Minute)), func(e map[string]any) {
+		stripetest.Object(e)["email"] = "jenny@e2e.example.com"
+	})
+
+	// Stripe delivers out of order and more than once.
+	for _, d := range []struct {
+		body []byte
+		want string
+	}{
+		{updated, "Received"},
+		{created, "Received"},
+		{updated, "duplicate"},
+	} {
+		if status, msg := s.deliver(t, d.body); status != 200 || msg != d.want {
+			t.Fatalf("delivery answered %d %q, want 200 %q", status, msg, d.want)
+		}
+	}
+
+	// The worker applies both; the newer one wins.
+	ctx := context.Background()
+	key := "stripeq:customer:{cus_stripeq_demo}"
+	deadline := time.Now().Add(20 * time.Second)
+	var record map[string]string
+	for time.Now().Before(deadline) {
+		record, _ = s.db.Client.HGetAll(ctx, key).Result()
+		completed, _ := s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
+		if completed == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if record["email"] != "jenny@e2e.example.com" || record["last_event_id"] != "evt_e2e_updated" || record["deleted"] != "false" {
+		t.Fatalf("customer record = %v, want the updated email from evt_e2e_updated", record)
+	}
+
+	// asynqmon, behind the dashboard's authentication, lists both tasks.
+	api := s.dashURL + "/monitoring/api/queues/stripe/completed_tasks"
+	status, body := get(t, api, "", "")
+	if status != http.StatusUnauthorized {
+		t.Errorf("asynqmon API without credentials: %d, want 401", status)
+	}
+	if status, _ := get(t, api, s.dashUser, "wrong"); status != http.StatusUnauthorized {
+		t.Errorf("asynqmon API with a wrong password: %d, want 401", status)
+	}
+	status, body = get(t, api, s.dashUser, s.dashPass)
+	if status != 200 {
+		t.Fatalf("asynqmon API: %d %s", status, body)
+	}
+	var list struct {
+		Tasks []struct{ ID, Type string } `json:"tasks"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatalf("asynqmon answer: %v: %s", err, body)
+	}
+	var ids []string
+	for _, task := range list.Tasks {
+		ids = append(ids, task.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"evt_e2e_created", "evt_e2e_updated"}; !slices.Equal(ids, want) {
+		t.Errorf("asynqmon lists completed tasks %v, want %v", ids, want)
+	}
+
+	// Every process stops cleanly on SIGTERM.
+	for _, p := range []*proctest.Proc{s.api, s.worker, s.dash} {
+		if took, clean := p.Stop(40 * time.Second); !clean {
+			t.Errorf("%s did not exit within 40s of SIGTERM", p.Name)
+		} else if err := p.ExitErr(); err != nil {
+			t.Errorf("%s exited after %v with %v", p.Name, took, err)
+		}
+	}
+}
+
+func get(t *testing.T, url, user, pass string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}

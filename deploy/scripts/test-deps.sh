@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Makes sure the test suite has what it needs: redis-server on PATH. Tests
+# use the Redis at TEST_REDIS_URL when it is set and start throwaway
+# redis-server processes otherwise; tests that crash or restart Redis always
+# start their own. As root on Debian or Ubuntu this installs redis-server;
+# elsewhere it says what to do.
+set -euo pipefail
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: installing redis-server with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "test-deps: the tests need redis-server on PATH: apt-get install redis-server, or brew install redis" >&2
+    exit 1
+  fi
+fi
