@@ -88,13 +88,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	var record map[string]string
 	for time.Now().Before(deadline) {
-		record, _ = s.db.Client.HGetAll(ctx, key).Result()
 		completed, _ := s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
 		if completed == 2 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	record, _ = s.db.Client.HGetAll(ctx, key).Result()
 	if record["email"] != "jenny@e2e.example.com" || record["last_event_id"] != "evt_e2e_updated" || record["deleted"] != "false" {
 		t.Fatalf("customer record = %v, want the updated email from evt_e2e_updated", record)
 	}

@@ -47,10 +47,16 @@ func Parse(raw string) (asynq.RedisConnOpt, error) {
 	if raw == "" {
 		raw = DefaultURL
 	}
+	// A host list ("h1:1,h2:2") is not a valid URL host; parse the URL
+	// with a placeholder host and keep the list aside.
+	raw, hostList := cutHosts(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url's own error quotes the whole URL, password included.
 		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
+	}
+	if hostList != "" {
+		u.Host = hostList
 	}
 	password, _ := u.User.Password()
 	username := u.User.Username()
@@ -148,6 +154,28 @@ func Redacted(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// cutHosts replaces the host part of raw by a placeholder when it lists
+// several hosts, and returns that list.
+func cutHosts(raw string) (string, string) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw, ""
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	userinfo, hostList := "", authority
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hostList = authority[:at+1], authority[at+1:]
+	}
+	if !strings.Contains(hostList, ",") {
+		return raw, ""
+	}
+	return scheme + "://" + userinfo + "hosts.invalid" + rest[end:], hostList
 }
 
 func pathDB(path string) (int, error) {

@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+)
+
+func TestDashboardRefusesAnOpenNetworkAddressWithoutCredentials(t *testing.T) {
+	db := redistest.New(t)
+	p := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{
+		"REDIS_URL": db.URL, "DASHBOARD_ADDR": "0.0.0.0" + strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1"),
+	})
+	select {
+	case <-p.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the dashboard started on 0.0.0.0 without credentials")
+	}
+	if p.ExitErr() == nil {
+		t.Error("exit status 0, want a failure")
+	}
+	if out := p.Output(); !strings.Contains(out, "DASHBOARD_USER and DASHBOARD_PASSWORD are required") {
+		t.Errorf("output does not say why:\n%s", out)
+	}
+}
+
+func TestDashboardOneTimePasswordOnLoopback(t *testing.T) {
+	db := redistest.New(t)
+	addr := proctest.FreeAddr(t)
+	p := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{"REDIS_URL": db.URL, "DASHBOARD_ADDR": addr})
+	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
+
+	m := regexp.MustCompile(`User: (\S+)\s+One-time password: (\S+)`).FindStringSubmatch(p.Output())
+	if m == nil {
+		t.Fatalf("no one-time password printed:\n%s", p.Output())
+	}
+	user, pass := m[1], m[2]
+	if status, _ := get(t, "http://"+addr+"/", user, pass); status != http.StatusOK {
+		t.Errorf("with the printed password: %d, want 200", status)
+	}
+	if status, _ := get(t, "http://"+addr+"/", "", ""); status != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d, want 401", status)
+	}
+	// The password is printed for the operator, never written to the log.
+	for _, line := range strings.Split(p.Output(), "\n") {
+		if strings.HasPrefix(line, "{") && strings.Contains(line, pass) {
+			t.Errorf("a log line contains the password: %s", line)
+		}
+	}
+}

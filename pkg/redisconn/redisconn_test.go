@@ -1,0 +1,89 @@
+package redisconn_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/redisconn"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		url  string
+		want asynq.RedisConnOpt // nil: an error is expected
+	}{
+		{"", asynq.RedisClientOpt{Network: "tcp", Addr: "127.0.0.1:6379"}},
+		{"redis://:s3cret@db.internal:6380/2", asynq.RedisClientOpt{Network: "tcp", Addr: "db.internal:6380", Password: "s3cret", DB: 2}},
+		{"redis://user:pw@h", asynq.RedisClientOpt{Network: "tcp", Addr: "h:6379", Username: "user", Password: "pw"}},
+		{"redis-socket:///run/redis.sock?db=3", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis.sock", DB: 3}},
+		{"redis-sentinel://:pw@s1:26379,s2:26379?master=mymaster", asynq.RedisFailoverClientOpt{MasterName: "mymaster", SentinelAddrs: []string{"s1:26379", "s2:26379"}, Password: "pw"}},
+		{"redis-cluster://n1:7000,n2:7001,n3", asynq.RedisClusterClientOpt{Addrs: []string{"n1:7000", "n2:7001", "n3:6379"}}},
+		{"http://h:6379", nil},
+		{"localhost:6379", nil},
+		{"redis://h/notanumber", nil},
+		{"redis://h1,h2", nil},
+		{"redis-sentinel://s1:26379", nil},
+		{"redis-cluster://n1:7000/1", nil},
+		{"redis-socket://", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			got, err := redisconn.Parse(tt.url)
+			if tt.want == nil {
+				if !errors.Is(err, redisconn.ErrInvalidURL) {
+					t.Fatalf("Parse = %v, %v; want ErrInvalidURL", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(withoutTimeouts(got), tt.want) {
+				t.Errorf("Parse = %#v\nwant %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTLS(t *testing.T) {
+	opt, err := redisconn.Parse("rediss://cache.example.com:6380")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := opt.(asynq.RedisClientOpt)
+	if c.TLSConfig == nil || c.TLSConfig.ServerName != "cache.example.com" {
+		t.Errorf("TLS config = %+v, want ServerName cache.example.com", c.TLSConfig)
+	}
+}
+
+func TestErrorsNeverQuoteThePassword(t *testing.T) {
+	for _, u := range []string{"redis://:hunter2@h/x", "redis-sentinel://:hunter2@h", "redis://:hunter2@h\x7f"} {
+		if _, err := redisconn.Parse(u); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Parse(%q) = %v", u, err)
+		}
+	}
+	if r := redisconn.Redacted("redis://:hunter2@h:1/0"); strings.Contains(r, "hunter2") {
+		t.Errorf("Redacted = %q", r)
+	}
+}
+
+// withoutTimeouts clears the timeouts every option gets, so the table can
+// compare the rest.
+func withoutTimeouts(o asynq.RedisConnOpt) asynq.RedisConnOpt {
+	switch v := o.(type) {
+	case asynq.RedisClientOpt:
+		v.DialTimeout, v.ReadTimeout, v.WriteTimeout = 0, 0, 0
+		return v
+	case asynq.RedisFailoverClientOpt:
+		v.DialTimeout, v.ReadTimeout, v.WriteTimeout = 0, 0, 0
+		return v
+	case asynq.RedisClusterClientOpt:
+		v.DialTimeout, v.ReadTimeout, v.WriteTimeout = 0, 0, 0
+		return v
+	}
+	return o
+}
