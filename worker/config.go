@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,27 +21,63 @@ type config struct {
 	// Concurrency is WORKER_CONCURRENCY, the handlers this process runs at
 	// once. Default 5.
 	Concurrency int
+	// GlobalConcurrency is GLOBAL_CONCURRENCY, the handlers all worker
+	// processes together run at once. Default 5; 0 turns the limit off.
+	GlobalConcurrency int
 	// ShutdownTimeout is WORKER_SHUTDOWN_TIMEOUT, how long a stopping worker
 	// lets running handlers finish before returning their tasks to Redis.
 	// Default 30s.
 	ShutdownTimeout time.Duration
+	// HandlerTimeout is HANDLER_TIMEOUT, the longest one handler may run; a
+	// killed worker's global slot frees itself after it. Default 60s.
+	HandlerTimeout time.Duration
 	// RetryBase is RETRY_BASE_DELAY, the delay before the first retry; each
 	// later retry doubles it. Default 30s.
 	RetryBase time.Duration
+	// StripeKey is STRIPE_SECRET_KEY. When set, handlers retrieve each event
+	// from Stripe and use that copy. Default: unset, use the payload.
+	StripeKey string
+	// StripeAPIBase is STRIPE_API_BASE, another Stripe API backend such as
+	// stripe-mock. Default: Stripe's API.
+	StripeAPIBase string
+	// Mailer is SMTP_URL and NOTIFY_FROM parsed; nil when SMTP_URL is unset.
+	Mailer *mailer
+	// AlertWebhookURL is ALERT_WEBHOOK_URL, where archived tasks are
+	// reported as a Slack-compatible {"text": …} POST. Default: unset.
+	AlertWebhookURL string
+	// DashboardURL is DASHBOARD_URL, the dashboard's address for links in
+	// alerts. Default http://127.0.0.1:8081.
+	DashboardURL string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
 	c := config{
-		RedisURL:        redisconn.Redacted(env.Lookup("REDIS_URL")),
-		Queue:           env.String("QUEUE_NAME", stripetask.DefaultQueue),
-		Concurrency:     env.Int("WORKER_CONCURRENCY", 5, 1),
-		ShutdownTimeout: env.Duration("WORKER_SHUTDOWN_TIMEOUT", 30*time.Second),
-		RetryBase:       env.Duration("RETRY_BASE_DELAY", 30*time.Second),
+		RedisURL:          redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Queue:             env.String("QUEUE_NAME", stripetask.DefaultQueue),
+		Concurrency:       env.Int("WORKER_CONCURRENCY", 5, 1),
+		GlobalConcurrency: env.Int("GLOBAL_CONCURRENCY", 5, 0),
+		ShutdownTimeout:   env.Duration("WORKER_SHUTDOWN_TIMEOUT", 30*time.Second),
+		HandlerTimeout:    env.Duration("HANDLER_TIMEOUT", 60*time.Second),
+		RetryBase:         env.Duration("RETRY_BASE_DELAY", 30*time.Second),
+		StripeKey:         env.Lookup("STRIPE_SECRET_KEY"),
+		StripeAPIBase:     env.Lookup("STRIPE_API_BASE"),
+		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
+		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())
+	}
+	if smtpURL := env.Lookup("SMTP_URL"); smtpURL != "" {
+		if c.Mailer, err = parseMailer(smtpURL, env.String("NOTIFY_FROM", "stripeq <billing@localhost>")); err != nil {
+			env.Fail("SMTP_URL", err.Error())
+		}
+	}
+	for name, v := range map[string]string{"STRIPE_API_BASE": c.StripeAPIBase, "ALERT_WEBHOOK_URL": c.AlertWebhookURL, "DASHBOARD_URL": c.DashboardURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			env.Fail(name, "must be an http:// or https:// URL")
+		}
 	}
 	return c, env.Err()
 }

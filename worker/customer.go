@@ -26,7 +26,7 @@ func (w *worker) handleCustomer(ctx context.Context, j job) error {
 		return fmt.Errorf("%w: customer without an id", asynq.SkipRetry)
 	}
 	deleted := c.Deleted || j.meta.Type == stripetask.CustomerDeleted
-	applied, err := w.records.apply(ctx, customerKey(c.ID), j.event.ID, j.event.Created,
+	applied, err := w.records.apply(ctx, customerKey(c.ID), clockRecord, j.event.ID, j.event.Created,
 		"email", c.Email,
 		"name", c.Name,
 		"deleted", strconv.FormatBool(deleted),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"strconv"
@@ -16,11 +17,17 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
-// setup returns a worker over a fresh Redis database.
+// setup returns a worker over a fresh Redis database, with no global
+// concurrency limit, no Stripe API and no email.
 func setup(t *testing.T) (*worker, *redistest.DB) {
 	t.Helper()
 	db := redistest.New(t)
-	return &worker{log: slog.New(slog.DiscardHandler), records: records{rdb: db.Client}}, db
+	return &worker{
+		log:      slog.New(slog.DiscardHandler),
+		records:  records{rdb: db.Client},
+		notifier: notifier{rdb: db.Client},
+		timeout:  time.Minute,
+	}, db
 }
 
 // process runs the worker's handler for one event body, as asynq would.
@@ -102,8 +109,8 @@ func TestEveryHandledTypeHasItsHandler(t *testing.T) {
 	}
 }
 
-func TestBackoffGrowsExponentially(t *testing.T) {
-	f := backoff(30 * time.Second)
+func TestRetryDelay(t *testing.T) {
+	f := retryDelay(30 * time.Second)
 	for n := range stripetask.MaxRetry {
 		base := 30 * time.Second << n
 		for range 50 {
@@ -111,6 +118,25 @@ func TestBackoffGrowsExponentially(t *testing.T) {
 			if d < base*8/10 || d > base*12/10 {
 				t.Fatalf("retry %d: delay %v outside %v ±20%%", n, d, base)
 			}
+		}
+	}
+	if d := f(3, &rateLimitedError{after: 7 * time.Second}, nil); d != 8*time.Second {
+		t.Errorf("after a 429 with Retry-After 7: %v, want 8s", d)
+	}
+	if d := f(3, fmt.Errorf("wrapped: %w", errNoSlot), nil); d < time.Second || d > 2*time.Second {
+		t.Errorf("without a slot: %v, want 1–2s", d)
+	}
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("redis down"), true},
+		{&rateLimitedError{after: time.Second}, false},
+		{errNoSlot, false},
+		{permanent("bad object"), true},
+	} {
+		if got := isFailure(tt.err); got != tt.want {
+			t.Errorf("isFailure(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

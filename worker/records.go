@@ -9,27 +9,53 @@ import (
 )
 
 // Redis keys of the records the worker keeps. The braces are literal: a
-// Redis Cluster hash tag, so that every key of one object lives in one slot.
-func customerKey(id string) string { return "stripeq:customer:{" + id + "}" }
+// Redis Cluster hash tag, so that every key of one object lives in one slot
+// and scripts may touch them together.
+func customerKey(id string) string     { return "stripeq:customer:{" + id + "}" }
+func subscriptionKey(id string) string { return "stripeq:subscription:{" + id + "}" }
+func disputeKey(id string) string      { return "stripeq:dispute:{" + id + "}" }
 
-// Fields every record has: the event that last changed it, and that event's
-// creation time (unix seconds), which orders events.
+// customerDisputesKey is the SET of a customer's open disputes, beside the
+// customer record in the same slot.
+func customerDisputesKey(id string) string { return "stripeq:customer:{" + id + "}:open_disputes" }
+
+// chargeKey is the HASH that links a charge to its customer, invoice and
+// payment intent, learnt from charge, invoice and payment intent events,
+// so that a dispute (which names only its charge) finds its customer.
+func chargeKey(id string) string { return "stripeq:charge:{" + id + "}" }
+
+// A clock names the pair of fields that order one aspect of a record: the
+// ID and the creation time of the event that last changed that aspect.
+// Stripe delivers out of order, so an event created before the one last
+// applied to an aspect must not overwrite it; aspects of one record change
+// independently (a late payment event still marks a customer delinquent
+// after a newer customer.updated).
+type clock string
+
 const (
-	fieldLastEventID      = "last_event_id"
-	fieldLastEventCreated = "last_event_created"
+	// clockRecord orders a record's own object: last_event_id and
+	// last_event_created.
+	clockRecord clock = "last_event"
+	// Aspects of the customer record that other objects' events change.
+	clockSubscription clock = "subscription_event" // subscription_status
+	clockPayment      clock = "payment_event"      // delinquent, last_payment_error
+	clockCheckout     clock = "checkout_event"     // client_reference_id
 )
 
-// applyIfNewer sets fields of a hash unless the hash already holds data from
-// a newer event: Stripe delivers out of order, so an event created before
-// the one last applied must not overwrite it. Events created in the same
-// second are applied in arrival order. It returns 1 when applied, else 0.
+func (c clock) idField() string      { return string(c) + "_id" }
+func (c clock) createdField() string { return string(c) + "_created" }
+
+// applyIfNewer sets fields of a hash unless the hash already holds data of
+// that aspect from a newer event. Events created in the same second are
+// applied in arrival order, and re-applying one event changes nothing. It
+// returns 1 when it applied the fields, else 0.
 //
-// KEYS[1] the hash; ARGV[1] event ID; ARGV[2] event created; ARGV[3…]
-// field, value pairs.
+// KEYS[1] the hash; ARGV[1] id field; ARGV[2] created field; ARGV[3] event
+// ID; ARGV[4] event created; ARGV[5…] field, value pairs.
 var applyIfNewer = redis.NewScript(`
-local last = tonumber(redis.call('HGET', KEYS[1], 'last_event_created') or '0')
-if tonumber(ARGV[2]) < last then return 0 end
-redis.call('HSET', KEYS[1], 'last_event_id', ARGV[1], 'last_event_created', ARGV[2], unpack(ARGV, 3))
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+if tonumber(ARGV[4]) < last then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4], unpack(ARGV, 5))
 return 1
 `)
 
@@ -38,11 +64,12 @@ type records struct {
 	rdb redis.UniversalClient
 }
 
-// apply sets fields of the hash at key from the event (id, created), unless
-// a newer event was applied. It reports whether it applied them.
-func (r records) apply(ctx context.Context, key, eventID string, created int64, fields ...string) (bool, error) {
-	args := make([]any, 0, 2+len(fields))
-	args = append(args, eventID, strconv.FormatInt(created, 10))
+// apply sets fields of the hash at key for the event (id, created) under
+// clock c, unless a newer event changed that aspect. It reports whether it
+// applied them.
+func (r records) apply(ctx context.Context, key string, c clock, eventID string, created int64, fields ...string) (bool, error) {
+	args := make([]any, 0, 4+len(fields))
+	args = append(args, c.idField(), c.createdField(), eventID, strconv.FormatInt(created, 10))
 	for _, f := range fields {
 		args = append(args, f)
 	}
@@ -51,4 +78,25 @@ func (r records) apply(ctx context.Context, key, eventID string, created int64, 
 		return false, fmt.Errorf("update %s: %w", key, err)
 	}
 	return n == 1, nil
+}
+
+// link records what is known about a charge (customer, invoice, payment
+// intent), keeping fields already known when a value is empty.
+func (r records) link(ctx context.Context, chargeID string, fields map[string]string) error {
+	if chargeID == "" {
+		return nil
+	}
+	set := map[string]any{}
+	for k, v := range fields {
+		if v != "" {
+			set[k] = v
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	if err := r.rdb.HSet(ctx, chargeKey(chargeID), set).Err(); err != nil {
+		return fmt.Errorf("update %s: %w", chargeKey(chargeID), err)
+	}
+	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -38,14 +38,26 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
 
-	w := &worker{log: log, records: records{rdb: rdb}}
+	w := &worker{
+		log:      log,
+		records:  records{rdb: rdb},
+		notifier: notifier{rdb: rdb, mail: cfg.Mailer},
+		slots:    newSlots(cfg.Redis, cfg.Queue, cfg.GlobalConcurrency),
+		timeout:  cfg.HandlerTimeout,
+	}
+	defer w.slots.close()
+	if cfg.StripeKey != "" {
+		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase)
+	}
+	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: &http.Client{}}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            map[string]int{cfg.Queue: 1},
 		TaskCheckInterval: taskCheckInterval,
-		RetryDelayFunc:    backoff(cfg.RetryBase),
+		RetryDelayFunc:    retryDelay(cfg.RetryBase),
+		IsFailure:         isFailure,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
-		ErrorHandler:      errorHandler(log),
+		ErrorHandler:      errorHandler(log, alerts),
 		Logger:            asynqLogger{log.With("component", "asynq")},
 		HealthCheckFunc: func(err error) {
 			if err != nil {
@@ -57,7 +69,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("start worker: %w", err)
 	}
 	log.Info("worker running", "redis", cfg.RedisURL, "queue", cfg.Queue,
-		"concurrency", cfg.Concurrency, "handled_types", len(stripetask.Handled()))
+		"concurrency", cfg.Concurrency, "global_concurrency", cfg.GlobalConcurrency,
+		"refetch_from_stripe", w.stripe != nil, "email", cfg.Mailer != nil, "alert_webhook", cfg.AlertWebhookURL != "",
+		"handled_types", len(stripetask.Handled()))
 	<-ctx.Done()
 	log.Info("worker stopping; unfinished tasks return to Redis", "shutdown_timeout", cfg.ShutdownTimeout.String())
 	srv.Shutdown()
@@ -65,31 +79,24 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return nil
 }
 
-// backoff returns the retry delay policy: base·2ⁿ after the n-th failure
-// (n from 0), with ±20% jitter so that a burst of failures does not retry
-// in lockstep. With the default base of 30 s and MaxRetry 7 the retries
-// come about 30s, 1m, 2m, 4m, 8m, 16m and 32m apart: about 64 minutes from
-// the first failure to the archive.
-func backoff(base time.Duration) asynq.RetryDelayFunc {
-	return func(n int, _ error, _ *asynq.Task) time.Duration {
-		d := base << min(n, 20)
-		jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-		return d + jitter
-	}
-}
-
 // errorHandler logs each failed attempt once: a warning while retries are
-// left, an error when the task is archived.
-func errorHandler(log *slog.Logger) asynq.ErrorHandler {
+// left, and an alert when the task is archived. Waits that do not count as
+// failures (a Stripe rate limit, a full global concurrency limit) are
+// logged at debug level.
+func errorHandler(log *slog.Logger, alerts alerter) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		l := taskLogger(ctx, log, t)
+		id, _ := asynq.GetTaskID(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		if retried >= maxRetry || errors.Is(err, asynq.SkipRetry) {
-			l.ErrorContext(ctx, "task failed and is archived; re-run it from the dashboard once fixed", logging.Err(err))
-			return
+		switch {
+		case retried >= maxRetry || errors.Is(err, asynq.SkipRetry):
+			alerts.archived(ctx, l, t, id, err)
+		case !isFailure(err):
+			l.DebugContext(ctx, "task waits; retried without counting", logging.Err(err))
+		default:
+			l.WarnContext(ctx, "task failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
 		}
-		l.WarnContext(ctx, "task failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
 	})
 }
 

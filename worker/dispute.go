@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// handleDispute keeps the dispute record and the customer's hold for
+// charge.dispute.* events:
+//
+//	HASH stripeq:dispute:{<dp id>}
+//	  charge, customer, status, amount, currency, reason, evidence_due_by,
+//	  last_event_id, last_event_created
+//	SET  stripeq:customer:{<customer id>}:open_disputes
+//	HASH stripeq:customer:{<customer id>}
+//	  on_hold ("true" while any dispute is open), and when one closes:
+//	  last_dispute_id, last_dispute_outcome (won, lost, warning_closed)
+//
+// A dispute names only its charge; its customer comes from what earlier
+// charge, invoice and payment intent events said about that charge, else,
+// with STRIPE_SECRET_KEY, from Stripe. created and closed send
+// dispute_opened and dispute_closed notifications.
+func (w *worker) handleDispute(ctx context.Context, j job) error {
+	var d stripe.Dispute
+	if err := decodeObject(j.event, &d); err != nil {
+		return err
+	}
+	if d.ID == "" {
+		return permanent("dispute without an id")
+	}
+	charge := chargeID(d.Charge)
+	customer, err := w.chargeCustomer(ctx, charge, j.meta.Account)
+	if err != nil {
+		return err
+	}
+	dueBy := ""
+	if d.EvidenceDetails != nil && d.EvidenceDetails.DueBy > 0 {
+		dueBy = strconv.FormatInt(d.EvidenceDetails.DueBy, 10)
+	}
+	applied, err := w.records.apply(ctx, disputeKey(d.ID), clockRecord, j.event.ID, j.event.Created,
+		"charge", charge, "customer", customer, "status", string(d.Status),
+		"amount", strconv.FormatInt(d.Amount, 10), "currency", string(d.Currency),
+		"reason", string(d.Reason), "evidence_due_by", dueBy,
+	)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		j.log.InfoContext(ctx, "older than the dispute record; skipped")
+	}
+	if customer == "" {
+		j.log.WarnContext(ctx, "dispute of a charge whose customer is unknown: no hold set", "charge", charge)
+	} else if applied {
+		if err := holdScript.Run(ctx, w.records.rdb, []string{customerKey(customer), customerDisputesKey(customer)},
+			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status)).Err(); err != nil {
+			return fmt.Errorf("update the hold of %s: %w", customer, err)
+		}
+	}
+
+	var kind, subject string
+	switch j.meta.Type {
+	case stripetask.DisputeCreated:
+		kind, subject = kindDisputeOpened, "A payment of "+money(d.Amount, d.Currency)+" is disputed"
+	case stripetask.DisputeClosed:
+		kind, subject = kindDisputeClosed, "The dispute of "+money(d.Amount, d.Currency)+" is closed: "+string(d.Status)
+	default:
+		return nil
+	}
+	email, err := w.customerEmail(ctx, customer, "")
+	if err != nil {
+		return err
+	}
+	return w.notifier.send(ctx, notification{
+		Kind: kind, Customer: customer, Email: email, EventID: j.event.ID, Subject: subject,
+		Body: fmt.Sprintf("Dispute %s of charge %s (%s), reason %s: status %s.", d.ID, charge, money(d.Amount, d.Currency), d.Reason, d.Status),
+	})
+}
+
+// disputeOpen reports whether a dispute still holds the customer.
+func disputeOpen(s stripe.DisputeStatus) bool {
+	switch s {
+	case stripe.DisputeStatusWon, stripe.DisputeStatusLost, stripe.DisputeStatusWarningClosed:
+		return false
+	}
+	return true
+}
+
+// holdScript keeps a customer's set of open disputes and on_hold together.
+//
+// KEYS[1] customer record; KEYS[2] open disputes SET; ARGV[1] dispute ID;
+// ARGV[2] "true" when open; ARGV[3] status.
+var holdScript = redis.NewScript(`
+if ARGV[2] == 'true' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+else
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[1], 'last_dispute_id', ARGV[1], 'last_dispute_outcome', ARGV[3])
+end
+local open = redis.call('SCARD', KEYS[2])
+redis.call('HSET', KEYS[1], 'on_hold', open > 0 and 'true' or 'false')
+return open
+`)
+
+// chargeCustomer finds the customer of a charge: from the link earlier
+// events recorded, else from Stripe when an API key is set, else "".
+func (w *worker) chargeCustomer(ctx context.Context, charge, account string) (string, error) {
+	if charge == "" {
+		return "", nil
+	}
+	customer, err := w.records.rdb.HGet(ctx, chargeKey(charge), "customer").Result()
+	if err != nil && err != redis.Nil {
+		return "", fmt.Errorf("read %s: %w", chargeKey(charge), err)
+	}
+	if customer != "" || w.stripe == nil {
+		return customer, nil
+	}
+	customer, err = w.stripe.chargeCustomer(ctx, charge, account)
+	if err != nil {
+		return "", err
+	}
+	return customer, w.records.link(ctx, charge, map[string]string{"customer": customer})
+}

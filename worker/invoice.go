@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// handleInvoice handles invoice.payment_failed, invoice.paid,
+// invoice.finalized and invoice.upcoming.
+//
+// payment_failed marks the customer delinquent and sends one
+// payment_failed notification per invoice attempt; paid clears delinquent;
+// paid and finalized send an invoice email with the amount and the hosted
+// invoice URL; upcoming sends an upcoming_charge notice. The customer's
+// payment fields follow the newest payment event:
+//
+//	HASH stripeq:customer:{<customer id>}
+//	  delinquent, payment_event_id, payment_event_created
+func (w *worker) handleInvoice(ctx context.Context, j job) error {
+	var inv stripe.Invoice
+	if err := decodeObject(j.event, &inv); err != nil {
+		return err
+	}
+	customer := customerID(inv.Customer)
+	if err := w.records.link(ctx, chargeID(inv.Charge), map[string]string{
+		"customer": customer, "invoice": inv.ID, "payment_intent": paymentIntentID(inv.PaymentIntent),
+	}); err != nil {
+		return err
+	}
+	switch j.meta.Type {
+	case stripetask.InvoicePaymentFailed, stripetask.InvoicePaid:
+		delinquent := j.meta.Type == stripetask.InvoicePaymentFailed
+		if customer != "" {
+			if _, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
+				"delinquent", strconv.FormatBool(delinquent)); err != nil {
+				return err
+			}
+		}
+	}
+
+	email, err := w.customerEmail(ctx, customer, inv.CustomerEmail)
+	if err != nil {
+		return err
+	}
+	n := notification{Customer: customer, Email: email, EventID: j.event.ID}
+	amount := money(inv.AmountDue, inv.Currency)
+	switch j.meta.Type {
+	case stripetask.InvoicePaymentFailed:
+		// One notice per attempt, whichever event of it comes first.
+		n.Kind, n.DedupeID = kindPaymentFailed, inv.ID+":attempt:"+strconv.FormatInt(inv.AttemptCount, 10)
+		n.Subject = "Your payment of " + amount + " failed"
+		n.Body = fmt.Sprintf("We could not collect %s for invoice %s (attempt %d).", amount, orNone(inv.Number), inv.AttemptCount)
+		if inv.NextPaymentAttempt > 0 {
+			n.Body += " We will try again on " + date(inv.NextPaymentAttempt) + "."
+		}
+		if inv.HostedInvoiceURL != "" {
+			n.Body += "\nUpdate your payment method and pay here: " + inv.HostedInvoiceURL
+		}
+	case stripetask.InvoicePaid, stripetask.InvoiceFinalized:
+		n.Kind = kindInvoice
+		if j.meta.Type == stripetask.InvoicePaid {
+			amount = money(inv.AmountPaid, inv.Currency)
+			n.Subject = "Receipt: " + amount + " paid"
+			n.Body = fmt.Sprintf("Thank you: invoice %s for %s is paid.", orNone(inv.Number), amount)
+		} else {
+			n.Subject = "Your invoice for " + amount
+			n.Body = fmt.Sprintf("Invoice %s for %s is ready.", orNone(inv.Number), amount)
+			if inv.DueDate > 0 {
+				n.Body += " It is due on " + date(inv.DueDate) + "."
+			}
+		}
+		if inv.HostedInvoiceURL != "" {
+			n.Body += "\nView it: " + inv.HostedInvoiceURL
+		}
+	case stripetask.InvoiceUpcoming:
+		// The upcoming invoice has no ID yet: the event ID identifies it.
+		when := inv.NextPaymentAttempt
+		if when == 0 {
+			when = inv.PeriodEnd
+		}
+		n.Kind = kindUpcomingCharge
+		n.Subject = "Upcoming charge of " + amount + " on " + date(when)
+		n.Body = fmt.Sprintf("Your next charge of %s will be on %s.", amount, date(when))
+	default:
+		return nil
+	}
+	return w.notifier.send(ctx, n)
+}
+
+// money renders an amount in the currency's minor unit, e.g. "20.00 USD".
+// Zero-decimal currencies (JPY, KRW, …) have no minor unit.
+func money(amount int64, currency stripe.Currency) string {
+	c := strings.ToUpper(string(currency))
+	switch c {
+	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
+		return fmt.Sprintf("%d %s", amount, c)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, c)
+}
+
+func date(unix int64) string { return time.Unix(unix, 0).UTC().Format("January 2, 2006") }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+// defaultRetryAfter is the wait after a Stripe 429 that has no Retry-After.
+const defaultRetryAfter = 5 * time.Second
+
+// stripeAPI fetches authoritative copies from Stripe's API. It is nil when
+// STRIPE_SECRET_KEY is unset; the handlers then use the verified payload.
+type stripeAPI struct {
+	client *client.API
+}
+
+// newStripeAPI returns a client for key. A non-empty base URL points it at
+// another backend (stripe-mock, a test server). stripe-go's own retries are
+// off: asynq retries, and a 429 must come back to RetryDelayFunc.
+func newStripeAPI(key, base string) *stripeAPI {
+	cfg := &stripe.BackendConfig{MaxNetworkRetries: stripe.Int64(0), HTTPClient: &http.Client{Timeout: 20 * time.Second}}
+	if base != "" {
+		cfg.URL = stripe.String(base)
+	}
+	api := client.New(key, &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, cfg),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
+	})
+	return &stripeAPI{client: api}
+}
+
+// event retrieves an event by ID, on the Connect account when one is given.
+func (s *stripeAPI) event(ctx context.Context, id, account string) (stripe.Event, error) {
+	p := &stripe.EventParams{}
+	p.Context = ctx
+	if account != "" {
+		p.SetStripeAccount(account)
+	}
+	e, err := s.client.Events.Get(id, p)
+	if err != nil {
+		return stripe.Event{}, classify("retrieve event "+id, err)
+	}
+	return *e, nil
+}
+
+// chargeCustomer retrieves a charge's customer ID.
+func (s *stripeAPI) chargeCustomer(ctx context.Context, chargeID, account string) (string, error) {
+	p := &stripe.ChargeParams{}
+	p.Context = ctx
+	if account != "" {
+		p.SetStripeAccount(account)
+	}
+	ch, err := s.client.Charges.Get(chargeID, p)
+	if err != nil {
+		return "", classify("retrieve charge "+chargeID, err)
+	}
+	if ch.Customer == nil {
+		return "", nil
+	}
+	return ch.Customer.ID, nil
+}
+
+// rateLimitedError is a Stripe 429. The task is retried after Retry-After
+// without using up one of its retries.
+type rateLimitedError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *rateLimitedError) Error() string {
+	return fmt.Sprintf("rate limited by Stripe; retry after %v: %v", e.after, e.err)
+}
+func (e *rateLimitedError) Unwrap() error { return e.err }
+
+// classify turns a Stripe API error into what asynq should do: a 404 (or
+// any 4xx but 429, which no retry can fix) is permanent, a 429 waits for
+// Retry-After, and a 5xx or network error is retried with backoff.
+func classify(what string, err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch code := se.HTTPStatusCode; {
+	case code == http.StatusTooManyRequests:
+		after := defaultRetryAfter
+		if se.LastResponse != nil {
+			if s, err := strconv.Atoi(se.LastResponse.Header.Get("Retry-After")); err == nil && s >= 0 {
+				after = time.Duration(s) * time.Second
+			}
+		}
+		return &rateLimitedError{after: after, err: fmt.Errorf("%s: %w", what, err)}
+	case code >= 400 && code < 500:
+		return fmt.Errorf("%w: %s: Stripe answered %d: %w", asynq.SkipRetry, what, code, err)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}

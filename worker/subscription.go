@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// handleSubscription keeps the subscription record, and the customer's
+// subscription_status, for customer.subscription.* events:
+//
+//	HASH stripeq:subscription:{<sub id>}
+//	  customer, status, current_period_end, cancel_at_period_end,
+//	  last_event_id, last_event_created
+//	HASH stripeq:customer:{<customer id>}
+//	  subscription_id, subscription_status, subscription_event_id, subscription_event_created
+//
+// The customer's fields follow the subscription changed by the newest
+// event. trial_will_end also sends a trial_will_end notification.
+func (w *worker) handleSubscription(ctx context.Context, j job) error {
+	var s stripe.Subscription
+	if err := decodeObject(j.event, &s); err != nil {
+		return err
+	}
+	if s.ID == "" {
+		return permanent("subscription without an id")
+	}
+	customer := customerID(s.Customer)
+	applied, err := w.records.apply(ctx, subscriptionKey(s.ID), clockRecord, j.event.ID, j.event.Created,
+		"customer", customer,
+		"status", string(s.Status),
+		"current_period_end", strconv.FormatInt(s.CurrentPeriodEnd, 10),
+		"cancel_at_period_end", strconv.FormatBool(s.CancelAtPeriodEnd),
+	)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		j.log.InfoContext(ctx, "older than the subscription record; skipped")
+	} else if customer != "" {
+		if _, err := w.records.apply(ctx, customerKey(customer), clockSubscription, j.event.ID, j.event.Created,
+			"subscription_id", s.ID, "subscription_status", string(s.Status)); err != nil {
+			return err
+		}
+	}
+	if j.meta.Type == stripetask.SubscriptionTrialWillEnd {
+		email, err := w.customerEmail(ctx, customer, "")
+		if err != nil {
+			return err
+		}
+		end := time.Unix(s.TrialEnd, 0).UTC().Format("January 2, 2006")
+		return w.notifier.send(ctx, notification{
+			Kind: kindTrialWillEnd, Customer: customer, Email: email, EventID: j.event.ID,
+			Subject: "Your trial ends on " + end,
+			Body:    fmt.Sprintf("Your trial of subscription %s ends on %s. Your payment method will be charged then.", s.ID, end),
+		})
+	}
+	return nil
+}
