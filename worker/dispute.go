@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v76"
 
@@ -39,6 +40,14 @@ func (w *worker) handleDispute(ctx context.Context, j job) error {
 	if err != nil {
 		return err
 	}
+	if customer == "" && charge != "" {
+		// Stripe delivers out of order: the events that name the charge's
+		// customer may still be on their way. Wait for them a few retries,
+		// then record the dispute without a customer.
+		if retried, _ := asynq.GetRetryCount(ctx); retried < customerWaitRetries {
+			return fmt.Errorf("the customer of charge %s is not known yet; retrying to wait for its events", charge)
+		}
+	}
 	dueBy := ""
 	if d.EvidenceDetails != nil && d.EvidenceDetails.DueBy > 0 {
 		dueBy = strconv.FormatInt(d.EvidenceDetails.DueBy, 10)
@@ -66,6 +75,10 @@ func (w *worker) handleDispute(ctx context.Context, j job) error {
 	var kind, subject string
 	switch j.meta.Type {
 	case stripetask.DisputeCreated:
+		if !applied && w.disputeClosed(ctx, d.ID) {
+			j.log.InfoContext(ctx, "the dispute closed before its opening was handled; no dispute_opened notice")
+			return nil
+		}
 		kind, subject = kindDisputeOpened, "A payment of "+money(d.Amount, d.Currency)+" is disputed"
 	case stripetask.DisputeClosed:
 		kind, subject = kindDisputeClosed, "The dispute of "+money(d.Amount, d.Currency)+" is closed: "+string(d.Status)
@@ -80,6 +93,16 @@ func (w *worker) handleDispute(ctx context.Context, j job) error {
 		Kind: kind, Customer: customer, Email: email, EventID: j.event.ID, Subject: subject,
 		Body: fmt.Sprintf("Dispute %s of charge %s (%s), reason %s: status %s.", d.ID, charge, money(d.Amount, d.Currency), d.Reason, d.Status),
 	})
+}
+
+// customerWaitRetries is how many retries a dispute waits for its charge's
+// customer to become known: with the default backoff, about 3.5 minutes.
+const customerWaitRetries = 3
+
+// disputeClosed reports whether the dispute record says closed.
+func (w *worker) disputeClosed(ctx context.Context, id string) bool {
+	status, _ := w.records.rdb.HGet(ctx, disputeKey(id), "status").Result()
+	return status != "" && !disputeOpen(stripe.DisputeStatus(status))
 }
 
 // disputeOpen reports whether a dispute still holds the customer.

@@ -35,13 +35,16 @@ func (w *worker) handleInvoice(ctx context.Context, j job) error {
 		return err
 	}
 	switch j.meta.Type {
-	case stripetask.InvoicePaymentFailed, stripetask.InvoicePaid:
-		delinquent := j.meta.Type == stripetask.InvoicePaymentFailed
+	case stripetask.InvoicePaid:
 		if customer != "" {
 			if _, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
-				"delinquent", strconv.FormatBool(delinquent)); err != nil {
+				"delinquent", "false"); err != nil {
 				return err
 			}
+		}
+	case stripetask.InvoicePaymentFailed:
+		if stale, err := w.markDelinquent(ctx, j, customer); err != nil || stale {
+			return err
 		}
 	}
 

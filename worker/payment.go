@@ -65,14 +65,14 @@ func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job) error {
 // paymentFailed marks the customer delinquent with the reason, and notifies
 // a failed payment that no invoice.payment_failed will notify.
 func (w *worker) paymentFailed(ctx context.Context, j job, customer, reason, invoice, payment string, amount int64, currency stripe.Currency, receiptEmail string) error {
-	if customer != "" {
-		if _, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
-			"delinquent", "true", "last_payment_error", reason); err != nil {
+	if customer != "" && reason != "" {
+		if _, err := w.records.apply(ctx, customerKey(customer), clockPaymentError, j.event.ID, j.event.Created,
+			"last_payment_error", reason); err != nil {
 			return err
 		}
 	}
-	if invoice != "" {
-		return nil
+	if stale, err := w.markDelinquent(ctx, j, customer); err != nil || stale || invoice != "" {
+		return err
 	}
 	email, err := w.customerEmail(ctx, customer, receiptEmail)
 	if err != nil {
@@ -83,4 +83,27 @@ func (w *worker) paymentFailed(ctx context.Context, j job, customer, reason, inv
 		Subject: "Your payment of " + money(amount, currency) + " failed",
 		Body:    fmt.Sprintf("We could not collect %s (%s). Please update your payment method.", money(amount, currency), orNone(reason)),
 	})
+}
+
+// markDelinquent sets delinquent on the customer for a payment failure. It reports the failure stale when a newer payment
+// event has since cleared delinquent (an invoice.paid handled first), so
+// that no payment_failed notice goes out for a debt already settled.
+func (w *worker) markDelinquent(ctx context.Context, j job, customer string) (stale bool, err error) {
+	if customer == "" {
+		return false, nil
+	}
+	applied, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
+		"delinquent", "true")
+	if err != nil || applied {
+		return false, err
+	}
+	delinquent, err := w.records.rdb.HGet(ctx, customerKey(customer), "delinquent").Result()
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", customerKey(customer), err)
+	}
+	if delinquent == "false" {
+		j.log.InfoContext(ctx, "a newer payment settled this failure; no payment_failed notice")
+		return true, nil
+	}
+	return false, nil
 }

@@ -37,9 +37,10 @@ const (
 	// last_event_created.
 	clockRecord clock = "last_event"
 	// Aspects of the customer record that other objects' events change.
-	clockSubscription clock = "subscription_event" // subscription_status
-	clockPayment      clock = "payment_event"      // delinquent, last_payment_error
-	clockCheckout     clock = "checkout_event"     // client_reference_id
+	clockSubscription clock = "subscription_event"  // subscription_status
+	clockPayment      clock = "payment_event"       // delinquent: failures and payments
+	clockPaymentError clock = "payment_error_event" // last_payment_error: failures only
+	clockCheckout     clock = "checkout_event"      // client_reference_id
 )
 
 func (c clock) idField() string      { return string(c) + "_id" }

@@ -50,21 +50,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase)
 	}
 	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: &http.Client{}}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.Concurrency,
-		Queues:            map[string]int{cfg.Queue: 1},
-		TaskCheckInterval: taskCheckInterval,
-		RetryDelayFunc:    retryDelay(cfg.RetryBase),
-		IsFailure:         isFailure,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		ErrorHandler:      errorHandler(log, alerts),
-		Logger:            asynqLogger{log.With("component", "asynq")},
-		HealthCheckFunc: func(err error) {
-			if err != nil {
-				log.Error("Redis does not answer; retrying", logging.Err(err))
-			}
-		},
-	})
+	srv := asynq.NewServerFromRedisClient(rdb, serverConfig(cfg, log, alerts))
 	if err := srv.Start(w.mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -77,6 +63,28 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	srv.Shutdown()
 	log.Info("worker stopped")
 	return nil
+}
+
+// serverConfig is the asynq server's configuration.
+func serverConfig(cfg config, log *slog.Logger, alerts alerter) asynq.Config {
+	return asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            map[string]int{cfg.Queue: 1},
+		TaskCheckInterval: taskCheckInterval,
+		// Due retries move back to the queue within a second (asynq's
+		// default is 5 s), so a Retry-After is honoured closely.
+		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           retryDelay(cfg.RetryBase),
+		IsFailure:                isFailure,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		ErrorHandler:             errorHandler(log, alerts),
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				log.Error("Redis does not answer; retrying", logging.Err(err))
+			}
+		},
+	}
 }
 
 // errorHandler logs each failed attempt once: a warning while retries are
