@@ -67,7 +67,7 @@ func (s slots) acquire(ctx context.Context) (release func(), err error) {
 			return nil, ctx.Err()
 		case <-time.After(pause/2 + rand.N(pause)):
 		}
-		pause = min(pause*2, 200*time.Millisecond)
+		pause = min(pause*2, 20*time.Millisecond)
 	}
 }
 
