@@ -34,6 +34,7 @@ func startStack(t *testing.T) *stack {
 		"DASHBOARD_ADDR":        dashAddr,
 		"DASHBOARD_USER":        s.dashUser,
 		"DASHBOARD_PASSWORD":    s.dashPass,
+		"RETRY_BASE_DELAY":      "1s", // keep waits for out-of-order events short
 	}
 	s.apiURL, s.dashURL = "http://"+apiAddr, "http://"+dashAddr
 	s.api = proctest.Start(t, "api", proctest.Binary(t, "api"), env)

@@ -71,8 +71,14 @@ type Proc struct {
 // end of the test it gets SIGTERM, then SIGKILL after 10 s.
 func Start(t testing.TB, name, path string, env map[string]string) *Proc {
 	t.Helper()
+	return StartArgs(t, name, path, env)
+}
+
+// StartArgs is Start with command-line arguments.
+func StartArgs(t testing.TB, name, path string, env map[string]string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{t: t, Name: name, done: make(chan struct{})}
-	cmd := exec.Command(path)
+	cmd := exec.Command(path, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_FORMAT=json"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -7,6 +7,7 @@
 package stripetest
 
 import (
+	"bytes"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -82,4 +83,30 @@ func Sign(body []byte, ts time.Time, secrets ...string) string {
 		b.WriteString(hex.EncodeToString(webhook.ComputeSignature(ts, body, s)))
 	}
 	return b.String()
+}
+
+// demoIDs are the object IDs the fixtures share.
+var demoIDs = []string{
+	"cus_stripeq_demo", "sub_stripeq_demo", "in_stripeq_demo", "pi_stripeq_demo",
+	"ch_stripeq_demo", "dp_stripeq_demo", "cs_stripeq_demo",
+}
+
+// Relabel replaces the fixtures' shared object IDs (cus_stripeq_demo,
+// sub_stripeq_demo, …) in body with the same IDs carrying suffix, so that
+// the events of one run describe their own customer, subscription,
+// invoice, charge and dispute, still linked to each other.
+func Relabel(body []byte, suffix string) []byte {
+	for _, id := range demoIDs {
+		body = bytes.ReplaceAll(body, []byte(`"`+id+`"`), []byte(`"`+id+"_"+suffix+`"`))
+	}
+	return body
+}
+
+// CustomerID is the customer of the fixtures after Relabel with suffix; an
+// empty suffix gives the fixtures' own.
+func CustomerID(suffix string) string {
+	if suffix == "" {
+		return "cus_stripeq_demo"
+	}
+	return "cus_stripeq_demo_" + suffix
 }
