@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
@@ -31,6 +32,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	client := asynq.NewClientFromRedisClient(rdb)
 
 	srv := newServer(log, cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	srv.index = execindex.New(rdb, cfg.Task.Queue)
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("API_ADDR %s: %w", cfg.Addr, err)

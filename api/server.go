@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -38,6 +39,9 @@ type server struct {
 	taskOpts stripetask.Options
 	queue    enqueuer
 	ping     func(context.Context) error
+	// index records each stored event for the dashboard's Console; nil
+	// skips it.
+	index *execindex.Index
 
 	seenVersions sync.Map // api_version values already logged as mismatched
 }

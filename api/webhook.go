@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
@@ -80,6 +81,15 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		_, err = s.queue.EnqueueContext(ctx, task)
 		switch {
 		case err == nil:
+			if s.index != nil {
+				// The task is stored and Stripe gets its 200 whatever
+				// happens here; the dashboard's reconcile indexes what
+				// this misses.
+				if err := s.index.Add(ctx, meta.ID, meta, time.Now()); err != nil {
+					s.log.Warn("event stored but not indexed for the Console", logging.Err(err),
+						slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type))
+				}
+			}
 			reply(c, http.StatusOK, "received", msgReceived)
 		case errors.Is(err, asynq.ErrTaskIDConflict):
 			reply(c, http.StatusOK, "duplicate", msgDuplicate)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -48,6 +49,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	t.Cleanup(func() { rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
 	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	srv.index = execindex.New(rdb, cfg.Task.Queue)
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
 	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg}
 }

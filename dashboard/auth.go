@@ -1,32 +1,359 @@
 package main
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 )
 
-// requireAuth lets a request through only with the configured credentials,
-// sent as HTTP Basic. It guards every route, asynqmon's pages, API and
-// static files included.
-func requireAuth(user, password string) gin.HandlerFunc {
-	wantUser := sha256.Sum256([]byte(user))
-	wantPass := sha256.Sum256([]byte(password))
+// role is what a signed-in user may do.
+type role string
+
+const (
+	// roleOperator may look, re-run, cancel and delete.
+	roleOperator role = "operator"
+	// roleViewer may only look: asynqmon is read-only and every mutating
+	// route answers 403.
+	roleViewer role = "viewer"
+)
+
+// Gin context keys set by authenticate.
+const (
+	ctxRole    = "role"
+	ctxUser    = "user"
+	ctxVia     = "auth_via" // "basic" or "session"
+	ctxCSRF    = "csrf"     // the session's CSRF token
+	ctxSession = "session"  // the session key, for logout
+)
+
+// sessionCookie is the name of the session cookie.
+const sessionCookie = "stripeq_session"
+
+// sessionKeyPrefix starts the Redis key of a session:
+// stripeq:dashboard:session:<SHA-256 of the cookie value>.
+const sessionKeyPrefix = "stripeq:dashboard:session:"
+
+// account is one configured user.
+type account struct {
+	user     string
+	password string
+	role     role
+}
+
+// authenticator checks credentials and sessions.
+//
+// Sessions live in Redis, not in a signed cookie: logout and a password
+// change end them at once, they survive a restart of the dashboard and
+// work across replicas. The cookie holds 32 random bytes; Redis holds
+// only their SHA-256, so a copy of Redis cannot be replayed as cookies.
+// A session also holds a fingerprint of its user's password, so changing
+// DASHBOARD_PASSWORD signs that user out everywhere.
+type authenticator struct {
+	rdb      redis.UniversalClient
+	accounts []account
+	ttl      time.Duration
+	limiter  *clientLimiter
+}
+
+func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, limiter: newClientLimiter(rate.Every(6*time.Second), 10)}
+	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
+	if cfg.ViewerUser != "" {
+		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
+	}
+	return a
+}
+
+// check returns the account matching user and password. It compares with
+// every account in constant time, whatever matches.
+func (a *authenticator) check(user, password string) (account, bool) {
+	gotUser := sha256.Sum256([]byte(user))
+	gotPass := sha256.Sum256([]byte(password))
+	var found account
+	ok := 0
+	for _, acc := range a.accounts {
+		wantUser := sha256.Sum256([]byte(acc.user))
+		wantPass := sha256.Sum256([]byte(acc.password))
+		match := subtle.ConstantTimeCompare(gotUser[:], wantUser[:]) & subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
+		if match == 1 {
+			found = acc
+		}
+		ok |= match
+	}
+	return found, ok == 1
+}
+
+// fingerprint ties a session to its account's current password.
+func fingerprint(acc account) string {
+	m := hmac.New(sha256.New, []byte(acc.password))
+	m.Write([]byte("stripeq session\x00" + acc.user + "\x00" + string(acc.role)))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+func sessionKey(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return sessionKeyPrefix + hex.EncodeToString(h[:])
+}
+
+// session is what Redis holds for one login.
+type session struct {
+	User, Role, CSRF, Fingerprint string
+}
+
+// login starts a session for acc and returns the cookie value.
+func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
+	token := rand.Text() + rand.Text()
+	key := sessionKey(token)
+	_, err := a.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "fp", fingerprint(acc))
+		p.Expire(ctx, key, a.ttl)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("store session: %w", err)
+	}
+	return token, nil
+}
+
+// errNoSession means the cookie names no live session.
+var errNoSession = errors.New("no such session")
+
+// lookup returns the live session of a cookie value.
+func (a *authenticator) lookup(ctx context.Context, token string) (session, error) {
+	if len(token) < 32 || len(token) > 128 {
+		return session{}, errNoSession
+	}
+	m, err := a.rdb.HGetAll(ctx, sessionKey(token)).Result()
+	if err != nil {
+		return session{}, err
+	}
+	if len(m) == 0 {
+		return session{}, errNoSession
+	}
+	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Fingerprint: m["fp"]}
+	for _, acc := range a.accounts {
+		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(fingerprint(acc)), []byte(s.Fingerprint)) {
+			return s, nil
+		}
+	}
+	return session{}, errNoSession // the account changed since the login
+}
+
+func (a *authenticator) logout(ctx context.Context, token string) error {
+	return a.rdb.Del(ctx, sessionKey(token)).Err()
+}
+
+// authenticate accepts HTTP Basic credentials (for scripts) or a session
+// cookie (for browsers) and records the role. Without either, a browser
+// asking for a page is sent to the login page; anything else gets 401 with
+// a Basic challenge. Failed Basic attempts count against the client's
+// login rate limit.
+func (s *server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		u, p, ok := c.Request.BasicAuth()
-		// Compare fixed-length digests in constant time, both always, so
-		// that timing tells nothing about which part was wrong.
-		gotUser := sha256.Sum256([]byte(u))
-		gotPass := sha256.Sum256([]byte(p))
-		userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
-		passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
-		if !ok || userOK&passOK != 1 {
-			c.Header("WWW-Authenticate", `Basic realm="stripeq dashboard", charset="UTF-8"`)
-			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
+		if u, p, ok := c.Request.BasicAuth(); ok {
+			if !s.auth.limiter.allow(clientIP(c.Request)) {
+				tooMany(c)
+				return
+			}
+			acc, ok := s.auth.check(u, p)
+			if !ok {
+				s.auth.limiter.fail(clientIP(c.Request))
+				unauthorized(c)
+				return
+			}
+			c.Set(ctxRole, string(acc.role))
+			c.Set(ctxUser, acc.user)
+			c.Set(ctxVia, "basic")
+			c.Next()
+			return
+		}
+		if token, err := c.Cookie(sessionCookie); err == nil && token != "" {
+			sess, err := s.auth.lookup(c.Request.Context(), token)
+			switch {
+			case err == nil:
+				c.Set(ctxRole, sess.Role)
+				c.Set(ctxUser, sess.User)
+				c.Set(ctxVia, "session")
+				c.Set(ctxCSRF, sess.CSRF)
+				c.Set(ctxSession, token)
+				c.Next()
+				return
+			case !errors.Is(err, errNoSession):
+				c.Error(err)
+				c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"message": "Redis does not answer"})
+				return
+			}
+		}
+		if wantsPage(c.Request) {
+			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			c.Abort()
+			return
+		}
+		unauthorized(c)
+	}
+}
+
+// wantsPage reports whether r is a browser navigating to a page, which
+// is better sent to the login form than answered 401.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, monitoringPath+"/api/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, monitoringPath+"/static/") {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func unauthorized(c *gin.Context) {
+	c.Header("WWW-Authenticate", `Basic realm="stripeq dashboard", charset="UTF-8"`)
+	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
+}
+
+func tooMany(c *gin.Context) {
+	c.Header("Retry-After", "60")
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; wait a minute"})
+}
+
+// requireOperator answers 403 to anyone but an operator.
+func requireOperator() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.GetString(ctxRole) != string(roleOperator) {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
 			return
 		}
 		c.Next()
 	}
+}
+
+// isSafe reports whether a method cannot change state.
+func isSafe(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// headerCSRF carries the session's CSRF token on the Console's own
+// state-changing requests; formFieldCSRF carries it in a form.
+const (
+	headerCSRF    = "X-CSRF-Token"
+	formFieldCSRF = "csrf_token"
+)
+
+// csrf protects every state-changing request, asynqmon's API included:
+//
+//   - Any cross-origin browser request is refused, by Sec-Fetch-Site or,
+//     in older browsers, Origin against Host (http.CrossOriginProtection).
+//     This covers Basic credentials a browser has cached, too.
+//   - A request authenticated by the session cookie must also prove it
+//     comes from our own pages: asynqmon's API calls by a same-origin
+//     Sec-Fetch-Site or Origin (its JavaScript cannot send our token), and
+//     the Console's routes by the session's token in X-CSRF-Token or the
+//     csrf_token form field.
+//   - A request with Basic credentials and neither header is a script
+//     (curl); it is not forgeable by a page and passes.
+//
+// The cookie is also SameSite=Strict, so a cross-site request does not
+// even carry it.
+func (s *server) csrf() gin.HandlerFunc {
+	cop := http.NewCrossOriginProtection()
+	return func(c *gin.Context) {
+		r := c.Request
+		if isSafe(r.Method) {
+			c.Next()
+			return
+		}
+		if err := cop.Check(r); err != nil {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
+			return
+		}
+		if c.GetString(ctxVia) != "session" {
+			c.Next()
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, monitoringPath+"/") {
+			if r.Header.Get("Sec-Fetch-Site") == "same-origin" || r.Header.Get("Origin") != "" {
+				c.Next() // Origin, when present, was checked against Host above
+				return
+			}
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "request without Origin refused"})
+			return
+		}
+		want := c.GetString(ctxCSRF)
+		got := r.Header.Get(headerCSRF)
+		if got == "" {
+			got = r.PostFormValue(formFieldCSRF)
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "missing or wrong CSRF token"})
+			return
+		}
+		c.Next()
+	}
+}
+
+// clientIP is the address the request came from. X-Forwarded-For is not
+// trusted: a client could name any address and dodge the rate limit.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientLimiter limits failed sign-ins per client address with a token
+// bucket each: burst failures at once, then one per interval.
+type clientLimiter struct {
+	mu      sync.Mutex
+	every   rate.Limit
+	burst   int
+	clients map[string]*rate.Limiter
+}
+
+func newClientLimiter(every rate.Limit, burst int) *clientLimiter {
+	return &clientLimiter{every: every, burst: burst, clients: map[string]*rate.Limiter{}}
+}
+
+// allow reports whether ip may try to sign in now.
+func (l *clientLimiter) allow(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.clients[ip]
+	return !ok || lim.Tokens() >= 1
+}
+
+// fail records a failed attempt by ip.
+func (l *clientLimiter) fail(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.clients) > 10_000 {
+		// Forget clients whose bucket has refilled; bounds the memory an
+		// attacker with many addresses can take.
+		for k, lim := range l.clients {
+			if lim.Tokens() >= float64(l.burst) {
+				delete(l.clients, k)
+			}
+		}
+	}
+	lim, ok := l.clients[ip]
+	if !ok {
+		lim = rate.NewLimiter(l.every, l.burst)
+		l.clients[ip] = lim
+	}
+	lim.Allow()
 }

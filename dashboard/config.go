@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -22,11 +23,21 @@ type config struct {
 	RedisURL string // redacted, for logs
 	// Queue is QUEUE_NAME. Default "stripe".
 	Queue string
-	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD. When both
-	// are unset and Addr is a loopback address, a one-time password is
-	// generated for the user "admin" (Generated is then true).
+	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD, the
+	// operator, who may re-run, cancel and delete. When both are unset and
+	// Addr is a loopback address, a one-time password is generated for the
+	// user "admin" (Generated is then true).
 	User, Password string
 	Generated      bool
+	// ViewerUser and ViewerPassword are DASHBOARD_VIEWER_USER and
+	// DASHBOARD_VIEWER_PASSWORD, the viewer, who may only look. Optional.
+	ViewerUser, ViewerPassword string
+	// SessionTTL is DASHBOARD_SESSION_TTL, how long a login lasts. Default
+	// 12h.
+	SessionTTL time.Duration
+	// Retention is TASK_RETENTION, the retention of re-run copies whose
+	// original has none recorded. Default 168h, as the api's.
+	Retention time.Duration
 }
 
 // errNeedCredentials refuses to serve an unprotected console to a network.
@@ -40,6 +51,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Queue:    env.String("QUEUE_NAME", stripetask.DefaultQueue),
 		User:     env.Lookup("DASHBOARD_USER"),
 		Password: env.Lookup("DASHBOARD_PASSWORD"),
+
+		ViewerUser:     env.Lookup("DASHBOARD_VIEWER_USER"),
+		ViewerPassword: env.Lookup("DASHBOARD_VIEWER_PASSWORD"),
+		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
+		Retention:      env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
@@ -56,6 +72,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			break
 		}
 		c.User, c.Password, c.Generated = "admin", rand.Text(), true
+	}
+	switch {
+	case c.ViewerUser != "" && c.ViewerPassword == "":
+		env.Fail("DASHBOARD_VIEWER_PASSWORD", "is required when DASHBOARD_VIEWER_USER is set")
+	case c.ViewerUser == "" && c.ViewerPassword != "":
+		env.Fail("DASHBOARD_VIEWER_USER", "is required when DASHBOARD_VIEWER_PASSWORD is set")
+	case c.ViewerUser != "" && c.ViewerUser == c.User:
+		env.Fail("DASHBOARD_VIEWER_USER", "must differ from DASHBOARD_USER")
 	}
 	return c, env.Err()
 }

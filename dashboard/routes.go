@@ -1,36 +1,60 @@
 package main
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-// routes is the dashboard's whole HTTP surface. Everything but /healthz
-// needs authentication.
+// routes is the dashboard's whole HTTP surface. Everything but /healthz,
+// the login form and the Console's own static files needs a signed-in
+// user; every state-changing route is CSRF-protected and for operators
+// only.
 func (s *server) routes(r *gin.Engine) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/login", s.handleLoginPage())
+	r.POST("/login", s.handleLogin())
+	r.GET("/static/*file", handleStatic())
+	r.HEAD("/static/*file", handleStatic())
 
-	authed := r.Group("/", requireAuth(s.cfg.User, s.cfg.Password))
-	authed.GET("/", s.handleConsole())
+	authed := r.Group("/", s.authenticate(), s.csrf())
+	authed.POST("/logout", s.handleLogout())
+	authed.GET("/", s.handleListPage())
+	authed.GET("/executions/:id", s.handleDetailPage())
+
+	api := authed.Group("/api")
+	api.GET("/executions", s.handleList())
+	api.GET("/executions/:id", s.handleDetail())
+	api.GET("/facets", s.handleFacets())
+	op := api.Group("/", requireOperator())
+	op.POST("/executions/rerun", s.handleBulkRerun())
+	op.POST("/executions/:id/rerun", s.handleRerun())
+	op.POST("/executions/:id/cancel", s.handleCancel())
+	op.DELETE("/executions/:id", s.handleDelete())
+
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
-	authed.Any(monitoringPath+"/*any", gin.WrapH(s.monitoring))
-	r.NoRoute(requireAuth(s.cfg.User, s.cfg.Password), func(c *gin.Context) {
+	authed.Any(monitoringPath+"/*any", s.handleMonitoring())
+
+	r.NoRoute(s.authenticate(), func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"message": "not found"})
+	})
+	r.NoMethod(s.authenticate(), func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"message": "method not allowed"})
 	})
 }
 
-// handleConsole serves the Console page. Until the Console lands it points
-// to asynqmon and says whether Redis answers.
-func (s *server) handleConsole() gin.HandlerFunc {
+// handleMonitoring serves asynqmon: read-only for viewers, whose
+// state-changing requests get 403 before they reach it.
+func (s *server) handleMonitoring() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
-		defer cancel()
-		redisOK := s.ping(ctx) == nil
-		c.Header("Content-Type", "text/html; charset=utf-8")
-		c.Status(http.StatusOK)
-		consolePage.Execute(c.Writer, map[string]any{"Monitoring": monitoringPath + "/", "RedisOK": redisOK, "Queue": s.cfg.Queue})
+		if c.GetString(ctxRole) != string(roleOperator) {
+			if !isSafe(c.Request.Method) {
+				c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
+				return
+			}
+			s.monitoringRO.ServeHTTP(c.Writer, c.Request)
+			return
+		}
+		s.monitoring.ServeHTTP(c.Writer, c.Request)
 	}
 }

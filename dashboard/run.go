@@ -4,14 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
+
+// maintainEvery is how often the dashboard prunes and reconciles the
+// execution index.
+const maintainEvery = 5 * time.Minute
 
 // run serves the dashboard until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
@@ -28,20 +36,50 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer rdb.Close()
 	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis})
 	defer mon.Close()
+	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, ReadOnly: true})
+	defer monRO.Close()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 
-	s := &server{log: log, cfg: cfg, monitoring: mon, ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}
+	s := newServer(log, cfg, rdb, mon, monRO, insp, asynq.NewClientFromRedisClient(rdb))
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("DASHBOARD_ADDR %s: %w", cfg.Addr, err)
 	}
 	url := "http://" + l.Addr().String() + "/"
-	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL)
+	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL,
+		slog.String(logging.KeyQueue, cfg.Queue), "viewer", cfg.ViewerUser != "")
 	if cfg.Generated {
 		// Printed, never logged: it is a credential, shown once to the
 		// person who started the process on this machine.
 		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
 	}
-	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
-	log.Info("dashboard stopped")
-	return err
+	go maintain(ctx, log, s.index, insp)
+	return httpserver.Serve(ctx, httpserver.New(s.handler()), l)
+}
+
+// maintain keeps the execution index true to asynq: at start and then
+// every maintainEvery it indexes tasks the index lacks and drops entries
+// whose task is gone.
+func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Index, tasks execindex.TaskGetter) {
+	t := time.NewTicker(maintainEvery)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		added, err := ix.Reconcile(ctx, tasks)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reconcile execution index", logging.Err(err))
+		}
+		dropped, err := ix.Prune(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("prune execution index", logging.Err(err))
+		}
+		if added > 0 || dropped > 0 {
+			log.Info("execution index maintained", "added", added, "dropped", dropped, "took", time.Since(start).Round(time.Millisecond).String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

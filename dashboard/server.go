@@ -6,19 +6,41 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 )
 
 // monitoringPath is where asynqmon is mounted.
 const monitoringPath = "/monitoring"
 
+// inspector is what the Console asks asynq; *asynq.Inspector is one.
+type inspector interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	RunTask(queue, id string) error
+	CancelProcessing(id string) error
+	DeleteTask(queue, id string) error
+}
+
+// enqueuer stores a task; *asynq.Client is one.
+type enqueuer interface {
+	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
 // server is the dashboard with every dependency it uses.
 type server struct {
-	log        *slog.Logger
-	cfg        config
-	monitoring http.Handler // asynqmon, rooted at monitoringPath
-	ping       func(context.Context) error
+	log *slog.Logger
+	cfg config
+	// monitoring is asynqmon for operators; monitoringRO is asynqmon with
+	// ReadOnly set, for viewers. Both are rooted at monitoringPath.
+	monitoring, monitoringRO http.Handler
+	ping                     func(context.Context) error
+	auth                     *authenticator
+	index                    *execindex.Index
+	tasks                    inspector
+	queue                    enqueuer
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -26,7 +48,24 @@ func (s *server) handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log), httpserver.Recovery(s.log))
+	r.ContextWithFallback = true
+	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log), httpserver.Recovery(s.log), securityHeaders())
 	s.routes(r)
 	return r
+}
+
+// newServer builds the dashboard over rdb: mon and monRO are asynqmon
+// for operators and for viewers, tasks and queue reach asynq.
+func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, monRO http.Handler, tasks inspector, queue enqueuer) *server {
+	return &server{
+		log:          log,
+		cfg:          cfg,
+		monitoring:   mon,
+		monitoringRO: monRO,
+		ping:         func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		auth:         newAuthenticator(rdb, cfg),
+		index:        execindex.New(rdb, cfg.Queue),
+		tasks:        tasks,
+		queue:        queue,
+	}
 }

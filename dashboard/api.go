@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+)
+
+// apiError answers err as JSON with the status its kind calls for.
+func apiError(c *gin.Context, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, execindex.ErrInvalidFilter):
+		status = http.StatusBadRequest
+	case errors.Is(err, errNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, errConflict):
+		status = http.StatusConflict
+	default:
+		c.Error(err)
+		c.AbortWithStatusJSON(status, gin.H{"message": "internal error; see the dashboard's log"})
+		return
+	}
+	c.AbortWithStatusJSON(status, gin.H{"message": err.Error()})
+}
+
+// handleList is GET /api/executions: one page of executions matching the
+// filter parameters of parseQuery, newest first, with counts per state.
+func (s *server) handleList() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		q, err := parseQuery(c.Request.URL.Query(), time.Now())
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		l, err := s.list(c.Request.Context(), q)
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, l)
+	}
+}
+
+// handleDetail is GET /api/executions/:id.
+func (s *server) handleDetail() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, err := s.detail(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, d)
+	}
+}
+
+// handleFacets is GET /api/facets: the event types, API versions and
+// accounts seen, with their counts, for filter menus.
+func (s *server) handleFacets() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		out := gin.H{}
+		for _, f := range []string{execindex.FieldType, execindex.FieldAPIVersion, execindex.FieldAccount} {
+			v, err := s.index.Values(c.Request.Context(), f)
+			if err != nil {
+				apiError(c, err)
+				return
+			}
+			list := make([]gin.H, 0, len(v))
+			for _, x := range v {
+				list = append(list, gin.H{"value": x.Value, "count": x.Count})
+			}
+			out[f] = list
+		}
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// handleRerun is POST /api/executions/:id/rerun.
+func (s *server) handleRerun() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r, err := s.rerun(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, r)
+	}
+}
+
+// handleCancel is POST /api/executions/:id/cancel.
+func (s *server) handleCancel() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := s.cancel(c.Param("id")); err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "message": "cancellation sent; the task moves to retry"})
+	}
+}
+
+// handleDelete is DELETE /api/executions/:id.
+func (s *server) handleDelete() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := s.remove(c.Request.Context(), c.Param("id")); err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "message": "deleted"})
+	}
+}
+
+// handleBulkRerun is POST /api/executions/rerun?<filter>&expect=N: re-run
+// everything the filter matches, if it matches exactly N (the count the
+// operator confirmed); otherwise 409 with the current count. The filter
+// may also come as a JSON body {"query": "type=…&state=…", "expect": N}.
+func (s *server) handleBulkRerun() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		params := c.Request.URL.Query()
+		if c.ContentType() == "application/json" {
+			var body struct {
+				Query  string `json:"query"`
+				Expect *int   `json:"expect"`
+			}
+			if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil {
+				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "body must be JSON: {\"query\": \"…\", \"expect\": N}"})
+				return
+			}
+			if p, err := url.ParseQuery(body.Query); err == nil {
+				params = p
+			} else {
+				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "query is not a URL query string"})
+				return
+			}
+			if body.Expect != nil {
+				params.Set("expect", strconv.Itoa(*body.Expect))
+			}
+		}
+		expect, err := strconv.Atoi(params.Get("expect"))
+		if err != nil || expect < 0 {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "expect must be the number of executions you confirmed (see total in GET /api/executions)"})
+			return
+		}
+		q, err := parseQuery(params, time.Now())
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		res, err := s.bulkRerun(c.Request.Context(), q, expect)
+		if err != nil {
+			if errors.Is(err, errConflict) {
+				c.AbortWithStatusJSON(http.StatusConflict, gin.H{"message": err.Error(), "matched": res.Matched})
+				return
+			}
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, res)
+	}
+}

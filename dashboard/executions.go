@@ -1,0 +1,465 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// Page sizes of the executions list.
+const (
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+// maxBulk caps how many executions one bulk re-run touches.
+const maxBulk = 10_000
+
+// Errors of the execution actions; the API maps them to statuses.
+var (
+	errNotFound = errors.New("no such execution")
+	errConflict = errors.New("not possible in this state")
+)
+
+// query is a parsed list request: the filter, the page, and the URL
+// parameters it came from (for links that keep the filter).
+type query struct {
+	Filter execindex.Filter
+	Offset int
+	Limit  int
+	// Type is the type parameter as given: "invoice.paid" or "invoice.*".
+	Type  string
+	Since string // "15m", "1h", "24h", "7d" or ""
+	State string // the state parameter as given
+}
+
+// parseQuery reads the filter parameters of the list page and API:
+//
+//	id, type (exact, or a prefix ending in ".*"), livemode, api_version,
+//	customer, account, state (one state, a comma list, or "failed" for
+//	retry and archived), since (15m, 1h, 24h, 7d or any Go duration), from
+//	and to (RFC 3339 or unix seconds), page (from 1), limit.
+func parseQuery(v url.Values, now time.Time) (query, error) {
+	q := query{Limit: defaultLimit, Type: strings.TrimSpace(v.Get("type")), Since: v.Get("since"), State: v.Get("state")}
+	f := &q.Filter
+	f.ID = strings.TrimSpace(v.Get("id"))
+	if p, ok := strings.CutSuffix(q.Type, "*"); ok {
+		f.TypePrefix = strings.TrimSuffix(p, ".")
+	} else {
+		f.Type = q.Type
+	}
+	f.Livemode = v.Get("livemode")
+	f.APIVersion = strings.TrimSpace(v.Get("api_version"))
+	f.Customer = strings.TrimSpace(v.Get("customer"))
+	f.Account = strings.TrimSpace(v.Get("account"))
+	for s := range strings.SplitSeq(q.State, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "failed":
+			f.States = append(f.States, execindex.StateRetry, execindex.StateArchived)
+		default:
+			f.States = append(f.States, s)
+		}
+	}
+	if q.Since != "" {
+		d, err := parseSince(q.Since)
+		if err != nil {
+			return q, err
+		}
+		f.From = now.Add(-d)
+	}
+	for name, t := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		raw := v.Get(name)
+		if raw == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+			*t = time.Unix(n, 0)
+			continue
+		}
+		parsed, err := time.Parse(time.RFC3339, raw)
+		if err != nil {
+			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z) or unix seconds", execindex.ErrInvalidFilter, name)
+		}
+		*t = parsed
+	}
+	if raw := v.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxLimit {
+			return q, fmt.Errorf("%w: limit must be 1–%d", execindex.ErrInvalidFilter, maxLimit)
+		}
+		q.Limit = n
+	}
+	if raw := v.Get("page"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100_000 {
+			return q, fmt.Errorf("%w: page must be a number from 1", execindex.ErrInvalidFilter)
+		}
+		q.Offset = (n - 1) * q.Limit
+	}
+	return q, q.Filter.Validate()
+}
+
+// parseSince reads "7d" as well as Go durations.
+func parseSince(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: since must be a duration such as 15m, 1h or 7d", execindex.ErrInvalidFilter)
+	}
+	return d, nil
+}
+
+// execution is one row of the list, and the head of the detail view.
+type execution struct {
+	ID            string     `json:"id"`
+	EventID       string     `json:"event_id"`
+	RerunOf       string     `json:"rerun_of,omitempty"`
+	Type          string     `json:"type"`
+	State         string     `json:"state"`
+	Livemode      bool       `json:"livemode"`
+	APIVersion    string     `json:"api_version"`
+	Customer      string     `json:"customer,omitempty"`
+	Account       string     `json:"account,omitempty"`
+	ObjectID      string     `json:"object_id,omitempty"`
+	Retried       int        `json:"retried"`
+	MaxRetry      int        `json:"max_retry"`
+	LastError     string     `json:"last_error,omitempty"`
+	LastFailedAt  *time.Time `json:"last_failed_at,omitempty"`
+	ReceivedAt    time.Time  `json:"received_at"`
+	CompletedAt   *time.Time `json:"completed_at,omitempty"`
+	NextProcessAt *time.Time `json:"next_process_at,omitempty"`
+	URL           string     `json:"url"`
+	MonitoringURL string     `json:"monitoring_url"`
+}
+
+// detail is the detail view: the row plus everything else asynq keeps.
+type detail struct {
+	execution
+	Queue     string            `json:"queue"`
+	Headers   map[string]string `json:"headers"`
+	Payload   json.RawMessage   `json:"payload"`
+	Result    string            `json:"result,omitempty"`
+	Retention string            `json:"retention"`
+	Reruns    []rerunLink       `json:"reruns"`
+}
+
+type rerunLink struct {
+	ID    string    `json:"id"`
+	At    time.Time `json:"at"`
+	State string    `json:"state"`
+	URL   string    `json:"url"`
+}
+
+// listing is one page of the list with its counts.
+type listing struct {
+	Executions []execution      `json:"executions"`
+	Total      int              `json:"total"`
+	Counts     map[string]int   `json:"counts"`
+	Page       int              `json:"page"`
+	Limit      int              `json:"limit"`
+	Took       string           `json:"took"`
+	Query      query            `json:"-"`
+	Items      []execindex.Item `json:"-"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// newExecution builds a row from asynq's task info.
+func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) execution {
+	m := stripetask.MetadataFromHeaders(info.ID, info.Headers)
+	if m.Type == "" {
+		m.Type, _ = stripetask.EventType(info.Type)
+	}
+	eventID, _, _ := strings.Cut(info.ID, ":rerun:")
+	e := execution{
+		ID: info.ID, EventID: eventID, RerunOf: info.Headers[execindex.HeaderRerunOf],
+		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
+		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
+		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
+		LastFailedAt: optTime(info.LastFailedAt), ReceivedAt: received,
+		CompletedAt:   optTime(info.CompletedAt),
+		URL:           "/executions/" + url.PathEscape(info.ID),
+		MonitoringURL: monitoringPath + "/queues/" + url.PathEscape(info.Queue) + "/tasks/" + url.PathEscape(info.ID),
+	}
+	if info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived {
+		e.NextProcessAt = optTime(info.NextProcessAt)
+	}
+	return e
+}
+
+// list answers one list query: the index finds the page, then asynq
+// describes each of its rows (GetTaskInfo, 8 at a time).
+func (s *server) list(ctx context.Context, q query) (listing, error) {
+	start := time.Now()
+	p, err := s.index.Query(ctx, q.Filter, q.Offset, q.Limit)
+	if err != nil {
+		return listing{}, err
+	}
+	rows := make([]*execution, len(p.Items))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, it := range p.Items {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			info, err := s.tasks.GetTaskInfo(s.index.Queue(), it.ID)
+			if err != nil {
+				return // gone since the index read it; the next prune drops it
+			}
+			e := s.newExecution(info, it.ReceivedAt)
+			rows[i] = &e
+		})
+	}
+	wg.Wait()
+	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
+	for _, r := range rows {
+		if r != nil {
+			out.Executions = append(out.Executions, *r)
+		}
+	}
+	out.Took = time.Since(start).Round(time.Millisecond).String()
+	return out, nil
+}
+
+// detail describes one execution.
+func (s *server) detail(ctx context.Context, id string) (detail, error) {
+	info, err := s.tasks.GetTaskInfo(s.index.Queue(), id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return detail{}, errNotFound
+	}
+	if err != nil {
+		return detail{}, err
+	}
+	received, ok, err := s.index.ReceivedAt(ctx, id)
+	if err != nil {
+		return detail{}, err
+	}
+	if !ok {
+		received = time.Unix(stripetask.MetadataFromHeaders(id, info.Headers).Created, 0)
+	}
+	d := detail{
+		execution: s.newExecution(info, received),
+		Queue:     info.Queue,
+		Headers:   info.Headers,
+		Result:    string(info.Result),
+		Retention: info.Retention.String(),
+		Reruns:    []rerunLink{},
+	}
+	if d.Headers == nil {
+		d.Headers = map[string]string{}
+	}
+	if json.Valid(info.Payload) {
+		d.Payload = info.Payload
+	} else {
+		d.Payload, _ = json.Marshal(string(info.Payload))
+	}
+	original := id
+	if d.RerunOf != "" {
+		original = d.RerunOf
+	}
+	runs, err := s.index.Reruns(ctx, original)
+	if err != nil {
+		return detail{}, err
+	}
+	for _, r := range runs {
+		link := rerunLink{ID: r.ID, At: r.At, URL: "/executions/" + url.PathEscape(r.ID)}
+		if ri, err := s.tasks.GetTaskInfo(s.index.Queue(), r.ID); err == nil {
+			link.State = ri.State.String()
+		} else {
+			link.State = "gone"
+		}
+		d.Reruns = append(d.Reruns, link)
+	}
+	return d, nil
+}
+
+// prettyJSON indents a payload for the detail view. The template escapes
+// it; this only lays it out.
+func prettyJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// rerunResult says what a re-run did.
+type rerunResult struct {
+	ID     string `json:"id"`               // the execution re-run
+	Action string `json:"action"`           // "run" (RunTask) or "copy" (enqueued anew)
+	NewID  string `json:"new_id,omitempty"` // the copy's task ID
+	URL    string `json:"url"`              // the execution that now runs
+}
+
+// rerun re-runs one execution: an archived, retry or scheduled task runs
+// now (RunTask); a completed one is enqueued as a copy with a new task ID,
+// the same payload, headers, queue, MaxRetry and Retention, plus the
+// rerunOf header naming the original. A pending or active task answers
+// errConflict.
+func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
+	q := s.index.Queue()
+	info, err := s.tasks.GetTaskInfo(q, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return rerunResult{}, errNotFound
+	}
+	if err != nil {
+		return rerunResult{}, err
+	}
+	switch info.State {
+	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
+		if err := s.tasks.RunTask(q, id); err != nil {
+			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
+		}
+		return rerunResult{ID: id, Action: "run", URL: "/executions/" + url.PathEscape(id)}, nil
+	case asynq.TaskStateCompleted:
+		return s.copyTask(ctx, info)
+	case asynq.TaskStatePending:
+		return rerunResult{}, fmt.Errorf("%w: %s is already pending", errConflict, id)
+	default:
+		return rerunResult{}, fmt.Errorf("%w: %s is %s; cancel it first", errConflict, id, info.State)
+	}
+}
+
+func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResult, error) {
+	original := info.Headers[execindex.HeaderRerunOf]
+	if original == "" {
+		original = info.ID
+	}
+	headers := maps.Clone(info.Headers)
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	headers[execindex.HeaderRerunOf] = original
+	retention := info.Retention
+	if retention <= 0 {
+		retention = s.cfg.Retention
+	}
+	maxRetry := info.MaxRetry
+	if maxRetry <= 0 {
+		maxRetry = stripetask.MaxRetry
+	}
+	m := stripetask.MetadataFromHeaders(original, info.Headers)
+	if m.Type == "" {
+		m.Type, _ = stripetask.EventType(info.Type)
+	}
+	// The re-run counter can lag behind copies whose original was pruned;
+	// a conflict just takes the next number.
+	for range 20 {
+		newID, err := s.index.NextRerunID(ctx, original)
+		if err != nil {
+			return rerunResult{}, err
+		}
+		task := asynq.NewTaskWithHeaders(info.Type, info.Payload, headers,
+			asynq.TaskID(newID), asynq.Queue(info.Queue), asynq.MaxRetry(maxRetry), asynq.Retention(retention))
+		_, err = s.queue.EnqueueContext(ctx, task)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			continue
+		}
+		if err != nil {
+			return rerunResult{}, fmt.Errorf("enqueue copy of %s: %w", info.ID, err)
+		}
+		if err := s.index.AddRerun(ctx, original, newID, m, time.Now()); err != nil {
+			// The copy is stored and will run; the next reconcile indexes it.
+			s.log.Warn("re-run copy enqueued but not indexed", "task_id", newID, "err", err)
+		}
+		return rerunResult{ID: info.ID, Action: "copy", NewID: newID, URL: "/executions/" + url.PathEscape(newID)}, nil
+	}
+	return rerunResult{}, fmt.Errorf("%w: no free re-run ID for %s", errConflict, original)
+}
+
+// cancel cancels an active execution; asynq moves it to retry.
+func (s *server) cancel(id string) error {
+	info, err := s.tasks.GetTaskInfo(s.index.Queue(), id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if info.State != asynq.TaskStateActive {
+		return fmt.Errorf("%w: only an active execution can be cancelled; %s is %s", errConflict, id, info.State)
+	}
+	return s.tasks.CancelProcessing(id)
+}
+
+// remove deletes an execution that is not active, and its index entry.
+func (s *server) remove(ctx context.Context, id string) error {
+	err := s.tasks.DeleteTask(s.index.Queue(), id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		return errNotFound
+	case err != nil:
+		return fmt.Errorf("%w: %v", errConflict, err)
+	}
+	return s.index.Remove(ctx, id)
+}
+
+// bulkResult says what a bulk re-run did.
+type bulkResult struct {
+	Matched int      `json:"matched"`
+	Run     int      `json:"run"`     // archived, retry or scheduled: RunTask
+	Copied  int      `json:"copied"`  // completed: enqueued anew
+	Skipped int      `json:"skipped"` // pending or active
+	Failed  int      `json:"failed"`
+	Errors  []string `json:"errors,omitempty"` // the first few
+}
+
+// bulkRerun re-runs everything q's filter matches, when it still matches
+// expect executions (the count the operator confirmed).
+func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult, error) {
+	items, total, err := s.index.IDs(ctx, q.Filter, maxBulk)
+	if err != nil {
+		return bulkResult{}, err
+	}
+	if total != expect {
+		return bulkResult{Matched: total}, fmt.Errorf("%w: the filter now matches %d executions, not the %d confirmed; look again", errConflict, total, expect)
+	}
+	if total > maxBulk {
+		return bulkResult{Matched: total}, fmt.Errorf("%w: %d executions match; narrow the filter to at most %d", errConflict, total, maxBulk)
+	}
+	res := bulkResult{Matched: total}
+	for _, it := range items {
+		if it.State == execindex.StatePending || it.State == execindex.StateActive {
+			res.Skipped++
+			continue
+		}
+		r, err := s.rerun(ctx, it.ID)
+		switch {
+		case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
+			res.Skipped++
+		case err != nil:
+			res.Failed++
+			if len(res.Errors) < 5 {
+				res.Errors = append(res.Errors, it.ID+": "+err.Error())
+			}
+		case r.Action == "copy":
+			res.Copied++
+		default:
+			res.Run++
+		}
+	}
+	return res, nil
+}

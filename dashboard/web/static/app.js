@@ -1,0 +1,87 @@
+// stripeq Console: relative times and the action buttons. Vanilla
+// JavaScript, no build step, nothing inline (the CSP forbids it).
+"use strict";
+(function () {
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function rel(t) {
+    var d = (Date.now() - t.getTime()) / 1000, future = d < 0, s;
+    d = Math.abs(d);
+    if (d < 5) return "just now";
+    if (d < 60) s = Math.floor(d) + "s";
+    else if (d < 3600) s = Math.floor(d / 60) + "m";
+    else if (d < 172800) s = Math.floor(d / 3600) + "h";
+    else s = Math.floor(d / 86400) + "d";
+    return future ? "in " + s : s + " ago";
+  }
+  function tick() {
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var t = new Date(el.getAttribute("datetime"));
+      if (!isNaN(t)) el.textContent = rel(t);
+    });
+  }
+  tick();
+  setInterval(tick, 15000);
+
+  function toast(msg, bad) {
+    var el = document.getElementById("toast");
+    if (!el) return;
+    el.textContent = msg;
+    el.className = bad ? "bad" : "";
+    el.hidden = false;
+    clearTimeout(toast.t);
+    toast.t = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  function send(method, url) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) throw new Error(body.message || ("HTTP " + r.status));
+        return body;
+      });
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("button[data-action]");
+    if (!b) return;
+    ev.preventDefault();
+    var msg = b.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) return;
+    var action = b.getAttribute("data-action");
+    var method = action === "delete" ? "DELETE" : "POST";
+    b.disabled = true;
+    send(method, b.getAttribute("data-url")).then(function (res) {
+      if (action === "bulk") {
+        toast("Re-ran " + (res.run + res.copied) + " (" + res.run + " run now, " + res.copied + " copied), skipped " + res.skipped + (res.failed ? ", failed " + res.failed : "") + ".");
+        setTimeout(function () { location.reload(); }, 1200);
+        return;
+      }
+      if (res.action === "copy" && res.url) { location.href = res.url; return; }
+      var then = b.getAttribute("data-then");
+      if (then) { location.href = then; return; }
+      location.reload();
+    }).catch(function (err) {
+      b.disabled = false;
+      toast(err.message, true);
+    });
+  });
+
+  // Filter menus apply at once; text fields on Enter.
+  var form = document.getElementById("filters");
+  if (form) {
+    form.querySelectorAll("select").forEach(function (s) {
+      s.addEventListener("change", function () { form.requestSubmit(); });
+    });
+    form.addEventListener("submit", function () {
+      // Leave empty fields out of the URL, so shared links stay short.
+      form.querySelectorAll("input, select").forEach(function (el) {
+        if (!el.value) el.disabled = true;
+      });
+    });
+  }
+})();

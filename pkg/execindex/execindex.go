@@ -1,0 +1,274 @@
+// Package execindex is a Redis index of stripeq's executions by event
+// metadata, so that the Console can filter a queue of 100,000 retained
+// tasks by type, livemode, API version, customer or account and page
+// through them newest first.
+//
+// asynq has no search: it lists tasks by queue and state only. The index
+// fills that gap. The api adds an entry right after it enqueues a task
+// ([Index.Add]); the dashboard adds one for every re-run copy it enqueues.
+// An event's metadata never changes, so an entry is written once.
+//
+// The index stores metadata → task ID only. A task's state changes inside
+// asynq's own Lua scripts, so it is never copied here: [Index.Query] reads
+// it from asynq's task hash (asynq:{queue}:t:<id>, field "state") inside
+// the same script that walks the index. An entry whose task no longer
+// exists (deleted past its retention by asynq's janitor, trimmed from the
+// archive, or deleted by an operator) is dropped when a query meets it, and
+// by [Index.Prune], which the dashboard runs periodically.
+//
+// # Keys
+//
+// Every key of a queue shares one hash tag, the queue name, which is also
+// the hash tag of asynq's own keys for the queue. So all of them live in
+// one Redis Cluster slot, and one Lua script may read the index and asynq's
+// task hashes together. With queue "stripe":
+//
+//	stripeq:idx:{stripe}:all                          ZSET task ID → received time (unix ms)
+//	stripeq:idx:{stripe}:type:<type>                  ZSET, e.g. type:invoice.paid
+//	stripeq:idx:{stripe}:prefix:<prefix>              ZSET, every dot-prefix of the type: prefix:invoice
+//	stripeq:idx:{stripe}:livemode:<true|false>        ZSET
+//	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
+//	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
+//	stripeq:idx:{stripe}:account:<acct_…>             ZSET
+//	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it
+//	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account
+//	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
+//	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
+//
+// No request path uses KEYS or SCAN. Scripts need Redis ≥ 6.2 (ZMSCORE)
+// and also run on miniredis.
+package execindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// States of an asynq task, as asynq names them. [Counts] is indexed by
+// them.
+const (
+	StatePending   = "pending"
+	StateActive    = "active"
+	StateScheduled = "scheduled"
+	StateRetry     = "retry"
+	StateArchived  = "archived"
+	StateCompleted = "completed"
+)
+
+// States lists every state a Stripe task can be in, in the order of its
+// life.
+var States = []string{StatePending, StateActive, StateScheduled, StateRetry, StateArchived, StateCompleted}
+
+// Fields of the metadata that [Index.Values] lists.
+const (
+	FieldType       = "type"
+	FieldAPIVersion = "apiVersion"
+	FieldAccount    = "account"
+)
+
+// smallSet is the size up to which Query walks a set entry by entry: about
+// 15 ms of Redis time.
+const smallSet = 5000
+
+// MaxLimit is the largest page [Index.Query] returns.
+const MaxLimit = 500
+
+// Errors returned by the index. Each reads well with the package name.
+var (
+	// ErrInvalidFilter means a Filter has a value the index cannot use,
+	// such as an unknown state. Its message names the field.
+	ErrInvalidFilter = errors.New("invalid filter")
+)
+
+// Index is the execution index of one asynq queue.
+type Index struct {
+	rdb   redis.UniversalClient
+	queue string
+	pre   string // "stripeq:idx:{queue}:"
+	small int    // largest set the small plan of Query walks
+
+	setopsOnce sync.Once
+	setops     bool
+}
+
+// New returns the index of queue (stripetask.DefaultQueue when empty) in
+// rdb.
+func New(rdb redis.UniversalClient, queue string) *Index {
+	if queue == "" {
+		queue = stripetask.DefaultQueue
+	}
+	return &Index{rdb: rdb, queue: queue, pre: KeyPrefix(queue), small: smallSet}
+}
+
+// KeyPrefix returns the prefix of every index key of queue:
+// "stripeq:idx:{queue}:".
+func KeyPrefix(queue string) string { return "stripeq:idx:{" + queue + "}:" }
+
+// Queue returns the queue the index covers.
+func (ix *Index) Queue() string { return ix.queue }
+
+// suffixes returns the index keys (without the prefix) that hold an
+// execution with metadata m.
+func suffixes(m stripetask.Metadata) []string {
+	s := []string{"type:" + m.Type}
+	for i := range len(m.Type) {
+		if m.Type[i] == '.' {
+			s = append(s, "prefix:"+m.Type[:i])
+		}
+	}
+	s = append(s, "livemode:"+strconv.FormatBool(m.Livemode), "apiVersion:"+m.APIVersion)
+	if m.Customer != "" {
+		s = append(s, "customer:"+m.Customer)
+	}
+	if m.Account != "" {
+		s = append(s, "account:"+m.Account)
+	}
+	return s
+}
+
+// Add indexes the task id with metadata m, received at t. Adding an ID
+// again keeps its first received time. It is one MULTI/EXEC round trip.
+func (ix *Index) Add(ctx context.Context, id string, m stripetask.Metadata, t time.Time) error {
+	return ix.add(ctx, id, m, t, "")
+}
+
+// AddRerun indexes copyID, a re-run of original enqueued at t, and links
+// the two in original's re-run history.
+func (ix *Index) AddRerun(ctx context.Context, original, copyID string, m stripetask.Metadata, t time.Time) error {
+	return ix.add(ctx, copyID, m, t, original)
+}
+
+func (ix *Index) add(ctx context.Context, id string, m stripetask.Metadata, t time.Time, rerunOf string) error {
+	if id == "" || m.Type == "" {
+		return fmt.Errorf("execindex: add: empty task ID or type")
+	}
+	score := float64(t.UnixMilli())
+	sufs := suffixes(m)
+	if rerunOf != "" {
+		sufs = append(sufs, "reruns:"+rerunOf)
+	}
+	_, err := ix.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		z := redis.Z{Score: score, Member: id}
+		p.ZAddNX(ctx, ix.pre+"all", z)
+		for _, s := range sufs {
+			p.ZAddNX(ctx, ix.pre+s, z)
+		}
+		p.HSet(ctx, ix.pre+"keys", id, strings.Join(sufs, "\n"))
+		p.SAdd(ctx, ix.pre+"values:"+FieldType, m.Type)
+		p.SAdd(ctx, ix.pre+"values:"+FieldAPIVersion, m.APIVersion)
+		if m.Account != "" {
+			p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("execindex: add %s: %w", id, err)
+	}
+	return nil
+}
+
+// Remove drops id from the index, and its re-run history when it is an
+// original. It is not an error when id is not indexed.
+func (ix *Index) Remove(ctx context.Context, id string) error {
+	if err := removeScript.Run(ctx, ix.rdb, []string{ix.pre + "keys"}, ix.pre, id).Err(); err != nil {
+		return fmt.Errorf("execindex: remove %s: %w", id, err)
+	}
+	return nil
+}
+
+// NextRerunID returns a new task ID for a re-run copy of original:
+// "<original>:rerun:<n>", n counting from 1.
+func (ix *Index) NextRerunID(ctx context.Context, original string) (string, error) {
+	n, err := ix.rdb.HIncrBy(ctx, ix.pre+"rerunseq", original, 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("execindex: next re-run ID of %s: %w", original, err)
+	}
+	return original + ":rerun:" + strconv.FormatInt(n, 10), nil
+}
+
+// Rerun is one re-run copy in an original's history.
+type Rerun struct {
+	ID string    // task ID of the copy
+	At time.Time // when it was enqueued
+}
+
+// Reruns returns the re-run copies of original that are still indexed,
+// oldest first.
+func (ix *Index) Reruns(ctx context.Context, original string) ([]Rerun, error) {
+	zs, err := ix.rdb.ZRangeWithScores(ctx, ix.pre+"reruns:"+original, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("execindex: re-runs of %s: %w", original, err)
+	}
+	out := make([]Rerun, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, Rerun{ID: z.Member.(string), At: time.UnixMilli(int64(z.Score))})
+	}
+	return out, nil
+}
+
+// ReceivedAt returns when id was indexed, and false when it is not.
+func (ix *Index) ReceivedAt(ctx context.Context, id string) (time.Time, bool, error) {
+	s, err := ix.rdb.ZScore(ctx, ix.pre+"all", id).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("execindex: received time of %s: %w", id, err)
+	}
+	return time.UnixMilli(int64(s)), true, nil
+}
+
+// ValueCount is one value of a metadata field and how many indexed
+// executions have it.
+type ValueCount struct {
+	Value string
+	Count int64
+}
+
+// Values returns the values of field (FieldType, FieldAPIVersion or
+// FieldAccount) that indexed executions have, sorted by value, with their
+// counts. Values with no execution left are forgotten.
+func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error) {
+	set := ix.pre + "values:" + field
+	vals, err := ix.rdb.SMembers(ctx, set).Result()
+	if err != nil {
+		return nil, fmt.Errorf("execindex: values of %s: %w", field, err)
+	}
+	key := map[string]string{FieldType: "type:", FieldAPIVersion: "apiVersion:", FieldAccount: "account:"}[field]
+	if key == "" {
+		return nil, fmt.Errorf("%w: no values are kept for field %q", ErrInvalidFilter, field)
+	}
+	cmds := make([]*redis.IntCmd, len(vals))
+	if _, err := ix.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, v := range vals {
+			cmds[i] = p.ZCard(ctx, ix.pre+key+v)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("execindex: values of %s: %w", field, err)
+	}
+	out := make([]ValueCount, 0, len(vals))
+	var gone []any
+	for i, v := range vals {
+		if n := cmds[i].Val(); n > 0 {
+			out = append(out, ValueCount{v, n})
+		} else {
+			gone = append(gone, v)
+		}
+	}
+	if len(gone) > 0 {
+		ix.rdb.SRem(ctx, set, gone...) // best effort: a value may come back
+	}
+	slices.SortFunc(out, func(a, b ValueCount) int { return strings.Compare(a.Value, b.Value) })
+	return out, nil
+}

@@ -1,0 +1,141 @@
+package execindextest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// BulkShape describes the executions Bulk writes.
+type BulkShape struct {
+	N         int     // executions; 100,000 in the benchmark
+	Customers int     // distinct customers, "cus_bulk_<n>"
+	Archived  float64 // share left archived; the rest completes
+	Span      time.Duration
+}
+
+// Bulk writes shape.N real asynq tasks of every fixture type to queue, as
+// the api would (task ID = event ID, headers, MaxRetry, Retention), indexes
+// them with received times spread over shape.Span up to now, then completes
+// them with a no-op asynq server, except a shape.Archived share that it
+// archives. 10% are test mode. It returns the IDs in write order.
+func Bulk(tb testing.TB, rdb redis.UniversalClient, queue string, shape BulkShape) []string {
+	tb.Helper()
+	ctx := context.Background()
+	types := stripetest.FixtureTypes()
+	type tmpl struct{ body []byte }
+	templates := map[string][]byte{}
+	for _, typ := range types {
+		for _, live := range []bool{true, false} {
+			templates[typ+strconv.FormatBool(live)] = stripetest.Edit(stripetest.Fixture(typ), func(m map[string]any) {
+				m["id"] = "__EVENT_ID__"
+				m["livemode"] = live
+				o := stripetest.Object(m)
+				if o["object"] == "customer" {
+					o["id"] = "__CUSTOMER__"
+				} else {
+					o["customer"] = "__CUSTOMER__"
+				}
+			})
+		}
+	}
+	client := asynq.NewClientFromRedisClient(rdb)
+	ix := execindex.New(rdb, queue)
+	nArchived := int(float64(shape.N) * shape.Archived)
+	ids := make([]string, shape.N)
+	now := time.Now()
+	write := func(from, to int) error {
+		r := rand.New(rand.NewPCG(uint64(from), 7))
+		for i := from; i < to; i++ {
+			typ := types[r.IntN(len(types))]
+			live := r.IntN(10) != 0
+			m := stripetask.Metadata{
+				ID:         fmt.Sprintf("evt_bulk_%07d", i),
+				Type:       typ,
+				Livemode:   live,
+				APIVersion: "2023-10-16",
+				Customer:   fmt.Sprintf("cus_bulk_%d", r.IntN(max(shape.Customers, 1))),
+				Created:    now.Unix(),
+			}
+			body := templates[typ+strconv.FormatBool(live)]
+			body = bytes.Replace(body, []byte("__EVENT_ID__"), []byte(m.ID), 1)
+			body = bytes.ReplaceAll(body, []byte("__CUSTOMER__"), []byte(m.Customer))
+			if _, err := client.EnqueueContext(ctx, stripetask.NewFromMetadata(body, m, stripetask.Options{Queue: queue})); err != nil {
+				return err
+			}
+			at := now.Add(-shape.Span + shape.Span/time.Duration(shape.N)*time.Duration(i))
+			if err := ix.Add(ctx, m.ID, m, at); err != nil {
+				return err
+			}
+			ids[i] = m.ID
+		}
+		return nil
+	}
+	parallel := func(from, to int) {
+		const workers = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		per := (to - from + workers - 1) / workers
+		for w := range workers {
+			a, b := from+w*per, min(from+(w+1)*per, to)
+			if a >= b {
+				continue
+			}
+			wg.Go(func() {
+				if err := write(a, b); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			tb.Fatalf("execindextest: bulk write: %v", err)
+		}
+	}
+	// The archived share first, archived in one call; then the rest, run
+	// to completion.
+	parallel(0, nArchived)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if nArchived > 0 {
+		if _, err := insp.ArchiveAllPendingTasks(queue); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	parallel(nArchived, shape.N)
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Queues: map[string]int{queue: 1}, Concurrency: 20, TaskCheckInterval: 20 * time.Millisecond,
+		Logger: quietLogger{}, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
+		tb.Fatal(err)
+	}
+	defer srv.Shutdown()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		qi, err := insp.GetQueueInfo(queue)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if qi.Pending == 0 && qi.Active == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("execindextest: %d tasks still pending after 2 minutes", qi.Pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ids
+}

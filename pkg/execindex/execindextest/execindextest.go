@@ -1,0 +1,226 @@
+// Package execindextest puts real, indexed Stripe executions in a chosen
+// asynq state into a test's Redis, for the index's and the Console's tests.
+//
+// Tasks reach their state the way they would in production: a real asynq
+// server completes, fails or holds them, and the Inspector archives them.
+// After seeding, the queue is paused, so that the tasks stay where they
+// are while the test looks at them; tasks seeded as active stay active
+// until the test ends or cancels them.
+package execindextest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// Exec describes one execution to seed.
+type Exec struct {
+	ID   string // event ID, "evt_…"
+	Type string // a type with a stripetest fixture, e.g. "invoice.payment_failed"
+	// Livemode, Customer and Account override the fixture's; an empty
+	// Customer keeps the fixture's customer.
+	Livemode bool
+	Customer string
+	Account  string
+	// State is one of execindex.States; empty means pending.
+	State string
+	// ReceivedAt is the indexed received time; zero means now.
+	ReceivedAt time.Time
+}
+
+// ErrFailed is the error a seeded retry or archived-by-failure task
+// failed with.
+var ErrFailed = errors.New("seeded failure: card_declined")
+
+// Env is what Seed made.
+type Env struct {
+	Queue     string
+	Client    *asynq.Client
+	Inspector *asynq.Inspector
+	Index     *execindex.Index
+	// Bodies holds each seeded event body by ID.
+	Bodies map[string][]byte
+}
+
+// Body returns the event body of e, as stored in the task.
+func Body(e Exec) []byte {
+	created := e.ReceivedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	return stripetest.Edit(stripetest.Event(e.Type, e.ID, created), func(m map[string]any) {
+		m["livemode"] = e.Livemode
+		if e.Account != "" {
+			m["account"] = e.Account
+		}
+		if e.Customer != "" {
+			o := stripetest.Object(m)
+			if o["object"] == "customer" {
+				o["id"] = e.Customer
+			} else {
+				o["customer"] = e.Customer
+			}
+		}
+	})
+}
+
+// Seed stores execs in queue of rdb, indexes them, and brings each to its
+// State. It fails the test when a task does not reach its state within 10
+// seconds.
+func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *Env {
+	t.Helper()
+	ctx := context.Background()
+	env := &Env{
+		Queue:     queue,
+		Client:    asynq.NewClientFromRedisClient(rdb),
+		Inspector: asynq.NewInspectorFromRedisClient(rdb),
+		Index:     execindex.New(rdb, queue),
+		Bodies:    map[string][]byte{},
+	}
+	opts := stripetask.Options{Queue: queue}
+	want := map[string]string{}
+	enqueue := func(e Exec, extra ...asynq.Option) {
+		t.Helper()
+		body := Body(e)
+		task, m, err := stripetask.New(body, opts)
+		if err != nil {
+			t.Fatalf("execindextest: %s: %v", e.ID, err)
+		}
+		if _, err := env.Client.EnqueueContext(ctx, task, extra...); err != nil {
+			t.Fatalf("execindextest: enqueue %s: %v", e.ID, err)
+		}
+		at := e.ReceivedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := env.Index.Add(ctx, e.ID, m, at); err != nil {
+			t.Fatal(err)
+		}
+		env.Bodies[e.ID] = body
+	}
+
+	// First the executions a server must touch.
+	var served []Exec
+	for _, e := range execs {
+		switch e.State {
+		case execindex.StateCompleted, execindex.StateRetry, execindex.StateActive:
+			served = append(served, e)
+			want[e.ID] = e.State
+		}
+	}
+	var mu sync.Mutex
+	outcome := map[string]string{}
+	for _, e := range served {
+		outcome[e.ID] = e.State
+		enqueue(e)
+	}
+	if len(served) > 0 {
+		srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Queues:            map[string]int{queue: 1},
+			Concurrency:       max(len(served), 4),
+			TaskCheckInterval: 20 * time.Millisecond,
+			RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return time.Hour },
+			ShutdownTimeout:   time.Second,
+			Logger:            quietLogger{},
+			LogLevel:          asynq.FatalLevel,
+		})
+		err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+			id, _ := asynq.GetTaskID(ctx)
+			mu.Lock()
+			o := outcome[id]
+			mu.Unlock()
+			switch o {
+			case execindex.StateCompleted, "":
+				return nil
+			case execindex.StateActive:
+				<-ctx.Done()
+				return ctx.Err()
+			default:
+				return ErrFailed
+			}
+		}))
+		if err != nil {
+			t.Fatalf("execindextest: start server: %v", err)
+		}
+		t.Cleanup(srv.Shutdown)
+		waitStates(t, env, want)
+		// Re-run copies and run-now tasks must stay put for the test.
+		if err := env.Inspector.PauseQueue(queue); err != nil {
+			t.Fatal(err)
+		}
+		// A task the server may already have dequeued finishes first.
+		waitStates(t, env, want)
+		mu.Lock()
+		for id := range outcome {
+			outcome[id] = execindex.StateCompleted // re-runs succeed
+		}
+		mu.Unlock()
+	}
+
+	for _, e := range execs {
+		switch e.State {
+		case "", execindex.StatePending:
+			enqueue(e)
+			want[e.ID] = execindex.StatePending
+		case execindex.StateScheduled:
+			enqueue(e, asynq.ProcessIn(time.Hour))
+			want[e.ID] = execindex.StateScheduled
+		case execindex.StateArchived:
+			enqueue(e)
+			if err := env.Inspector.ArchiveTask(queue, e.ID); err != nil {
+				t.Fatalf("execindextest: archive %s: %v", e.ID, err)
+			}
+			want[e.ID] = execindex.StateArchived
+		}
+	}
+	waitStates(t, env, want)
+	return env
+}
+
+func waitStates(t testing.TB, env *Env, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var wrong string
+		for id, state := range want {
+			info, err := env.Inspector.GetTaskInfo(env.Queue, id)
+			if err != nil || info.State.String() != state {
+				wrong = id
+				break
+			}
+		}
+		if wrong == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			info, err := env.Inspector.GetTaskInfo(env.Queue, wrong)
+			got := "?"
+			if err == nil {
+				got = info.State.String()
+			}
+			t.Fatalf("execindextest: %s is %s after 10s, want %s (err %v)", wrong, got, want[wrong], err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Debug(...any) {}
+func (quietLogger) Info(...any)  {}
+func (quietLogger) Warn(...any)  {}
+func (quietLogger) Error(...any) {}
+func (quietLogger) Fatal(args ...any) {
+	slog.Error("asynq server", "args", args)
+}

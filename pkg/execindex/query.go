@@ -1,0 +1,507 @@
+package execindex
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Filter selects executions. Every set field must match; the zero Filter
+// matches every execution.
+type Filter struct {
+	// ID is an exact task ID: the execution with that ID and its re-run
+	// copies. An event's first execution has the event ID as task ID.
+	ID string
+	// Type is an exact Stripe event type, e.g. "invoice.payment_failed".
+	Type string
+	// TypePrefix matches every type under it: "invoice" matches
+	// invoice.paid and invoice.payment_failed, "customer.subscription"
+	// matches customer.subscription.updated.
+	TypePrefix string
+	// Livemode is "true", "false", or "" for both.
+	Livemode   string
+	APIVersion string
+	Customer   string
+	Account    string
+	// States keeps executions in any of these states (see States); empty
+	// keeps every state.
+	States []string
+	// From and To bound the received time, both inclusive; a zero time is
+	// an open bound.
+	From, To time.Time
+}
+
+// Validate returns an error wrapping ErrInvalidFilter, naming the field,
+// when f cannot be used.
+func (f Filter) Validate() error {
+	for _, s := range f.States {
+		if !slices.Contains(States, s) {
+			return fmt.Errorf("%w: state %q is not one of %s", ErrInvalidFilter, s, strings.Join(States, ", "))
+		}
+	}
+	if f.Livemode != "" && f.Livemode != "true" && f.Livemode != "false" {
+		return fmt.Errorf("%w: livemode must be true or false, got %q", ErrInvalidFilter, f.Livemode)
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return fmt.Errorf("%w: to is before from", ErrInvalidFilter)
+	}
+	for name, v := range map[string]string{"id": f.ID, "type": f.Type, "type prefix": f.TypePrefix, "apiVersion": f.APIVersion, "customer": f.Customer, "account": f.Account} {
+		if len(v) > 255 || strings.ContainsAny(v, "\n\r") {
+			return fmt.Errorf("%w: %s is longer than 255 bytes or has a line break", ErrInvalidFilter, name)
+		}
+	}
+	return nil
+}
+
+// keys returns the index sets f intersects, without the prefix.
+func (f Filter) keys() []string {
+	var k []string
+	add := func(name, v string) {
+		if v != "" {
+			k = append(k, name+":"+v)
+		}
+	}
+	add("type", f.Type)
+	add("prefix", strings.TrimSuffix(strings.TrimSuffix(f.TypePrefix, "*"), "."))
+	add("livemode", f.Livemode)
+	add("apiVersion", f.APIVersion)
+	add("customer", f.Customer)
+	add("account", f.Account)
+	return k
+}
+
+// Counts is the number of matching executions in each state.
+type Counts map[string]int
+
+// Item is one execution of a page.
+type Item struct {
+	ID         string
+	ReceivedAt time.Time
+	State      string
+}
+
+// Page is one page of a query's answer.
+type Page struct {
+	// Items are the executions of the page, newest first.
+	Items []Item
+	// Counts has, for every state, the executions that match the filter
+	// apart from its States.
+	Counts Counts
+	// Total is the number of executions that match the whole filter.
+	Total int
+	// Dropped is the number of index entries whose task was gone; the query
+	// removed them.
+	Dropped int
+}
+
+// Query returns the executions matching f, newest first, skipping offset
+// and returning at most limit (capped at MaxLimit), with per-state counts.
+//
+// It runs one Lua script that walks the smallest index set of the filter
+// (or the explicit ID and its re-runs), checks the others with ZMSCORE and
+// reads each task's state from asynq's task hash. Its cost is linear in
+// the size of that smallest set. With no metadata filter and no time range
+// it stops as soon as the page is full and takes its counts from asynq's
+// per-state lists, so the unfiltered list stays cheap at any size.
+func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, error) {
+	if err := f.Validate(); err != nil {
+		return Page{}, err
+	}
+	limit = min(max(limit, 1), MaxLimit)
+	offset = max(offset, 0)
+	sufs := f.keys()
+	full := len(sufs) > 0 || !f.From.IsZero() || !f.To.IsZero() || f.ID != ""
+	keys := make([]string, 0, len(sufs)+1)
+	for _, s := range sufs {
+		keys = append(keys, ix.pre+s)
+	}
+	if len(keys) == 0 {
+		keys = append(keys, ix.pre+"all")
+	}
+	hi, lo := "+inf", "-inf"
+	if !f.To.IsZero() {
+		hi = strconv.FormatInt(f.To.UnixMilli(), 10)
+	}
+	if !f.From.IsZero() {
+		lo = strconv.FormatInt(f.From.UnixMilli(), 10)
+	}
+	allOnly := "1"
+	if full {
+		allOnly = "0"
+	}
+	setops := "0"
+	if ix.hasSetOps(ctx) {
+		setops = "1"
+	}
+	res, err := queryScript.Run(ctx, ix.rdb, keys,
+		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small).Slice()
+	if err != nil {
+		return Page{}, fmt.Errorf("execindex: query: %w", err)
+	}
+	return parsePage(res, f.States)
+}
+
+// hasSetOps reports whether the server has ZINTERCARD and ZRANGESTORE
+// (Redis ≥ 7.0), which the large-set plan of Query needs. miniredis has
+// neither; there Query always uses the walk.
+func (ix *Index) hasSetOps(ctx context.Context) bool {
+	ix.setopsOnce.Do(func() {
+		ix.setops = ix.rdb.Do(ctx, "ZINTERCARD", 1, ix.pre+"all").Err() == nil
+	})
+	return ix.setops
+}
+
+func parsePage(res []any, states []string) (Page, error) {
+	if len(res) < 8 || (len(res)-8)%3 != 0 {
+		return Page{}, fmt.Errorf("execindex: query: unexpected answer of %d values", len(res))
+	}
+	p := Page{Counts: Counts{}}
+	for i, s := range States {
+		n, _ := res[i].(int64)
+		p.Counts[s] = int(n)
+	}
+	dropped, _ := res[7].(int64)
+	p.Dropped = int(dropped)
+	for s, n := range p.Counts {
+		if len(states) == 0 || slices.Contains(states, s) {
+			p.Total += n
+		}
+	}
+	for i := 8; i < len(res); i += 3 {
+		id, _ := res[i].(string)
+		score, _ := res[i+1].(string)
+		state, _ := res[i+2].(string)
+		ms, _ := strconv.ParseFloat(score, 64)
+		p.Items = append(p.Items, Item{ID: id, ReceivedAt: time.UnixMilli(int64(ms)), State: state})
+	}
+	return p, nil
+}
+
+// IDs returns the task IDs and states of every execution matching f,
+// newest first, up to max. Bulk actions use it.
+func (ix *Index) IDs(ctx context.Context, f Filter, max int) ([]Item, int, error) {
+	var items []Item
+	total := 0
+	for offset := 0; len(items) < max; {
+		p, err := ix.Query(ctx, f, offset, min(MaxLimit, max-len(items)))
+		if err != nil {
+			return nil, 0, err
+		}
+		total = p.Total
+		items = append(items, p.Items...)
+		if len(p.Items) == 0 || offset+len(p.Items) >= p.Total {
+			break
+		}
+		offset += len(p.Items)
+	}
+	return items, total, nil
+}
+
+// Prune drops every entry whose task asynq no longer holds: deleted by the
+// janitor past its retention, trimmed from the archive, or deleted by an
+// operator. It walks the whole index in chunks of 1,000 entries, one short
+// script each, so it never blocks Redis for long; it returns how many
+// entries it dropped.
+func (ix *Index) Prune(ctx context.Context) (int, error) {
+	const chunk = 1000
+	start, dropped := int64(0), 0
+	for {
+		res, err := pruneScript.Run(ctx, ix.rdb, []string{ix.pre + "all"}, ix.pre, "asynq:{"+ix.queue+"}:", start, chunk).Int64Slice()
+		if err != nil {
+			return dropped, fmt.Errorf("execindex: prune: %w", err)
+		}
+		next, seen, removed := res[0], res[1], res[2]
+		dropped += int(removed)
+		if seen < chunk {
+			return dropped, nil
+		}
+		start = next
+		if err := ctx.Err(); err != nil {
+			return dropped, err
+		}
+	}
+}
+
+// Lua shared by the scripts: remove(pre, id) drops id from every index key
+// that holds it, and its re-run history.
+const luaRemove = `
+local function remove(pre, id)
+  local sufs = redis.call("HGET", pre .. "keys", id)
+  if sufs then
+    for suf in string.gmatch(sufs, "[^\n]+") do redis.call("ZREM", pre .. suf, id) end
+    redis.call("HDEL", pre .. "keys", id)
+  end
+  redis.call("ZREM", pre .. "all", id)
+  redis.call("DEL", pre .. "reruns:" .. id)
+  redis.call("HDEL", pre .. "rerunseq", id)
+end
+`
+
+// removeScript: KEYS[1] = the keys hash; ARGV[1] = prefix, ARGV[2] = ID.
+var removeScript = redis.NewScript(luaRemove + `
+remove(ARGV[1], ARGV[2])
+return 1
+`)
+
+// pruneScript walks ranks [start, start+count) of the all set.
+// KEYS[1] = all; ARGV = prefix, asynq queue prefix, start, count.
+// Returns {next start, entries seen, entries removed}.
+var pruneScript = redis.NewScript(luaRemove + `
+local pre, tpre = ARGV[1], ARGV[2] .. "t:"
+local start, count = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ids = redis.call("ZRANGE", KEYS[1], start, start + count - 1)
+local removed = 0
+for _, id in ipairs(ids) do
+  if redis.call("EXISTS", tpre .. id) == 0 then
+    remove(pre, id)
+    removed = removed + 1
+  end
+end
+return {start + #ids - removed, #ids, removed}
+`)
+
+// queryScript is Query's walk.
+//
+// KEYS: the index sets to intersect (at least one).
+// ARGV: [1] index prefix, [2] asynq queue prefix "asynq:{q}:", [3] max
+// score or "+inf", [4] min score or "-inf", [5] wanted states, space
+// separated ("" for any), [6] offset, [7] limit, [8] "1" when KEYS is
+// only the all set and no time range applies, [9] an exact ID ("" for
+// none), [10] "1" when the server has ZINTERCARD and ZRANGESTORE (Redis ≥
+// 7.0), [11] a random suffix for temporary keys, [12] SMALL.
+//
+// Two plans:
+//   - small: walk the smallest set (or the exact ID and its re-runs)
+//     newest first, check the other sets with ZMSCORE and read each
+//     task's state with HGET. Counts are exact. Used when the smallest set
+//     holds at most SMALL entries, or on servers without ZINTERCARD.
+//   - large: intersect in C (ZINTERSTORE, ZRANGESTORE) into a temporary
+//     set, count per state with ZINTERCARD against asynq's state sets, and
+//     find the page by walking newest first until it is full, or, when
+//     the wanted states hold few tasks, by intersecting them directly.
+//
+// Returns {pending, active, scheduled, retry, archived, completed,
+// aggregating, dropped, id, score, state, id, score, state, …}.
+var queryScript = redis.NewScript(luaRemove + `
+local SMALL = tonumber(ARGV[12])
+local pre, qpre = ARGV[1], ARGV[2]
+local tpre = qpre .. "t:"
+local hi, lo = ARGV[3], ARGV[4]
+local want, wantList, anyState = {}, {}, true
+for s in string.gmatch(ARGV[5], "%S+") do want[s] = true; wantList[#wantList + 1] = s; anyState = false end
+local offset, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
+local allOnly = ARGV[8] == "1"
+local exact = ARGV[9]
+local setops = ARGV[10] == "1"
+local tmp = pre .. "tmp:" .. ARGV[11]
+local ZSTATES = {"scheduled", "retry", "archived", "completed"}
+
+local counts = {pending = 0, active = 0, scheduled = 0, retry = 0, archived = 0, completed = 0, aggregating = 0}
+local page, matched, missing, stop = {}, 0, {}, false
+local wantedTotal = -1 -- when known, the walk stops once it has seen them all
+
+local function asynqCounts()
+  counts.pending = redis.call("LLEN", qpre .. "pending")
+  counts.active = redis.call("LLEN", qpre .. "active")
+  for _, s in ipairs(ZSTATES) do counts[s] = redis.call("ZCARD", qpre .. s) end
+end
+
+local function total()
+  local n = 0
+  for s, c in pairs(counts) do
+    if anyState or want[s] then n = n + c end
+  end
+  return n
+end
+
+-- take records one matching row; it returns true when the page is full
+-- or every wanted row has been seen.
+local function take(id, score, st)
+  matched = matched + 1
+  if matched > offset and #page < limit * 3 then
+    page[#page + 1] = id
+    page[#page + 1] = score
+    page[#page + 1] = st
+  end
+  return #page >= limit * 3 or (wantedTotal >= 0 and matched >= wantedTotal)
+end
+
+-- visit checks ids against every key but skip, reads their states, counts
+-- them when count is true, and takes the matching ones.
+local function visit(ids, scores, keys, skip, count)
+  local ok = {}
+  for i = 1, #ids do ok[i] = true end
+  for k = 1, #keys do
+    if k ~= skip then
+      local s = redis.call("ZMSCORE", keys[k], unpack(ids))
+      for i = 1, #ids do
+        if not s[i] then ok[i] = false end
+      end
+    end
+  end
+  for i = 1, #ids do
+    if ok[i] then
+      local st = redis.call("HGET", tpre .. ids[i], "state")
+      if not st then
+        missing[#missing + 1] = ids[i]
+      else
+        if count then counts[st] = (counts[st] or 0) + 1 end
+        if (anyState or want[st]) and not stop then
+          if take(ids[i], scores[i], st) and not count then stop = true; return end
+        end
+      end
+    end
+  end
+end
+
+-- walk visits keys[skip] newest first between lo and hi, in chunks, until stop.
+local function walk(keys, skip, count)
+  local key = keys[skip]
+  local first = 0
+  if hi ~= "+inf" then first = redis.call("ZCOUNT", key, "(" .. hi, "+inf") end
+  local last = first + redis.call("ZCOUNT", key, lo, hi) - 1
+  local i = first
+  while i <= last and not stop do
+    local j = math.min(i + 499, last)
+    local r = redis.call("ZREVRANGE", key, i, j, "WITHSCORES")
+    if #r == 0 then break end
+    local ids, scores = {}, {}
+    for x = 1, #r, 2 do
+      ids[#ids + 1] = r[x]
+      scores[#scores + 1] = r[x + 1]
+    end
+    visit(ids, scores, keys, skip, count)
+    i = j + 1
+  end
+end
+
+local function bound(s)
+  if s == "+inf" then return math.huge end
+  if s == "-inf" then return -math.huge end
+  return tonumber(s)
+end
+
+-- The smallest set drives.
+local driver, size = 1, -1
+for k = 1, #KEYS do
+  local n = redis.call("ZCARD", KEYS[k])
+  if size < 0 or n < size then driver, size = k, n end
+end
+
+if exact ~= "" then
+  -- The execution and its re-runs, newest first.
+  local cand = {exact}
+  for _, id in ipairs(redis.call("ZRANGE", pre .. "reruns:" .. exact, 0, -1)) do cand[#cand + 1] = id end
+  local sc = redis.call("ZMSCORE", pre .. "all", unpack(cand))
+  local rows = {}
+  local h, l = bound(hi), bound(lo)
+  for i = 1, #cand do
+    if sc[i] then
+      local n = tonumber(sc[i])
+      if n >= l and n <= h then rows[#rows + 1] = {cand[i], sc[i], n} end
+    end
+  end
+  table.sort(rows, function(a, b) return a[3] > b[3] end)
+  local ids, scores = {}, {}
+  for i = 1, #rows do ids[i] = rows[i][1]; scores[i] = rows[i][2] end
+  if #ids > 0 then visit(ids, scores, KEYS, 0, true) end
+elseif allOnly and not setops then
+  asynqCounts()
+  wantedTotal = total()
+  if wantedTotal > offset then walk(KEYS, 1, false) end
+elseif size <= SMALL or not setops then
+  walk(KEYS, driver, true)
+else
+  -- Large: build the base set B in C.
+  local B = KEYS[1]
+  local others = {}
+  for k = 1, #KEYS do if k ~= driver then others[#others + 1] = KEYS[k] end end
+  local function intersect(first)
+    if #others == 0 then return end
+    local args = {"ZINTERSTORE", tmp, #others + 1, first}
+    for _, k in ipairs(others) do args[#args + 1] = k end
+    args[#args + 1] = "WEIGHTS"
+    args[#args + 1] = 1
+    for _ = 1, #others do args[#args + 1] = 0 end
+    redis.call(unpack(args))
+  end
+  if hi ~= "+inf" or lo ~= "-inf" then
+    redis.call("ZRANGESTORE", tmp, KEYS[driver], lo, hi, "BYSCORE")
+    intersect(tmp)
+    B = tmp
+  elseif #others > 0 then
+    intersect(KEYS[driver])
+    B = tmp
+  else
+    B = KEYS[driver]
+  end
+  if allOnly then
+    asynqCounts()
+  else
+    local n = redis.call("ZCARD", B)
+    local rest = n
+    for _, s in ipairs(ZSTATES) do
+      counts[s] = redis.call("ZINTERCARD", 2, B, qpre .. s)
+      rest = rest - counts[s]
+    end
+    local active = redis.call("LRANGE", qpre .. "active", 0, -1)
+    if #active > 0 then
+      for _, v in ipairs(redis.call("ZMSCORE", B, unpack(active))) do
+        if v then counts.active = counts.active + 1 end
+      end
+    end
+    -- The rest is pending, or an entry whose task is gone and not yet
+    -- pruned.
+    counts.pending = math.max(rest - counts.active, 0)
+  end
+  wantedTotal = total()
+  if wantedTotal > offset then
+    local zsetOnly = not anyState and not want.pending and not want.active
+    if zsetOnly and wantedTotal <= SMALL then
+      -- Few wanted rows: intersect the wanted states with B, keeping B's
+      -- received times, and read the page off that.
+      local parts = {}
+      for i, s in ipairs(wantList) do
+        local part = tmp .. ":" .. i
+        redis.call("ZINTERSTORE", part, 2, B, qpre .. s, "WEIGHTS", 1, 0)
+        parts[#parts + 1] = part
+      end
+      local w = parts[1]
+      if #parts > 1 then
+        w = tmp .. ":w"
+        redis.call("ZUNIONSTORE", w, #parts, unpack(parts))
+        parts[#parts + 1] = w
+      end
+      local r = redis.call("ZREVRANGE", w, offset, offset + limit - 1, "WITHSCORES")
+      for x = 1, #r, 2 do
+        local st = redis.call("HGET", tpre .. r[x], "state")
+        if st then
+          page[#page + 1] = r[x]
+          page[#page + 1] = r[x + 1]
+          page[#page + 1] = st
+        else
+          missing[#missing + 1] = r[x]
+        end
+      end
+      redis.call("DEL", unpack(parts))
+    else
+      -- Walk B newest first until the page is full. B is already the
+      -- intersection, so no other key needs checking.
+      if B == tmp then hi, lo = "+inf", "-inf" end
+      walk({B}, 1, false)
+    end
+  end
+  if B == tmp then redis.call("DEL", tmp) end
+end
+
+for _, id in ipairs(missing) do remove(pre, id) end
+local out = {counts.pending, counts.active, counts.scheduled, counts.retry, counts.archived, counts.completed, counts.aggregating, #missing}
+for _, v in ipairs(page) do out[#out + 1] = v end
+return out
+`)
