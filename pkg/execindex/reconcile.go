@@ -11,9 +11,9 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
-// HeaderRerunOf is the task header of a re-run copy that names the task ID
-// of the original execution.
-const HeaderRerunOf = "rerunOf"
+// HeaderRerunOf is stripetask.HeaderRerunOf, kept here for the index's
+// callers.
+const HeaderRerunOf = stripetask.HeaderRerunOf
 
 // TaskGetter reads one task; *asynq.Inspector is one.
 type TaskGetter interface {

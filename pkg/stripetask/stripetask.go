@@ -49,6 +49,9 @@ const (
 	HeaderCustomer   = "customer"   // customer ID of data.object, only when present
 	HeaderObjectID   = "objectId"   // data.object.id, only when present
 	HeaderCreated    = "created"    // event creation time, unix seconds
+	// HeaderRerunOf is set only on a copy of a completed execution that an
+	// operator re-ran from the dashboard: the task ID of the original.
+	HeaderRerunOf = "rerunOf"
 )
 
 // Errors returned by [Decode], [New] and [Parse]. Each reads well with the
