@@ -65,9 +65,12 @@ func (w *worker) handleDispute(ctx context.Context, j job) error {
 	}
 	if customer == "" {
 		j.log.WarnContext(ctx, "dispute of a charge whose customer is unknown: no hold set", "charge", charge)
-	} else if applied {
-		if err := holdScript.Run(ctx, w.records.rdb, []string{customerKey(customer), customerDisputesKey(customer)},
-			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status)).Err(); err != nil {
+	} else {
+		// Ordered by its own clock, beside the customer: two events of one
+		// dispute handled at once must not let the older one's hold win.
+		keys := []string{customerKey(customer), customerDisputesKey(customer), customerDisputeClocksKey(customer)}
+		if err := holdScript.Run(ctx, w.records.rdb, keys,
+			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status), j.event.Created).Err(); err != nil {
 			return fmt.Errorf("update the hold of %s: %w", customer, err)
 		}
 	}
@@ -114,11 +117,16 @@ func disputeOpen(s stripe.DisputeStatus) bool {
 	return true
 }
 
-// holdScript keeps a customer's set of open disputes and on_hold together.
+// holdScript keeps a customer's set of open disputes and on_hold together,
+// ignoring an event of a dispute older than the last one applied to it.
 //
-// KEYS[1] customer record; KEYS[2] open disputes SET; ARGV[1] dispute ID;
-// ARGV[2] "true" when open; ARGV[3] status.
+// KEYS[1] customer record; KEYS[2] open disputes SET; KEYS[3] HASH dispute
+// ID → created of its last applied event; ARGV[1] dispute ID; ARGV[2]
+// "true" when open; ARGV[3] status; ARGV[4] event created.
 var holdScript = redis.NewScript(`
+local last = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+if tonumber(ARGV[4]) < last then return -1 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 if ARGV[2] == 'true' then
   redis.call('SADD', KEYS[2], ARGV[1])
 else

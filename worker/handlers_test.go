@@ -300,3 +300,28 @@ func waitCompleted(t *testing.T, db *redistest.DB, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestHoldIgnoresAnOlderEventOfTheDispute replays the interleaving of two
+// events of one dispute handled at once: the older one's hold update
+// arriving after the newer one's must change nothing.
+func TestHoldIgnoresAnOlderEventOfTheDispute(t *testing.T) {
+	_, db := setup(t)
+	ctx := context.Background()
+	keys := []string{customerKey("cus_1"), customerDisputesKey("cus_1"), customerDisputeClocksKey("cus_1")}
+	if err := holdScript.Run(ctx, db.Client, keys, "dp_1", "false", "won", 200).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := holdScript.Run(ctx, db.Client, keys, "dp_1", "true", "needs_response", 100).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if h := hash(t, db.Client, customerKey("cus_1")); h["on_hold"] != "false" || h["last_dispute_outcome"] != "won" {
+		t.Errorf("customer = %v, want on_hold false after the newer close", h)
+	}
+	// A second, newer dispute opens: the hold is back.
+	if err := holdScript.Run(ctx, db.Client, keys, "dp_2", "true", "needs_response", 300).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if h := hash(t, db.Client, customerKey("cus_1")); h["on_hold"] != "true" {
+		t.Errorf("on_hold = %q with dp_2 open, want true", h["on_hold"])
+	}
+}

@@ -76,7 +76,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.msg.from = from
 	return nil
 }
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error { s.msg.to = append(s.msg.to, to); return nil }
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.msg.to = append(s.msg.to, to)
+	return nil
+}
 func (s *session) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {

@@ -19,6 +19,12 @@ func disputeKey(id string) string      { return "stripeq:dispute:{" + id + "}" }
 // customer record in the same slot.
 func customerDisputesKey(id string) string { return "stripeq:customer:{" + id + "}:open_disputes" }
 
+// customerDisputeClocksKey is the HASH, beside the customer record, of the
+// creation time of the last event applied to the hold per dispute ID.
+func customerDisputeClocksKey(id string) string {
+	return "stripeq:customer:{" + id + "}:dispute_events"
+}
+
 // chargeKey is the HASH that links a charge to its customer, invoice and
 // payment intent, learnt from charge, invoice and payment intent events,
 // so that a dispute (which names only its charge) finds its customer.
