@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,16 +33,45 @@ const DevWebhookSecret = "whsec_stripeq_dev_secret"
 // commands are the three binaries the stack runs, in start order.
 var commands = []string{"api", "worker", "dashboard"}
 
-func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	demo := fs.Bool("demo", false, "also play a customer's lifecycle through the stack, with retried notifications and an archived failure")
+	outage := fs.Duration("smtp-outage", 20*time.Second, "with -demo: how long the demo's SMTP server stays down")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	env := map[string]string{}
-	for _, k := range []string{"REDIS_URL", "STRIPE_WEBHOOK_SECRET", "API_ADDR", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD"} {
+	for _, k := range []string{"REDIS_URL", "STRIPE_WEBHOOK_SECRET", "API_ADDR", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD", "SMTP_URL", "RETRY_BASE_DELAY", "DASHBOARD_URL"} {
 		env[k] = getenv(k)
+	}
+	var outMu sync.Mutex
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintf(out, "%-9s | %s\n", "demo", fmt.Sprintf(format, args...))
+	}
+	var sink *mailSink
+	if *demo {
+		var err error
+		if sink, err = startMailSink(say); err != nil {
+			return fmt.Errorf("start the demo's SMTP server: %w", err)
+		}
+		defer sink.stop()
+		if env["SMTP_URL"] == "" {
+			env["SMTP_URL"] = "smtp://" + sink.addr
+		}
+		if env["RETRY_BASE_DELAY"] == "" {
+			env["RETRY_BASE_DELAY"] = "5s" // retries the demo can show in a minute
+		}
 	}
 	if env["API_ADDR"] == "" {
 		env["API_ADDR"] = "127.0.0.1:8080"
 	}
 	if env["DASHBOARD_ADDR"] == "" {
 		env["DASHBOARD_ADDR"] = "127.0.0.1:8081"
+	}
+	if env["DASHBOARD_URL"] == "" {
+		env["DASHBOARD_URL"] = "http://" + env["DASHBOARD_ADDR"] // for the links in alerts
 	}
 	secretNote := "from STRIPE_WEBHOOK_SECRET"
 	if env["STRIPE_WEBHOOK_SECRET"] == "" {
@@ -80,7 +111,6 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 
 	var procs []*proc
 	exited := make(chan string, len(commands))
-	var outMu sync.Mutex
 	for _, name := range commands {
 		cmd := exec.Command(bins[name])
 		cmd.Env = os.Environ()
@@ -131,6 +161,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 `, env["API_ADDR"], secretNote, env["DASHBOARD_ADDR"], env["DASHBOARD_USER"], passwordNote, redisNote, env["API_ADDR"])
 	outMu.Unlock()
 
+	if *demo {
+		go func() {
+			if err := playDemo(ctx, env, sink, *outage, say); err != nil && ctx.Err() == nil {
+				say("the demo stopped: %v", err)
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "dev: stopping…")
@@ -196,15 +233,23 @@ func build(ctx context.Context, out io.Writer) (map[string]string, error) {
 		return nil, err
 	}
 	fmt.Fprintln(out, "dev: building api, worker and dashboard…")
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || len(strings.TrimSpace(string(gomod))) == 0 || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return nil, errors.New("run dev inside the stripeq module (go env GOMOD finds none)")
+	}
+	// One go build links the three at once.
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	bins := map[string]string{}
 	for _, name := range commands {
 		bins[name] = filepath.Join(dir, name)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bins[name], "./"+name)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("go build ./%s: %w", name, err)
-		}
+		args = append(args, "./"+name)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("go build: %w", err)
 	}
 	return bins, nil
 }
