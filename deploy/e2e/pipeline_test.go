@@ -48,7 +48,13 @@ func startStack(t *testing.T) *stack {
 // deliver posts a signed event to the api and returns status and message.
 func (s *stack) deliver(t *testing.T, body []byte) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.apiURL+"/webhooks/stripe", bytes.NewReader(body))
+	return s.deliverTo(t, s.apiURL+"/webhooks/stripe", body)
+}
+
+// deliverTo posts a signed event to a webhook URL.
+func (s *stack) deliverTo(t *testing.T, url string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Stripe-Signature", stripetest.Sign(body, time.Now(), stripetest.Secret))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	resp, err := http.DefaultClient.Do(req)
