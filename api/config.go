@@ -31,6 +31,13 @@ type config struct {
 	// Task holds QUEUE_NAME (default "stripe") and TASK_RETENTION
 	// (default 168h).
 	Task stripetask.Options
+	// WaitReplicas is REDIS_WAIT_REPLICAS: before answering 200, confirm
+	// each stored event on this many replicas (Redis WAIT), so that a
+	// failover cannot lose an acknowledged event. Default 0: off.
+	WaitReplicas int
+	// WaitTimeout is REDIS_WAIT_TIMEOUT, how long to wait for them before
+	// answering 503. Default 1s.
+	WaitTimeout time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -44,10 +51,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Queue:     env.String("QUEUE_NAME", stripetask.DefaultQueue),
 			Retention: env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 		},
+		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
+		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())
+	}
+	if _, cluster := c.Redis.(asynq.RedisClusterClientOpt); cluster && c.WaitReplicas > 0 {
+		env.Fail("REDIS_WAIT_REPLICAS", "is not supported on Redis Cluster (WAIT would reach another node than the write)")
 	}
 	env.Required("STRIPE_WEBHOOK_SECRET", "the whsec_… signing secret of your Stripe webhook endpoint (comma-separated during rotation)")
 	c.Secrets = env.List("STRIPE_WEBHOOK_SECRET", nil)

@@ -29,6 +29,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redisconn.SetLogger(log)
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
+	if cfg.WaitReplicas > 0 {
+		redisconn.WaitForReplicas(rdb, cfg.WaitReplicas, cfg.WaitTimeout)
+	}
 	client := asynq.NewClientFromRedisClient(rdb)
 
 	srv := newServer(log, cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -39,7 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log.Info("api listening",
 		"addr", l.Addr().String(), "webhook", "POST /webhooks/stripe", "redis", cfg.RedisURL,
-		"queue", cfg.Task.Queue, "retention", cfg.Task.Retention.String(), "secrets", len(cfg.Secrets),
+		"queue", cfg.Task.Queue, "retention", cfg.Task.Retention.String(), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
 		slog.Int("permitted_types", len(cfg.Events)))
 	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
 	log.Info("api stopped")

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestSentinelFailover runs the api and a worker on a Sentinel-watched
+// master with one replica while events arrive, kills the master with
+// SIGKILL, and restarts it as a replica of the new master, as its
+// supervisor would. With
+// REDIS_WAIT_REPLICAS=1 the api answers 200 only for events a replica has
+// confirmed: it answers 503 during the switch (and while the new master has
+// no replica yet), 200 after, and no acknowledged event is lost.
+func TestSentinelFailover(t *testing.T) {
+	sen := redistest.StartSentinel(t)
+	env := map[string]string{
+		"REDIS_URL": sen.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "REDIS_WAIT_REPLICAS": "1",
+	}
+	addr := proctest.FreeAddr(t)
+	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
+	proctest.WaitHTTP(t, api, "http://"+addr+"/readyz", 30*time.Second)
+	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
+	url := "http://" + addr + "/webhooks/stripe"
+
+	type answer struct {
+		status int
+		at     time.Duration
+	}
+	var (
+		mu      sync.Mutex
+		answers = map[string][]answer{}
+		bodies  = map[string][]byte{}
+	)
+	start := time.Now()
+	send := func(id string) {
+		mu.Lock()
+		body, ok := bodies[id]
+		if !ok {
+			body = stripetest.Edit(stripetest.Event("customer.updated", id, start), func(e map[string]any) {
+				stripetest.Object(e)["id"] = "cus_" + id
+			})
+			bodies[id] = body
+		}
+		mu.Unlock()
+		status, _ := (&stack{}).deliverTo(t, url, body)
+		mu.Lock()
+		answers[id] = append(answers[id], answer{status, time.Since(start)})
+		mu.Unlock()
+	}
+
+	// 4 senders, one event every 20 ms each, for the whole run.
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				send(fmt.Sprintf("evt_sen_%d_%04d", g, i))
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(2 * time.Second)
+	killedAt := time.Since(start)
+	sen.Master.Kill()
+
+	// Wait for the failover, then restart the old master: Sentinel makes it
+	// a replica of the new one, and WAIT can be satisfied again.
+	var newMaster string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		m, err := sen.CurrentMaster(context.Background())
+		if err == nil && m == sen.Replica.Addr {
+			newMaster = m
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover within 30 s (master %s, %v)", m, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	failedOverAt := time.Since(start)
+	sen.Master.RestartAsReplicaOf(newMaster)
+	var recoveredAt time.Duration
+	for deadline := time.Now().Add(30 * time.Second); recoveredAt == 0; {
+		mu.Lock()
+		for _, as := range answers {
+			for _, a := range as {
+				if a.status == 200 && a.at > failedOverAt && (recoveredAt == 0 || a.at < recoveredAt) {
+					recoveredAt = a.at
+				}
+			}
+		}
+		mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the api did not answer 200 within 30 s of the failover")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	stop()
+	wg.Wait()
+
+	// Stripe delivers again every event that got no 200.
+	var unacked []string
+	for id, as := range answers {
+		if as[len(as)-1].status != 200 {
+			unacked = append(unacked, id)
+		}
+	}
+	for _, id := range unacked {
+		send(id)
+	}
+
+	// Every acknowledged event is on the new master and handled.
+	rdb := redis.NewClient(&redis.Options{Addr: newMaster})
+	defer rdb.Close()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	counts := map[int]int{}
+	lost := 0
+	for id, as := range answers {
+		for _, a := range as {
+			counts[a.status]++
+		}
+		if as[len(as)-1].status != 200 {
+			t.Errorf("%s: still %d after redelivery", id, as[len(as)-1].status)
+			continue
+		}
+		if _, err := insp.GetTaskInfo("stripe", id); err != nil {
+			lost++
+			t.Errorf("%s was acknowledged but is not in Redis after the failover: %v", id, err)
+		}
+	}
+	t.Logf("%d events; answers by status %v; master killed at %v, failover seen at %v, first 200 after it at %v; %d redelivered; %d lost",
+		len(answers), counts, killedAt.Round(time.Millisecond), failedOverAt.Round(time.Millisecond), recoveredAt.Round(time.Millisecond), len(unacked), lost)
+	if counts[503] == 0 {
+		t.Error("no 503 during the switch: the test did not exercise the failover")
+	}
+	select {
+	case <-worker.Done():
+		t.Errorf("the worker exited during the failover: %v", worker.ExitErr())
+	default:
+	}
+	waitQueue(t, insp, len(answers))
+}

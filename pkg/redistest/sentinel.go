@@ -1,0 +1,125 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SentinelMaster is the master name the sentinels of StartSentinel watch.
+const SentinelMaster = "mymaster"
+
+// Sentinel is a master, its replica and three sentinels started by a test.
+type Sentinel struct {
+	Master, Replica *Server
+	Sentinels       []string // sentinel addresses
+	// URL is its REDIS_URL: redis-sentinel://s1,s2,s3?master=mymaster
+	URL string
+}
+
+// StartSentinel starts a master, one replica of it, and three sentinels
+// that fail over after the master has been unreachable for a second. Every
+// process is killed at the end of the test.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	s := &Sentinel{Master: Start(t)}
+	host, port, _ := net.SplitHostPort(s.Master.Addr)
+	s.Replica = Start(t, "--replicaof", host, port)
+	waitReplicas(t, s.Master.Addr, 1)
+	for i := range 3 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		_, sport, _ := net.SplitHostPort(addr)
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`port %s
+bind 127.0.0.1
+dir %s
+sentinel monitor %s %s %s 2
+sentinel down-after-milliseconds %s 1000
+sentinel failover-timeout %s 5000
+sentinel parallel-syncs %s 1
+`, sport, dir, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
+		cmd := exec.Command("redis-server", conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("redistest: start sentinel %d: %v", i, err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		s.Sentinels = append(s.Sentinels, addr)
+	}
+	s.URL = "redis-sentinel://" + strings.Join(s.Sentinels, ",") + "?master=" + SentinelMaster
+
+	// Wait until every sentinel knows the master and its replica.
+	deadline := time.Now().Add(20 * time.Second)
+	for _, addr := range s.Sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
+		for {
+			replicas, err := sc.Replicas(context.Background(), SentinelMaster).Result()
+			if err == nil && len(replicas) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				sc.Close()
+				t.Fatalf("redistest: sentinel %s does not see the replica: %v %v", addr, replicas, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		sc.Close()
+	}
+	return s
+}
+
+// waitReplicas waits until the server at addr has n connected replicas.
+func waitReplicas(t testing.TB, addr string, n int) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	want := fmt.Sprintf("connected_slaves:%d", n)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := c.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, want) && (n == 0 || strings.Contains(info, "state=online")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: %s has not %d online replicas after 20s:\n%s", addr, n, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// CurrentMaster asks the first sentinel that answers for the master's
+// address.
+func (s *Sentinel) CurrentMaster(ctx context.Context) (string, error) {
+	var lastErr error
+	for _, addr := range s.Sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
+		hp, err := sc.GetMasterAddrByName(ctx, SentinelMaster).Result()
+		sc.Close()
+		if err == nil && len(hp) == 2 {
+			return net.JoinHostPort(hp[0], hp[1]), nil
+		}
+		lastErr = err
+	}
+	return "", lastErr
+}
+
+// RestartAsReplicaOf restarts a killed server as a replica of master, as a
+// supervisor restarting a failed-over master with the topology Sentinel
+// now reports would.
+func (s *Server) RestartAsReplicaOf(master string) {
+	s.t.Helper()
+	host, port, _ := net.SplitHostPort(master)
+	s.args = append(s.args, "--replicaof", host, port)
+	s.Restart()
+}
