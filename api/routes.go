@@ -4,7 +4,8 @@ import "github.com/gin-gonic/gin"
 
 // routes is the api's whole HTTP surface.
 func (s *server) routes(r gin.IRouter) {
-	r.POST("/webhooks/stripe", s.handleWebhook())
+	r.POST("/webhooks/stripe", s.metrics.countOutcome(), s.handleWebhook())
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", s.handleReadyz())
+	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
 }

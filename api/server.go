@@ -43,6 +43,8 @@ type server struct {
 	// skips it.
 	index *execindex.Index
 
+	metrics *metrics
+
 	seenVersions sync.Map // api_version values already logged as mismatched
 }
 
@@ -54,6 +56,7 @@ func newServer(log *slog.Logger, cfg config, queue enqueuer, ping func(context.C
 		taskOpts: cfg.Task,
 		queue:    queue,
 		ping:     ping,
+		metrics:  newMetrics(),
 	}
 }
 

@@ -57,7 +57,10 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 			return
 		}
 
-		if err := s.verifier.verify(body, c.GetHeader("Stripe-Signature")); err != nil {
+		verifyStart := time.Now()
+		err = s.verifier.verify(body, c.GetHeader("Stripe-Signature"))
+		since(s.metrics.verify, verifyStart)
+		if err != nil {
 			reply(c, http.StatusBadRequest, "bad_signature", "invalid Stripe-Signature: "+err.Error())
 			return
 		}
@@ -78,7 +81,9 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 
 		ctx, cancel := context.WithTimeout(c.Request.Context(), enqueueTimeout)
 		defer cancel()
+		enqueueStart := time.Now()
 		_, err = s.queue.EnqueueContext(ctx, task)
+		since(s.metrics.enqueue, enqueueStart)
 		switch {
 		case err == nil:
 			if s.index != nil {

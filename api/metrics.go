@@ -1,0 +1,66 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the api's Prometheus metrics, served at GET /metrics.
+type metrics struct {
+	registry *prometheus.Registry
+	// requests counts webhook deliveries by outcome: received, duplicate,
+	// ignored, bad_signature, bad_request, too_large, unavailable.
+	requests *prometheus.CounterVec
+	verify   prometheus.Histogram // signature check
+	enqueue  prometheus.Histogram // storing the task in Redis
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stripeq_api_webhook_requests_total",
+			Help: "Stripe webhook deliveries by outcome.",
+		}, []string{"outcome"}),
+		verify: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "stripeq_api_verify_seconds",
+			Help:    "Time to verify a delivery's Stripe-Signature.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 14), // 5 µs … 41 ms
+		}),
+		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "stripeq_api_enqueue_seconds",
+			Help:    "Time to store a delivery's task in Redis.",
+			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16), // 0.1 ms … 3.3 s
+		}),
+	}
+	reg.MustRegister(m.requests, m.verify, m.enqueue)
+	for _, o := range []string{"received", "duplicate", "ignored", "bad_signature", "bad_request", "too_large", "unavailable"} {
+		m.requests.WithLabelValues(o) // export every outcome from the start, at 0
+	}
+	return m
+}
+
+// countOutcome counts each webhook delivery by the outcome its handler
+// recorded.
+func (m *metrics) countOutcome() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if o := c.GetString(ctxOutcome); o != "" {
+			m.requests.WithLabelValues(o).Inc()
+		}
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// since observes the time from start on h.
+func since(h prometheus.Histogram, start time.Time) { h.Observe(time.Since(start).Seconds()) }
