@@ -45,6 +45,10 @@ type config struct {
 	// AlertWebhookURL is ALERT_WEBHOOK_URL, where archived tasks are
 	// reported as a Slack-compatible {"text": …} POST. Default: unset.
 	AlertWebhookURL string
+	// MetricsAddr is METRICS_ADDR, where the worker serves Prometheus
+	// metrics at /metrics and a liveness check at /healthz. Default: unset,
+	// no HTTP server.
+	MetricsAddr string
 	// DashboardURL is DASHBOARD_URL, the dashboard's address for links in
 	// alerts. Default http://127.0.0.1:8081.
 	DashboardURL string
@@ -64,6 +68,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripeAPIBase:     env.Lookup("STRIPE_API_BASE"),
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
+		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {

@@ -27,6 +27,7 @@ func setup(t *testing.T) (*worker, *redistest.DB) {
 		records:  records{rdb: db.Client},
 		notifier: notifier{rdb: db.Client},
 		timeout:  time.Minute,
+		metrics:  newMetrics(asynq.NewInspectorFromRedisClient(db.Client)),
 	}, db
 }
 

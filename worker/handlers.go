@@ -36,6 +36,7 @@ type worker struct {
 	stripe   *stripeAPI // nil without STRIPE_SECRET_KEY
 	slots    slots      // global concurrency
 	timeout  time.Duration
+	metrics  *metrics
 }
 
 // mux registers every handler, by Stripe event type, in one place. Every
@@ -96,11 +97,18 @@ func (w *worker) adapt(h eventHandler) asynq.Handler {
 		}
 		ctx, cancel := context.WithTimeout(ctx, w.timeout)
 		defer cancel()
+		waitStart := time.Now()
 		release, err := w.slots.acquire(ctx)
+		w.metrics.slotWait.Observe(seconds(waitStart))
 		if err != nil {
+			if errors.Is(err, errNoSlot) {
+				w.metrics.noSlot.Inc()
+			}
 			return err
 		}
 		defer release()
+		start := time.Now()
+		defer func() { w.metrics.duration.WithLabelValues(m.Type).Observe(seconds(start)) }()
 		if w.stripe != nil {
 			if e, err = w.stripe.event(ctx, m.ID, m.Account); err != nil {
 				return err
@@ -109,7 +117,11 @@ func (w *worker) adapt(h eventHandler) asynq.Handler {
 				return permanent("Stripe's copy of the event has no data.object")
 			}
 		}
-		return h(ctx, job{event: e, meta: m, log: taskLogger(ctx, w.log, t)})
+		if err := h(ctx, job{event: e, meta: m, log: taskLogger(ctx, w.log, t)}); err != nil {
+			return err
+		}
+		w.metrics.handled.WithLabelValues(m.Type, "success").Inc()
+		return nil
 	})
 }
 

@@ -275,7 +275,7 @@ func TestLifecycleShuffledWithDuplicates(t *testing.T) {
 func runServer(t *testing.T, w *worker, db *redistest.DB) {
 	t.Helper()
 	cfg := config{Queue: stripetask.DefaultQueue, Concurrency: 5, ShutdownTimeout: 5 * time.Second, RetryBase: 100 * time.Millisecond}
-	sc := serverConfig(cfg, w.log, alerter{client: nil})
+	sc := serverConfig(cfg, w.log, alerter{client: nil}, w.metrics)
 	sc.DelayedTaskCheckInterval = 100 * time.Millisecond
 	srv := asynq.NewServerFromRedisClient(db.Client, sc)
 	if err := srv.Start(w.mux()); err != nil {

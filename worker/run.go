@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -44,15 +45,29 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		notifier: notifier{rdb: rdb, mail: cfg.Mailer},
 		slots:    newSlots(cfg.Redis, cfg.Queue, cfg.GlobalConcurrency),
 		timeout:  cfg.HandlerTimeout,
+		metrics:  newMetrics(asynq.NewInspectorFromRedisClient(rdb)),
 	}
 	defer w.slots.close()
 	if cfg.StripeKey != "" {
 		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase)
 	}
 	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: &http.Client{}}
-	srv := asynq.NewServerFromRedisClient(rdb, serverConfig(cfg, log, alerts))
+	srv := asynq.NewServerFromRedisClient(rdb, serverConfig(cfg, log, alerts, w.metrics))
 	if err := srv.Start(w.mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		l, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		go func() {
+			if err := w.metrics.serve(ctx, l); err != nil {
+				log.Error("metrics server stopped", logging.Err(err))
+			}
+		}()
+		log.Info("metrics and health at http://" + l.Addr().String() + "/metrics and /healthz")
 	}
 	log.Info("worker running", "redis", cfg.RedisURL, "queue", cfg.Queue,
 		"concurrency", cfg.Concurrency, "global_concurrency", cfg.GlobalConcurrency,
@@ -66,7 +81,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 }
 
 // serverConfig is the asynq server's configuration.
-func serverConfig(cfg config, log *slog.Logger, alerts alerter) asynq.Config {
+func serverConfig(cfg config, log *slog.Logger, alerts alerter, m *metrics) asynq.Config {
 	return asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            map[string]int{cfg.Queue: 1},
@@ -77,7 +92,7 @@ func serverConfig(cfg config, log *slog.Logger, alerts alerter) asynq.Config {
 		RetryDelayFunc:           retryDelay(cfg.RetryBase),
 		IsFailure:                isFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		ErrorHandler:             errorHandler(log, alerts),
+		ErrorHandler:             errorHandler(log, alerts, m),
 		Logger:                   asynqLogger{log.With("component", "asynq")},
 		HealthCheckFunc: func(err error) {
 			if err != nil {
@@ -91,18 +106,22 @@ func serverConfig(cfg config, log *slog.Logger, alerts alerter) asynq.Config {
 // left, and an alert when the task is archived. Waits that do not count as
 // failures (a Stripe rate limit, a full global concurrency limit) are
 // logged at debug level.
-func errorHandler(log *slog.Logger, alerts alerter) asynq.ErrorHandler {
+func errorHandler(log *slog.Logger, alerts alerter, m *metrics) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		l := taskLogger(ctx, log, t)
 		id, _ := asynq.GetTaskID(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		eventType, _ := stripetask.EventType(t.Type())
 		switch {
 		case retried >= maxRetry || errors.Is(err, asynq.SkipRetry):
+			m.handled.WithLabelValues(eventType, "archived").Inc()
 			alerts.archived(ctx, l, t, id, err)
 		case !isFailure(err):
+			m.handled.WithLabelValues(eventType, "waiting").Inc()
 			l.DebugContext(ctx, "task waits; retried without counting", logging.Err(err))
 		default:
+			m.handled.WithLabelValues(eventType, "retry").Inc()
 			l.WarnContext(ctx, "task failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
 		}
 	})

@@ -89,7 +89,7 @@ func TestRefetchFromStripe(t *testing.T) {
 	w, db := setup(t)
 	w.stripe = newStripeAPI("sk_test_stripeq", api.URL)
 	cfg := config{Queue: stripetask.DefaultQueue, Concurrency: 5, ShutdownTimeout: 5 * time.Second, RetryBase: 100 * time.Millisecond}
-	sc := serverConfig(cfg, w.log, alerter{webhookURL: hook.URL, dashboardURL: "http://dash.example", client: http.DefaultClient})
+	sc := serverConfig(cfg, w.log, alerter{webhookURL: hook.URL, dashboardURL: "http://dash.example", client: http.DefaultClient}, w.metrics)
 	sc.DelayedTaskCheckInterval = 100 * time.Millisecond
 	srv := asynq.NewServerFromRedisClient(db.Client, sc)
 	if err := srv.Start(w.mux()); err != nil {

@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestWorkerMetrics scrapes the worker's /metrics after it handled one good
+// and one undecodable event, and checks its /healthz.
+func TestWorkerMetrics(t *testing.T) {
+	db := redistest.New(t)
+	addr := proctest.FreeAddr(t)
+	w := proctest.Start(t, "worker", proctest.Binary(t, "worker"), map[string]string{"REDIS_URL": db.URL, "METRICS_ADDR": addr})
+	proctest.WaitHTTP(t, w, "http://"+addr+"/healthz", 30*time.Second)
+
+	client := asynq.NewClientFromRedisClient(db.Client)
+	good := stripetest.Fixture("customer.created")
+	bad := stripetest.Edit(stripetest.Fixture("invoice.paid"), func(e map[string]any) { stripetest.Object(e)["amount_paid"] = "lots" })
+	for _, b := range [][]byte{good, bad} {
+		task, _, err := stripetask.New(b, stripetask.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]float64{
+		`stripeq_worker_handled_total{outcome="success",type="customer.created"}`: 1,
+		`stripeq_worker_handled_total{outcome="archived",type="invoice.paid"}`:    1,
+		`stripeq_worker_handler_seconds_count{type="customer.created"}`:           1,
+		`asynq_tasks_processed_total{queue="stripe"}`:                             2,
+		`asynq_tasks_failed_total{queue="stripe"}`:                                1,
+		`asynq_tasks_enqueued_total{queue="stripe",state="archived"}`:             1,
+	}
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		ok := true
+		for sample, v := range want {
+			ok = ok && sampleValue(body, sample) == v
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for sample, v := range want {
+		if got := sampleValue(body, sample); got != v {
+			t.Errorf("%s = %v, want %v", sample, got, v)
+		}
+	}
+}
+
+// sampleValue returns a sample's value in a Prometheus text exposition, or
+// -1 when it is absent.
+func sampleValue(body, sample string) float64 {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
