@@ -35,6 +35,10 @@ type config struct {
 	// SessionTTL is DASHBOARD_SESSION_TTL, how long a login lasts. Default
 	// 12h.
 	SessionTTL time.Duration
+	// PrometheusURL is PROMETHEUS_URL, a Prometheus that scrapes the
+	// workers' asynq metrics; asynqmon then draws its metrics charts.
+	// Default: unset, no charts (asynqmon's /api/metrics answers 500).
+	PrometheusURL string
 	// Retention is TASK_RETENTION, the retention of re-run copies whose
 	// original has none recorded. Default 168h, as the api's.
 	Retention time.Duration
@@ -55,6 +59,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ViewerUser:     env.Lookup("DASHBOARD_VIEWER_USER"),
 		ViewerPassword: env.Lookup("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
+		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
 		Retention:      env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 	}
 	var err error

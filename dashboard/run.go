@@ -34,9 +34,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redisconn.SetLogger(log)
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis})
+	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL})
 	defer mon.Close()
-	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, ReadOnly: true})
+	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, ReadOnly: true})
 	defer monRO.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
