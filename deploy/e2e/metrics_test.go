@@ -3,8 +3,11 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,4 +84,36 @@ func sampleValue(body, sample string) float64 {
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
+}
+
+// TestDashboardPassesPrometheusURL: with PROMETHEUS_URL set, asynqmon's
+// metrics API queries that Prometheus (here a fake that records queries)
+// instead of failing.
+func TestDashboardPassesPrometheusURL(t *testing.T) {
+	var mu sync.Mutex
+	var queries []string
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.Path+"?"+r.URL.RawQuery)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+	}))
+	t.Cleanup(prom.Close)
+
+	db := redistest.New(t)
+	addr := proctest.FreeAddr(t)
+	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{
+		"REDIS_URL": db.URL, "DASHBOARD_ADDR": addr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "prom-test-password", "PROMETHEUS_URL": prom.URL,
+	})
+	proctest.WaitHTTP(t, d, "http://"+addr+"/healthz", 30*time.Second)
+	status, body := get(t, "http://"+addr+"/monitoring/api/metrics?duration_sec=3600", "ops", "prom-test-password")
+	if status != http.StatusOK {
+		t.Fatalf("asynqmon metrics API: %d %s", status, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(queries) == 0 || !strings.Contains(queries[0], "/api/v1/query_range") || !strings.Contains(queries[0], "asynq_") {
+		t.Errorf("Prometheus received %v, want query_range calls about asynq_ metrics", queries)
+	}
 }
