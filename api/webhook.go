@@ -72,7 +72,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		}
 		c.Set(ctxEventID, meta.ID)
 		c.Set(ctxEventType, meta.Type)
-		s.noteAPIVersion(meta)
+		s.noteAPIVersion(c, meta)
 
 		if !s.permits(meta.Type) {
 			reply(c, http.StatusOK, "ignored", msgIgnored)
@@ -92,7 +92,8 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 				// this misses.
 				if err := s.index.Add(ctx, meta.ID, meta, time.Now()); err != nil {
 					s.log.Warn("event stored but not indexed for the Console", logging.Err(err),
-						slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type))
+						slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type),
+						slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
 				}
 			}
 			reply(c, http.StatusOK, "received", msgReceived)
@@ -108,7 +109,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 // noteAPIVersion logs, once per version, an event rendered with another API
 // version than stripe-go's. Such events are accepted: the worker decodes
 // the fields it needs, and the endpoint's version is the sender's choice.
-func (s *server) noteAPIVersion(m stripetask.Metadata) {
+func (s *server) noteAPIVersion(c *gin.Context, m stripetask.Metadata) {
 	if m.APIVersion == stripe.APIVersion {
 		return
 	}
@@ -117,7 +118,8 @@ func (s *server) noteAPIVersion(m stripetask.Metadata) {
 	}
 	s.log.Warn("event rendered with another API version than stripe-go's; accepting it (logged once per version)",
 		"api_version", m.APIVersion, "stripe_go_api_version", stripe.APIVersion,
-		slog.String(logging.KeyEventID, m.ID), slog.String(logging.KeyEventType, m.Type))
+		slog.String(logging.KeyEventID, m.ID), slog.String(logging.KeyEventType, m.Type),
+		slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
 }
 
 // reply writes the JSON answer and records the outcome for the access log.
