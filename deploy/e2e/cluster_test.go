@@ -27,7 +27,9 @@ import (
 // filters and re-runs on the Cluster.
 func TestRedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
-	api := &slowStripe{events: map[string][]byte{}}
+	// A dispute can be handled before any event named its charge's
+	// customer; the worker then asks Stripe for the charge.
+	api := &slowStripe{events: map[string][]byte{}, charges: map[string]string{"ch_stripeq_demo_cl": "cus_stripeq_demo_cl"}}
 	stripeAPI := httptest.NewServer(api)
 	t.Cleanup(stripeAPI.Close)
 

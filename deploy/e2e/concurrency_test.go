@@ -25,11 +25,25 @@ import (
 type slowStripe struct {
 	mu            sync.Mutex
 	events        map[string][]byte
+	charges       map[string]string // charge ID → customer ID, at /v1/charges/{id}
 	inFlight, max int
 	served        int
 }
 
 func (s *slowStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if charge, ok := strings.CutPrefix(r.URL.Path, "/v1/charges/"); ok {
+		s.mu.Lock()
+		customer := s.charges[charge]
+		s.mu.Unlock()
+		if customer == "" {
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"No such charge"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":%q,"object":"charge","customer":%q}`, charge, customer)
+		return
+	}
 	id := strings.TrimPrefix(r.URL.Path, "/v1/events/")
 	s.mu.Lock()
 	body, ok := s.events[id]
