@@ -46,13 +46,17 @@ func (v verifier) verify(body []byte, header string) error {
 	return nil
 }
 
-// timestamp returns the t= value of a Stripe-Signature header.
+// timestamp returns the t= value of a Stripe-Signature header: the last
+// one, as stripe-go reads it, so that the time checked here is the time
+// that was signed.
 func timestamp(header string) (time.Time, bool) {
+	var ts time.Time
+	found := false
 	for pair := range strings.SplitSeq(header, ",") {
 		if v, ok := strings.CutPrefix(pair, "t="); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
-			return time.Unix(n, 0), err == nil
+			ts, found = time.Unix(n, 0), err == nil
 		}
 	}
-	return time.Time{}, false
+	return ts, found
 }

@@ -121,6 +121,9 @@ func (p *Proc) Output() string {
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) { p.cmd.Process.Signal(sig) }
 
+// Pid returns the process ID, as asynq reports it in its server list.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Kill sends SIGKILL, as a crash would, and waits for the process to end.
 func (p *Proc) Kill() {
 	p.cmd.Process.Kill()

@@ -133,8 +133,11 @@ type Server struct {
 }
 
 // Start starts a redis-server on a free loopback port with no persistence,
-// plus any extra arguments (for example "--appendonly", "yes"). It is
-// killed at the end of the test.
+// plus any extra arguments (for example "--appendonly", "yes"). When the
+// first argument is not an option but a configuration file (such as
+// deploy/redis.conf), the server reads it first and the file decides
+// persistence; port, bind address, directory and log file are still the
+// test's. It is killed at the end of the test.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
@@ -152,10 +155,16 @@ func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr
 func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := append([]string{
-		"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log"),
-	}, s.args...)
+	var args []string
+	extra := s.args
+	if len(extra) > 0 && !strings.HasPrefix(extra[0], "-") {
+		args, extra = []string{extra[0]}, extra[1:] // a configuration file
+	} else {
+		args = []string{"--save", "", "--appendonly", "no"}
+	}
+	args = append(args, "--port", port, "--bind", "127.0.0.1", "--dir", s.Dir,
+		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log"))
+	args = append(args, extra...)
 	cmd := exec.Command("redis-server", args...)
 	// Kill the server if the test binary dies before its cleanup runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -187,6 +196,17 @@ func (s *Server) Kill() {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+}
+
+// Signal sends sig to the server: SIGSTOP makes it hang as an overloaded
+// or partitioned Redis would, SIGCONT resumes it.
+func (s *Server) Signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("redistest: server not running")
+	}
+	return s.cmd.Process.Signal(sig)
 }
 
 // Restart starts the server again on the same port and directory, after
