@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestLogsHoldNoSecrets runs the three commands with every secret set,
+// drives them through deliveries (good and forged), Stripe API errors,
+// failing emails, sign-ins (good and bad) and a session, then reads all
+// their output and checks that no secret and no session token is in it.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	const (
+		webhookSecret = "whsec_REDACTION_webhook_secret_42"
+		stripeKey     = "sk_test_REDACTION_api_key_42"
+		smtpPassword  = "REDACTION-smtp-password-42"
+		opPassword    = "REDACTION-operator-password-42"
+		viewPassword  = "REDACTION-viewer-password-42"
+		redisPassword = "REDACTION-redis-password-42"
+	)
+	srv := redistest.Start(t, "--requirepass", redisPassword)
+	redisURL := "redis://:" + redisPassword + "@" + srv.Addr + "/0"
+	// A Stripe API that answers 500 to everything: every task fails and
+	// logs its error.
+	stripeAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write([]byte(`{"error":{"type":"api_error","message":"boom"}}`))
+	}))
+	t.Cleanup(stripeAPI.Close)
+
+	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	env := map[string]string{
+		"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": "whsec_old_REDACTION_1," + webhookSecret,
+		"STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": stripeAPI.URL,
+		"SMTP_URL": "smtp://mailer:" + smtpPassword + "@" + proctest.FreeAddr(t), "RETRY_BASE_DELAY": "1s",
+		"API_ADDR": apiAddr, "DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": opPassword,
+		"DASHBOARD_VIEWER_USER": "viewer", "DASHBOARD_VIEWER_PASSWORD": viewPassword, "LOG_LEVEL": "debug",
+	}
+	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
+	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
+	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), env)
+	proctest.WaitHTTP(t, api, "http://"+apiAddr+"/healthz", 30*time.Second)
+	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+
+	// Deliveries: valid, forged, replayed.
+	s := &stack{}
+	for i, typ := range []string{"customer.created", "invoice.paid", "charge.dispute.created"} {
+		body := stripetest.Event(typ, "evt_redact_"+typ, time.Now())
+		req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/webhooks/stripe", strings.NewReader(string(body)))
+		req.Header.Set("Stripe-Signature", stripetest.Sign(body, time.Now(), webhookSecret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("delivery %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
+		s.deliverTo(t, "http://"+apiAddr+"/webhooks/stripe", body) // signed with the test secret: 400
+	}
+
+	// Sign-ins: a bad one, a good one, and a session used for a while.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, pass := range []string{"wrong-password", opPassword} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+dashAddr+"/login",
+			strings.NewReader(url.Values{"user": {"ops"}, "password": {pass}, "next": {"/"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://"+dashAddr)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	u, _ := url.Parse("http://" + dashAddr + "/")
+	var token string
+	for _, c := range jar.Cookies(u) {
+		token = c.Value
+	}
+	if len(token) < 20 {
+		t.Fatal("no session cookie after signing in")
+	}
+	for _, path := range []string{"/", "/api/executions", "/monitoring/api/queues", "/executions/evt_redact_invoice.paid"} {
+		resp, err := browser.Get("http://" + dashAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get(t, "http://"+dashAddr+"/api/executions", "viewer", viewPassword)
+
+	// Let the worker fail and retry a few times (Stripe 500, SMTP down).
+	time.Sleep(4 * time.Second)
+	for _, p := range []*proctest.Proc{api, worker, dash} {
+		p.Stop(40 * time.Second)
+	}
+
+	secrets := map[string]string{
+		"webhook secret": webhookSecret, "old webhook secret": "whsec_old_REDACTION_1", "Stripe API key": stripeKey,
+		"SMTP password": smtpPassword, "operator password": opPassword, "viewer password": viewPassword,
+		"Redis password": redisPassword, "session token": token,
+	}
+	lines := 0
+	for _, p := range []*proctest.Proc{api, worker, dash} {
+		out := p.Output()
+		lines += strings.Count(out, "\n")
+		for name, secret := range secrets {
+			if strings.Contains(out, secret) {
+				t.Errorf("the %s's output contains the %s", p.Name, name)
+			}
+		}
+	}
+	if lines < 30 {
+		t.Errorf("only %d log lines: the run did not exercise the logs", lines)
+	}
+	t.Logf("%d log lines of api, worker and dashboard checked for %d secrets", lines, len(secrets))
+}
