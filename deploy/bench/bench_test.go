@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve the baselines, as the command does:
+// the harness starts them by running its own executable.
+func TestMain(m *testing.M) {
+	if child := os.Getenv(childEnv); child != "" {
+		if err := runChild(child, os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs the harness in -smoke mode, so that it cannot rot: every
+// target must run, pass its own loss checks and print its result line. The
+// figures themselves are not checked; they are meaningless at this size.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and runs them")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	start := time.Now()
+	if err := run(ctx, []string{"-smoke"}, os.Getenv, &out); err != nil {
+		t.Fatalf("bench -smoke: %v\n%s", err, out.String())
+	}
+	t.Logf("bench -smoke took %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
+	lines := strings.Split(out.String(), "\n")
+	for _, target := range []string{"ingest", "e2e-rate", "e2e-capacity", "e2e-latency", "memory", "index"} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, target+" ")
+		}
+		if !found {
+			t.Errorf("no result line for %s", target)
+		}
+	}
+}

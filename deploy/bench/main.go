@@ -1,0 +1,53 @@
+// Command bench measures stripeq against plain baselines on this machine,
+// the harness of GitHub issue 8. It is what `go tool task bench` runs.
+//
+// It builds the api and worker binaries, starts its own redis-server on a
+// free loopback port, and runs each target with its baseline interleaved
+// (A B A B …, several rounds), printing every round and then one line per
+// target: the median figure, the baseline's median and their ratio.
+//
+//	ingest        the api vs a plain receiver (Gin + webhook.ConstructEvent +
+//	              asynq enqueue), closed loop at -conns connections
+//	e2e-rate      api + worker processes at -rate events/s: handler starts/s
+//	              and backlog growth, vs raw asynq enqueue into a bare asynq
+//	              server
+//	e2e-capacity  the same, as fast as the api takes events
+//	e2e-latency   the 200 (or the raw enqueue's return) to handler start at
+//	              -latency-rate events/s
+//	memory        Redis bytes per retained completed execution, vs a raw
+//	              asynq task of the same payload
+//	index         what the Console's index (stripeq:idx:*) adds per event
+//
+// Handler start is observed from outside: the worker runs with
+// STRIPE_SECRET_KEY and STRIPE_API_BASE pointing at an HTTP server in this
+// process that serves /v1/events/{id} and records when each request
+// arrives; the baseline's handler makes the same request.
+//
+// -smoke runs every target once with tiny durations, for the test that
+// keeps this harness from rotting. Everything listens on 127.0.0.1 only,
+// and every load is bounded in time and count.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if child := os.Getenv(childEnv); child != "" {
+		if err := runChild(child, os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

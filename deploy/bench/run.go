@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// queue is the asynq queue of every run, stripeq's and the baselines'.
+const queue = "stripe"
+
+// options are the command-line settings; -smoke replaces the durations
+// and counts with tiny ones.
+type options struct {
+	smoke       bool
+	rounds      int           // ingest rounds (A B each)
+	e2eRounds   int           // rounds of each end-to-end target
+	conns       int           // ingest connections
+	warmup      time.Duration // ingest warm-up, not measured
+	ingestDur   time.Duration // ingest measured window
+	maxRate     float64       // ingest corpus size per second of run
+	rate        float64       // e2e-rate events/s
+	e2eDur      time.Duration // e2e-rate send time
+	drainEvents int           // e2e-capacity backlog
+	latRate     float64       // e2e-latency events/s
+	latDur      time.Duration // e2e-latency send time
+	memEvents   int           // memory: retained executions
+	memCusts    int           // memory: distinct customers
+	concurrency int           // WORKER_CONCURRENCY of both workers
+	global      int           // GLOBAL_CONCURRENCY of stripeq's worker
+	only        string        // comma list of targets to run
+}
+
+func parseOptions(args []string, out io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var o options
+	fs.BoolVar(&o.smoke, "smoke", false, "one short round of every target, for CI (about 15 s)")
+	fs.IntVar(&o.rounds, "rounds", 5, "ingest rounds, each running stripeq then the baseline")
+	fs.IntVar(&o.e2eRounds, "e2e-rounds", 3, "rounds of each end-to-end target")
+	fs.IntVar(&o.conns, "conns", 16, "ingest: connections of the closed-loop load")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "ingest: warm-up before measuring")
+	fs.DurationVar(&o.ingestDur, "duration", 3*time.Second, "ingest: measured time per run")
+	fs.Float64Var(&o.maxRate, "max-rate", 30000, "ingest: the most events/s the corpus must cover")
+	fs.Float64Var(&o.rate, "rate", 3000, "e2e-rate: events/s sent through the api")
+	fs.DurationVar(&o.e2eDur, "e2e-duration", 5*time.Second, "e2e-rate: send time per run")
+	fs.IntVar(&o.drainEvents, "drain-events", 20000, "e2e-capacity: backlog the worker drains")
+	fs.Float64Var(&o.latRate, "latency-rate", 200, "e2e-latency: events/s")
+	fs.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "e2e-latency: send time per run")
+	fs.IntVar(&o.memEvents, "memory-events", 5000, "memory: retained executions to measure")
+	fs.IntVar(&o.concurrency, "worker-concurrency", 5, "WORKER_CONCURRENCY of stripeq's worker and the baseline worker")
+	fs.IntVar(&o.global, "global-concurrency", 5, "GLOBAL_CONCURRENCY of stripeq's worker")
+	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, memory); default all")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.smoke {
+		o.rounds, o.e2eRounds = 1, 1
+		o.warmup, o.ingestDur = 100*time.Millisecond, 400*time.Millisecond
+		o.maxRate = 20000
+		o.rate, o.e2eDur = 400, 500*time.Millisecond
+		o.drainEvents = 300
+		o.latDur = 500 * time.Millisecond
+		o.memEvents = 100
+	}
+	o.memCusts = max(1, o.memEvents/10)
+	return o, nil
+}
+
+func (o options) wants(target string) bool {
+	if o.only == "" {
+		return true
+	}
+	for t := range strings.SplitSeq(o.only, ",") {
+		if strings.TrimSpace(t) == target || (t == "memory" && target == "index") {
+			return true
+		}
+	}
+	return false
+}
+
+// bench is one run of the harness: its Redis, binaries, receivers and
+// the recorder of handler starts.
+type bench struct {
+	opt    options
+	out    io.Writer
+	dir    string
+	bins   map[string]string
+	self   string
+	redis  *redisServer
+	rec    *recorder
+	corpus *corpus
+	secret string
+
+	api               *proc // stripeq's api for the end-to-end targets
+	apiAddr, baseAddr string
+	results           []line
+}
+
+// line is one target's result.
+type line struct {
+	target, figure, baseline, ratio, goal, verdict string
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	opt, err := parseOptions(args, out)
+	if err != nil {
+		return err
+	}
+	b := &bench{opt: opt, out: out, secret: stripetest.Secret}
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if b.dir, err = os.MkdirTemp("", "stripeq-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.dir)
+
+	started := time.Now()
+	fmt.Fprintf(out, "stripeq bench: %d cores (GOMAXPROCS %d), %s/%s, %s; building api and worker…\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if b.bins, err = build(ctx, root, b.dir); err != nil {
+		return err
+	}
+	if b.redis, err = startRedis(ctx, b.dir); err != nil {
+		return err
+	}
+	defer b.redis.stop()
+	defer b.redis.rdb.Close()
+	if b.rec, err = startRecorder(); err != nil {
+		return err
+	}
+	defer b.rec.close()
+	defer func() {
+		if b.api != nil {
+			b.api.stop()
+		}
+	}()
+
+	n := int(opt.maxRate*(opt.warmup+opt.ingestDur).Seconds()) + 1000
+	n = max(n, int(opt.rate*opt.e2eDur.Seconds())+100, opt.drainEvents, int(opt.latRate*opt.latDur.Seconds())+100)
+	b.corpus = newCorpus(n, 0, b.secret)
+	fmt.Fprintf(out, "redis-server %s; %d unique events of %s, %.0f bytes on average\n",
+		b.redis.addr, n, strings.Join(mix, ", "), b.corpus.meanBody())
+
+	if opt.wants("ingest") {
+		if err := b.ingest(ctx); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"e2e-rate", b.e2eRate},
+		{"e2e-capacity", b.e2eCapacity},
+		{"e2e-latency", b.e2eLatency},
+		{"memory", b.memory},
+	} {
+		if !opt.wants(t.name) {
+			continue
+		}
+		if err := t.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	b.print(time.Since(started))
+	return nil
+}
+
+func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.out, "  "+format+"\n", args...) }
+
+func (b *bench) print(took time.Duration) {
+	mode := fmt.Sprintf("medians over %d ingest rounds and %d end-to-end rounds", b.opt.rounds, b.opt.e2eRounds)
+	if b.opt.smoke {
+		mode = "SMOKE: one tiny round, figures are not meaningful"
+	}
+	fmt.Fprintf(b.out, "\nresults (%s; %d cores; %v)\n", mode, runtime.NumCPU(), took.Round(time.Second))
+	fmt.Fprintf(b.out, "%-13s %-40s %-40s %-8s %s\n", "target", "stripeq", "baseline", "ratio", "goal")
+	for _, l := range b.results {
+		fmt.Fprintf(b.out, "%-13s %-40s %-40s %-8s %s %s\n", l.target, l.figure, l.baseline, l.ratio, l.goal, l.verdict)
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// startAPI starts stripeq's api, as deployed: default settings, JSON logs
+// at info level with one access-log line per request.
+func (b *bench) startAPI(ctx context.Context) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("api", b.bins["api"], b.dir, []string{
+		"API_ADDR=" + addr, "REDIS_URL=redis://" + b.redis.addr + "/0", "STRIPE_WEBHOOK_SECRET=" + b.secret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addr+"/healthz", 20*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	b.apiAddr = addr
+	return p, nil
+}
+
+// startBaselineReceiver starts the plain receiver (baseline.go).
+func (b *bench) startBaselineReceiver(ctx context.Context) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("baseline-receiver", b.self, b.dir, []string{
+		childEnv + "=receiver", "BENCH_ADDR=" + addr, "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_SECRET=" + b.secret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addr+"/healthz", 20*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	b.baseAddr = addr
+	return p, nil
+}
+
+// startWorker starts stripeq's worker (stripeq true) or the baseline
+// worker, and waits until its asynq server is registered.
+func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
+	var p *proc
+	var err error
+	if stripeq {
+		p, err = startProc("worker", b.bins["worker"], b.dir, []string{
+			"REDIS_URL=redis://" + b.redis.addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
+			fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
+		})
+	} else {
+		p, err = startProc("baseline-worker", b.self, b.dir, []string{
+			childEnv + "=worker", "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_RECORDER=" + b.rec.url,
+			fmt.Sprintf("BENCH_CONCURRENCY=%d", b.opt.concurrency),
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	insp := asynq.NewInspectorFromRedisClient(b.redis.rdb)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if servers, err := insp.Servers(); err == nil && len(servers) > 0 {
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited:\n%s", p.name, p.tail())
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not register with asynq within 20s:\n%s", p.name, p.tail())
+		}
+	}
+}
+
+// rawSender enqueues the corpus's events straight into asynq, as the
+// baseline of the end-to-end targets: no HTTP, no verification.
+func (b *bench) rawSender(client *asynq.Client, c *corpus) sender {
+	return func() (sendFunc, func()) {
+		return func(ctx context.Context, i int) error {
+			_, err := client.EnqueueContext(ctx, baselineTask(c.types[i], eventID(i), c.body(i)))
+			return err
+		}, func() {}
+	}
+}
+
+// count returns the length of a list or the cardinality of a sorted set.
+func count(ctx context.Context, rdb *redis.Client, key string) int64 {
+	switch t, _ := rdb.Type(ctx, key).Result(); t {
+	case "list":
+		return rdb.LLen(ctx, key).Val()
+	case "zset":
+		return rdb.ZCard(ctx, key).Val()
+	}
+	return 0
+}
+
+var errLost = errors.New("events lost")

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// childEnv names the environment variable that makes this binary serve a
+// baseline ("receiver" or "worker") instead of running the benchmarks: the
+// baselines run as processes of their own, like the api and the worker.
+const childEnv = "STRIPEQ_BENCH_CHILD"
+
+// moduleRoot returns the directory of stripeq's go.mod.
+func moduleRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(b)) == "" || strings.TrimSpace(string(b)) == os.DevNull {
+		return "", fmt.Errorf("cannot find the module root (go env GOMOD): %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(b))), nil
+}
+
+// build builds the api and the worker into dir (the run's own, so that
+// concurrent runs never replace each other's binaries) and returns their
+// paths by name.
+func build(ctx context.Context, root, dir string) (map[string]string, error) {
+	out := filepath.Join(dir, "bin")
+	paths := map[string]string{}
+	for _, name := range []string{"api", "worker"} {
+		paths[name] = filepath.Join(out, name)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out+"/", "./api", "./worker")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./api ./worker: %v\n%s", err, b)
+	}
+	return paths, nil
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// proc is a process this harness started: it dies with the harness
+// (Pdeathsig) and writes its output to a file.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func startProc(name, path, dir string, env []string, args ...string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM and kills the process after 10 s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// tail returns the last lines of the process's output, for errors.
+func (p *proc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+}
+
+// waitHTTP waits until url answers any status, for up to timeout.
+func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before %s answered:\n%s", p.name, url, p.tail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within %v:\n%s", url, timeout, p.tail())
+		}
+	}
+}
+
+// redisServer is the harness's own redis-server, without persistence.
+type redisServer struct {
+	*proc
+	addr string
+	rdb  *redis.Client
+}
+
+func startRedis(ctx context.Context, dir string) (*redisServer, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server is not on PATH (apt-get install redis-server)")
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := startProc("redis", path, dir, nil, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(ctx).Err() != nil {
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("redis-server did not answer at %s:\n%s", addr, p.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &redisServer{proc: p, addr: addr, rdb: rdb}, nil
+}
+
+// flush empties Redis between runs, so that every run starts alike.
+func (r *redisServer) flush(ctx context.Context) error {
+	return r.rdb.FlushAll(ctx).Err()
+}
+
+// usedMemory returns INFO memory's used_memory.
+func (r *redisServer) usedMemory(ctx context.Context) (int64, error) {
+	info, err := r.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "used_memory:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory in INFO memory")
+}
+
+// cpuTime returns the CPU time (user + system) a process has used so far,
+// from /proc; 0 when it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 14th and 15th fields of the whole line.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// cpuMeter measures the CPU time of processes over a run.
+type cpuMeter struct {
+	pids  []int
+	start []time.Duration
+}
+
+func meterCPU(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids}
+	for _, p := range pids {
+		m.start = append(m.start, cpuTime(p))
+	}
+	return m
+}
+
+// perEvent returns each process's CPU time since meterCPU divided by n, in µs.
+func (m *cpuMeter) perEvent(n int) []float64 {
+	out := make([]float64, len(m.pids))
+	for i, p := range m.pids {
+		out[i] = float64(cpuTime(p)-m.start[i]) / float64(time.Microsecond) / float64(max(1, n))
+	}
+	return out
+}
