@@ -28,8 +28,8 @@ type config struct {
 	// Events is STRIPE_EVENTS, the permitted event types; "*" permits all.
 	// Default: every type the worker handles.
 	Events []string
-	// Task holds QUEUE_NAME (default "stripe") and TASK_RETENTION
-	// (default 168h).
+	// Task holds QUEUE_NAME (default "stripe"), QUEUE_SHARDS (default 1:
+	// the one queue QUEUE_NAME) and TASK_RETENTION (default 168h).
 	Task stripetask.Options
 	// WaitReplicas is REDIS_WAIT_REPLICAS: before answering 200, confirm
 	// each stored event on this many replicas (Redis WAIT), so that a
@@ -49,6 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Events:    env.List("STRIPE_EVENTS", stripetask.Handled()),
 		Task: stripetask.Options{
 			Queue:     env.String("QUEUE_NAME", stripetask.DefaultQueue),
+			Shards:    env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
 			Retention: env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 		},
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -31,6 +30,12 @@ type enqueuer interface {
 	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
+// indexer records a stored event for the Console; *execindex.Shards and
+// *execindex.Index are ones.
+type indexer interface {
+	Add(ctx context.Context, id string, m stripetask.Metadata, t time.Time) error
+}
+
 // server is the receiver with every dependency it uses.
 type server struct {
 	log      *slog.Logger
@@ -40,8 +45,9 @@ type server struct {
 	queue    enqueuer
 	ping     func(context.Context) error
 	// index records each stored event for the dashboard's Console; nil
-	// skips it.
-	index *execindex.Index
+	// skips it. An *execindex.Shards routes each event to its shard's
+	// index; an *execindex.Index serves one queue.
+	index indexer
 
 	metrics *metrics
 

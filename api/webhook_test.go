@@ -49,7 +49,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	t.Cleanup(func() { rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
 	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
-	srv.index = execindex.New(rdb, cfg.Task.Queue)
+	srv.index = execindex.NewShards(rdb, cfg.Task)
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
 	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg}
 }

@@ -127,6 +127,14 @@ func TestBrowser(t *testing.T) {
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	rows := func() []string {
 		t.Helper()
+		// A navigation commits before the new page is parsed: wait until
+		// it is complete, or the rows may not be there yet.
+		for range 100 {
+			if state := list("read state", `[document.readyState]`); len(state) == 1 && state[0] == "complete" {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		return list("read rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`)
 	}
 	shot := func(name string) {

@@ -23,6 +23,9 @@ type config struct {
 	RedisURL string // redacted, for logs
 	// Queue is QUEUE_NAME. Default "stripe".
 	Queue string
+	// Shards is QUEUE_SHARDS: the Console shows the shard queues
+	// "<Queue>-0" … as one. Default 1, the one queue Queue.
+	Shards int
 	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD, the
 	// operator, who may re-run, cancel and delete. When both are unset and
 	// Addr is a loopback address, a one-time password is generated for the
@@ -53,6 +56,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Addr:     env.String("DASHBOARD_ADDR", "127.0.0.1:8081"),
 		RedisURL: redisconn.Redacted(env.Lookup("REDIS_URL")),
 		Queue:    env.String("QUEUE_NAME", stripetask.DefaultQueue),
+		Shards:   env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
 		User:     env.Lookup("DASHBOARD_USER"),
 		Password: env.Lookup("DASHBOARD_PASSWORD"),
 

@@ -98,7 +98,7 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 	data["Role"] = c.GetString(ctxRole)
 	data["Operator"] = c.GetString(ctxRole) == string(roleOperator)
 	data["CSRF"] = c.GetString(ctxCSRF)
-	data["Queue"] = s.index.Queue()
+	data["Queue"] = s.index.Name()
 	data["Monitoring"] = monitoringPath + "/"
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
@@ -309,7 +309,7 @@ func (s *server) handleDetailPage() gin.HandlerFunc {
 		d, err := s.detail(c.Request.Context(), c.Param("id"))
 		if errors.Is(err, errNotFound) {
 			s.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found",
-				"Message": "No execution " + c.Param("id") + " in queue " + s.index.Queue() + ". It may have passed its retention and been deleted."})
+				"Message": "No execution " + c.Param("id") + " in queue " + s.index.Name() + ". It may have passed its retention and been deleted."})
 			return
 		}
 		if err != nil {

@@ -225,7 +225,7 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			info, err := s.tasks.GetTaskInfo(s.index.Queue(), it.ID)
+			info, err := s.tasks.GetTaskInfo(it.Queue, it.ID)
 			if err != nil {
 				return // gone since the index read it; the next prune drops it
 			}
@@ -244,16 +244,27 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 	return out, nil
 }
 
+// taskInfo finds task id in its queue: with shards, its own shard first,
+// then the others. It returns errNotFound when no queue holds it.
+func (s *server) taskInfo(id string) (*asynq.TaskInfo, error) {
+	for _, q := range s.index.Locate(id) {
+		info, err := s.tasks.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		return info, err
+	}
+	return nil, errNotFound
+}
+
 // detail describes one execution.
 func (s *server) detail(ctx context.Context, id string) (detail, error) {
-	info, err := s.tasks.GetTaskInfo(s.index.Queue(), id)
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return detail{}, errNotFound
-	}
+	info, err := s.taskInfo(id)
 	if err != nil {
 		return detail{}, err
 	}
-	received, ok, err := s.index.ReceivedAt(ctx, id)
+	ix := s.index.Index(info.Queue)
+	received, ok, err := ix.ReceivedAt(ctx, id)
 	if err != nil {
 		return detail{}, err
 	}
@@ -280,13 +291,13 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	if d.RerunOf != "" {
 		original = d.RerunOf
 	}
-	runs, err := s.index.Reruns(ctx, original)
+	runs, err := ix.Reruns(ctx, original)
 	if err != nil {
 		return detail{}, err
 	}
 	for _, r := range runs {
 		link := rerunLink{ID: r.ID, At: r.At, URL: "/executions/" + url.PathEscape(r.ID)}
-		if ri, err := s.tasks.GetTaskInfo(s.index.Queue(), r.ID); err == nil {
+		if ri, err := s.tasks.GetTaskInfo(info.Queue, r.ID); err == nil {
 			link.State = ri.State.String()
 		} else {
 			link.State = "gone"
@@ -320,17 +331,13 @@ type rerunResult struct {
 // rerunOf header naming the original. A pending or active task answers
 // errConflict.
 func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
-	q := s.index.Queue()
-	info, err := s.tasks.GetTaskInfo(q, id)
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return rerunResult{}, errNotFound
-	}
+	info, err := s.taskInfo(id)
 	if err != nil {
 		return rerunResult{}, err
 	}
 	switch info.State {
 	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
-		if err := s.tasks.RunTask(q, id); err != nil {
+		if err := s.tasks.RunTask(info.Queue, id); err != nil {
 			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
 		}
 		return rerunResult{ID: id, Action: "run", URL: "/executions/" + url.PathEscape(id)}, nil
@@ -365,10 +372,12 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 	if m.Type == "" {
 		m.Type, _ = stripetask.EventType(info.Type)
 	}
-	// The re-run counter can lag behind copies whose original was pruned;
-	// a conflict just takes the next number.
+	// The copy stays in the original's queue (its shard), and so does its
+	// index entry. The re-run counter can lag behind copies whose original
+	// was pruned; a conflict just takes the next number.
+	ix := s.index.Index(info.Queue)
 	for range 20 {
-		newID, err := s.index.NextRerunID(ctx, original)
+		newID, err := ix.NextRerunID(ctx, original)
 		if err != nil {
 			return rerunResult{}, err
 		}
@@ -381,7 +390,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 		if err != nil {
 			return rerunResult{}, fmt.Errorf("enqueue copy of %s: %w", info.ID, err)
 		}
-		if err := s.index.AddRerun(ctx, original, newID, m, time.Now()); err != nil {
+		if err := ix.AddRerun(ctx, original, newID, m, time.Now()); err != nil {
 			// The copy is stored and will run; the next reconcile indexes it.
 			s.log.Warn("re-run copy enqueued but not indexed", "task_id", newID, "err", err)
 		}
@@ -392,10 +401,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 
 // cancel cancels an active execution; asynq moves it to retry.
 func (s *server) cancel(id string) error {
-	info, err := s.tasks.GetTaskInfo(s.index.Queue(), id)
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return errNotFound
-	}
+	info, err := s.taskInfo(id)
 	if err != nil {
 		return err
 	}
@@ -407,14 +413,17 @@ func (s *server) cancel(id string) error {
 
 // remove deletes an execution that is not active, and its index entry.
 func (s *server) remove(ctx context.Context, id string) error {
-	err := s.tasks.DeleteTask(s.index.Queue(), id)
-	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		return errNotFound
-	case err != nil:
-		return fmt.Errorf("%w: %v", errConflict, err)
+	for _, q := range s.index.Locate(id) {
+		err := s.tasks.DeleteTask(q, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: %v", errConflict, err)
+		}
+		return s.index.Index(q).Remove(ctx, id)
 	}
-	return s.index.Remove(ctx, id)
+	return errNotFound
 }
 
 // bulkResult says what a bulk re-run did.

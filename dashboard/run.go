@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	url := "http://" + l.Addr().String() + "/"
 	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL,
-		slog.String(logging.KeyQueue, cfg.Queue), "viewer", cfg.ViewerUser != "")
+		slog.String(logging.KeyQueue, cfg.Queue), "queue_shards", cfg.Shards, "viewer", cfg.ViewerUser != "")
 	if cfg.Generated {
 		// Printed, never logged: it is a credential, shown once to the
 		// person who started the process on this machine.
@@ -60,7 +60,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // maintain keeps the execution index true to asynq: at start and then
 // every maintainEvery it indexes tasks the index lacks and drops entries
 // whose task is gone.
-func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Index, tasks execindex.TaskGetter) {
+func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, tasks execindex.TaskGetter) {
 	t := time.NewTicker(maintainEvery)
 	defer t.Stop()
 	for {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // monitoringPath is where asynqmon is mounted.
@@ -38,7 +39,7 @@ type server struct {
 	monitoring, monitoringRO http.Handler
 	ping                     func(context.Context) error
 	auth                     *authenticator
-	index                    *execindex.Index
+	index                    *execindex.Shards
 	tasks                    inspector
 	queue                    enqueuer
 }
@@ -64,7 +65,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		monitoringRO: monRO,
 		ping:         func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		auth:         newAuthenticator(rdb, cfg),
-		index:        execindex.New(rdb, cfg.Queue),
+		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
 		tasks:        tasks,
 		queue:        queue,
 	}

@@ -16,13 +16,19 @@ type config struct {
 	// Redis is REDIS_URL parsed. Default redis://127.0.0.1:6379/0.
 	Redis    asynq.RedisConnOpt
 	RedisURL string // redacted, for logs
-	// Queue is QUEUE_NAME, the asynq queue to process. Default "stripe".
+	// Queue is QUEUE_NAME, the asynq queue to process, or with Shards > 1
+	// the base name of the shard queues. Default "stripe".
 	Queue string
+	// Shards is QUEUE_SHARDS, the number of shard queues the api spreads
+	// events over ("<Queue>-0" …); the worker processes every one with
+	// equal weight. Default 1: the one queue Queue.
+	Shards int
 	// Concurrency is WORKER_CONCURRENCY, the handlers this process runs at
 	// once. Default 5.
 	Concurrency int
 	// GlobalConcurrency is GLOBAL_CONCURRENCY, the handlers all worker
-	// processes together run at once. Default 5; 0 turns the limit off.
+	// processes together run at once, over every shard. Default 5; 0 turns
+	// the limit off.
 	GlobalConcurrency int
 	// ShutdownTimeout is WORKER_SHUTDOWN_TIMEOUT, how long a stopping worker
 	// lets running handlers finish before returning their tasks to Redis.
@@ -59,6 +65,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		RedisURL:          redisconn.Redacted(env.Lookup("REDIS_URL")),
 		Queue:             env.String("QUEUE_NAME", stripetask.DefaultQueue),
+		Shards:            env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
 		Concurrency:       env.Int("WORKER_CONCURRENCY", 5, 1),
 		GlobalConcurrency: env.Int("GLOBAL_CONCURRENCY", 5, 0),
 		ShutdownTimeout:   env.Duration("WORKER_SHUTDOWN_TIMEOUT", 30*time.Second),

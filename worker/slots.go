@@ -28,7 +28,8 @@ type slots struct {
 	sema *rate.Semaphore // nil when the limit is off
 }
 
-// newSlots returns a limit of n handlers at once; 0 turns it off.
+// newSlots returns a limit of n handlers at once; 0 turns it off. queue
+// is QUEUE_NAME, also when it is sharded: one limit holds over every shard.
 func newSlots(redis asynq.RedisConnOpt, queue string, n int) slots {
 	if n == 0 {
 		return slots{}

@@ -23,7 +23,9 @@ type stack struct {
 	dashUser, dashPass string
 }
 
-func startStack(t *testing.T) *stack {
+// startStack starts the three commands; extra holds variable, value pairs
+// added to their environment.
+func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	s := &stack{db: redistest.New(t), dashUser: "ops", dashPass: "e2e-dashboard-password"}
 	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
@@ -35,6 +37,9 @@ func startStack(t *testing.T) *stack {
 		"DASHBOARD_USER":        s.dashUser,
 		"DASHBOARD_PASSWORD":    s.dashPass,
 		"RETRY_BASE_DELAY":      "1s", // keep waits for out-of-order events short
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
 	}
 	s.apiURL, s.dashURL = "http://"+apiAddr, "http://"+dashAddr
 	s.api = proctest.Start(t, "api", proctest.Binary(t, "api"), env)

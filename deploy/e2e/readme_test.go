@@ -89,7 +89,10 @@ func TestReadmeRedisCLI(t *testing.T) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli is not on PATH; install Redis")
 	}
-	s := startStack(t)
+	// One handler at a time, so that the worker handles the scenario in
+	// Stripe's order and the notifications it sends are the README's
+	// (handled out of order, a settled failure sends no notice).
+	s := startStack(t, "WORKER_CONCURRENCY", "1")
 	s.trigger(t, "-objects", "42", "scenario")
 	s.trigger(t, "-id", "evt_1PqReadme00000000000001", "-objects", "42", "-livemode", "charge.failed")
 	insp := asynq.NewInspectorFromRedisClient(s.db.Client)

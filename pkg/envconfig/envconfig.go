@@ -64,6 +64,21 @@ func (r *Reader) Int(name string, def, min int) int {
 	return n
 }
 
+// IntRange returns the value of name as an integer from min to max, or def
+// when unset.
+func (r *Reader) IntRange(name string, def, min, max int) int {
+	v := r.Lookup(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.Fail(name, fmt.Sprintf("must be a whole number from %d to %d, got %q", min, max, v))
+		return def
+	}
+	return n
+}
+
 // Duration returns the value of name as a positive Go duration ("90s",
 // "72h"), or def when unset.
 func (r *Reader) Duration(name string, def time.Duration) time.Duration {

@@ -12,7 +12,7 @@ import (
 
 func TestReader(t *testing.T) {
 	vars := map[string]string{
-		"N": "7", "BAD_N": "x", "LOW_N": "0", "D": "90s", "BAD_D": "soon", "L": " a, ,b ", "S": " v ", "SECRET": "",
+		"N": "7", "BAD_N": "x", "LOW_N": "0", "HIGH_N": "65", "D": "90s", "BAD_D": "soon", "L": " a, ,b ", "S": " v ", "SECRET": "",
 	}
 	env := envconfig.New(func(k string) string { return vars[k] })
 	if got := env.Int("N", 1, 1); got != 7 {
@@ -23,6 +23,13 @@ func TestReader(t *testing.T) {
 	}
 	env.Int("BAD_N", 1, 1)
 	env.Int("LOW_N", 1, 1)
+	if got := env.IntRange("N", 1, 1, 64); got != 7 {
+		t.Errorf("IntRange = %d", got)
+	}
+	if got := env.IntRange("UNSET", 1, 1, 64); got != 1 {
+		t.Errorf("IntRange default = %d", got)
+	}
+	env.IntRange("HIGH_N", 1, 1, 64)
 	if got := env.Duration("D", time.Second); got != 90*time.Second {
 		t.Errorf("Duration = %v", got)
 	}
@@ -39,7 +46,7 @@ func TestReader(t *testing.T) {
 	if !errors.Is(err, envconfig.ErrInvalid) {
 		t.Fatalf("Err = %v", err)
 	}
-	for _, name := range []string{"BAD_N", "LOW_N", "BAD_D", "SECRET"} {
+	for _, name := range []string{"BAD_N", "LOW_N", "HIGH_N", "BAD_D", "SECRET"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

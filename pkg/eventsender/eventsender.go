@@ -212,4 +212,3 @@ func randomHex(n int) string {
 	crand.Read(b)
 	return hex.EncodeToString(b)
 }
-

@@ -35,6 +35,10 @@
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
 //
+// With QUEUE_SHARDS each shard queue ("stripe-0", …) has its own index
+// under its own hash tag (stripeq:idx:{stripe-0}:…), and [Shards] answers
+// for all of them as one.
+//
 // No request path uses KEYS or SCAN. Scripts need Redis ≥ 6.2 (ZMSCORE)
 // and also run on miniredis.
 package execindex

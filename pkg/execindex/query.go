@@ -84,6 +84,9 @@ type Item struct {
 	ID         string
 	ReceivedAt time.Time
 	State      string
+	// Queue is the asynq queue of the task; set by [Shards], empty from
+	// [Index].
+	Queue string
 }
 
 // Page is one page of a query's answer.

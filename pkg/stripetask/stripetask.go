@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ const TypePrefix = "stripe:"
 
 // DefaultQueue is the asynq queue events go to unless configured otherwise.
 const DefaultQueue = "stripe"
+
+// MaxShards is the largest number of shard queues [Options.Shards] may
+// name.
+const MaxShards = 64
 
 // MaxRetry is the number of retries a task gets before it is archived.
 const MaxRetry = 7
@@ -213,18 +218,68 @@ func MetadataFromHeaders(id string, h map[string]string) Metadata {
 
 // Options are the enqueue settings of a Stripe task.
 type Options struct {
-	// Queue is the asynq queue. If empty, DefaultQueue.
+	// Queue is the asynq queue, or with Shards > 1 the base name of the
+	// shard queues. If empty, DefaultQueue.
 	Queue string
+	// Shards is the number of queues events are spread over (QUEUE_SHARDS).
+	// asynq keeps a queue in one Redis Cluster slot, so one queue loads one
+	// master; shards spread the load. If zero or one, every event goes to
+	// Queue itself; else to "<Queue>-0" … "<Queue>-<Shards-1>", chosen by
+	// [QueueFor].
+	Shards int
 	// Retention is how long the finished task stays in Redis, and so how long
 	// a redelivery of its event is caught as a duplicate. If zero,
 	// DefaultRetention.
 	Retention time.Duration
 }
 
+// rerunMark separates an original's task ID from the number of a re-run
+// copy: "<original>:rerun:<n>".
+const rerunMark = ":rerun:"
+
+// QueueFor returns the queue of the task with ID id. With one shard it is
+// o.Queue (DefaultQueue when empty). With more it is "<o.Queue>-<k>", k
+// being the FNV-1a 32-bit hash of the event ID modulo o.Shards: stable
+// across processes and releases, so every delivery of an event lands in
+// the same queue and asynq still rejects the duplicate. A re-run copy
+// "<id>:rerun:<n>" goes to its original's queue.
+func QueueFor(id string, o Options) string {
+	q := o.Queue
+	if q == "" {
+		q = DefaultQueue
+	}
+	if o.Shards <= 1 {
+		return q
+	}
+	if orig, _, ok := strings.Cut(id, rerunMark); ok {
+		id = orig
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return q + "-" + strconv.FormatUint(uint64(h.Sum32()%uint32(o.Shards)), 10)
+}
+
+// Queues returns every queue [QueueFor] may choose for o, in shard order:
+// [o.Queue] with one shard, else "<o.Queue>-0" … "<o.Queue>-<Shards-1>".
+func Queues(o Options) []string {
+	q := o.Queue
+	if q == "" {
+		q = DefaultQueue
+	}
+	if o.Shards <= 1 {
+		return []string{q}
+	}
+	qs := make([]string, o.Shards)
+	for i := range qs {
+		qs[i] = q + "-" + strconv.Itoa(i)
+	}
+	return qs
+}
+
 // New builds the task for a raw, already verified event body. The payload is
 // body exactly as given; the task ID is the event ID, so asynq rejects a
-// second task for the same event with asynq.ErrTaskIDConflict. It returns
-// the errors of [Decode].
+// second task for the same event with asynq.ErrTaskIDConflict. Its queue
+// is [QueueFor] the event ID. It returns the errors of [Decode].
 func New(body []byte, o Options) (*asynq.Task, Metadata, error) {
 	m, err := Decode(body)
 	if err != nil {
@@ -234,18 +289,16 @@ func New(body []byte, o Options) (*asynq.Task, Metadata, error) {
 }
 
 // NewFromMetadata builds the task for body when its metadata is already
-// known, as when the Console re-runs an execution.
+// known, as when the Console re-runs an execution. Its queue is [QueueFor]
+// m.ID.
 func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
-	queue, retention := o.Queue, o.Retention
-	if queue == "" {
-		queue = DefaultQueue
-	}
+	retention := o.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
 	return asynq.NewTaskWithHeaders(TaskType(m.Type), body, m.Headers(),
 		asynq.TaskID(m.ID),
-		asynq.Queue(queue),
+		asynq.Queue(QueueFor(m.ID, o)),
 		asynq.MaxRetry(MaxRetry),
 		asynq.Retention(retention),
 	)
