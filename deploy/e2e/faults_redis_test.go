@@ -172,9 +172,18 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 		default:
 		}
 	}
-	resumed := waitFor(t, 30*time.Second, "the worker to complete every acknowledged event", func() bool {
-		return countStates(taskStates(t, rdb, acked))["completed"] == len(acked)
-	})
+	start := time.Now()
+	for countStates(taskStates(t, rdb, acked))["completed"] != len(acked) {
+		if time.Since(start) > 60*time.Second {
+			// Show where the worker is stuck: Go prints every goroutine on
+			// SIGQUIT, into the output logged below.
+			worker.Signal(syscall.SIGQUIT)
+			<-worker.Done()
+			t.Fatalf("after 60 s the worker had not completed every acknowledged event: states %v", countStates(taskStates(t, rdb, acked)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resumed := time.Since(start)
 	t.Logf("Redis restarted: first event stored %v later; all %d acknowledged events completed %v after that, by the same worker process",
 		firstAck.Round(time.Millisecond), len(acked), resumed.Round(10*time.Millisecond))
 }
