@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
@@ -352,4 +353,33 @@ func notifications(t *testing.T, rdb redis.UniversalClient) []redis.XMessage {
 		t.Fatal(err)
 	}
 	return msgs
+}
+
+// waitCompletedRecovering waits until the queue holds n completed tasks. A
+// task in a handler when Redis failed over or froze may have finished
+// without its completion reaching Redis; asynq brings it back when its
+// lease has lapsed (55 s to 2 min in asynq v0.26). After 10 s this ages
+// such orphaned leases, as the crash tests do, so the running worker's
+// recoverer (once a minute) brings them back; it fails after 100 s.
+func waitCompletedRecovering(t *testing.T, rdb redis.UniversalClient, n int) {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	start := time.Now()
+	aged := false
+	for {
+		info, err := insp.GetQueueInfo("stripe")
+		if err == nil && info.Completed == n {
+			return
+		}
+		if !aged && time.Since(start) > 10*time.Second {
+			orphans := deadLeases(t, rdb)
+			ageLeases(t, rdb, orphans)
+			aged = true
+			t.Logf("%d task(s) still active 10 s on, with leases nobody extends: aged for asynq's recoverer", len(orphans))
+		}
+		if time.Since(start) > 100*time.Second {
+			t.Fatalf("queue after 100 s: %+v (%v), want %d completed", info, err, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -150,5 +150,5 @@ func TestSentinelFailover(t *testing.T) {
 		t.Errorf("the worker exited during the failover: %v", worker.ExitErr())
 	default:
 	}
-	waitQueue(t, insp, len(answers))
+	waitCompletedRecovering(t, rdb, len(answers))
 }
