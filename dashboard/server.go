@@ -37,7 +37,6 @@ type server struct {
 	// monitoring is asynqmon for operators; monitoringRO is asynqmon with
 	// ReadOnly set, for viewers. Both are rooted at monitoringPath.
 	monitoring, monitoringRO http.Handler
-	ping                     func(context.Context) error
 	auth                     *authenticator
 	index                    *execindex.Shards
 	tasks                    inspector
@@ -63,7 +62,6 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		cfg:          cfg,
 		monitoring:   mon,
 		monitoringRO: monRO,
-		ping:         func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		auth:         newAuthenticator(rdb, cfg),
 		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
 		tasks:        tasks,

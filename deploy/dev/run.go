@@ -23,12 +23,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/eventsender"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
-
-// DevWebhookSecret is the signing secret the stack uses when
-// STRIPE_WEBHOOK_SECRET is unset. It is public: never use it in production.
-const DevWebhookSecret = "whsec_stripeq_dev_secret"
 
 // commands are the three binaries the stack runs, in start order.
 var commands = []string{"api", "worker", "dashboard"}
@@ -75,8 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	secretNote := "from STRIPE_WEBHOOK_SECRET"
 	if env["STRIPE_WEBHOOK_SECRET"] == "" {
-		env["STRIPE_WEBHOOK_SECRET"] = DevWebhookSecret
-		secretNote = DevWebhookSecret + " (the public development secret; set STRIPE_WEBHOOK_SECRET to use your own)"
+		env["STRIPE_WEBHOOK_SECRET"] = eventsender.DevSecret
+		secretNote = eventsender.DevSecret + " (the public development secret; set STRIPE_WEBHOOK_SECRET to use your own)"
 	}
 	passwordNote := "from DASHBOARD_PASSWORD"
 	if env["DASHBOARD_USER"] == "" && env["DASHBOARD_PASSWORD"] == "" {

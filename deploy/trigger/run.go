@@ -16,10 +16,6 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
-// devWebhookSecret is the secret `go tool task dev` uses when
-// STRIPE_WEBHOOK_SECRET is unset (deploy/dev's DevWebhookSecret).
-const devWebhookSecret = "whsec_stripeq_dev_secret"
-
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -32,7 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	secret := getenv("STRIPE_WEBHOOK_SECRET")
 	if secret == "" {
-		secret = devWebhookSecret
+		secret = eventsender.DevSecret
 	}
 	s := eventsender.Sender{Out: out}
 	var d eventsender.Delivery

@@ -24,6 +24,11 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
+// DevSecret is the webhook signing secret the local stack (`go tool task
+// dev` and `demo`) uses when STRIPE_WEBHOOK_SECRET is unset, and the one
+// the sender signs with then. It is public: never use it in production.
+const DevSecret = "whsec_stripeq_dev_secret"
+
 // Sender posts events to one receiver.
 type Sender struct {
 	URL    string    // the webhook URL, e.g. http://127.0.0.1:8080/webhooks/stripe
