@@ -200,13 +200,7 @@ type loadResult struct {
 
 func (r loadResult) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
-func (r loadResult) errorCount() int {
-	n := 0
-	for _, v := range r.errors {
-		n += v
-	}
-	return n
-}
+func (r loadResult) errorCount() int { return errorCount(r.errors) }
 
 // closedLoop sends events 0, 1, … back to back over conns connections,
 // for warmup and then dur, and measures the events started after the

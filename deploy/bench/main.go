@@ -7,7 +7,9 @@
 // target: the median figure, the baseline's median and their ratio.
 //
 //	ingest        the api vs a plain receiver (Gin + webhook.ConstructEvent +
-//	              asynq enqueue), closed loop at -conns connections
+//	              asynq enqueue), closed loop at -conns connections, from
+//	              wrk (-load wrk, the default when wrk is on PATH) or a Go
+//	              load generator (-load go)
 //	e2e-rate      api + worker processes at -rate events/s: handler starts/s
 //	              and backlog growth, vs raw asynq enqueue into a bare asynq
 //	              server
@@ -17,6 +19,14 @@
 //	memory        Redis bytes per retained completed execution, vs a raw
 //	              asynq task of the same payload
 //	index         what the Console's index (stripeq:idx:*) adds per event
+//
+// Every ingest run sends unique events, each with its own body and
+// Stripe-Signature, re-signed before the run (Stripe's tolerance is 300 s),
+// never one twice. With wrk (wrk.go) each run is a warm-up wrk process of
+// -warmup and a measured one of -duration, each thread sending its own
+// slice of the events from a file; the figures are the measured run's.
+// With the Go generator, one run measures what starts after -warmup.
+// After every run, each 200 must be a stored task.
 //
 // Handler start is observed from outside: the worker runs with
 // STRIPE_SECRET_KEY and STRIPE_API_BASE pointing at an HTTP server in this

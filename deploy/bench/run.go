@@ -40,6 +40,7 @@ type options struct {
 	concurrency int           // WORKER_CONCURRENCY of both workers
 	global      int           // GLOBAL_CONCURRENCY of stripeq's worker
 	only        string        // comma list of targets to run
+	load        string        // ingest load generator: wrk, go, or empty for wrk when on PATH
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -61,6 +62,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.memEvents, "memory-events", 5000, "memory: retained executions to measure")
 	fs.IntVar(&o.concurrency, "worker-concurrency", 5, "WORKER_CONCURRENCY of stripeq's worker and the baseline worker")
 	fs.IntVar(&o.global, "global-concurrency", 5, "GLOBAL_CONCURRENCY of stripeq's worker")
+	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
 	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, memory); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -102,6 +104,9 @@ type bench struct {
 	rec    *recorder
 	corpus *corpus
 	secret string
+	load   string // ingest load generator: loadWrk or loadGo
+	wrk    string // path of wrk, with loadWrk
+	wrkDir string // where wrk's corpus file and scripts go
 
 	api               *proc // stripeq's api for the end-to-end targets
 	apiAddr, baseAddr string
@@ -119,6 +124,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	b := &bench{opt: opt, out: out, secret: stripetest.Secret}
+	var why string
+	if b.load, b.wrk, why, err = chooseLoad(opt.load); err != nil {
+		return err
+	}
 	if b.self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -157,6 +166,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	b.corpus = newCorpus(n, 0, b.secret)
 	fmt.Fprintf(out, "redis-server %s; %d unique events of %s, %.0f bytes on average\n",
 		b.redis.addr, n, strings.Join(mix, ", "), b.corpus.meanBody())
+	if opt.wants("ingest") {
+		fmt.Fprintf(out, "ingest load generator: %s (%s)\n", b.load, why)
+		if b.load == loadWrk {
+			if b.wrkDir = wrkDir(b.dir); b.wrkDir != b.dir {
+				defer os.RemoveAll(b.wrkDir)
+			}
+		}
+	}
 
 	if opt.wants("ingest") {
 		if err := b.ingest(ctx); err != nil {
@@ -186,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.out, "  "+format+"\n", args...) }
 
 func (b *bench) print(took time.Duration) {
-	mode := fmt.Sprintf("medians over %d ingest rounds and %d end-to-end rounds", b.opt.rounds, b.opt.e2eRounds)
+	mode := fmt.Sprintf("medians over %d ingest rounds (load: %s) and %d end-to-end rounds", b.opt.rounds, b.load, b.opt.e2eRounds)
 	if b.opt.smoke {
 		mode = "SMOKE: one tiny round, figures are not meaningful"
 	}
