@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
-
-	"github.com/stripe/stripe-go/v76"
 )
+
+// checkoutSessionObject is what handleCheckoutCompleted reads of a
+// stripe.CheckoutSession.
+type checkoutSessionObject struct {
+	ID                string       `json:"id"`
+	Customer          expandableID `json:"customer"`
+	ClientReferenceID string       `json:"client_reference_id"`
+}
 
 // handleCheckoutCompleted links checkout.session.completed's
 // client_reference_id (your own user ID, passed to Checkout) to the
@@ -12,12 +18,8 @@ import (
 //
 //	HASH stripeq:customer:{<customer id>}
 //	  client_reference_id, checkout_event_id, checkout_event_created
-func (w *worker) handleCheckoutCompleted(ctx context.Context, j job) error {
-	var s stripe.CheckoutSession
-	if err := decodeObject(j.event, &s); err != nil {
-		return err
-	}
-	customer := customerID(s.Customer)
+func (w *worker) handleCheckoutCompleted(ctx context.Context, j job, s *checkoutSessionObject) error {
+	customer := string(s.Customer)
 	if customer == "" || s.ClientReferenceID == "" {
 		j.log.InfoContext(ctx, "checkout session without a customer or client_reference_id; nothing to link", "session", s.ID)
 		return nil

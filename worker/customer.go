@@ -7,21 +7,24 @@ import (
 	"strconv"
 
 	"github.com/hibiken/asynq"
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
+
+// customerObject is what handleCustomer reads of a stripe.Customer.
+type customerObject struct {
+	ID      string `json:"id"`
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"`
+}
 
 // handleCustomer keeps the customer record for customer.created,
 // customer.updated and customer.deleted:
 //
 //	HASH stripeq:customer:{<customer id>}
 //	  email, name, deleted ("true"/"false"), last_event_id, last_event_created
-func (w *worker) handleCustomer(ctx context.Context, j job) error {
-	var c stripe.Customer
-	if err := decodeObject(j.event, &c); err != nil {
-		return err
-	}
+func (w *worker) handleCustomer(ctx context.Context, j job, c *customerObject) error {
 	if c.ID == "" {
 		return fmt.Errorf("%w: customer without an id", asynq.SkipRetry)
 	}

@@ -12,6 +12,23 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
+// disputeObject is what handleDispute reads of a stripe.Dispute.
+type disputeObject struct {
+	ID              string               `json:"id"`
+	Charge          expandableID         `json:"charge"`
+	Status          stripe.DisputeStatus `json:"status"`
+	Amount          int64                `json:"amount"`
+	Currency        stripe.Currency      `json:"currency"`
+	Reason          stripe.DisputeReason `json:"reason"`
+	EvidenceDetails *evidenceDetails     `json:"evidence_details"`
+}
+
+// evidenceDetails is what handleDispute reads of a
+// stripe.DisputeEvidenceDetails.
+type evidenceDetails struct {
+	DueBy int64 `json:"due_by"`
+}
+
 // handleDispute keeps the dispute record and the customer's hold for
 // charge.dispute.* events:
 //
@@ -27,15 +44,11 @@ import (
 // charge, invoice and payment intent events said about that charge, else,
 // with STRIPE_SECRET_KEY, from Stripe. created and closed send
 // dispute_opened and dispute_closed notifications.
-func (w *worker) handleDispute(ctx context.Context, j job) error {
-	var d stripe.Dispute
-	if err := decodeObject(j.event, &d); err != nil {
-		return err
-	}
+func (w *worker) handleDispute(ctx context.Context, j job, d *disputeObject) error {
 	if d.ID == "" {
 		return permanent("dispute without an id")
 	}
-	charge := chargeID(d.Charge)
+	charge := string(d.Charge)
 	customer, err := w.chargeCustomer(ctx, charge, j.meta.Account)
 	if err != nil {
 		return err

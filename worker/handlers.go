@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,23 +9,29 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // job is one Stripe event to handle.
 type job struct {
-	event stripe.Event        // fully decoded by stripe-go; Stripe's own copy when refetched
+	event eventHead           // of Stripe's own copy when refetched
 	meta  stripetask.Metadata // from the task's headers
 	log   *slog.Logger        // carries the task's ID, type, queue and retry count
 }
 
-// eventHandler handles one Stripe event. An error wrapping asynq.SkipRetry
-// archives the task at once; any other error retries it. Handlers must be
-// safe to run again for the same event: records ignore older events and
-// notifications go out once.
-type eventHandler func(ctx context.Context, j job) error
+// eventHead is what every handler reads of the event itself.
+type eventHead struct {
+	ID      string
+	Created int64 // unix seconds
+}
+
+// eventHandler handles one Stripe event whose data.object decoded into an
+// O: a small struct of the fields the handler reads. An error wrapping
+// asynq.SkipRetry archives the task at once; any other error retries it.
+// Handlers must be safe to run again for the same event: records ignore
+// older events and notifications go out once.
+type eventHandler[O any] func(ctx context.Context, j job, object *O) error
 
 // worker holds the dependencies of every handler.
 type worker struct {
@@ -43,32 +48,32 @@ type worker struct {
 // type in stripetask.Handled has its handler here; any other Stripe task
 // (permitted in the api by STRIPE_EVENTS) is logged and completed.
 func (w *worker) mux() *asynq.ServeMux {
-	handlers := map[string]eventHandler{
-		stripetask.CustomerCreated: w.handleCustomer,
-		stripetask.CustomerUpdated: w.handleCustomer,
-		stripetask.CustomerDeleted: w.handleCustomer,
+	handlers := map[string]asynq.Handler{
+		stripetask.CustomerCreated: adapt(w, w.handleCustomer),
+		stripetask.CustomerUpdated: adapt(w, w.handleCustomer),
+		stripetask.CustomerDeleted: adapt(w, w.handleCustomer),
 
-		stripetask.SubscriptionCreated:      w.handleSubscription,
-		stripetask.SubscriptionUpdated:      w.handleSubscription,
-		stripetask.SubscriptionDeleted:      w.handleSubscription,
-		stripetask.SubscriptionPaused:       w.handleSubscription,
-		stripetask.SubscriptionResumed:      w.handleSubscription,
-		stripetask.SubscriptionTrialWillEnd: w.handleSubscription,
+		stripetask.SubscriptionCreated:      adapt(w, w.handleSubscription),
+		stripetask.SubscriptionUpdated:      adapt(w, w.handleSubscription),
+		stripetask.SubscriptionDeleted:      adapt(w, w.handleSubscription),
+		stripetask.SubscriptionPaused:       adapt(w, w.handleSubscription),
+		stripetask.SubscriptionResumed:      adapt(w, w.handleSubscription),
+		stripetask.SubscriptionTrialWillEnd: adapt(w, w.handleSubscription),
 
-		stripetask.InvoicePaymentFailed:       w.handleInvoice,
-		stripetask.InvoicePaid:                w.handleInvoice,
-		stripetask.InvoiceFinalized:           w.handleInvoice,
-		stripetask.InvoiceUpcoming:            w.handleInvoice,
-		stripetask.ChargeFailed:               w.handleChargeFailed,
-		stripetask.PaymentIntentPaymentFailed: w.handlePaymentIntentFailed,
+		stripetask.InvoicePaymentFailed:       adapt(w, w.handleInvoice),
+		stripetask.InvoicePaid:                adapt(w, w.handleInvoice),
+		stripetask.InvoiceFinalized:           adapt(w, w.handleInvoice),
+		stripetask.InvoiceUpcoming:            adapt(w, w.handleInvoice),
+		stripetask.ChargeFailed:               adapt(w, w.handleChargeFailed),
+		stripetask.PaymentIntentPaymentFailed: adapt(w, w.handlePaymentIntentFailed),
 
-		stripetask.DisputeCreated:         w.handleDispute,
-		stripetask.DisputeUpdated:         w.handleDispute,
-		stripetask.DisputeClosed:          w.handleDispute,
-		stripetask.DisputeFundsWithdrawn:  w.handleDispute,
-		stripetask.DisputeFundsReinstated: w.handleDispute,
+		stripetask.DisputeCreated:         adapt(w, w.handleDispute),
+		stripetask.DisputeUpdated:         adapt(w, w.handleDispute),
+		stripetask.DisputeClosed:          adapt(w, w.handleDispute),
+		stripetask.DisputeFundsWithdrawn:  adapt(w, w.handleDispute),
+		stripetask.DisputeFundsReinstated: adapt(w, w.handleDispute),
 
-		stripetask.CheckoutSessionCompleted: w.handleCheckoutCompleted,
+		stripetask.CheckoutSessionCompleted: adapt(w, w.handleCheckoutCompleted),
 	}
 	mux := asynq.NewServeMux()
 	for _, t := range stripetask.Handled() {
@@ -76,22 +81,32 @@ func (w *worker) mux() *asynq.ServeMux {
 		if !ok {
 			panic("worker: no handler for handled event type " + t)
 		}
-		mux.Handle(stripetask.TaskType(t), w.adapt(h))
+		mux.Handle(stripetask.TaskType(t), h)
 	}
 	if len(handlers) != len(stripetask.Handled()) {
 		panic("worker: a handler is registered for a type missing from stripetask.Handled")
 	}
-	mux.Handle(stripetask.TypePrefix, w.adapt(w.handleUnhandled))
+	mux.Handle(stripetask.TypePrefix, adapt(w, w.handleUnhandled))
 	return mux
 }
 
-// adapt turns an eventHandler into an asynq handler. It parses the task
+// adapt turns an eventHandler into an asynq handler. It checks the task
 // (archiving one that cannot be parsed), takes a global concurrency slot,
-// replaces the payload by Stripe's copy when an API key is set, and bounds
-// the handler's time.
-func (w *worker) adapt(h eventHandler) asynq.Handler {
+// replaces the payload by Stripe's copy when an API key is set, decodes
+// the event once, with data.object into an O, and bounds the handler's
+// time.
+func adapt[O any](w *worker, h eventHandler[O]) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		e, m, err := stripetask.Parse(t)
+		var e event[O]
+		var m stripetask.Metadata
+		var err error
+		if w.stripe != nil {
+			// Stripe's copy replaces the payload: only its shape is checked.
+			var p event[skipped]
+			m, err = parse(t, &p)
+		} else {
+			m, err = parse(t, &e)
+		}
 		if err != nil {
 			return permanentErr(err)
 		}
@@ -110,14 +125,16 @@ func (w *worker) adapt(h eventHandler) asynq.Handler {
 		start := time.Now()
 		defer func() { w.metrics.duration.WithLabelValues(m.Type).Observe(seconds(start)) }()
 		if w.stripe != nil {
-			if e, err = w.stripe.event(ctx, m.ID, m.Account); err != nil {
+			raw, err := w.stripe.event(ctx, m.ID, m.Account)
+			if err != nil {
 				return err
 			}
-			if e.Data == nil || e.Data.Raw == nil {
-				return permanent("Stripe's copy of the event has no data.object")
+			if err := decodeCopy(raw, m.Type, &e); err != nil {
+				return err
 			}
 		}
-		if err := h(ctx, job{event: e, meta: m, log: taskLogger(ctx, w.log, t)}); err != nil {
+		j := job{event: eventHead{ID: e.ID, Created: e.Created}, meta: m, log: taskLogger(ctx, w.log, t)}
+		if err := h(ctx, j, e.Data.Object); err != nil {
 			return err
 		}
 		w.metrics.handled.WithLabelValues(m.Type, "success").Inc()
@@ -126,17 +143,8 @@ func (w *worker) adapt(h eventHandler) asynq.Handler {
 }
 
 // handleUnhandled completes an event of a type the worker has no work for.
-func (w *worker) handleUnhandled(ctx context.Context, j job) error {
+func (w *worker) handleUnhandled(ctx context.Context, j job, _ *skipped) error {
 	j.log.InfoContext(ctx, "no handler for this event type; completed")
-	return nil
-}
-
-// decodeObject decodes the event's data.object into v. An object that does
-// not decode is permanent: retrying cannot fix it.
-func decodeObject(e stripe.Event, v any) error {
-	if err := json.Unmarshal(e.Data.Raw, v); err != nil {
-		return permanentErr(fmt.Errorf("decode data.object of %s: %w", e.Type, err))
-	}
 	return nil
 }
 
@@ -156,33 +164,4 @@ func (w *worker) customerEmail(ctx context.Context, customer, known string) (str
 		return "", fmt.Errorf("read the email of %s: %w", customer, err)
 	}
 	return email, nil
-}
-
-// IDs of expandable fields: Stripe sends an ID, or an object when expanded.
-func customerID(c *stripe.Customer) string {
-	if c == nil {
-		return ""
-	}
-	return c.ID
-}
-
-func chargeID(c *stripe.Charge) string {
-	if c == nil {
-		return ""
-	}
-	return c.ID
-}
-
-func invoiceID(i *stripe.Invoice) string {
-	if i == nil {
-		return ""
-	}
-	return i.ID
-}
-
-func paymentIntentID(p *stripe.PaymentIntent) string {
-	if p == nil {
-		return ""
-	}
-	return p.ID
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -35,11 +37,11 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // BenchmarkHandlers runs each handled type's handler as asynq would
-// (stripetask.Parse, then the handler's Redis work) against a real Redis,
+// (parse, then the handler's Redis work) against a real Redis,
 // without a Stripe key or global concurrency, and reports the Redis round
 // trips per event. Each type cycles through 1,000 distinct events of one
 // customer with rising creation times; a dispute's charge is linked first.
-// stripetask's BenchmarkNew/…/Parse is the decode share of these figures.
+// BenchmarkParse is the decode share of these figures.
 func BenchmarkHandlers(b *testing.B) {
 	db := redistest.New(b)
 	trips := &roundTrips{}
@@ -85,12 +87,42 @@ func BenchmarkHandlers(b *testing.B) {
 		rw.Write(stripetest.Fixture(stripetask.ChargeFailed))
 	}))
 	defer stripeAPI.Close()
-	w.stripe = newStripeAPI("sk_test_bench", stripeAPI.URL)
+	w.stripe = newStripeAPI("sk_test_bench", stripeAPI.URL, 5)
 	task, _, _ := stripetask.New(stripetest.Fixture(stripetask.ChargeFailed), stripetask.Options{})
 	b.Run("refetch/"+stripetask.ChargeFailed, func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := mux.ProcessTask(ctx, task); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkParse decodes a charge.failed task as the worker does (parse
+// into its small struct) against stripe-go's full decode, which the worker
+// did before: stripetask.Parse into a stripe.Event, then data.object into
+// a stripe.Charge.
+func BenchmarkParse(b *testing.B) {
+	task, _, _ := stripetask.New(stripetest.Fixture(stripetask.ChargeFailed), stripetask.Options{})
+	b.Run("worker", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e event[chargeObject]
+			if _, err := parse(task, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stripe-go", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e, _, err := stripetask.Parse(task)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ch stripe.Charge
+			if err := json.Unmarshal(e.Data.Raw, &ch); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -12,6 +12,24 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
+// invoiceObject is what handleInvoice reads of a stripe.Invoice.
+type invoiceObject struct {
+	ID                 string          `json:"id"`
+	Customer           expandableID    `json:"customer"`
+	CustomerEmail      string          `json:"customer_email"`
+	Charge             expandableID    `json:"charge"`
+	PaymentIntent      expandableID    `json:"payment_intent"`
+	Number             string          `json:"number"`
+	AmountDue          int64           `json:"amount_due"`
+	AmountPaid         int64           `json:"amount_paid"`
+	Currency           stripe.Currency `json:"currency"`
+	AttemptCount       int64           `json:"attempt_count"`
+	NextPaymentAttempt int64           `json:"next_payment_attempt"`
+	DueDate            int64           `json:"due_date"`
+	PeriodEnd          int64           `json:"period_end"`
+	HostedInvoiceURL   string          `json:"hosted_invoice_url"`
+}
+
 // handleInvoice handles invoice.payment_failed, invoice.paid,
 // invoice.finalized and invoice.upcoming.
 //
@@ -23,14 +41,10 @@ import (
 //
 //	HASH stripeq:customer:{<customer id>}
 //	  delinquent, payment_event_id, payment_event_created
-func (w *worker) handleInvoice(ctx context.Context, j job) error {
-	var inv stripe.Invoice
-	if err := decodeObject(j.event, &inv); err != nil {
-		return err
-	}
-	customer := customerID(inv.Customer)
-	if err := w.records.link(ctx, chargeID(inv.Charge), map[string]string{
-		"customer": customer, "invoice": inv.ID, "payment_intent": paymentIntentID(inv.PaymentIntent),
+func (w *worker) handleInvoice(ctx context.Context, j job, inv *invoiceObject) error {
+	customer := string(inv.Customer)
+	if err := w.records.link(ctx, string(inv.Charge), map[string]string{
+		"customer": customer, "invoice": inv.ID, "payment_intent": string(inv.PaymentIntent),
 	}); err != nil {
 		return err
 	}

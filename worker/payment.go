@@ -7,17 +7,54 @@ import (
 	"github.com/stripe/stripe-go/v76"
 )
 
+// chargeObject is what handleChargeFailed reads of a stripe.Charge.
+type chargeObject struct {
+	ID             string          `json:"id"`
+	Customer       expandableID    `json:"customer"`
+	Invoice        expandableID    `json:"invoice"`
+	PaymentIntent  expandableID    `json:"payment_intent"`
+	Amount         int64           `json:"amount"`
+	Currency       stripe.Currency `json:"currency"`
+	ReceiptEmail   string          `json:"receipt_email"`
+	FailureCode    string          `json:"failure_code"`
+	FailureMessage string          `json:"failure_message"`
+	Outcome        *chargeOutcome  `json:"outcome"`
+}
+
+// chargeOutcome is what handleChargeFailed reads of a
+// stripe.ChargeOutcome.
+type chargeOutcome struct {
+	Reason string `json:"reason"`
+}
+
+// paymentIntentObject is what handlePaymentIntentFailed reads of a
+// stripe.PaymentIntent.
+type paymentIntentObject struct {
+	ID               string          `json:"id"`
+	Customer         expandableID    `json:"customer"`
+	Invoice          expandableID    `json:"invoice"`
+	LatestCharge     expandableID    `json:"latest_charge"`
+	Amount           int64           `json:"amount"`
+	Currency         stripe.Currency `json:"currency"`
+	ReceiptEmail     string          `json:"receipt_email"`
+	LastPaymentError *paymentError   `json:"last_payment_error"`
+}
+
+// paymentError is what handlePaymentIntentFailed reads of a payment
+// intent's last_payment_error (a stripe.Error).
+type paymentError struct {
+	DeclineCode string `json:"decline_code"`
+	Code        string `json:"code"`
+	Msg         string `json:"message"`
+}
+
 // handleChargeFailed records a failed charge on the customer: delinquent
 // and last_payment_error (the decline code, else the failure code or
 // message). A charge of an invoice is notified by invoice.payment_failed;
 // any other sends one payment_failed notice per payment (its payment
 // intent, else the charge).
-func (w *worker) handleChargeFailed(ctx context.Context, j job) error {
-	var ch stripe.Charge
-	if err := decodeObject(j.event, &ch); err != nil {
-		return err
-	}
-	customer, invoice, pi := customerID(ch.Customer), invoiceID(ch.Invoice), paymentIntentID(ch.PaymentIntent)
+func (w *worker) handleChargeFailed(ctx context.Context, j job, ch *chargeObject) error {
+	customer, invoice, pi := string(ch.Customer), string(ch.Invoice), string(ch.PaymentIntent)
 	if err := w.records.link(ctx, ch.ID, map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi}); err != nil {
 		return err
 	}
@@ -37,14 +74,10 @@ func (w *worker) handleChargeFailed(ctx context.Context, j job) error {
 
 // handlePaymentIntentFailed is handleChargeFailed for a payment intent: its
 // last_payment_error gives the decline code, else the error code or message.
-func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job) error {
-	var pi stripe.PaymentIntent
-	if err := decodeObject(j.event, &pi); err != nil {
-		return err
-	}
-	customer, invoice := customerID(pi.Customer), invoiceID(pi.Invoice)
-	if pi.LatestCharge != nil {
-		if err := w.records.link(ctx, pi.LatestCharge.ID, map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi.ID}); err != nil {
+func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job, pi *paymentIntentObject) error {
+	customer, invoice := string(pi.Customer), string(pi.Invoice)
+	if pi.LatestCharge != "" {
+		if err := w.records.link(ctx, string(pi.LatestCharge), map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi.ID}); err != nil {
 			return err
 		}
 	}
@@ -52,9 +85,9 @@ func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job) error {
 	if e := pi.LastPaymentError; e != nil {
 		switch {
 		case e.DeclineCode != "":
-			reason = string(e.DeclineCode)
+			reason = e.DeclineCode
 		case e.Code != "":
-			reason = string(e.Code)
+			reason = e.Code
 		default:
 			reason = e.Msg
 		}

@@ -49,7 +49,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer w.slots.close()
 	if cfg.StripeKey != "" {
-		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase)
+		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase, cfg.Concurrency)
 	}
 	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: &http.Client{}}
 	srv := asynq.NewServerFromRedisClient(rdb, serverConfig(cfg, log, alerts, w.metrics))

@@ -87,7 +87,7 @@ func TestRefetchFromStripe(t *testing.T) {
 	t.Cleanup(hook.Close)
 
 	w, db := setup(t)
-	w.stripe = newStripeAPI("sk_test_stripeq", api.URL)
+	w.stripe = newStripeAPI("sk_test_stripeq", api.URL, 5)
 	cfg := config{Queue: stripetask.DefaultQueue, Concurrency: 5, ShutdownTimeout: 5 * time.Second, RetryBase: 100 * time.Millisecond}
 	sc := serverConfig(cfg, w.log, alerter{webhookURL: hook.URL, dashboardURL: "http://dash.example", client: http.DefaultClient}, w.metrics)
 	sc.DelayedTaskCheckInterval = 100 * time.Millisecond
@@ -164,7 +164,7 @@ func TestRefetchFromStripe(t *testing.T) {
 func TestRefetchUsesStripesCopy(t *testing.T) {
 	api := newFakeStripe(t)
 	w, db := setup(t)
-	w.stripe = newStripeAPI("sk_test_stripeq", api.URL)
+	w.stripe = newStripeAPI("sk_test_stripeq", api.URL, 5)
 	payload := stripetest.Fixture("customer.created")
 	api.events["evt_stripeq_customer_created"] = stripetest.Edit(payload, func(e map[string]any) { stripetest.Object(e)["email"] = "from-stripe@example.com" })
 	if err := process(t, w, payload); err != nil {

@@ -11,6 +11,17 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
+// subscriptionObject is what handleSubscription reads of a
+// stripe.Subscription.
+type subscriptionObject struct {
+	ID                string                    `json:"id"`
+	Customer          expandableID              `json:"customer"`
+	Status            stripe.SubscriptionStatus `json:"status"`
+	CurrentPeriodEnd  int64                     `json:"current_period_end"`
+	CancelAtPeriodEnd bool                      `json:"cancel_at_period_end"`
+	TrialEnd          int64                     `json:"trial_end"`
+}
+
 // handleSubscription keeps the subscription record, and the customer's
 // subscription_status, for customer.subscription.* events:
 //
@@ -22,15 +33,11 @@ import (
 //
 // The customer's fields follow the subscription changed by the newest
 // event. trial_will_end also sends a trial_will_end notification.
-func (w *worker) handleSubscription(ctx context.Context, j job) error {
-	var s stripe.Subscription
-	if err := decodeObject(j.event, &s); err != nil {
-		return err
-	}
+func (w *worker) handleSubscription(ctx context.Context, j job, s *subscriptionObject) error {
 	if s.ID == "" {
 		return permanent("subscription without an id")
 	}
-	customer := customerID(s.Customer)
+	customer := string(s.Customer)
 	applied, err := w.records.apply(ctx, subscriptionKey(s.ID), clockRecord, j.event.ID, j.event.Created,
 		"customer", customer,
 		"status", string(s.Status),

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// event is a Stripe event decoded for one handler: the few fields of the
+// envelope the worker reads, and data.object into an O, a small struct of
+// the fields that handler reads. One decode of the JSON gives both;
+// stripe-go's stripe.Event would build a map of every field of the object
+// and keep a copy of its JSON, several times the CPU.
+type event[O any] struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Created int64  `json:"created"`
+	Data    *struct {
+		Object *O `json:"object"`
+	} `json:"data"`
+}
+
+// skipped is a JSON value that is checked for syntax but not decoded.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// parse checks a task and decodes its payload into e, and returns the
+// metadata of its headers (of the payload, for a task written without
+// headers). It checks what stripetask.Parse checks, without building a
+// stripe.Event. Its errors are permanent: stripetask.ErrNotStripeTask,
+// ErrMalformed or ErrNotEvent, or a data.object that does not decode
+// into O.
+func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
+	eventType, ok := stripetask.EventType(t.Type())
+	if !ok {
+		return stripetask.Metadata{}, fmt.Errorf("%w: %q", stripetask.ErrNotStripeTask, t.Type())
+	}
+	if err := decodeEvent(t.Payload(), eventType, e); err != nil {
+		return stripetask.Metadata{}, err
+	}
+	if e.ID == "" || e.Data == nil || e.Data.Object == nil {
+		return stripetask.Metadata{}, fmt.Errorf("%w: no id or data.object", stripetask.ErrNotEvent)
+	}
+	if e.Type != eventType {
+		return stripetask.Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", stripetask.ErrNotEvent, e.Type, t.Type())
+	}
+	m := stripetask.MetadataFromHeaders(e.ID, t.Headers())
+	if m.Type == "" { // a task written without headers: fall back to the payload
+		m, _ = stripetask.Decode(t.Payload())
+	}
+	return m, nil
+}
+
+// decodeCopy decodes Stripe's copy of an event of type eventType into e.
+// A data.object that is missing or does not decode is permanent; an
+// envelope that does not decode is retried, as any unexpected answer from
+// Stripe.
+func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
+	if err := decodeEvent(raw, eventType, e); err != nil {
+		if errors.Is(err, stripetask.ErrMalformed) {
+			return fmt.Errorf("Stripe's copy of the event: %w", err)
+		}
+		return permanentErr(err)
+	}
+	if e.Data == nil || e.Data.Object == nil {
+		return permanent("Stripe's copy of the event has no data.object")
+	}
+	return nil
+}
+
+// decodeEvent decodes raw, an event of type eventType, into e. A
+// data.object whose fields do not decode returns an error that says so;
+// any other failure wraps stripetask.ErrMalformed.
+func decodeEvent[O any](raw []byte, eventType string, e *event[O]) error {
+	err := json.Unmarshal(raw, e)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "data.object.") {
+		return fmt.Errorf("decode data.object of %s: %w", eventType, err)
+	}
+	return fmt.Errorf("%w: %v", stripetask.ErrMalformed, err)
+}
+
+// expandableID is the ID of an expandable field, such as a charge's
+// customer: Stripe sends the ID, or the object when it is expanded; null
+// or absent is "".
+type expandableID string
+
+func (x *expandableID) UnmarshalJSON(b []byte) error {
+	switch b[0] {
+	case '"':
+		if bytes.IndexByte(b, '\\') < 0 {
+			*x = expandableID(b[1 : len(b)-1])
+			return nil
+		}
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*x = expandableID(s)
+	case '{':
+		var o struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*x = expandableID(o.ID)
+	case 'n': // null
+	default:
+		kind := "number"
+		switch b[0] {
+		case '[':
+			kind = "array"
+		case 't', 'f':
+			kind = "bool"
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[expandableID]()}
+	}
+	return nil
+}
