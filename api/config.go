@@ -6,6 +6,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -29,8 +30,12 @@ type config struct {
 	// Default: every type the worker handles.
 	Events []string
 	// Task holds QUEUE_NAME (default "stripe"), QUEUE_SHARDS (default 1:
-	// the one queue QUEUE_NAME) and TASK_RETENTION (default 168h).
+	// the one queue QUEUE_NAME) and TASK_RETENTION (default 72h).
 	Task stripetask.Options
+	// DedupeWindow is DEDUPE_WINDOW, how long after an event's creation a
+	// redelivery of it is answered "duplicate" even once its task is gone
+	// (pkg/dedupe). Default 168h (7 days).
+	DedupeWindow time.Duration
 	// WaitReplicas is REDIS_WAIT_REPLICAS: before answering 200, confirm
 	// each stored event on this many replicas (Redis WAIT), so that a
 	// failover cannot lose an acknowledged event. Default 0: off.
@@ -52,6 +57,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Shards:    env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
 			Retention: env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 		},
+		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
 		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
 	}

@@ -155,7 +155,7 @@ func FuzzWebhook(f *testing.F) {
 	rdb := redisconn.NewClient(cfg.Redis)
 	f.Cleanup(func() { rdb.Close() })
 	queue := &countingQueue{enqueuer: asynq.NewClientFromRedisClient(rdb)}
-	h := newServer(slog.New(slog.DiscardHandler), cfg, queue, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }).handler()
+	h := newServer(slog.New(slog.DiscardHandler), cfg, queue, rdb).handler()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
 	f.Fuzz(func(t *testing.T, body []byte, header string, resign bool) {

@@ -17,7 +17,7 @@ type metrics struct {
 	// ignored, bad_signature, bad_request, too_large, unavailable.
 	requests *prometheus.CounterVec
 	verify   prometheus.Histogram // signature check
-	enqueue  prometheus.Histogram // storing the task in Redis
+	enqueue  prometheus.Histogram // a delivery's Redis work, from duplicate check to marker
 }
 
 func newMetrics() *metrics {
@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		}),
 		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stripeq_api_enqueue_seconds",
-			Help:    "Time to store a delivery's task in Redis.",
+			Help:    "Time a permitted delivery spends in Redis: the duplicate check, the enqueue, the marker and the Console index.",
 			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16), // 0.1 ms … 3.3 s
 		}),
 	}

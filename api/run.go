@@ -34,7 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
 
-	srv := newServer(log, cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	srv := newServer(log, cfg, client, rdb)
 	srv.index = execindex.NewShards(rdb, cfg.Task)
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -42,7 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log.Info("api listening",
 		"addr", l.Addr().String(), "webhook", "POST /webhooks/stripe", "redis", cfg.RedisURL,
-		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
+		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "dedupe_window", cfg.DedupeWindow.String(), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
 		slog.Int("permitted_types", len(cfg.Events)))
 	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
 	log.Info("api stopped")

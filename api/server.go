@@ -9,7 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -30,10 +32,10 @@ type enqueuer interface {
 	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
-// indexer records a stored event for the Console; *execindex.Shards and
-// *execindex.Index are ones.
+// indexer queues the writes that record a stored event for the Console;
+// *execindex.Shards and *execindex.Index are ones.
 type indexer interface {
-	Add(ctx context.Context, id string, m stripetask.Metadata, t time.Time) error
+	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time)
 }
 
 // server is the receiver with every dependency it uses.
@@ -43,7 +45,15 @@ type server struct {
 	permits  func(eventType string) bool
 	taskOpts stripetask.Options
 	queue    enqueuer
-	ping     func(context.Context) error
+	// rdb is the Redis of queue: the api pings it and writes each event's
+	// duplicate marker and index entry there.
+	rdb   redis.UniversalClient
+	marks *dedupe.Marks
+	// waitReplicas and waitTimeout are REDIS_WAIT_REPLICAS and
+	// REDIS_WAIT_TIMEOUT: the marker, as the task, is confirmed on that
+	// many replicas before the 200.
+	waitReplicas int
+	waitTimeout  time.Duration
 	// index records each stored event for the dashboard's Console; nil
 	// skips it. An *execindex.Shards routes each event to its shard's
 	// index; an *execindex.Index serves one queue.
@@ -54,15 +64,20 @@ type server struct {
 	seenVersions sync.Map // api_version values already logged as mismatched
 }
 
-func newServer(log *slog.Logger, cfg config, queue enqueuer, ping func(context.Context) error) *server {
+// newServer returns the receiver storing tasks with queue in rdb, keeping
+// duplicate markers for cfg.DedupeWindow. Its index is nil until set.
+func newServer(log *slog.Logger, cfg config, queue enqueuer, rdb redis.UniversalClient) *server {
 	return &server{
-		log:      log,
-		verifier: verifier{secrets: cfg.Secrets, tolerance: cfg.Tolerance, now: time.Now},
-		permits:  cfg.permits(),
-		taskOpts: cfg.Task,
-		queue:    queue,
-		ping:     ping,
-		metrics:  newMetrics(),
+		log:          log,
+		verifier:     verifier{secrets: cfg.Secrets, tolerance: cfg.Tolerance, now: time.Now},
+		permits:      cfg.permits(),
+		taskOpts:     cfg.Task,
+		queue:        queue,
+		rdb:          rdb,
+		marks:        dedupe.New(rdb, cfg.DedupeWindow),
+		waitReplicas: cfg.WaitReplicas,
+		waitTimeout:  cfg.WaitTimeout,
+		metrics:      newMetrics(),
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,9 +11,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -81,28 +84,82 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 
 		ctx, cancel := context.WithTimeout(c.Request.Context(), enqueueTimeout)
 		defer cancel()
-		enqueueStart := time.Now()
+		queue := stripetask.QueueFor(meta.ID, s.taskOpts)
+		redisStart := time.Now()
+		defer since(s.metrics.enqueue, redisStart)
+		// The retained task catches a redelivery for TASK_RETENTION; the
+		// marker catches it for DEDUPE_WINDOW, after the task is gone.
+		seen, err := s.marks.Seen(ctx, queue, meta.ID, meta.Created)
+		if err != nil {
+			c.Error(err)
+			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
+			return
+		}
+		if seen {
+			reply(c, http.StatusOK, "duplicate", msgDuplicate)
+			return
+		}
 		_, err = s.queue.EnqueueContext(ctx, task)
-		since(s.metrics.enqueue, enqueueStart)
 		switch {
 		case err == nil:
-			if s.index != nil {
-				// The task is stored and Stripe gets its 200 whatever
-				// happens here; the dashboard's reconcile indexes what
-				// this misses.
-				if err := s.index.Add(ctx, meta.ID, meta, time.Now()); err != nil {
-					s.log.Warn("event stored but not indexed for the Console", logging.Err(err),
-						slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type),
-						slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
-				}
-			}
-			reply(c, http.StatusOK, "received", msgReceived)
+			s.afterStore(ctx, c, queue, meta, true)
 		case errors.Is(err, asynq.ErrTaskIDConflict):
-			reply(c, http.StatusOK, "duplicate", msgDuplicate)
+			// Stored before, but maybe without its marker, if the process
+			// stopped in between; that delivery was not answered 200.
+			s.afterStore(ctx, c, queue, meta, false)
 		default:
 			c.Error(err)
 			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
 		}
+	}
+}
+
+// afterStore writes, in one round trip, the duplicate marker of an event
+// whose task is stored and, when the task is new, its entry in the
+// Console's index; then it answers. Without its marker the event is
+// answered 503, so that Stripe delivers it again and the redelivery writes
+// the marker: an event answered 200 always has one. A failed index write
+// only logs: the task is stored, and the dashboard's reconcile indexes it.
+func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, meta stripetask.Metadata, isNew bool) {
+	var mark redis.Cmder
+	var wait *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mark = s.marks.Mark(ctx, p, queue, meta.ID, meta.Created)
+		if isNew && s.index != nil {
+			s.index.AddTo(ctx, p, meta.ID, meta, time.Now())
+		}
+		if mark != nil && s.waitReplicas > 0 {
+			// As the task's own write (redisconn.WaitForReplicas): WAIT
+			// counts this connection's writes, the marker's included.
+			wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		}
+		return nil
+	})
+	markErr := error(nil)
+	if mark != nil {
+		markErr = mark.Err()
+	}
+	if markErr == nil && wait != nil {
+		if n, werr := wait.Int64(); werr != nil {
+			markErr = werr
+		} else if n < int64(s.waitReplicas) {
+			markErr = fmt.Errorf("%w: %d of %d within %v", redisconn.ErrNotReplicated, n, s.waitReplicas, s.waitTimeout)
+		}
+	}
+	if markErr != nil {
+		c.Error(fmt.Errorf("event %s stored, but its duplicate marker was not: %w", meta.ID, markErr))
+		reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
+		return
+	}
+	if err != nil && isNew && s.index != nil {
+		s.log.Warn("event stored but not indexed for the Console", logging.Err(err),
+			slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type),
+			slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
+	}
+	if isNew {
+		reply(c, http.StatusOK, "received", msgReceived)
+	} else {
+		reply(c, http.StatusOK, "duplicate", msgDuplicate)
 	}
 }
 
@@ -137,7 +194,7 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 		defer cancel()
-		if err := s.ping(ctx); err != nil {
+		if err := s.rdb.Ping(ctx).Err(); err != nil {
 			c.Error(err)
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "message": "Redis does not answer"})
 			return

@@ -124,8 +124,7 @@ func BenchmarkWebhook(b *testing.B) {
 		b.Fatal(err)
 	}
 	newSrv := func() *server {
-		s := newServer(slog.New(slog.NewJSONHandler(discard{}, nil)), cfg, asynq.NewClientFromRedisClient(rdb),
-			func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+		s := newServer(slog.New(slog.NewJSONHandler(discard{}, nil)), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
 		s.index = execindex.New(rdb, cfg.Task.Queue)
 		return s
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -48,7 +48,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	rdb := redisconn.NewClient(cfg.Redis)
 	t.Cleanup(func() { rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, rdb)
 	srv.index = execindex.NewShards(rdb, cfg.Task)
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
 	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg}
@@ -197,6 +197,71 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 	}
 }
 
+// TestWebhookRedeliveryAfterRetention delivers an event, lets its task go
+// as asynq's janitor does past TASK_RETENTION, and delivers it again:
+// within DEDUPE_WINDOW of the event's creation the marker still answers
+// "duplicate" and stores nothing. The task is deleted with the Inspector,
+// as the janitor would; deploy/e2e runs the real janitor.
+func TestWebhookRedeliveryAfterRetention(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		name         string
+		env          map[string]string
+		age          time.Duration // of the event, when delivered
+		storedBefore bool          // the task is stored without a marker first, as by an api killed before writing it
+		want         []string      // answers to the first delivery and to the redelivery after the task is gone
+	}{
+		{"created an hour ago", nil, time.Hour, false, []string{"Received", "duplicate"}},
+		{"redelivery on day 6", nil, 6 * day, false, []string{"Received", "duplicate"}},
+		{"created 8 days ago: past the 7-day window, only the task caught it", nil, 8 * day, false, []string{"Received", "Received"}},
+		{"DEDUPE_WINDOW=24h, created 2 days ago", map[string]string{"DEDUPE_WINDOW": "24h"}, 2 * day, false, []string{"Received", "Received"}},
+		{"DEDUPE_WINDOW=720h, created 20 days ago", map[string]string{"DEDUPE_WINDOW": "720h"}, 20 * day, false, []string{"Received", "duplicate"}},
+		{"stored, but the api stopped before the marker", nil, 6 * day, true, []string{"duplicate", "duplicate"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, tt.env)
+			id := "evt_test_redelivery_" + strconv.Itoa(i)
+			body := stripetest.Event("invoice.paid", id, time.Now().Add(-tt.age))
+			if tt.storedBefore {
+				task, _, err := stripetask.New(body, b.cfg.Task)
+				if err != nil {
+					t.Fatal(err)
+				}
+				client := asynq.NewClient(b.cfg.Redis)
+				defer client.Close()
+				if _, err := client.Enqueue(task); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for round := range 2 {
+				status, msg := post(t, b.handler, body, stripetest.Sign(body, time.Now(), stripetest.Secret))
+				if status != 200 {
+					t.Fatalf("delivery %d: status %d (%s)", round+1, status, msg)
+				}
+				got = append(got, msg)
+				if round == 0 {
+					// TASK_RETENTION has passed: asynq's janitor deletes the task.
+					if err := b.inspector.DeleteTask("stripe", id); err != nil {
+						t.Fatalf("delete the task: %v", err)
+					}
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("answers = %v, want %v", got, tt.want)
+			}
+			wantTasks := 0
+			if tt.want[1] == "Received" {
+				wantTasks = 1
+			}
+			if n := len(tasks(t, b.inspector, "stripe")); n != wantTasks {
+				t.Errorf("%d tasks after the redelivery, want %d", n, wantTasks)
+			}
+		})
+	}
+}
+
 func TestWebhookRedisUnreachable(t *testing.T) {
 	// A port nothing listens on.
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -210,7 +275,7 @@ func TestWebhookRedisUnreachable(t *testing.T) {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, asynq.NewClientFromRedisClient(rdb), func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
 	h := srv.handler()
 
 	now := time.Now()

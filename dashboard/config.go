@@ -43,7 +43,7 @@ type config struct {
 	// Default: unset, no charts (asynqmon's /api/metrics answers 500).
 	PrometheusURL string
 	// Retention is TASK_RETENTION, the retention of re-run copies whose
-	// original has none recorded. Default 168h, as the api's.
+	// original has none recorded. Default 72h, as the api's.
 	Retention time.Duration
 }
 

@@ -75,3 +75,53 @@ func TestConcurrentDuplicates(t *testing.T) {
 	}
 	t.Logf("100 deliveries of one event (50 at once, twice): %v then %v; 1 task, %d notification", first, second, len(msgs))
 }
+
+// TestRedeliveryAfterRetention runs the api with TASK_RETENTION=1s and a
+// worker, whose asynq janitor deletes finished tasks past their retention.
+// Once an event's task is gone, a redelivery within DEDUPE_WINDOW (7 days
+// by default) of the event's creation is still answered "duplicate" from
+// its marker, and nothing runs twice; an event created 8 days ago, past
+// the window, is stored again, as the README says.
+func TestRedeliveryAfterRetention(t *testing.T) {
+	db := redistest.New(t)
+	addr := proctest.FreeAddr(t)
+	startAPI(t, "api", addr, db.URL, map[string]string{"TASK_RETENTION": "1s"})
+	startWorker(t, "worker", db.URL, nil)
+	client := loadClient()
+	base := "http://" + addr
+	day6 := stripetest.Event("invoice.finalized", "evt_redelivered_day6", time.Now().Add(-6*24*time.Hour))
+	day8 := stripetest.Event("invoice.finalized", "evt_redelivered_day8", time.Now().Add(-8*24*time.Hour))
+	ids := []string{"evt_redelivered_day6", "evt_redelivered_day8"}
+	for _, body := range [][]byte{day6, day8} {
+		if a := send(client, base, body); a.status != 200 || a.message != "Received" {
+			t.Fatalf("first delivery: %d %q %v", a.status, a.message, a.err)
+		}
+	}
+	waited := waitFor(t, 40*time.Second, "the janitor to delete both finished tasks", func() bool {
+		states := taskStates(t, db.Client, ids)
+		return states[ids[0]] == "" && states[ids[1]] == ""
+	})
+	if n := len(notifications(t, db.Client)); n != 2 {
+		t.Fatalf("%d notifications after the first deliveries, want 2", n)
+	}
+
+	if a := send(client, base, day6); a.status != 200 || a.message != "duplicate" {
+		t.Errorf("redelivery on day 6, its task gone: %d %q %v, want 200 duplicate", a.status, a.message, a.err)
+	}
+	if a := send(client, base, day8); a.status != 200 || a.message != "Received" {
+		t.Errorf("redelivery on day 8, past the window: %d %q %v, want 200 Received", a.status, a.message, a.err)
+	}
+	waitFor(t, 20*time.Second, "the day-8 event's second task to complete", func() bool {
+		return taskStates(t, db.Client, ids[1:])[ids[1]] == "completed"
+	})
+	time.Sleep(300 * time.Millisecond) // a second task of the day-6 event would have run by now
+	if s := taskStates(t, db.Client, ids[:1])[ids[0]]; s != "" {
+		t.Errorf("the day-6 event has a task again (%s)", s)
+	}
+	// The day-8 event's second task runs the handler, but the invoice's
+	// notification was sent once and is not sent again.
+	if n := len(notifications(t, db.Client)); n != 2 {
+		t.Errorf("%d notifications after the redeliveries, want still 2", n)
+	}
+	t.Logf("tasks deleted by the janitor %v after the first deliveries; redeliveries answered duplicate (day 6) and Received (day 8)", waited.Round(time.Second))
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -126,7 +127,7 @@ func TestSentinelFailover(t *testing.T) {
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	counts := map[int]int{}
-	lost := 0
+	lost, lostMarkers := 0, 0
 	for id, as := range answers {
 		for _, a := range as {
 			counts[a.status]++
@@ -139,9 +140,14 @@ func TestSentinelFailover(t *testing.T) {
 			lost++
 			t.Errorf("%s was acknowledged but is not in Redis after the failover: %v", id, err)
 		}
+		// Its duplicate marker was confirmed on the replica too.
+		if ok, err := rdb.HExists(context.Background(), dedupe.Key("stripe", start.Unix()), id).Result(); !ok {
+			lostMarkers++
+			t.Errorf("%s was acknowledged but has no duplicate marker after the failover: %v", id, err)
+		}
 	}
-	t.Logf("%d events; answers by status %v; master killed at %v, failover seen at %v, first 200 after it at %v; %d redelivered; %d lost",
-		len(answers), counts, killedAt.Round(time.Millisecond), failedOverAt.Round(time.Millisecond), recoveredAt.Round(time.Millisecond), len(unacked), lost)
+	t.Logf("%d events; answers by status %v; master killed at %v, failover seen at %v, first 200 after it at %v; %d redelivered; %d lost, %d markers lost",
+		len(answers), counts, killedAt.Round(time.Millisecond), failedOverAt.Round(time.Millisecond), recoveredAt.Round(time.Millisecond), len(unacked), lost, lostMarkers)
 	if counts[503] == 0 {
 		t.Error("no 503 during the switch: the test did not exercise the failover")
 	}

@@ -156,29 +156,45 @@ func (ix *Index) add(ctx context.Context, id string, m stripetask.Metadata, t ti
 	if id == "" || m.Type == "" {
 		return fmt.Errorf("execindex: add: empty task ID or type")
 	}
-	score := float64(t.UnixMilli())
-	sufs := suffixes(m)
-	if rerunOf != "" {
-		sufs = append(sufs, "reruns:"+rerunOf)
-	}
 	_, err := ix.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		z := redis.Z{Score: score, Member: id}
-		p.ZAddNX(ctx, ix.pre+"all", z)
-		for _, s := range sufs {
-			p.ZAddNX(ctx, ix.pre+s, z)
-		}
-		p.HSet(ctx, ix.pre+"keys", id, strings.Join(sufs, "\n"))
-		p.SAdd(ctx, ix.pre+"values:"+FieldType, m.Type)
-		p.SAdd(ctx, ix.pre+"values:"+FieldAPIVersion, m.APIVersion)
-		if m.Account != "" {
-			p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
-		}
+		ix.queueAdd(ctx, p, id, m, t, rerunOf)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("execindex: add %s: %w", id, err)
 	}
 	return nil
+}
+
+// AddTo queues on p the writes of [Index.Add], for a caller that sends
+// them with its own commands in one round trip. The entry in the "all"
+// set is written last, so an interrupted pipeline leaves the task
+// unindexed, and the dashboard's reconcile indexes it again. It queues
+// nothing for an empty id or type.
+func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) {
+	if id == "" || m.Type == "" {
+		return
+	}
+	ix.queueAdd(ctx, p, id, m, t, "")
+}
+
+func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) {
+	score := float64(t.UnixMilli())
+	sufs := suffixes(m)
+	if rerunOf != "" {
+		sufs = append(sufs, "reruns:"+rerunOf)
+	}
+	z := redis.Z{Score: score, Member: id}
+	for _, s := range sufs {
+		p.ZAddNX(ctx, ix.pre+s, z)
+	}
+	p.SAdd(ctx, ix.pre+"values:"+FieldType, m.Type)
+	p.SAdd(ctx, ix.pre+"values:"+FieldAPIVersion, m.APIVersion)
+	if m.Account != "" {
+		p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
+	}
+	p.HSet(ctx, ix.pre+"keys", id, strings.Join(sufs, "\n"))
+	p.ZAddNX(ctx, ix.pre+"all", z)
 }
 
 // Remove drops id from the index, and its re-run history when it is an

@@ -40,10 +40,11 @@ const MaxShards = 64
 // MaxRetry is the number of retries a task gets before it is archived.
 const MaxRetry = 7
 
-// DefaultRetention is how long a finished task is kept in Redis. It must be
-// longer than Stripe's three days of redelivery, because the retained task
-// is what catches a late duplicate (its ID is the event ID).
-const DefaultRetention = 7 * 24 * time.Hour
+// DefaultRetention is how long a finished task is kept in Redis: 72 hours,
+// Stripe's three days of redelivery. While it is kept, its ID (the event
+// ID) makes asynq refuse a second task for the event; after that the api's
+// duplicate marker (pkg/dedupe, DEDUPE_WINDOW) still catches a redelivery.
+const DefaultRetention = 72 * time.Hour
 
 // Header keys of a Stripe task. Values are always strings.
 const (
@@ -227,9 +228,8 @@ type Options struct {
 	// Queue itself; else to "<Queue>-0" … "<Queue>-<Shards-1>", chosen by
 	// [QueueFor].
 	Shards int
-	// Retention is how long the finished task stays in Redis, and so how long
-	// a redelivery of its event is caught as a duplicate. If zero,
-	// DefaultRetention.
+	// Retention is how long the finished task stays in Redis, visible in the
+	// Console and asynqmon. If zero, DefaultRetention.
 	Retention time.Duration
 }
 

@@ -1,0 +1,152 @@
+package dedupe
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/redistest"
+)
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		queue   string
+		created time.Time
+		want    string
+	}{
+		{"stripe", time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), "stripeq:seen:{stripe}:20261128"},
+		{"stripe", time.Date(2026, 11, 28, 23, 59, 59, 0, time.UTC), "stripeq:seen:{stripe}:20261128"},
+		{"stripe-3", time.Date(2027, 1, 2, 8, 0, 0, 0, time.UTC), "stripeq:seen:{stripe-3}:20270102"},
+		// The UTC day, whatever the local zone of the process.
+		{"stripe", time.Date(2026, 11, 28, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600)), "stripeq:seen:{stripe}:20261129"},
+	}
+	for _, tt := range tests {
+		if got := Key(tt.queue, tt.created.Unix()); got != tt.want {
+			t.Errorf("Key(%q, %v) = %q, want %q", tt.queue, tt.created, got, tt.want)
+		}
+	}
+}
+
+// TestMarks runs each case against a real Redis, at a fixed "now", and
+// checks what a redis-cli user would see: the field, its value and the
+// key's TTL.
+func TestMarks(t *testing.T) {
+	now := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	const window = 7 * 24 * time.Hour
+	tests := []struct {
+		name     string
+		created  time.Time
+		marked   bool          // a marker is written
+		wantTTL  time.Duration // the key expires this long after now
+		queueKey string
+	}{
+		{"created today", now.Add(-time.Hour), true, 9*time.Hour + window, "stripeq:seen:{stripe}:20261128"},
+		{"created 6 days ago", now.Add(-6 * 24 * time.Hour), true, 9*time.Hour + 24*time.Hour, "stripeq:seen:{stripe}:20261122"},
+		{"created 7 days and 14 hours ago: its day is still in the window", now.Add(-(7*24 + 14) * time.Hour), true, 9 * time.Hour, "stripeq:seen:{stripe}:20261121"},
+		{"created 8 days ago: past the window", now.Add(-8 * 24 * time.Hour), false, 0, "stripeq:seen:{stripe}:20261120"},
+		{"created tomorrow (a skewed clock)", now.Add(12 * time.Hour), true, 9*time.Hour + 24*time.Hour + window, "stripeq:seen:{stripe}:20261129"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := redistest.New(t)
+			m := New(db.Client, window)
+			m.now = func() time.Time { return now }
+			ctx := context.Background()
+			id := "evt_" + strconv.Itoa(i)
+			created := tt.created.Unix()
+
+			if seen, err := m.Seen(ctx, "stripe", id, created); err != nil || seen {
+				t.Fatalf("Seen before Mark = %v, %v; want false", seen, err)
+			}
+			if err := m.MarkNow(ctx, "stripe", id, created); err != nil {
+				t.Fatal(err)
+			}
+			seen, err := m.Seen(ctx, "stripe", id, created)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen != tt.marked {
+				t.Fatalf("Seen after Mark = %v, want %v", seen, tt.marked)
+			}
+			if !tt.marked {
+				if n := db.Client.Exists(ctx, tt.queueKey).Val(); n != 0 {
+					t.Errorf("key %s exists, want none", tt.queueKey)
+				}
+				return
+			}
+			// The expiry is an instant (EXPIREAT), computed from the fixed
+			// now: compare instants, not Redis's TTL from its real clock.
+			exp, err := db.Client.ExpireTime(ctx, tt.queueKey).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := now.Add(tt.wantTTL).Unix(); int64(exp/time.Second) != want {
+				t.Errorf("key %s expires at %v, want %v", tt.queueKey, time.Unix(int64(exp/time.Second), 0).UTC(), time.Unix(want, 0).UTC())
+			}
+			v, err := db.Client.HGet(ctx, tt.queueKey, id).Result()
+			if err != nil || v != strconv.FormatInt(now.Unix(), 10) {
+				t.Errorf("HGET %s %s = %q, %v; want the time it was stored, %d", tt.queueKey, id, v, err, now.Unix())
+			}
+		})
+	}
+}
+
+// TestMarkKeepsTheFirstTime checks that marking an event again (the
+// repair after a crash, or a redelivery) keeps when it was first stored.
+func TestMarkKeepsTheFirstTime(t *testing.T) {
+	db := redistest.New(t)
+	m := New(db.Client, 0)
+	if m.Window() != DefaultWindow {
+		t.Errorf("Window() = %v, want DefaultWindow %v", m.Window(), DefaultWindow)
+	}
+	ctx := context.Background()
+	created := time.Now().Add(-time.Hour).Unix()
+	first := time.Now().Add(-30 * time.Minute)
+	m.now = func() time.Time { return first }
+	if err := m.MarkNow(ctx, "stripe", "evt_1", created); err != nil {
+		t.Fatal(err)
+	}
+	m.now = time.Now
+	if err := m.MarkNow(ctx, "stripe", "evt_1", created); err != nil {
+		t.Fatal(err)
+	}
+	if v := db.Client.HGet(ctx, Key("stripe", created), "evt_1").Val(); v != strconv.FormatInt(first.Unix(), 10) {
+		t.Errorf("marker = %s, want the first time %d", v, first.Unix())
+	}
+}
+
+// TestMarkerSize measures the Redis memory of markers: issue 8 allows 150
+// bytes per event at most. 10,000 events of one day, as at 7 events/min
+// for a day, in one key (a hash table, past listpack size).
+func TestMarkerSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 10,000 markers")
+	}
+	db := redistest.New(t)
+	m := New(db.Client, 0)
+	ctx := context.Background()
+	created := time.Now().Unix()
+	const n = 10000
+	_, err := db.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			// A real event ID: "evt_" and 24 characters.
+			m.Mark(ctx, p, "stripe", "evt_1QabcdEFghIJklMN"+strconv.Itoa(10000+i), created)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes, err := db.Client.MemoryUsage(ctx, Key("stripe", created), 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := float64(bytes) / n
+	t.Logf("MEMORY USAGE of one day's key with %d markers: %d bytes, %.1f bytes per event", n, bytes, per)
+	if per > 150 {
+		t.Errorf("%.1f bytes per marker, want at most 150", per)
+	}
+}
