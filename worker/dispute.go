@@ -65,16 +65,18 @@ func (w *worker) handleDispute(ctx context.Context, j job, d *disputeObject) err
 	if d.EvidenceDetails != nil && d.EvidenceDetails.DueBy > 0 {
 		dueBy = strconv.FormatInt(d.EvidenceDetails.DueBy, 10)
 	}
-	applied, err := w.records.apply(ctx, disputeKey(d.ID), clockRecord, j.event.ID, j.event.Created,
+	// One round trip for the records, the hold and what the notice needs.
+	b := w.records.batch()
+	applyCmd := b.apply(ctx, disputeKey(d.ID), clockRecord, j.event.ID, j.event.Created,
 		"charge", charge, "customer", customer, "status", string(d.Status),
 		"amount", strconv.FormatInt(d.Amount, 10), "currency", string(d.Currency),
 		"reason", string(d.Reason), "evidence_due_by", dueBy,
 	)
-	if err != nil {
-		return err
-	}
-	if !applied {
-		j.log.InfoContext(ctx, "older than the dispute record; skipped")
+	var status *redis.StringCmd
+	if j.meta.Type == stripetask.DisputeCreated {
+		// The record's status after the apply: a newer event's when this
+		// one did not apply.
+		status = b.get(ctx, disputeKey(d.ID), "status")
 	}
 	if customer == "" {
 		j.log.WarnContext(ctx, "dispute of a charge whose customer is unknown: no hold set", "charge", charge)
@@ -82,16 +84,24 @@ func (w *worker) handleDispute(ctx context.Context, j job, d *disputeObject) err
 		// Ordered by its own clock, beside the customer: two events of one
 		// dispute handled at once must not let the older one's hold win.
 		keys := []string{customerKey(customer), customerDisputesKey(customer), customerDisputeClocksKey(customer)}
-		if err := holdScript.Run(ctx, w.records.rdb, keys,
-			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status), j.event.Created).Err(); err != nil {
-			return fmt.Errorf("update the hold of %s: %w", customer, err)
-		}
+		b.script(ctx, "update the hold of "+customer, holdScript, keys,
+			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status), j.event.Created)
+	}
+	notify := j.meta.Type == stripetask.DisputeCreated || j.meta.Type == stripetask.DisputeClosed
+	email := w.customerEmail(ctx, b, customer, "", notify)
+	if err := b.exec(ctx); err != nil {
+		return err
+	}
+	n, _ := applyCmd.Int()
+	applied := n == 1
+	if !applied {
+		j.log.InfoContext(ctx, "older than the dispute record; skipped")
 	}
 
 	var kind, subject string
 	switch j.meta.Type {
 	case stripetask.DisputeCreated:
-		if !applied && w.disputeClosed(ctx, d.ID) {
+		if !applied && closed(status.Val()) {
 			j.log.InfoContext(ctx, "the dispute closed before its opening was handled; no dispute_opened notice")
 			return nil
 		}
@@ -101,12 +111,8 @@ func (w *worker) handleDispute(ctx context.Context, j job, d *disputeObject) err
 	default:
 		return nil
 	}
-	email, err := w.customerEmail(ctx, customer, "")
-	if err != nil {
-		return err
-	}
 	return w.notifier.send(ctx, notification{
-		Kind: kind, Customer: customer, Email: email, EventID: j.event.ID, Subject: subject,
+		Kind: kind, Customer: customer, Email: email(), EventID: j.event.ID, Subject: subject,
 		Body: fmt.Sprintf("Dispute %s of charge %s (%s), reason %s: status %s.", d.ID, charge, money(d.Amount, d.Currency), d.Reason, d.Status),
 	})
 }
@@ -115,9 +121,8 @@ func (w *worker) handleDispute(ctx context.Context, j job, d *disputeObject) err
 // customer to become known: with the default backoff, about 3.5 minutes.
 const customerWaitRetries = 3
 
-// disputeClosed reports whether the dispute record says closed.
-func (w *worker) disputeClosed(ctx context.Context, id string) bool {
-	status, _ := w.records.rdb.HGet(ctx, disputeKey(id), "status").Result()
+// closed reports whether a dispute record's status says closed.
+func closed(status string) bool {
 	return status != "" && !disputeOpen(stripe.DisputeStatus(status))
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -153,15 +152,13 @@ func (w *worker) handleUnhandled(ctx context.Context, j job, _ *skipped) error {
 func permanent(msg string) error   { return permanentErr(errors.New(msg)) }
 func permanentErr(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, err) }
 
-// customerEmail returns known when it is set, else the email of the
-// customer record, else "".
-func (w *worker) customerEmail(ctx context.Context, customer, known string) (string, error) {
-	if known != "" || customer == "" {
-		return known, nil
+// customerEmail queues on b, when needed is true, reading the email of the
+// customer record. After b runs, the returned function gives known when it
+// is set, else the customer record's email, else "".
+func (w *worker) customerEmail(ctx context.Context, b *batch, customer, known string, needed bool) func() string {
+	if !needed || known != "" || customer == "" {
+		return func() string { return known }
 	}
-	email, err := w.records.rdb.HGet(ctx, customerKey(customer), "email").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("read the email of %s: %w", customer, err)
-	}
-	return email, nil
+	email := b.get(ctx, customerKey(customer), "email")
+	return email.Val
 }

@@ -43,30 +43,29 @@ type invoiceObject struct {
 //	  delinquent, payment_event_id, payment_event_created
 func (w *worker) handleInvoice(ctx context.Context, j job, inv *invoiceObject) error {
 	customer := string(inv.Customer)
-	if err := w.records.link(ctx, string(inv.Charge), map[string]string{
+	// One round trip for the records and the email.
+	b := w.records.batch()
+	b.link(ctx, string(inv.Charge), map[string]string{
 		"customer": customer, "invoice": inv.ID, "payment_intent": string(inv.PaymentIntent),
-	}); err != nil {
-		return err
-	}
+	})
+	stale := func() bool { return false }
 	switch j.meta.Type {
 	case stripetask.InvoicePaid:
 		if customer != "" {
-			if _, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
-				"delinquent", "false"); err != nil {
-				return err
-			}
+			b.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created, "delinquent", "false")
 		}
 	case stripetask.InvoicePaymentFailed:
-		if stale, err := w.markDelinquent(ctx, j, customer); err != nil || stale {
-			return err
-		}
+		stale = w.markDelinquent(ctx, j, b, customer)
 	}
-
-	email, err := w.customerEmail(ctx, customer, inv.CustomerEmail)
-	if err != nil {
+	email := w.customerEmail(ctx, b, customer, inv.CustomerEmail, true)
+	if err := b.exec(ctx); err != nil {
 		return err
 	}
-	n := notification{Customer: customer, Email: email, EventID: j.event.ID}
+	if stale() {
+		return nil
+	}
+
+	n := notification{Customer: customer, Email: email(), EventID: j.event.ID}
 	amount := money(inv.AmountDue, inv.Currency)
 	switch j.meta.Type {
 	case stripetask.InvoicePaymentFailed:

@@ -55,9 +55,8 @@ type paymentError struct {
 // intent, else the charge).
 func (w *worker) handleChargeFailed(ctx context.Context, j job, ch *chargeObject) error {
 	customer, invoice, pi := string(ch.Customer), string(ch.Invoice), string(ch.PaymentIntent)
-	if err := w.records.link(ctx, ch.ID, map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi}); err != nil {
-		return err
-	}
+	b := w.records.batch()
+	b.link(ctx, ch.ID, map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi})
 	reason := ch.FailureMessage
 	switch {
 	case ch.Outcome != nil && ch.Outcome.Reason != "":
@@ -69,18 +68,15 @@ func (w *worker) handleChargeFailed(ctx context.Context, j job, ch *chargeObject
 	if payment == "" {
 		payment = ch.ID
 	}
-	return w.paymentFailed(ctx, j, customer, reason, invoice, payment, ch.Amount, ch.Currency, ch.ReceiptEmail)
+	return w.paymentFailed(ctx, j, b, customer, reason, invoice, payment, ch.Amount, ch.Currency, ch.ReceiptEmail)
 }
 
 // handlePaymentIntentFailed is handleChargeFailed for a payment intent: its
 // last_payment_error gives the decline code, else the error code or message.
 func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job, pi *paymentIntentObject) error {
 	customer, invoice := string(pi.Customer), string(pi.Invoice)
-	if pi.LatestCharge != "" {
-		if err := w.records.link(ctx, string(pi.LatestCharge), map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi.ID}); err != nil {
-			return err
-		}
-	}
+	b := w.records.batch()
+	b.link(ctx, string(pi.LatestCharge), map[string]string{"customer": customer, "invoice": invoice, "payment_intent": pi.ID})
 	reason := ""
 	if e := pi.LastPaymentError; e != nil {
 		switch {
@@ -92,51 +88,49 @@ func (w *worker) handlePaymentIntentFailed(ctx context.Context, j job, pi *payme
 			reason = e.Msg
 		}
 	}
-	return w.paymentFailed(ctx, j, customer, reason, invoice, pi.ID, pi.Amount, pi.Currency, pi.ReceiptEmail)
+	return w.paymentFailed(ctx, j, b, customer, reason, invoice, pi.ID, pi.Amount, pi.Currency, pi.ReceiptEmail)
 }
 
 // paymentFailed marks the customer delinquent with the reason, and notifies
-// a failed payment that no invoice.payment_failed will notify.
-func (w *worker) paymentFailed(ctx context.Context, j job, customer, reason, invoice, payment string, amount int64, currency stripe.Currency, receiptEmail string) error {
+// a failed payment that no invoice.payment_failed will notify. The writes
+// and reads go out in one round trip, with those already queued on b.
+func (w *worker) paymentFailed(ctx context.Context, j job, b *batch, customer, reason, invoice, payment string, amount int64, currency stripe.Currency, receiptEmail string) error {
 	if customer != "" && reason != "" {
-		if _, err := w.records.apply(ctx, customerKey(customer), clockPaymentError, j.event.ID, j.event.Created,
-			"last_payment_error", reason); err != nil {
-			return err
-		}
+		b.apply(ctx, customerKey(customer), clockPaymentError, j.event.ID, j.event.Created, "last_payment_error", reason)
 	}
-	if stale, err := w.markDelinquent(ctx, j, customer); err != nil || stale || invoice != "" {
+	stale := w.markDelinquent(ctx, j, b, customer)
+	notify := invoice == ""
+	email := w.customerEmail(ctx, b, customer, receiptEmail, notify)
+	if err := b.exec(ctx); err != nil {
 		return err
 	}
-	email, err := w.customerEmail(ctx, customer, receiptEmail)
-	if err != nil {
-		return err
+	if stale() || !notify {
+		return nil
 	}
 	return w.notifier.send(ctx, notification{
-		Kind: kindPaymentFailed, Customer: customer, Email: email, EventID: j.event.ID, DedupeID: payment,
+		Kind: kindPaymentFailed, Customer: customer, Email: email(), EventID: j.event.ID, DedupeID: payment,
 		Subject: "Your payment of " + money(amount, currency) + " failed",
 		Body:    fmt.Sprintf("We could not collect %s (%s). Please update your payment method.", money(amount, currency), orNone(reason)),
 	})
 }
 
-// markDelinquent sets delinquent on the customer for a payment failure. It reports the failure stale when a newer payment
-// event has since cleared delinquent (an invoice.paid handled first), so
-// that no payment_failed notice goes out for a debt already settled.
-func (w *worker) markDelinquent(ctx context.Context, j job, customer string) (stale bool, err error) {
+// markDelinquent queues on b setting delinquent on the customer for a
+// payment failure. After b runs, stale reports the failure stale when a
+// newer payment event has since cleared delinquent (an invoice.paid
+// handled first), so that no payment_failed notice goes out for a debt
+// already settled.
+func (w *worker) markDelinquent(ctx context.Context, j job, b *batch, customer string) (stale func() bool) {
 	if customer == "" {
-		return false, nil
+		return func() bool { return false }
 	}
-	applied, err := w.records.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created,
-		"delinquent", "true")
-	if err != nil || applied {
-		return false, err
+	b.apply(ctx, customerKey(customer), clockPayment, j.event.ID, j.event.Created, "delinquent", "true")
+	// "true" when the failure applied; a newer payment event's value if not.
+	delinquent := b.get(ctx, customerKey(customer), "delinquent")
+	return func() bool {
+		if delinquent.Val() == "false" {
+			j.log.InfoContext(ctx, "a newer payment settled this failure; no payment_failed notice")
+			return true
+		}
+		return false
 	}
-	delinquent, err := w.records.rdb.HGet(ctx, customerKey(customer), "delinquent").Result()
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", customerKey(customer), err)
-	}
-	if delinquent == "false" {
-		j.log.InfoContext(ctx, "a newer payment settled this failure; no payment_failed notice")
-		return true, nil
-	}
-	return false, nil
 }

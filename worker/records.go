@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -75,35 +76,103 @@ type records struct {
 // clock c, unless a newer event changed that aspect. It reports whether it
 // applied them.
 func (r records) apply(ctx context.Context, key string, c clock, eventID string, created int64, fields ...string) (bool, error) {
-	args := make([]any, 0, 4+len(fields))
-	args = append(args, c.idField(), c.createdField(), eventID, strconv.FormatInt(created, 10))
-	for _, f := range fields {
-		args = append(args, f)
-	}
-	n, err := applyIfNewer.Run(ctx, r.rdb, []string{key}, args...).Int()
+	n, err := applyIfNewer.Run(ctx, r.rdb, []string{key}, applyArgs(c, eventID, created, fields)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("update %s: %w", key, err)
 	}
 	return n == 1, nil
 }
 
+// applyArgs are applyIfNewer's ARGV.
+func applyArgs(c clock, eventID string, created int64, fields []string) []any {
+	args := make([]any, 0, 4+len(fields))
+	args = append(args, c.idField(), c.createdField(), eventID, strconv.FormatInt(created, 10))
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	return args
+}
+
+// batch sends record writes and reads to Redis in one round trip: a
+// pipeline, which a Redis Cluster client splits by node. Its commands run
+// in the order queued, but not atomically, as the same commands sent one
+// by one would; each is safe to run again. Results are read after exec.
+type batch struct {
+	pipe redis.Pipeliner
+	what []string // per queued command, for errors
+}
+
+func (r records) batch() *batch { return &batch{pipe: r.rdb.Pipeline()} }
+
+// apply queues records.apply. After exec, the command's value is 1 when it
+// applied the fields, else 0. It sends the script itself (EVAL): Redis
+// caches it by its hash, and a pipeline cannot fall back from EVALSHA
+// after a restart emptied the cache.
+func (b *batch) apply(ctx context.Context, key string, c clock, eventID string, created int64, fields ...string) *redis.Cmd {
+	b.what = append(b.what, "update "+key)
+	return applyIfNewer.Eval(ctx, b.pipe, []string{key}, applyArgs(c, eventID, created, fields)...)
+}
+
+// script queues running s, described by what in errors (e.g. "update the
+// hold of cus_1"). Like apply, it sends the script itself.
+func (b *batch) script(ctx context.Context, what string, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	b.what = append(b.what, what)
+	return s.Eval(ctx, b.pipe, keys, args...)
+}
+
+// link queues records.link.
+func (b *batch) link(ctx context.Context, chargeID string, fields map[string]string) {
+	if set := linkFields(fields); chargeID != "" && len(set) > 0 {
+		b.what = append(b.what, "update "+chargeKey(chargeID))
+		b.pipe.HSet(ctx, chargeKey(chargeID), set)
+	}
+}
+
+// get queues reading a field of a hash. After exec, the command's value is
+// "" when the field is absent.
+func (b *batch) get(ctx context.Context, key, field string) *redis.StringCmd {
+	b.what = append(b.what, "read "+key)
+	return b.pipe.HGet(ctx, key, field)
+}
+
+// exec sends the queued commands and returns the first error of one, an
+// absent field aside.
+func (b *batch) exec(ctx context.Context) error {
+	if len(b.what) == 0 {
+		return nil
+	}
+	cmds, err := b.pipe.Exec(ctx)
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("%s: %w", b.what[i], err)
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("update records: %w", err)
+	}
+	return nil
+}
+
 // link records what is known about a charge (customer, invoice, payment
 // intent), keeping fields already known when a value is empty.
 func (r records) link(ctx context.Context, chargeID string, fields map[string]string) error {
-	if chargeID == "" {
-		return nil
-	}
-	set := map[string]any{}
-	for k, v := range fields {
-		if v != "" {
-			set[k] = v
-		}
-	}
-	if len(set) == 0 {
+	set := linkFields(fields)
+	if chargeID == "" || len(set) == 0 {
 		return nil
 	}
 	if err := r.rdb.HSet(ctx, chargeKey(chargeID), set).Err(); err != nil {
 		return fmt.Errorf("update %s: %w", chargeKey(chargeID), err)
 	}
 	return nil
+}
+
+// linkFields are the fields of a charge link that have a value.
+func linkFields(fields map[string]string) map[string]any {
+	set := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if v != "" {
+			set[k] = v
+		}
+	}
+	return set
 }

@@ -38,31 +38,34 @@ func (w *worker) handleSubscription(ctx context.Context, j job, s *subscriptionO
 		return permanent("subscription without an id")
 	}
 	customer := string(s.Customer)
-	applied, err := w.records.apply(ctx, subscriptionKey(s.ID), clockRecord, j.event.ID, j.event.Created,
+	// One round trip. The customer's fields are offered the event whether
+	// or not the subscription record took it: an event older than the
+	// record's is older than the customer's too, since the newer event that
+	// the record holds was applied to the customer as well (or, when its
+	// task failed in between, will be on its retry).
+	b := w.records.batch()
+	applied := b.apply(ctx, subscriptionKey(s.ID), clockRecord, j.event.ID, j.event.Created,
 		"customer", customer,
 		"status", string(s.Status),
 		"current_period_end", strconv.FormatInt(s.CurrentPeriodEnd, 10),
 		"cancel_at_period_end", strconv.FormatBool(s.CancelAtPeriodEnd),
 	)
-	if err != nil {
+	if customer != "" {
+		b.apply(ctx, customerKey(customer), clockSubscription, j.event.ID, j.event.Created,
+			"subscription_id", s.ID, "subscription_status", string(s.Status))
+	}
+	trialEnds := j.meta.Type == stripetask.SubscriptionTrialWillEnd
+	email := w.customerEmail(ctx, b, customer, "", trialEnds)
+	if err := b.exec(ctx); err != nil {
 		return err
 	}
-	if !applied {
+	if n, _ := applied.Int(); n == 0 {
 		j.log.InfoContext(ctx, "older than the subscription record; skipped")
-	} else if customer != "" {
-		if _, err := w.records.apply(ctx, customerKey(customer), clockSubscription, j.event.ID, j.event.Created,
-			"subscription_id", s.ID, "subscription_status", string(s.Status)); err != nil {
-			return err
-		}
 	}
-	if j.meta.Type == stripetask.SubscriptionTrialWillEnd {
-		email, err := w.customerEmail(ctx, customer, "")
-		if err != nil {
-			return err
-		}
+	if trialEnds {
 		end := time.Unix(s.TrialEnd, 0).UTC().Format("January 2, 2006")
 		return w.notifier.send(ctx, notification{
-			Kind: kindTrialWillEnd, Customer: customer, Email: email, EventID: j.event.ID,
+			Kind: kindTrialWillEnd, Customer: customer, Email: email(), EventID: j.event.ID,
 			Subject: "Your trial ends on " + end,
 			Body:    fmt.Sprintf("Your trial of subscription %s ends on %s. Your payment method will be charged then.", s.ID, end),
 		})
