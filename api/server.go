@@ -13,6 +13,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -35,7 +36,7 @@ type enqueuer interface {
 // indexer queues the writes that record a stored event for the Console;
 // *execindex.Shards and *execindex.Index are ones.
 type indexer interface {
-	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time)
+	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder
 }
 
 // server is the receiver with every dependency it uses.
@@ -47,7 +48,10 @@ type server struct {
 	queue    enqueuer
 	// rdb is the Redis of queue: the api pings it and writes each event's
 	// duplicate marker and index entry there.
-	rdb   redis.UniversalClient
+	rdb redis.UniversalClient
+	// batch sends the small round trips of concurrent deliveries (their
+	// duplicate checks, then their markers and index entries) together.
+	batch *redisbatch.Batcher
 	marks *dedupe.Marks
 	// waitReplicas and waitTimeout are REDIS_WAIT_REPLICAS and
 	// REDIS_WAIT_TIMEOUT: the marker, as the task, is confirmed on that
@@ -74,6 +78,7 @@ func newServer(log *slog.Logger, cfg config, queue enqueuer, rdb redis.Universal
 		taskOpts:     cfg.Task,
 		queue:        queue,
 		rdb:          rdb,
+		batch:        redisbatch.New(rdb),
 		marks:        dedupe.New(rdb, cfg.DedupeWindow),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cfg.WaitTimeout,

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -49,7 +49,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 			reply(c, http.StatusRequestEntityTooLarge, "too_large", "body exceeds 1 MiB")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+		body, err := readBody(c)
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
@@ -89,7 +89,12 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		defer since(s.metrics.enqueue, redisStart)
 		// The retained task catches a redelivery for TASK_RETENTION; the
 		// marker catches it for DEDUPE_WINDOW, after the task is gone.
-		seen, err := s.marks.Seen(ctx, queue, meta.ID, meta.Created)
+		var check *redis.BoolCmd
+		err = s.batch.Do(ctx, func(p redis.Pipeliner) { check = s.marks.Check(ctx, p, queue, meta.ID, meta.Created) })
+		seen := false
+		if err == nil {
+			seen, err = check.Result()
+		}
 		if err != nil {
 			c.Error(err)
 			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
@@ -114,29 +119,29 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 	}
 }
 
-// afterStore writes, in one round trip, the duplicate marker of an event
+// afterStore writes, in one round trip shared with the deliveries in flight
+// (redisbatch), the duplicate marker of an event
 // whose task is stored and, when the task is new, its entry in the
 // Console's index; then it answers. Without its marker the event is
 // answered 503, so that Stripe delivers it again and the redelivery writes
 // the marker: an event answered 200 always has one. A failed index write
 // only logs: the task is stored, and the dashboard's reconcile indexes it.
 func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, meta stripetask.Metadata, isNew bool) {
-	var mark redis.Cmder
+	var mark, indexed redis.Cmder
 	var wait *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.batch.Do(ctx, func(p redis.Pipeliner) {
 		mark = s.marks.Mark(ctx, p, queue, meta.ID, meta.Created)
 		if isNew && s.index != nil {
-			s.index.AddTo(ctx, p, meta.ID, meta, time.Now())
+			indexed = s.index.AddTo(ctx, p, meta.ID, meta, time.Now())
 		}
 		if mark != nil && s.waitReplicas > 0 {
 			// As the task's own write (redisconn.WaitForReplicas): WAIT
 			// counts this connection's writes, the marker's included.
 			wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
 		}
-		return nil
 	})
-	markErr := error(nil)
-	if mark != nil {
+	markErr := err
+	if markErr == nil && mark != nil {
 		markErr = mark.Err()
 	}
 	if markErr == nil && wait != nil {
@@ -151,8 +156,8 @@ func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, m
 		reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
 		return
 	}
-	if err != nil && isNew && s.index != nil {
-		s.log.Warn("event stored but not indexed for the Console", logging.Err(err),
+	if indexed != nil && indexed.Err() != nil {
+		s.log.Warn("event stored but not indexed for the Console", logging.Err(indexed.Err()),
 			slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type),
 			slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
 	}
@@ -161,6 +166,21 @@ func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, m
 	} else {
 		reply(c, http.StatusOK, "duplicate", msgDuplicate)
 	}
+}
+
+// readBody reads the request's body, at most maxBodyBytes, into one buffer
+// sized by its Content-Length when it has one (io.ReadAll would grow and
+// copy its buffer several times for a 3 KB event). The size taken on trust
+// is capped at 64 KiB, so a false Content-Length cannot make every request
+// allocate a megabyte.
+func readBody(c *gin.Context) ([]byte, error) {
+	size := int64(bytes.MinRead)
+	if n := c.Request.ContentLength; n > 0 {
+		size += min(n, 64<<10)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	return buf.Bytes(), err
 }
 
 // noteAPIVersion logs, once per version, an event rendered with another API

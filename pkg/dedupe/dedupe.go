@@ -76,11 +76,17 @@ func (m *Marks) expiry(created int64) time.Time {
 // Seen reports whether the event id of queue, created at created (unix
 // seconds), has a marker.
 func (m *Marks) Seen(ctx context.Context, queue, id string, created int64) (bool, error) {
-	ok, err := m.rdb.HExists(ctx, Key(queue, created), id).Result()
+	ok, err := m.Check(ctx, m.rdb, queue, id, created).Result()
 	if err != nil {
 		return false, fmt.Errorf("dedupe: look up %s: %w", id, err)
 	}
 	return ok, nil
+}
+
+// Check queues on p (a pipeline, or the client itself) the lookup of
+// [Marks.Seen]; its value is true when the event has a marker.
+func (m *Marks) Check(ctx context.Context, p redis.Cmdable, queue, id string, created int64) *redis.BoolCmd {
+	return p.HExists(ctx, Key(queue, created), id)
 }
 
 // Mark queues on p the writes that mark the event id of queue, created at

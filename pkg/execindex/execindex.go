@@ -169,16 +169,17 @@ func (ix *Index) add(ctx context.Context, id string, m stripetask.Metadata, t ti
 // AddTo queues on p the writes of [Index.Add], for a caller that sends
 // them with its own commands in one round trip. The entry in the "all"
 // set is written last, so an interrupted pipeline leaves the task
-// unindexed, and the dashboard's reconcile indexes it again. It queues
-// nothing for an empty id or type.
-func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) {
+// unindexed, and the dashboard's reconcile indexes it again. It returns
+// that last command, whose error tells whether the entry is complete, or
+// nil, queuing nothing, for an empty id or type.
+func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder {
 	if id == "" || m.Type == "" {
-		return
+		return nil
 	}
-	ix.queueAdd(ctx, p, id, m, t, "")
+	return ix.queueAdd(ctx, p, id, m, t, "")
 }
 
-func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) {
+func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) redis.Cmder {
 	score := float64(t.UnixMilli())
 	sufs := suffixes(m)
 	if rerunOf != "" {
@@ -194,7 +195,7 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 		p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
 	}
 	p.HSet(ctx, ix.pre+"keys", id, strings.Join(sufs, "\n"))
-	p.ZAddNX(ctx, ix.pre+"all", z)
+	return p.ZAddNX(ctx, ix.pre+"all", z)
 }
 
 // Remove drops id from the index, and its re-run history when it is an

@@ -76,8 +76,8 @@ func (s *Shards) Add(ctx context.Context, id string, m stripetask.Metadata, t ti
 
 // AddTo queues on p the writes that index task id in its shard; see
 // [Index.AddTo].
-func (s *Shards) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) {
-	s.For(id).AddTo(ctx, p, id, m, t)
+func (s *Shards) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder {
+	return s.For(id).AddTo(ctx, p, id, m, t)
 }
 
 // Query is [Index.Query] over every shard: each shard's first
