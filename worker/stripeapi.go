@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,27 +51,47 @@ func newStripeAPI(key, base string, conns int) *stripeAPI {
 
 // event retrieves an event by ID, on the Connect account when one is given,
 // and returns its JSON undecoded: the handler decodes it once, into only
-// what it reads (decodeCopy). stripe-go still sends the request, checks the
-// JSON's syntax and turns error answers into a *stripe.Error.
+// what it reads (decodeCopy). stripe-go sends the request and turns an
+// error answer into a *stripe.Error; its streaming call leaves the body of
+// a success to us, so that it is not decoded twice.
 func (s *stripeAPI) event(ctx context.Context, id, account string) ([]byte, error) {
 	p := &stripe.EventParams{}
 	p.Context = ctx
 	if account != "" {
 		p.SetStripeAccount(account)
 	}
-	var body rawBody
+	var res streamedBody
 	events := s.client.Events
-	if err := events.B.Call(http.MethodGet, stripe.FormatURLPath("/v1/events/%s", id), events.Key, p, &body); err != nil {
+	if err := events.B.CallStreaming(http.MethodGet, stripe.FormatURLPath("/v1/events/%s", id), events.Key, p, &res); err != nil {
 		return nil, classify("retrieve event "+id, err)
 	}
-	return body.json, nil
+	defer res.body.Close()
+	var buf bytes.Buffer
+	if n, err := strconv.Atoi(res.header.Get("Content-Length")); err == nil && n > 0 && n <= maxEventSize {
+		buf.Grow(n + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(res.body, maxEventSize+1)); err != nil {
+		return nil, fmt.Errorf("retrieve event %s: read the answer: %w", id, err)
+	}
+	if buf.Len() > maxEventSize {
+		return nil, fmt.Errorf("retrieve event %s: the answer is larger than %d bytes", id, maxEventSize)
+	}
+	return buf.Bytes(), nil
 }
 
-// rawBody receives the body of a stripe-go response without decoding it.
-type rawBody struct{ json []byte }
+// maxEventSize bounds the copy of an event read from Stripe. Stripe's
+// events are a few KB, and the api takes deliveries of up to 1 MB.
+const maxEventSize = 4 << 20
 
-func (*rawBody) UnmarshalJSON([]byte) error              { return nil }
-func (b *rawBody) SetLastResponse(r *stripe.APIResponse) { b.json = r.RawJSON }
+// streamedBody receives the answer of a stripe-go streaming call.
+type streamedBody struct {
+	header http.Header
+	body   io.ReadCloser
+}
+
+func (b *streamedBody) SetLastResponse(r *stripe.StreamingAPIResponse) {
+	b.header, b.body = r.Header, r.Body
+}
 
 // chargeCustomer retrieves a charge's customer ID.
 func (s *stripeAPI) chargeCustomer(ctx context.Context, chargeID, account string) (string, error) {
