@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -30,6 +31,10 @@ var mix = []string{
 	stripetask.ChargeFailed, stripetask.PaymentIntentPaymentFailed, stripetask.SubscriptionCreated,
 	stripetask.SubscriptionUpdated, stripetask.CheckoutSessionCompleted,
 }
+
+// topLevelCreated matches the event's own "created" in a pretty-printed
+// fixture: the only one indented by two spaces.
+var topLevelCreated = regexp.MustCompile(`\n  "created": \d+`)
 
 // idPrefix starts every event ID; the rest is the event's index in its
 // corpus, so the recorder finds the body without a map.
@@ -69,7 +74,10 @@ func newCorpus(n, customers int, secret string) *corpus {
 		"Content-Type: application/json; charset=utf-8\r\nStripe-Signature: "
 	fixtures := make([][]byte, len(mix))
 	for i, typ := range mix {
-		fixtures[i] = stripetest.Fixture(typ)
+		// Created now, as live traffic is, so that the api keeps a
+		// duplicate marker for each (it keeps none for events created
+		// more than DEDUPE_WINDOW ago, as the fixtures were).
+		fixtures[i] = topLevelCreated.ReplaceAll(stripetest.Fixture(typ), []byte("\n  \"created\": "+strconv.FormatInt(time.Now().Unix(), 10)))
 	}
 	c := &corpus{secret: secret, customers: customers, types: make([]string, n), reqs: make([][]byte, n), sigOff: make([]int, n), bodyAt: make([]int, n)}
 	for i := range n {

@@ -19,6 +19,13 @@
 //	memory        Redis bytes per retained completed execution, vs a raw
 //	              asynq task of the same payload
 //	index         what the Console's index (stripeq:idx:*) adds per event
+//	marker        the duplicate marker kept for DEDUPE_WINDOW (stripeq:seen:*),
+//	              per event, vs keeping the whole task
+//	memory/ev/s   what 1 event/s sustained keeps: executions for 72 h and
+//	              markers for 7 days, vs bare tasks kept 7 days
+//	console       the Console's first filtered page over 100,000 retained
+//	              executions, from the dashboard binary, vs asynqmon's
+//	              unfiltered first page
 //
 // Every ingest run sends unique events, each with its own body and
 // Stripe-Signature, re-signed before the run (Stripe's tolerance is 300 s),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/stripeq/stripeq/pkg/execindex"
 )
 
@@ -43,8 +45,8 @@ func (b *bench) memory(ctx context.Context) error {
 			return err
 		}
 		f := figures[k]
-		b.logf("memory %s %d completed executions: task hash %.0f B + completed set %.0f B + index %.0f B = %.0f B each; used_memory Δ %.0f B per event",
-			kindName(stripeq), n, f.task, f.completed, f.index, f.perExecution(), f.used)
+		b.logf("memory %s %d completed executions: task hash %.0f B + completed set %.0f B + index %.0f B + duplicate marker %.0f B = %.0f B each; used_memory Δ %.0f B per event",
+			kindName(stripeq), n, f.task, f.completed, f.index, f.marker, f.perExecution(), f.used)
 	}
 	s, base := figures[0], figures[1]
 	b.results = append(b.results,
@@ -54,6 +56,27 @@ func (b *bench) memory(ctx context.Context) error {
 			baseline: fmt.Sprintf("%.0f B/task (used_memory Δ %.0f)", base.perExecution(), base.used),
 			ratio:    fmt.Sprintf("%.2f×", s.perExecution()/base.perExecution()),
 			goal:     fmt.Sprintf("report; %.0f-byte bodies", c.meanBody()),
+			verdict:  "—",
+		},
+		line{
+			target:   "marker",
+			figure:   fmt.Sprintf("%.0f B/event kept for DEDUPE_WINDOW (stripeq:seen:*)", s.marker),
+			baseline: fmt.Sprintf("%.0f B/task kept instead", base.perExecution()),
+			ratio:    fmt.Sprintf("%.3f×", s.marker/base.perExecution()),
+			goal:     "≤ 150 B/event",
+			verdict:  verdict(s.marker > 0 && s.marker <= 150),
+		},
+		line{
+			// What 1 event/s sustained keeps in Redis: every execution for
+			// TASK_RETENTION (72 h) and its marker for DEDUPE_WINDOW (7 days),
+			// against keeping the whole task for the 7-day window, as
+			// deduplicating by the task alone requires.
+			target: "memory/ev/s",
+			figure: fmt.Sprintf("%.2f GB (72 h of executions + 7 days of markers)",
+				(s.perExecution()*sustain72h+s.marker*(sustain7d-sustain72h))/1e9),
+			baseline: fmt.Sprintf("%.2f GB (bare tasks kept 7 days)", base.perExecution()*sustain7d/1e9),
+			ratio:    fmt.Sprintf("%.2f×", (s.perExecution()*sustain72h+s.marker*(sustain7d-sustain72h))/(base.perExecution()*sustain7d)),
+			goal:     "report",
 			verdict:  "—",
 		},
 		line{
@@ -67,15 +90,22 @@ func (b *bench) memory(ctx context.Context) error {
 	return nil
 }
 
+// Seconds of one event per second kept for 72 hours and for 7 days.
+const (
+	sustain72h = 72 * 3600
+	sustain7d  = 7 * 24 * 3600
+)
+
 // memFigures are bytes per execution.
 type memFigures struct {
 	task      float64 // MEMORY USAGE of asynq:{q}:t:<id>, mean of a sample
 	completed float64 // MEMORY USAGE of asynq:{q}:completed / n
 	index     float64 // every stripeq:idx:{q}:* key / n
+	marker    float64 // every stripeq:seen:{q}:* key / n
 	used      float64 // INFO used_memory growth / n (records and fixed keys too)
 }
 
-func (f memFigures) perExecution() float64 { return f.task + f.completed + f.index }
+func (f memFigures) perExecution() float64 { return f.task + f.completed + f.index + f.marker }
 
 func (b *bench) measureMemory(ctx context.Context, n int, used0 int64) (memFigures, error) {
 	rdb := b.redis.rdb
@@ -96,22 +126,32 @@ func (b *bench) measureMemory(ctx context.Context, n int, used0 int64) (memFigur
 		return f, err
 	}
 	f.completed = float64(u) / float64(n)
-	iter := rdb.Scan(ctx, 0, execindex.KeyPrefix(queue)+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		u, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
-		if err != nil {
-			return f, err
-		}
-		f.index += float64(u)
-	}
-	if err := iter.Err(); err != nil {
+	if f.index, err = sumMemory(ctx, rdb, execindex.KeyPrefix(queue)+"*"); err != nil {
 		return f, err
 	}
 	f.index /= float64(n)
+	if f.marker, err = sumMemory(ctx, rdb, "stripeq:seen:{"+queue+"}:*"); err != nil {
+		return f, err
+	}
+	f.marker /= float64(n)
 	used, err := b.redis.usedMemory(ctx)
 	if err != nil {
 		return f, err
 	}
 	f.used = float64(used-used0) / float64(n)
 	return f, nil
+}
+
+// sumMemory returns the MEMORY USAGE of every key matching pattern, summed.
+func sumMemory(ctx context.Context, rdb redis.UniversalClient, pattern string) (float64, error) {
+	var sum float64
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		u, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
+		if err != nil {
+			return 0, err
+		}
+		sum += float64(u)
+	}
+	return sum, iter.Err()
 }

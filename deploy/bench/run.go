@@ -23,24 +23,26 @@ const queue = "stripe"
 // options are the command-line settings; -smoke replaces the durations
 // and counts with tiny ones.
 type options struct {
-	smoke       bool
-	rounds      int           // ingest rounds (A B each)
-	e2eRounds   int           // rounds of each end-to-end target
-	conns       int           // ingest connections
-	warmup      time.Duration // ingest warm-up, not measured
-	ingestDur   time.Duration // ingest measured window
-	maxRate     float64       // ingest corpus size per second of run
-	rate        float64       // e2e-rate events/s
-	e2eDur      time.Duration // e2e-rate send time
-	drainEvents int           // e2e-capacity backlog
-	latRate     float64       // e2e-latency events/s
-	latDur      time.Duration // e2e-latency send time
-	memEvents   int           // memory: retained executions
-	memCusts    int           // memory: distinct customers
-	concurrency int           // WORKER_CONCURRENCY of both workers
-	global      int           // GLOBAL_CONCURRENCY of stripeq's worker
-	only        string        // comma list of targets to run
-	load        string        // ingest load generator: wrk, go, or empty for wrk when on PATH
+	smoke         bool
+	rounds        int           // ingest rounds (A B each)
+	e2eRounds     int           // rounds of each end-to-end target
+	conns         int           // ingest connections
+	warmup        time.Duration // ingest warm-up, not measured
+	ingestDur     time.Duration // ingest measured window
+	maxRate       float64       // ingest corpus size per second of run
+	rate          float64       // e2e-rate events/s
+	e2eDur        time.Duration // e2e-rate send time
+	drainEvents   int           // e2e-capacity backlog
+	latRate       float64       // e2e-latency events/s
+	latDur        time.Duration // e2e-latency send time
+	memEvents     int           // memory: retained executions
+	memCusts      int           // memory: distinct customers
+	concurrency   int           // WORKER_CONCURRENCY of both workers
+	global        int           // GLOBAL_CONCURRENCY of stripeq's worker
+	consoleExecs  int           // console: retained executions
+	consoleRounds int           // console: times each filter is timed
+	only          string        // comma list of targets to run
+	load          string        // ingest load generator: wrk, go, or empty for wrk when on PATH
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -63,7 +65,9 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "worker-concurrency", 5, "WORKER_CONCURRENCY of stripeq's worker and the baseline worker")
 	fs.IntVar(&o.global, "global-concurrency", 5, "GLOBAL_CONCURRENCY of stripeq's worker")
 	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
-	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, memory); default all")
+	fs.IntVar(&o.consoleExecs, "console-executions", 100_000, "console: retained executions the Console filters")
+	fs.IntVar(&o.consoleRounds, "console-rounds", 15, "console: times each filter's first page is fetched")
+	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, memory, console); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,6 +79,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		o.drainEvents = 300
 		o.latDur = 500 * time.Millisecond
 		o.memEvents = 100
+		o.consoleExecs, o.consoleRounds = 2000, 2
 	}
 	o.memCusts = max(1, o.memEvents/10)
 	return o, nil
@@ -85,7 +90,7 @@ func (o options) wants(target string) bool {
 		return true
 	}
 	for t := range strings.SplitSeq(o.only, ",") {
-		if strings.TrimSpace(t) == target || (t == "memory" && target == "index") {
+		if strings.TrimSpace(t) == target || (t == "memory" && (target == "index" || target == "marker")) {
 			return true
 		}
 	}
@@ -188,6 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		{"e2e-capacity", b.e2eCapacity},
 		{"e2e-latency", b.e2eLatency},
 		{"memory", b.memory},
+		{"console", b.console},
 	} {
 		if !opt.wants(t.name) {
 			continue

@@ -33,7 +33,16 @@ type BulkShape struct {
 // archives. 10% are test mode. It returns the IDs in write order.
 func Bulk(tb testing.TB, rdb redis.UniversalClient, queue string, shape BulkShape) []string {
 	tb.Helper()
-	ctx := context.Background()
+	ids, err := BulkContext(context.Background(), rdb, queue, shape)
+	if err != nil {
+		tb.Fatalf("execindextest: %v", err)
+	}
+	return ids
+}
+
+// BulkContext is [Bulk] for a caller without a testing.TB, such as
+// deploy/bench: it returns what went wrong.
+func BulkContext(ctx context.Context, rdb redis.UniversalClient, queue string, shape BulkShape) ([]string, error) {
 	types := stripetest.FixtureTypes()
 	type tmpl struct{ body []byte }
 	templates := map[string][]byte{}
@@ -83,7 +92,7 @@ func Bulk(tb testing.TB, rdb redis.UniversalClient, queue string, shape BulkShap
 		}
 		return nil
 	}
-	parallel := func(from, to int) {
+	parallel := func(from, to int) error {
 		const workers = 8
 		var wg sync.WaitGroup
 		errs := make(chan error, workers)
@@ -102,40 +111,49 @@ func Bulk(tb testing.TB, rdb redis.UniversalClient, queue string, shape BulkShap
 		wg.Wait()
 		close(errs)
 		if err := <-errs; err != nil {
-			tb.Fatalf("execindextest: bulk write: %v", err)
+			return fmt.Errorf("bulk write: %w", err)
 		}
+		return nil
 	}
 	// The archived share first, archived in one call; then the rest, run
 	// to completion.
-	parallel(0, nArchived)
+	if err := parallel(0, nArchived); err != nil {
+		return nil, err
+	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	if nArchived > 0 {
 		if _, err := insp.ArchiveAllPendingTasks(queue); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 	}
-	parallel(nArchived, shape.N)
+	if err := parallel(nArchived, shape.N); err != nil {
+		return nil, err
+	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Queues: map[string]int{queue: 1}, Concurrency: 20, TaskCheckInterval: 20 * time.Millisecond,
 		Logger: quietLogger{}, LogLevel: asynq.FatalLevel,
 	})
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	defer srv.Shutdown()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		qi, err := insp.GetQueueInfo(queue)
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		if qi.Pending == 0 && qi.Active == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("execindextest: %d tasks still pending after 2 minutes", qi.Pending)
+			return nil, fmt.Errorf("%d tasks still pending after 2 minutes", qi.Pending)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return ids
+	return ids, nil
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
+)
+
+// consoleQueries are the Console's filters timed by the console target, as
+// an operator types them: none, one field, several, a type prefix over a
+// time window, one customer, a state, and all of them at once.
+var consoleQueries = []string{
+	"",
+	"livemode=true",
+	"type=invoice.payment_failed&livemode=true&state=archived",
+	"type=invoice.*&since=24h",
+	"customer=cus_bulk_42",
+	"state=failed",
+	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
+}
+
+// console measures the first page (50 rows) of the Console's filtered
+// list, GET /api/executions, over -console-executions retained executions
+// (issue 4's 100,000: 97% completed, 3% archived, 2,000 customers, over
+// 72 hours), served by the real dashboard binary. The baseline is the
+// first page of asynqmon's list of completed tasks from the same process,
+// which cannot filter at all. Each round times every filter and the
+// baseline in turn; the figure is the median of the slowest filter.
+func (b *bench) console(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	n := b.opt.consoleExecs
+	start := time.Now()
+	if _, err := execindextest.BulkContext(ctx, b.redis.rdb, queue, execindextest.BulkShape{
+		N: n, Customers: 2000, Archived: 0.03, Span: 72 * time.Hour,
+	}); err != nil {
+		return fmt.Errorf("seeding %d executions: %w", n, err)
+	}
+	b.logf("console: seeded %d executions (real asynq tasks, indexed) in %v", n, time.Since(start).Round(time.Second))
+
+	bin := filepath.Join(b.dir, "bin", "dashboard")
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./dashboard")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./dashboard: %v\n%s", err, out)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	const user, password = "bench", "bench-password-not-secret"
+	dash, err := startProc("dashboard", bin, b.dir, []string{
+		"REDIS_URL=redis://" + b.redis.addr, "DASHBOARD_ADDR=" + addr,
+		"DASHBOARD_USER=" + user, "DASHBOARD_PASSWORD=" + password, "LOG_LEVEL=warn",
+	})
+	if err != nil {
+		return err
+	}
+	defer dash.stop()
+	base := "http://" + addr
+	if err := waitHTTP(ctx, dash, base+"/healthz", 30*time.Second); err != nil {
+		return err
+	}
+	get := func(path string) (time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.SetBasicAuth(user, password)
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return d, err
+	}
+
+	asynqmonPage := "/monitoring/api/queues/" + queue + "/completed_tasks?page=1&page_size=50"
+	times := make([][]time.Duration, len(consoleQueries))
+	var baseTimes []time.Duration
+	for range b.opt.consoleRounds {
+		for i, q := range consoleQueries {
+			d, err := get("/api/executions?" + q)
+			if err != nil {
+				return err
+			}
+			times[i] = append(times[i], d)
+		}
+		d, err := get(asynqmonPage)
+		if err != nil {
+			return err
+		}
+		baseTimes = append(baseTimes, d)
+	}
+	slowest, slowestQ := time.Duration(0), ""
+	for i, q := range consoleQueries {
+		m := quantile(times[i], 0.5)
+		name := q
+		if name == "" {
+			name = "(no filter)"
+		}
+		b.logf("console %-88s median %6.1f ms  max %6.1f ms", name, ms(m), ms(slices.Max(times[i])))
+		if m > slowest {
+			slowest, slowestQ = m, name
+		}
+	}
+	baseMedian := quantile(baseTimes, 0.5)
+	b.logf("console asynqmon's completed tasks, page 1 of 50 (no filter)                               median %6.1f ms  max %6.1f ms", ms(baseMedian), ms(slices.Max(baseTimes)))
+	b.results = append(b.results, line{
+		target:   "console",
+		figure:   fmt.Sprintf("first page %.1f ms (slowest filter of %d, %s) over %d executions", ms(slowest), len(consoleQueries), slowestQ, n),
+		baseline: fmt.Sprintf("%.1f ms (asynqmon, unfiltered)", ms(baseMedian)),
+		ratio:    fmt.Sprintf("%.2f×", float64(slowest)/float64(baseMedian)),
+		goal:     "< 300 ms",
+		verdict:  verdict(slowest < 300*time.Millisecond),
+	})
+	return nil
+}
