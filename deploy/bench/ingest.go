@@ -84,8 +84,12 @@ func (b *bench) ingest(ctx context.Context) error {
 			if r.inflight > 0 {
 				r.note += fmt.Sprintf(" (%d answers never read: stored checked within [%d, %d])", r.inflight, r.ok, r.ok+r.inflight)
 			}
-			b.logf("round %d/%d ingest %s %7.0f req/s  p50 %5.2f ms  p99 %5.2f ms  CPU µs/event: receiver %3.0f, redis %3.0f, load generator %3.0f  errors %d%s%s%s",
-				round, b.opt.rounds, name, r.rate, ms(r.p50), ms(r.p99), r.us[0], r.us[1], r.us[2], errorCount(r.errors), errSummary(r.errors), r.note, lost)
+			busy := ""
+			if r.others >= 0.2 {
+				busy = " (figures disturbed?)"
+			}
+			b.logf("round %d/%d ingest %s %7.0f req/s  p50 %5.2f ms  p99 %5.2f ms  CPU µs/event: receiver %3.0f, redis %3.0f, load generator %3.0f  other load %.2f cores%s  errors %d%s%s%s",
+				round, b.opt.rounds, name, r.rate, ms(r.p50), ms(r.p99), r.us[0], r.us[1], r.us[2], r.others, busy, errorCount(r.errors), errSummary(r.errors), r.note, lost)
 			if lost != "" {
 				return fmt.Errorf("%w: %s", errLost, lost)
 			}
@@ -116,17 +120,29 @@ type ingestRun struct {
 	inflight int           // requests whose answer was never read (wrk only)
 	errors   map[string]int
 	us       []float64 // CPU µs per ok: receiver, Redis, load generator
+	others   float64   // cores the rest of the machine kept busy meanwhile
 	note     string
+}
+
+// otherLoad returns how many cores the machine kept busy from busy0 and
+// start until now beyond ours, the CPU time of the processes measured: what
+// other work took from the run. Kernel work for the run's own traffic that
+// is not charged to a process (softirq) counts as other, so an idle
+// machine shows a few hundredths.
+func otherLoad(busy0 time.Duration, start time.Time, ours time.Duration) float64 {
+	return max(0, (machineBusy()-busy0-ours).Seconds()/time.Since(start).Seconds())
 }
 
 // ingestGo runs the Go generator (load.go) for -warmup and -duration;
 // the load generator's CPU is this process's.
 func (b *bench) ingestGo(ctx context.Context, addr string, pid, limit int) ingestRun {
+	start, busy0 := time.Now(), machineBusy()
 	cpu := meterCPU(pid, b.redis.cmd.Process.Pid, os.Getpid())
 	res := closedLoop(ctx, httpSender(addr, b.corpus), b.opt.conns, b.opt.warmup, b.opt.ingestDur, limit)
 	return ingestRun{
 		rate: res.rate(), p50: quantile(res.lat, 0.5), p99: quantile(res.lat, 0.99),
 		ok: res.okAll, errors: res.errors, us: cpu.perEvent(res.okAll),
+		others: otherLoad(busy0, start, cpu.total()),
 	}
 }
 
@@ -144,7 +160,8 @@ func (b *bench) ingestWrk(ctx context.Context, addr string, pid, limit int, name
 		return ingestRun{}, err
 	}
 	warmN := min(int(b.opt.maxRate*b.opt.warmup.Seconds()), limit/2)
-	cpu := meterCPU(pid, b.redis.cmd.Process.Pid)
+	start, busy0 := time.Now(), machineBusy()
+	cpu := meterCPU(pid, b.redis.cmd.Process.Pid, os.Getpid())
 	var runs []wrkRun
 	for _, w := range []struct {
 		name     string
@@ -171,7 +188,8 @@ func (b *bench) ingestWrk(ctx context.Context, addr string, pid, limit int, name
 			res.errors[k] += v
 		}
 	}
-	res.us = append(cpu.perEvent(res.ok), float64(wrkCPU)/float64(time.Microsecond)/float64(max(1, res.ok)))
+	res.others = otherLoad(busy0, start, cpu.total()+wrkCPU)
+	res.us = append(cpu.perEvent(res.ok)[:2], float64(wrkCPU)/float64(time.Microsecond)/float64(max(1, res.ok)))
 	res.note = fmt.Sprintf("  (wrk's own: %d answers in %.2f s)", m.requests, m.duration.Seconds())
 	return res, nil
 }

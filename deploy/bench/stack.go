@@ -209,6 +209,29 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
+// machineBusy returns the CPU time all cores have spent busy so far, from
+// the first line of /proc/stat; 0 when it cannot be read.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
 // clockTicks is the kernel's USER_HZ, 100 on Linux.
 const clockTicks = 100
 
@@ -224,6 +247,15 @@ func meterCPU(pids ...int) *cpuMeter {
 		m.start = append(m.start, cpuTime(p))
 	}
 	return m
+}
+
+// total returns the CPU time of all the processes since meterCPU.
+func (m *cpuMeter) total() time.Duration {
+	var t time.Duration
+	for i, p := range m.pids {
+		t += cpuTime(p) - m.start[i]
+	}
+	return t
 }
 
 // perEvent returns each process's CPU time since meterCPU divided by n, in µs.
