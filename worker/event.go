@@ -77,16 +77,21 @@ func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
 }
 
 // decodeEvent decodes raw, an event of type eventType, into e. A
-// data.object whose fields do not decode returns an error that says so;
-// any other failure wraps stripetask.ErrMalformed.
+// data.object whose fields do not decode returns an error that says so,
+// naming the field as stripe-go's types did ("Go struct field
+// invoice.amount_paid"); any other failure wraps stripetask.ErrMalformed.
 func decodeEvent[O any](raw []byte, eventType string, e *event[O]) error {
 	err := json.Unmarshal(raw, e)
 	if err == nil {
 		return nil
 	}
 	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "data.object.") {
-		return fmt.Errorf("decode data.object of %s: %w", eventType, err)
+	if errors.As(err, &typeErr) {
+		if field, ok := strings.CutPrefix(typeErr.Field, "data.object."); ok {
+			typeErr.Struct = strings.TrimSuffix(reflect.TypeFor[O]().Name(), "Object")
+			typeErr.Field = field
+			return fmt.Errorf("decode data.object of %s: %w", eventType, err)
+		}
 	}
 	return fmt.Errorf("%w: %v", stripetask.ErrMalformed, err)
 }
