@@ -30,7 +30,8 @@ type config struct {
 	// Default: every type the worker handles.
 	Events []string
 	// Task holds QUEUE_NAME (default "stripe"), QUEUE_SHARDS (default 1:
-	// the one queue QUEUE_NAME) and TASK_RETENTION (default 72h).
+	// the one queue QUEUE_NAME), TASK_RETENTION (default 72h) and
+	// PAYLOAD_COMPRESSION ("none", the default, or "zstd").
 	Task stripetask.Options
 	// DedupeWindow is DEDUPE_WINDOW, how long after an event's creation a
 	// redelivery of it is answered "duplicate" even once its task is gone
@@ -53,9 +54,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Tolerance: env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
 		Events:    env.List("STRIPE_EVENTS", stripetask.Handled()),
 		Task: stripetask.Options{
-			Queue:     env.String("QUEUE_NAME", stripetask.DefaultQueue),
-			Shards:    env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
-			Retention: env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
+			Queue:       env.String("QUEUE_NAME", stripetask.DefaultQueue),
+			Shards:      env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
+			Retention:   env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
+			Compression: env.String("PAYLOAD_COMPRESSION", "none"),
 		},
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
@@ -67,6 +69,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if _, cluster := c.Redis.(asynq.RedisClusterClientOpt); cluster && c.WaitReplicas > 0 {
 		env.Fail("REDIS_WAIT_REPLICAS", "is not supported on Redis Cluster (WAIT would reach another node than the write)")
+	}
+	switch c.Task.Compression {
+	case "none":
+		c.Task.Compression = ""
+	case stripetask.CompressionZstd:
+	default:
+		env.Fail("PAYLOAD_COMPRESSION", `must be "none" or "zstd", got "`+c.Task.Compression+`"`)
 	}
 	env.Required("STRIPE_WEBHOOK_SECRET", "the whsec_… signing secret of your Stripe webhook endpoint (comma-separated during rotation)")
 	c.Secrets = env.List("STRIPE_WEBHOOK_SECRET", nil)

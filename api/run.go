@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -42,7 +43,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log.Info("api listening",
 		"addr", l.Addr().String(), "webhook", "POST /webhooks/stripe", "redis", cfg.RedisURL,
-		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "dedupe_window", cfg.DedupeWindow.String(), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
+		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "dedupe_window", cfg.DedupeWindow.String(), "payload_compression", cmp.Or(cfg.Task.Compression, "none"), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
 		slog.Int("permitted_types", len(cfg.Events)))
 	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
 	log.Info("api stopped")

@@ -176,6 +176,34 @@ func TestWebhookStoresTheContractTask(t *testing.T) {
 	}
 }
 
+// TestWebhookStoresACompressedTask: with PAYLOAD_COMPRESSION=zstd the
+// stored payload is a zstd frame that gives back the body byte for byte,
+// with the same headers; a duplicate is still caught.
+func TestWebhookStoresACompressedTask(t *testing.T) {
+	b := setup(t, map[string]string{"PAYLOAD_COMPRESSION": "zstd"})
+	now := time.Now()
+	body := stripetest.Event("invoice.payment_failed", "evt_test_zstd", now)
+	for _, want := range []string{"Received", "duplicate"} {
+		if status, msg := post(t, b.handler, body, stripetest.Sign(body, now, stripetest.Secret)); status != 200 || msg != want {
+			t.Fatalf("status %d %q, want 200 %q", status, msg, want)
+		}
+	}
+	info, err := b.inspector.GetTaskInfo("stripe", "evt_test_zstd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stripetask.IsCompressed(info.Payload) || len(info.Payload) >= len(body)/2 {
+		t.Errorf("stored payload: %d bytes for a %d-byte body, compressed %v", len(info.Payload), len(body), stripetask.IsCompressed(info.Payload))
+	}
+	got, err := stripetask.Body(info.Payload)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Errorf("Body of the stored payload: %v; equal to the body as received: %v", err, bytes.Equal(got, body))
+	}
+	if info.Headers["type"] != "invoice.payment_failed" || info.Headers["created"] != strconv.FormatInt(now.Unix(), 10) {
+		t.Errorf("headers = %v", info.Headers)
+	}
+}
+
 func TestWebhookDuplicateDelivery(t *testing.T) {
 	b := setup(t, nil)
 	now := time.Now()
@@ -319,12 +347,13 @@ func TestRoutes(t *testing.T) {
 
 func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	_, err := loadConfig(func(k string) string {
-		return map[string]string{"REDIS_URL": "http://x", "TASK_RETENTION": "soon", "STRIPE_WEBHOOK_TOLERANCE": "-1s"}[k]
+		return map[string]string{"REDIS_URL": "http://x", "TASK_RETENTION": "soon", "STRIPE_WEBHOOK_TOLERANCE": "-1s",
+			"DEDUPE_WINDOW": "forever", "PAYLOAD_COMPRESSION": "gzip"}[k]
 	})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"REDIS_URL", "TASK_RETENTION", "STRIPE_WEBHOOK_TOLERANCE", "STRIPE_WEBHOOK_SECRET"} {
+	for _, name := range []string{"REDIS_URL", "TASK_RETENTION", "STRIPE_WEBHOOK_TOLERANCE", "STRIPE_WEBHOOK_SECRET", "DEDUPE_WINDOW", "PAYLOAD_COMPRESSION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}

@@ -282,10 +282,14 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	if d.Headers == nil {
 		d.Headers = map[string]string{}
 	}
-	if json.Valid(info.Payload) {
-		d.Payload = info.Payload
+	body, err := stripetask.Body(info.Payload) // decompressed when stored with PAYLOAD_COMPRESSION
+	if err != nil {
+		body = []byte(err.Error())
+	}
+	if json.Valid(body) {
+		d.Payload = body
 	} else {
-		d.Payload, _ = json.Marshal(string(info.Payload))
+		d.Payload, _ = json.Marshal(string(body))
 	}
 	original := id
 	if d.RerunOf != "" {

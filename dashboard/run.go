@@ -14,6 +14,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
 
@@ -34,9 +35,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redisconn.SetLogger(log)
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL})
+	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter})
 	defer mon.Close()
-	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, ReadOnly: true})
+	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter, ReadOnly: true})
 	defer monRO.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
@@ -83,3 +84,14 @@ func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, tasks
 		}
 	}
 }
+
+// payloadFormatter shows asynqmon the event JSON of a task, decompressed
+// when it was stored with PAYLOAD_COMPRESSION=zstd; otherwise it formats
+// as asynqmon's default does.
+var payloadFormatter = asynqmon.PayloadFormatterFunc(func(taskType string, payload []byte) string {
+	body, err := stripetask.Body(payload)
+	if err != nil {
+		return err.Error()
+	}
+	return asynqmon.DefaultPayloadFormatter.FormatPayload(taskType, body)
+})

@@ -36,14 +36,18 @@ func (*skipped) UnmarshalJSON([]byte) error { return nil }
 // metadata of its headers (of the payload, for a task written without
 // headers). It checks what stripetask.Parse checks, without building a
 // stripe.Event. Its errors are permanent: stripetask.ErrNotStripeTask,
-// ErrMalformed or ErrNotEvent, or a data.object that does not decode
+// ErrCompressed, ErrMalformed or ErrNotEvent, or a data.object that does not decode
 // into O.
 func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
 	eventType, ok := stripetask.EventType(t.Type())
 	if !ok {
 		return stripetask.Metadata{}, fmt.Errorf("%w: %q", stripetask.ErrNotStripeTask, t.Type())
 	}
-	if err := decodeEvent(t.Payload(), eventType, e); err != nil {
+	body, err := stripetask.Body(t.Payload()) // decompressed when stored with PAYLOAD_COMPRESSION
+	if err != nil {
+		return stripetask.Metadata{}, err
+	}
+	if err := decodeEvent(body, eventType, e); err != nil {
 		return stripetask.Metadata{}, err
 	}
 	if e.ID == "" || e.Data == nil || e.Data.Object == nil {
@@ -54,7 +58,7 @@ func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
 	}
 	m := stripetask.MetadataFromHeaders(e.ID, t.Headers())
 	if m.Type == "" { // a task written without headers: fall back to the payload
-		m, _ = stripetask.Decode(t.Payload())
+		m, _ = stripetask.Decode(body)
 	}
 	return m, nil
 }

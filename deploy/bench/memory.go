@@ -19,34 +19,26 @@ func (b *bench) memory(ctx context.Context) error {
 	c := newCorpus(n, b.opt.memCusts, b.secret)
 	var figures [2]memFigures
 	for k, stripeq := range []bool{true, false} {
-		s, rec, err := b.e2eRun(ctx, stripeq, c)
+		f, err := b.memoryRun(ctx, c, stripeq)
 		if err != nil {
 			return err
 		}
-		used0, err := b.redis.usedMemory(ctx)
-		if err != nil {
-			return err
-		}
-		w, err := b.startWorker(ctx, stripeq)
-		if err != nil {
-			return err
-		}
-		res := closedLoop(ctx, s, 8, 0, time.Minute, n)
-		handled := rec.waitHandled(res.okAll, time.Minute)
-		err = b.checkStored(ctx, stripeq, c, res.okAll, handled)
-		w.stop()
-		if err == nil && res.okAll != n {
-			err = fmt.Errorf("stored %d of %d events: %v", res.okAll, n, res.errors)
-		}
-		if err != nil {
-			return err
-		}
-		if figures[k], err = b.measureMemory(ctx, n, used0); err != nil {
-			return err
-		}
-		f := figures[k]
-		b.logf("memory %s %d completed executions: task hash %.0f B + completed set %.0f B + index %.0f B + duplicate marker %.0f B = %.0f B each; used_memory Δ %.0f B per event",
-			kindName(stripeq), n, f.task, f.completed, f.index, f.marker, f.perExecution(), f.used)
+		figures[k] = f
+	}
+	// PAYLOAD_COMPRESSION=zstd, through an api of its own.
+	if b.api != nil {
+		b.api.stop()
+	}
+	api, err := b.startAPI(ctx, "PAYLOAD_COMPRESSION=zstd")
+	if err != nil {
+		return err
+	}
+	b.api = api
+	z, err := b.memoryRun(ctx, c, true)
+	api.stop()
+	b.api = nil // the next target starts a default one
+	if err != nil {
+		return fmt.Errorf("with PAYLOAD_COMPRESSION=zstd: %w", err)
 	}
 	s, base := figures[0], figures[1]
 	b.results = append(b.results,
@@ -56,6 +48,14 @@ func (b *bench) memory(ctx context.Context) error {
 			baseline: fmt.Sprintf("%.0f B/task (used_memory Δ %.0f)", base.perExecution(), base.used),
 			ratio:    fmt.Sprintf("%.2f×", s.perExecution()/base.perExecution()),
 			goal:     fmt.Sprintf("report; %.0f-byte bodies", c.meanBody()),
+			verdict:  "—",
+		},
+		line{
+			target:   "memory/zstd",
+			figure:   fmt.Sprintf("%.0f B/execution with PAYLOAD_COMPRESSION=zstd (used_memory Δ %.0f)", z.perExecution(), z.used),
+			baseline: fmt.Sprintf("%.0f B/execution without", s.perExecution()),
+			ratio:    fmt.Sprintf("%.2f×", z.perExecution()/s.perExecution()),
+			goal:     "report (optional)",
 			verdict:  "—",
 		},
 		line{
@@ -95,6 +95,41 @@ const (
 	sustain72h = 72 * 3600
 	sustain7d  = 7 * 24 * 3600
 )
+
+// memoryRun sends c through stripeq (api and worker) or the baseline until
+// every event is handled, and measures what stays in Redis.
+func (b *bench) memoryRun(ctx context.Context, c *corpus, stripeq bool) (memFigures, error) {
+	n := c.len()
+	s, rec, err := b.e2eRun(ctx, stripeq, c)
+	if err != nil {
+		return memFigures{}, err
+	}
+	used0, err := b.redis.usedMemory(ctx)
+	if err != nil {
+		return memFigures{}, err
+	}
+	w, err := b.startWorker(ctx, stripeq)
+	if err != nil {
+		return memFigures{}, err
+	}
+	res := closedLoop(ctx, s, 8, 0, time.Minute, n)
+	handled := rec.waitHandled(res.okAll, time.Minute)
+	err = b.checkStored(ctx, stripeq, c, res.okAll, handled)
+	w.stop()
+	if err == nil && res.okAll != n {
+		err = fmt.Errorf("stored %d of %d events: %v", res.okAll, n, res.errors)
+	}
+	if err != nil {
+		return memFigures{}, err
+	}
+	f, err := b.measureMemory(ctx, n, used0)
+	if err != nil {
+		return f, err
+	}
+	b.logf("memory %s %d completed executions: task hash %.0f B + completed set %.0f B + index %.0f B + duplicate marker %.0f B = %.0f B each; used_memory Δ %.0f B per event",
+		kindName(stripeq), n, f.task, f.completed, f.index, f.marker, f.perExecution(), f.used)
+	return f, nil
+}
 
 // memFigures are bytes per execution.
 type memFigures struct {

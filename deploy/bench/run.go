@@ -227,16 +227,17 @@ func verdict(ok bool) string {
 	return "FAIL"
 }
 
-// startAPI starts stripeq's api, as deployed: default settings, JSON logs
-// at info level with one access-log line per request.
-func (b *bench) startAPI(ctx context.Context) (*proc, error) {
+// startAPI starts stripeq's api, as deployed: default settings (but for
+// env, NAME=value), JSON logs at info level with one access-log line per
+// request.
+func (b *bench) startAPI(ctx context.Context, env ...string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc("api", b.bins["api"], b.dir, []string{
+	p, err := startProc("api", b.bins["api"], b.dir, append([]string{
 		"API_ADDR=" + addr, "REDIS_URL=redis://" + b.redis.addr + "/0", "STRIPE_WEBHOOK_SECRET=" + b.secret,
-	})
+	}, env...))
 	if err != nil {
 		return nil, err
 	}
