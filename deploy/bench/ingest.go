@@ -17,11 +17,11 @@ import (
 
 // ingest measures the api against the plain receiver: closed-loop load of
 // unique pre-signed events at -conns connections, from wrk or the Go
-// generator (-load), stripeq then the
-// baseline in every round, with Redis emptied before each run. After each
-// run every 200 must match a stored task (and, for stripeq, an index
-// entry), and both receivers must pass the same checks first. The CPU
-// figure is the receiver's and Redis's CPU time per stored event.
+// generator (-load), stripeq then the baseline in every round, with Redis
+// emptied before each run. After each run every 200 must match a stored
+// task (and, for stripeq, an index entry), and both receivers must pass the
+// same checks first. The CPU figure is the receiver's and Redis's CPU time
+// per stored event.
 func (b *bench) ingest(ctx context.Context) error {
 	api, err := b.startAPI(ctx)
 	if err != nil {
