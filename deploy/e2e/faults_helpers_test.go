@@ -119,6 +119,7 @@ type answer struct {
 	message string
 	err     error
 	latency time.Duration
+	at      time.Time // when the answer came, where a test needs it
 }
 
 // acked reports whether the api acknowledged the event: Stripe will not

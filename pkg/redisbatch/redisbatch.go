@@ -4,10 +4,11 @@
 // Under load the api has many deliveries in flight, each needing a small
 // round trip (its duplicate check, then its marker and index entry). Sent
 // one by one, each costs a write and a read system call on both sides, and
-// those dominate the work. A [Batcher] lets the first caller send its
-// commands at once, and while that round trip is under way it gathers the
-// callers that arrive; they go together in the next one. An idle process
-// pays no extra wait, and a busy one sends fewer, larger pipelines.
+// those dominate the work. A [Batcher] sends a caller's commands at once
+// while fewer than [MaxInFlight] pipelines are under way; past that, it
+// gathers the callers that arrive, and they go together in the next
+// pipeline. An idle process pays no extra wait, and a busy one sends
+// fewer, larger pipelines.
 //
 // Each caller still gets its own commands' results and errors. Commands of
 // one caller are sent in order and together, so a caller may end its
@@ -30,6 +31,11 @@ const DefaultTimeout = 3 * time.Second
 // next.
 const MaxBatch = 128
 
+// MaxInFlight is the most pipelines a Batcher has under way at once. A
+// caller that arrives while all of them are under way waits for the next
+// one, with the others arriving meanwhile.
+const MaxInFlight = 4
+
 // Batcher groups the pipelines of concurrent callers. It is safe for
 // concurrent use; the zero value is not usable, use [New].
 type Batcher struct {
@@ -37,7 +43,7 @@ type Batcher struct {
 
 	mu       sync.Mutex
 	pending  []*call
-	flushing bool
+	flushing int // pipelines under way, at most MaxInFlight
 }
 
 type call struct {
@@ -58,8 +64,8 @@ func (b *Batcher) Do(ctx context.Context, fn func(p redis.Pipeliner)) error {
 	c := &call{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	if !b.flushing {
-		b.flushing = true
+	if b.flushing < MaxInFlight {
+		b.flushing++
 		b.mu.Unlock()
 		go b.flush()
 	} else {
@@ -74,12 +80,13 @@ func (b *Batcher) Do(ctx context.Context, fn func(p redis.Pipeliner)) error {
 }
 
 // flush sends the pending calls, MaxBatch at a time, until none are left.
+// Up to MaxInFlight run at once.
 func (b *Batcher) flush() {
 	for {
 		b.mu.Lock()
 		n := min(len(b.pending), MaxBatch)
 		if n == 0 {
-			b.flushing = false
+			b.flushing--
 			b.mu.Unlock()
 			return
 		}

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hibiken/asynq"
 	"github.com/stripe/stripe-go/v76"
 )
@@ -110,20 +112,25 @@ type envelope struct {
 		Object *struct {
 			ID       string          `json:"id"`
 			Object   string          `json:"object"`
-			Customer json.RawMessage `json:"customer"`
+			Customer jsontext.Value `json:"customer"`
 		} `json:"object"`
 	} `json:"data"`
 }
+
+// envelopeOptions decode the envelope as encoding/json would (duplicate
+// names and invalid UTF-8 are let through; names match exactly, as Stripe
+// writes them), in one pass over the body where encoding/json makes two.
+var envelopeOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // Decode reads the metadata of a raw event body. It checks the event's shape
 // (an "evt_" ID, a type, a creation time and a data.object) and returns
 // ErrMalformed or ErrNotEvent, wrapped with the detail, when it is wrong.
 func Decode(body []byte) (Metadata, error) {
 	var e envelope
-	if err := json.Unmarshal(body, &e); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return Metadata{}, fmt.Errorf("%w: field %q has the wrong type", ErrNotEvent, typeErr.Field)
+	if err := jsonv2.Unmarshal(body, &e, envelopeOptions); err != nil {
+		var semErr *jsonv2.SemanticError
+		if errors.As(err, &semErr) {
+			return Metadata{}, fmt.Errorf("%w: field %q has the wrong type", ErrNotEvent, strings.TrimPrefix(string(semErr.JSONPointer), "/"))
 		}
 		return Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -157,7 +164,7 @@ func Decode(body []byte) (Metadata, error) {
 // customerID finds the customer an event's object belongs to: the object
 // itself when it is a customer, else its "customer" field, which Stripe
 // sends as an ID or, when expanded, as an object with an ID.
-func customerID(object, id string, raw json.RawMessage) string {
+func customerID(object, id string, raw jsontext.Value) string {
 	if object == "customer" {
 		return id
 	}
