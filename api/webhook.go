@@ -88,12 +88,18 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		redisStart := time.Now()
 		defer since(s.metrics.enqueue, redisStart)
 		// The retained task catches a redelivery for TASK_RETENTION; the
-		// marker catches it for DEDUPE_WINDOW, after the task is gone.
-		var check *redis.BoolCmd
-		err = s.batch.Do(ctx, func(p redis.Pipeliner) { check = s.marks.Check(ctx, p, queue, meta.ID, meta.Created) })
+		// marker catches it for DEDUPE_WINDOW, after the task is gone. A
+		// task lives from its enqueue, after the event's creation, until
+		// TASK_RETENTION past its completion: an event created less than
+		// TASK_RETENTION ago still has its task, if it ever had one, and
+		// needs no marker lookup. Live traffic is such events.
 		seen := false
-		if err == nil {
-			seen, err = check.Result()
+		if s.needsMarkerLookup(meta.Created) {
+			var check *redis.BoolCmd
+			err = s.batch.Do(ctx, func(p redis.Pipeliner) { check = s.marks.Check(ctx, p, queue, meta.ID, meta.Created) })
+			if err == nil {
+				seen, err = check.Result()
+			}
 		}
 		if err != nil {
 			c.Error(err)
@@ -117,6 +123,16 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
 		}
 	}
+}
+
+// needsMarkerLookup reports whether an event created at created (unix
+// seconds) may have outlived its task: created TASK_RETENTION ago or more.
+func (s *server) needsMarkerLookup(created int64) bool {
+	retention := s.taskOpts.Retention
+	if retention <= 0 {
+		retention = stripetask.DefaultRetention
+	}
+	return time.Since(time.Unix(created, 0)) >= retention
 }
 
 // afterStore writes, in one round trip shared with the deliveries in flight

@@ -113,9 +113,9 @@ type bench struct {
 	wrk    string // path of wrk, with loadWrk
 	wrkDir string // where wrk's corpus file and scripts go
 
-	api               *proc // stripeq's api for the end-to-end targets
-	apiAddr, baseAddr string
-	results           []line
+	api     *proc // stripeq's api for the end-to-end targets
+	apiAddr string
+	results []line
 }
 
 // line is one target's result.
@@ -249,24 +249,24 @@ func (b *bench) startAPI(ctx context.Context, env ...string) (*proc, error) {
 	return p, nil
 }
 
-// startBaselineReceiver starts the plain receiver (baseline.go).
-func (b *bench) startBaselineReceiver(ctx context.Context) (*proc, error) {
+// startBaselineReceiver starts the plain receiver, or with kind "ceiling"
+// the ceiling receiver (baseline.go).
+func (b *bench) startBaselineReceiver(ctx context.Context, kind string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	p, err := startProc("baseline-receiver", b.self, b.dir, []string{
-		childEnv + "=receiver", "BENCH_ADDR=" + addr, "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_SECRET=" + b.secret,
+	p, err := startProc("baseline-"+kind, b.self, b.dir, []string{
+		childEnv + "=" + kind, "BENCH_ADDR=" + addr, "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_SECRET=" + b.secret,
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := waitHTTP(ctx, p, "http://"+addr+"/healthz", 20*time.Second); err != nil {
 		p.stop()
-		return nil, err
+		return nil, "", err
 	}
-	b.baseAddr = addr
-	return p, nil
+	return p, addr, nil
 }
 
 // startWorker starts stripeq's worker (stripeq true) or the baseline
