@@ -7,7 +7,8 @@
 // old one).
 //
 // A task is built by [New] from the raw, verified event body and read back
-// by [Parse]. The payload is the event JSON exactly as Stripe sent it
+// by [Body] (the event JSON) or [Parse] (a full stripe.Event; the worker
+// instead decodes, per handler, only the fields it reads). The payload is the event JSON exactly as Stripe sent it
 // (optionally compressed, see [Options.Compression] and [Body]); the
 // event's metadata travels as asynq task headers so that it can be listed
 // and filtered without decoding payloads.
@@ -99,7 +100,7 @@ func EventType(taskType string) (string, bool) {
 
 // envelope holds the few fields of an event that the receiver needs. Decoding
 // only these skips the cost of building a full stripe.Event on the request
-// path; the worker does the full decode.
+// path; the worker decodes what each handler reads.
 type envelope struct {
 	ID         string `json:"id"`
 	Object     string `json:"object"`
@@ -110,8 +111,8 @@ type envelope struct {
 	Created    int64  `json:"created"`
 	Data       *struct {
 		Object *struct {
-			ID       string          `json:"id"`
-			Object   string          `json:"object"`
+			ID       string         `json:"id"`
+			Object   string         `json:"object"`
 			Customer jsontext.Value `json:"customer"`
 		} `json:"object"`
 	} `json:"data"`
