@@ -29,15 +29,7 @@ func BenchmarkConsoleList(b *testing.B) {
 	env := execindextest.Seed(b, db.Client, cfg.Queue, nil)
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, http.NotFoundHandler(), http.NotFoundHandler(), env.Inspector, env.Client)
 	h := s.handler()
-	for _, q := range []string{
-		"",
-		"livemode=true",
-		"type=invoice.payment_failed&livemode=true&state=archived",
-		"type=invoice.*&since=24h",
-		"customer=cus_bulk_42",
-		"state=failed",
-		"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
-	} {
+	for _, q := range execindextest.ConsoleQueries {
 		name := q
 		if name == "" {
 			name = "unfiltered"

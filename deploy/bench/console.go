@@ -13,19 +13,6 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 )
 
-// consoleQueries are the Console's filters timed by the console target, as
-// an operator types them: none, one field, several, a type prefix over a
-// time window, one customer, a state, and all of them at once.
-var consoleQueries = []string{
-	"",
-	"livemode=true",
-	"type=invoice.payment_failed&livemode=true&state=archived",
-	"type=invoice.*&since=24h",
-	"customer=cus_bulk_42",
-	"state=failed",
-	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
-}
-
 // console measures the first page (50 rows) of the Console's filtered
 // list, GET /api/executions, over -console-executions retained executions
 // (issue 4's 100,000: 97% completed, 3% archived, 2,000 customers, over
@@ -94,10 +81,10 @@ func (b *bench) console(ctx context.Context) error {
 	}
 
 	asynqmonPage := "/monitoring/api/queues/" + queue + "/completed_tasks?page=1&page_size=50"
-	times := make([][]time.Duration, len(consoleQueries))
+	times := make([][]time.Duration, len(execindextest.ConsoleQueries))
 	var baseTimes []time.Duration
 	for range b.opt.consoleRounds {
-		for i, q := range consoleQueries {
+		for i, q := range execindextest.ConsoleQueries {
 			d, err := get("/api/executions?" + q)
 			if err != nil {
 				return err
@@ -111,7 +98,7 @@ func (b *bench) console(ctx context.Context) error {
 		baseTimes = append(baseTimes, d)
 	}
 	slowest, slowestQ := time.Duration(0), ""
-	for i, q := range consoleQueries {
+	for i, q := range execindextest.ConsoleQueries {
 		m := quantile(times[i], 0.5)
 		name := q
 		if name == "" {
@@ -126,7 +113,7 @@ func (b *bench) console(ctx context.Context) error {
 	b.logf("console asynqmon's completed tasks, page 1 of 50 (no filter)                               median %6.1f ms  max %6.1f ms", ms(baseMedian), ms(slices.Max(baseTimes)))
 	b.results = append(b.results, line{
 		target:   "console",
-		figure:   fmt.Sprintf("first page %.1f ms (slowest filter of %d, %s) over %d executions", ms(slowest), len(consoleQueries), slowestQ, n),
+		figure:   fmt.Sprintf("first page %.1f ms (slowest filter of %d, %s) over %d executions", ms(slowest), len(execindextest.ConsoleQueries), slowestQ, n),
 		baseline: fmt.Sprintf("%.1f ms (asynqmon, unfiltered)", ms(baseMedian)),
 		ratio:    fmt.Sprintf("%.2f×", float64(slowest)/float64(baseMedian)),
 		goal:     "< 300 ms",

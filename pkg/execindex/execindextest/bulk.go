@@ -18,6 +18,20 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
+// ConsoleQueries are the Console filters (query strings of GET
+// /api/executions) that the benchmarks time over Bulk's executions, as an
+// operator types them: none, one field, several, a type prefix over a time
+// window, one customer ("cus_bulk_42"), a state, and all of them at once.
+var ConsoleQueries = []string{
+	"",
+	"livemode=true",
+	"type=invoice.payment_failed&livemode=true&state=archived",
+	"type=invoice.*&since=24h",
+	"customer=cus_bulk_42",
+	"state=failed",
+	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
+}
+
 // BulkShape describes the executions Bulk writes.
 type BulkShape struct {
 	N         int     // executions; 100,000 in the benchmark
