@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -36,7 +37,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	client := asynq.NewClientFromRedisClient(rdb)
 
 	srv := newServer(log, cfg, client, rdb)
-	srv.index = execindex.NewShards(rdb, cfg.Task)
+	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), log)
+	srv.index = index
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("API_ADDR %s: %w", cfg.Addr, err)
@@ -46,6 +48,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "dedupe_window", cfg.DedupeWindow.String(), "payload_compression", cmp.Or(cfg.Task.Compression, "none"), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
 		slog.Int("permitted_types", len(cfg.Events)))
 	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
+	// Every request has finished: write the index entries still queued.
+	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ferr := index.Close(flushCtx); ferr != nil {
+		log.Warn("Console index entries left for the dashboard's reconcile", logging.Err(ferr))
+	}
 	log.Info("api stopped")
 	return err
 }

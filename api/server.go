@@ -33,10 +33,10 @@ type enqueuer interface {
 	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
-// indexer queues the writes that record a stored event for the Console;
-// *execindex.Shards and *execindex.Index are ones.
+// indexer records a stored event for the Console without making the
+// delivery wait; *execindex.Writer is one.
 type indexer interface {
-	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder
+	Add(id string, m stripetask.Metadata, t time.Time)
 }
 
 // server is the receiver with every dependency it uses.
@@ -58,9 +58,8 @@ type server struct {
 	// many replicas before the 200.
 	waitReplicas int
 	waitTimeout  time.Duration
-	// index records each stored event for the dashboard's Console; nil
-	// skips it. An *execindex.Shards routes each event to its shard's
-	// index; an *execindex.Index serves one queue.
+	// index records each stored event for the dashboard's Console, in
+	// the background; nil skips it.
 	index indexer
 
 	metrics *metrics

@@ -62,6 +62,9 @@ func TestWebhookShards(t *testing.T) {
 		t.Errorf("the unsharded queue holds %d tasks, want 0", n)
 	}
 	// The Console's index of each shard holds its shard's events.
+	if err := b.index.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rdb := redisconn.NewClient(b.cfg.Redis)
 	defer rdb.Close()
 	ix := execindex.NewShards(rdb, b.cfg.Task)

@@ -136,26 +136,26 @@ func (s *server) needsMarkerLookup(created int64) bool {
 }
 
 // afterStore writes, in one round trip shared with the deliveries in flight
-// (redisbatch), the duplicate marker of an event
-// whose task is stored and, when the task is new, its entry in the
-// Console's index; then it answers. Without its marker the event is
-// answered 503, so that Stripe delivers it again and the redelivery writes
-// the marker: an event answered 200 always has one. A failed index write
-// only logs: the task is stored, and the dashboard's reconcile indexes it.
+// (redisbatch), the duplicate marker of an event whose task is stored, and
+// then answers. Without its marker the event is answered 503, so that
+// Stripe delivers it again and the redelivery writes the marker: an event
+// answered 200 always has one. A new event's entry in the Console's index
+// is written in the background (execindex.Writer): the dashboard's
+// reconcile indexes any the api could not.
 func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, meta stripetask.Metadata, isNew bool) {
-	var mark, indexed redis.Cmder
+	var mark redis.Cmder
 	var wait *redis.Cmd
-	err := s.batch.Do(ctx, func(p redis.Pipeliner) {
-		mark = s.marks.Mark(ctx, p, queue, meta.ID, meta.Created)
-		if isNew && s.index != nil {
-			indexed = s.index.AddTo(ctx, p, meta.ID, meta, time.Now())
-		}
-		if mark != nil && s.waitReplicas > 0 {
-			// As the task's own write (redisconn.WaitForReplicas): WAIT
-			// counts this connection's writes, the marker's included.
-			wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
-		}
-	})
+	var err error
+	if s.marks.Marks(meta.Created) {
+		err = s.batch.Do(ctx, func(p redis.Pipeliner) {
+			mark = s.marks.Mark(ctx, p, queue, meta.ID, meta.Created)
+			if s.waitReplicas > 0 {
+				// As the task's own write (redisconn.WaitForReplicas): WAIT
+				// counts this connection's writes, the marker's included.
+				wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+			}
+		})
+	}
 	markErr := err
 	if markErr == nil && mark != nil {
 		markErr = mark.Err()
@@ -172,10 +172,8 @@ func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, m
 		reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
 		return
 	}
-	if indexed != nil && indexed.Err() != nil {
-		s.log.Warn("event stored but not indexed for the Console", logging.Err(indexed.Err()),
-			slog.String(logging.KeyEventID, meta.ID), slog.String(logging.KeyEventType, meta.Type),
-			slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
+	if isNew && s.index != nil {
+		s.index.Add(meta.ID, meta, time.Now())
 	}
 	if isNew {
 		reply(c, http.StatusOK, "received", msgReceived)

@@ -108,7 +108,7 @@ func (e *benchEvents) take() (body []byte, sig string) {
 // leave one part out, to price it:
 //
 //	shipped        as the api runs
-//	no-index       without the Console's index (execindex.Add)
+//	no-index       without the Console's index (execindex.Writer)
 //	no-access-log  without the access log's line per request
 //	bare           without both, nor request IDs and metrics
 //
@@ -125,7 +125,9 @@ func BenchmarkWebhook(b *testing.B) {
 	}
 	newSrv := func() *server {
 		s := newServer(slog.New(slog.NewJSONHandler(discard{}, nil)), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
-		s.index = execindex.New(rdb, cfg.Task.Queue)
+		w := execindex.NewWriter(rdb, execindex.New(rdb, cfg.Task.Queue), s.log)
+		b.Cleanup(func() { w.Close(context.Background()) })
+		s.index = w
 		return s
 	}
 	variants := []struct {

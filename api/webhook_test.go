@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -30,6 +31,7 @@ type bundle struct {
 	handler   http.Handler
 	inspector *asynq.Inspector
 	cfg       config
+	index     *execindex.Writer // the Console index entries, written in the background
 }
 
 // setup returns a receiver over a fresh Redis database, configured by env
@@ -49,9 +51,11 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	t.Cleanup(func() { rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
 	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, rdb)
-	srv.index = execindex.NewShards(rdb, cfg.Task)
+	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), srv.log)
+	t.Cleanup(func() { index.Close(context.Background()) })
+	srv.index = index
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg}
+	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg, index: index}
 }
 
 // post sends body with a Stripe-Signature header and returns the status

@@ -85,7 +85,14 @@ func (b *bench) ingest(ctx context.Context) error {
 			}
 			lost := check("stored", count(ctx, b.redis.rdb, "asynq:{"+queue+"}:pending"))
 			if rc.indexed {
-				lost += check("indexed", count(ctx, b.redis.rdb, execindex.KeyPrefix(queue)+"all"))
+				// The api writes index entries in the background: give
+				// the last ones a moment.
+				indexed := count(ctx, b.redis.rdb, execindex.KeyPrefix(queue)+"all")
+				for deadline := time.Now().Add(2 * time.Second); indexed < int64(r.ok) && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+					indexed = count(ctx, b.redis.rdb, execindex.KeyPrefix(queue)+"all")
+				}
+				lost += check("indexed", indexed)
 			}
 			if r.inflight > 0 {
 				r.note += fmt.Sprintf(" (%d answers never read: stored checked within [%d, %d])", r.inflight, r.ok, r.ok+r.inflight)

@@ -89,6 +89,10 @@ func (m *Marks) Check(ctx context.Context, p redis.Cmdable, queue, id string, cr
 	return p.HExists(ctx, Key(queue, created), id)
 }
 
+// Marks reports whether [Marks.Mark] writes a marker for an event created
+// at created (unix seconds): false once its day is past the window.
+func (m *Marks) Marks(created int64) bool { return m.expiry(created).After(m.now()) }
+
 // Mark queues on p the writes that mark the event id of queue, created at
 // created (unix seconds), as stored. It keeps an existing marker's time.
 // It queues nothing for an event created more than the window ago, and

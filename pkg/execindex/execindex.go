@@ -4,8 +4,9 @@
 // through them newest first.
 //
 // asynq has no search: it lists tasks by queue and state only. The index
-// fills that gap. The api adds an entry right after it enqueues a task
-// ([Index.Add]); the dashboard adds one for every re-run copy it enqueues.
+// fills that gap. The api adds an entry in the background once it has
+// stored a task ([Writer]); the dashboard adds one for every re-run copy
+// it enqueues, and reconciles the index with asynq for what the api missed.
 // An event's metadata never changes, so an entry is written once.
 //
 // The index stores metadata → task ID only. A task's state changes inside

@@ -1,0 +1,186 @@
+package execindex
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// WriterQueue is how many entries a [Writer] holds for writing before it
+// drops new ones (which the dashboard's reconcile indexes later).
+const WriterQueue = 10_000
+
+// writerBatch is the most entries a Writer sends in one pipeline.
+const writerBatch = 256
+
+// Adder queues the writes of index entries on a pipeline; [*Shards] and
+// [*Index] are ones.
+type Adder interface {
+	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder
+}
+
+// Writer adds index entries in the background, so that the api answers a
+// delivery without waiting for them: an entry is only for the Console, and
+// the dashboard's reconcile ([Shards.Reconcile]) indexes any task whose
+// entry is missing. Entries queued while a pipeline is under way go
+// together in the next one, up to 256, so a busy api sends few, large
+// pipelines. It is safe for concurrent use.
+type Writer struct {
+	rdb redis.UniversalClient
+	ix  Adder
+	log *slog.Logger
+
+	queue   chan entry
+	mu      sync.Mutex // guards waiters
+	waiters []chan struct{}
+	dropped atomic.Int64
+	failed  atomic.Int64
+	done    chan struct{}
+}
+
+type entry struct {
+	id string
+	m  stripetask.Metadata
+	t  time.Time
+}
+
+// NewWriter starts a Writer of ix's entries on rdb. Stop it with
+// [Writer.Close].
+func NewWriter(rdb redis.UniversalClient, ix Adder, log *slog.Logger) *Writer {
+	w := &Writer{rdb: rdb, ix: ix, log: log, queue: make(chan entry, WriterQueue), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Add queues the entry of task id, with metadata m, received at t. It
+// never blocks: with WriterQueue entries already waiting (Redis too slow or
+// down), the entry is dropped and counted, and reconcile indexes it later.
+func (w *Writer) Add(id string, m stripetask.Metadata, t time.Time) {
+	select {
+	case w.queue <- entry{id, m, t}:
+	default:
+		if w.dropped.Add(1)%1000 == 1 {
+			w.log.Warn("Console index queue full; entries left for the dashboard's reconcile", "dropped_so_far", w.dropped.Load())
+		}
+	}
+}
+
+// Dropped returns how many entries were dropped or failed to write since
+// the Writer started: the dashboard's reconcile indexes those tasks.
+func (w *Writer) Dropped() int64 { return w.dropped.Load() + w.failed.Load() }
+
+// Flush waits until every entry added before it was sent to Redis (written,
+// or failed and counted), or ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.waiters = append(w.waiters, ch)
+	w.mu.Unlock()
+	select { // wake the loop if it waits for entries
+	case w.queue <- entry{}:
+	default:
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes what is queued, within ctx, and stops the Writer. Add must
+// not be called after Close.
+func (w *Writer) Close(ctx context.Context) error {
+	err := w.Flush(ctx)
+	close(w.queue)
+	<-w.done
+	return err
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	batch := make([]entry, 0, writerBatch)
+	for {
+		e, ok := <-w.queue
+		if !ok {
+			w.release()
+			return
+		}
+		// Waiters registered before this point wait for entries queued
+		// before them, which this batch or an earlier one holds.
+		w.mu.Lock()
+		waiters := w.waiters
+		w.waiters = nil
+		w.mu.Unlock()
+		batch = append(batch[:0], e)
+	fill:
+		for len(batch) < writerBatch {
+			select {
+			case e, ok := <-w.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		w.write(batch)
+		if len(batch) == writerBatch && len(w.queue) > 0 {
+			// The queue may still hold entries added before these
+			// waiters: they wait for the next batch.
+			w.mu.Lock()
+			w.waiters = append(waiters, w.waiters...)
+			w.mu.Unlock()
+			continue
+		}
+		for _, ch := range waiters {
+			close(ch)
+		}
+	}
+}
+
+// release wakes the waiters left when the queue closes.
+func (w *Writer) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.waiters {
+		close(ch)
+	}
+	w.waiters = nil
+}
+
+// write sends one batch as one pipeline. An entry that fails is counted
+// and logged once per batch; reconcile indexes its task later.
+func (w *Writer) write(batch []entry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmds := make([]redis.Cmder, 0, len(batch))
+	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range batch {
+			if e.id == "" {
+				continue // a Flush's wake-up
+			}
+			if c := w.ix.AddTo(ctx, p, e.id, e.m, e.t); c != nil {
+				cmds = append(cmds, c)
+			}
+		}
+		return nil
+	})
+	failed := 0
+	for _, c := range cmds {
+		if c.Err() != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		w.failed.Add(int64(failed))
+		w.log.Warn("events stored but not indexed for the Console; the dashboard's reconcile indexes them", "events", failed, "err", err)
+	}
+}
