@@ -34,33 +34,19 @@ func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // parse checks a task and decodes its payload into e, and returns the
 // metadata of its headers (of the payload, for a task written without
-// headers). It checks what stripetask.Parse checks, without building a
-// stripe.Event. Its errors are permanent: stripetask.ErrNotStripeTask,
+// headers). It makes stripetask.Parse's checks (stripetask.Open and
+// Check), without building a stripe.Event. Its errors are permanent: stripetask.ErrNotStripeTask,
 // ErrCompressed, ErrMalformed or ErrNotEvent, or a data.object that does not decode
 // into O.
 func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
-	eventType, ok := stripetask.EventType(t.Type())
-	if !ok {
-		return stripetask.Metadata{}, fmt.Errorf("%w: %q", stripetask.ErrNotStripeTask, t.Type())
-	}
-	body, err := stripetask.Body(t.Payload()) // decompressed when stored with PAYLOAD_COMPRESSION
+	eventType, body, err := stripetask.Open(t) // decompressed when stored with PAYLOAD_COMPRESSION
 	if err != nil {
 		return stripetask.Metadata{}, err
 	}
 	if err := decodeEvent(body, eventType, e); err != nil {
 		return stripetask.Metadata{}, err
 	}
-	if e.ID == "" || e.Data == nil || e.Data.Object == nil {
-		return stripetask.Metadata{}, fmt.Errorf("%w: no id or data.object", stripetask.ErrNotEvent)
-	}
-	if e.Type != eventType {
-		return stripetask.Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", stripetask.ErrNotEvent, e.Type, t.Type())
-	}
-	m := stripetask.MetadataFromHeaders(e.ID, t.Headers())
-	if m.Type == "" { // a task written without headers: fall back to the payload
-		m, _ = stripetask.Decode(body)
-	}
-	return m, nil
+	return stripetask.Check(t, body, e.ID, e.Type, e.Data != nil && e.Data.Object != nil)
 }
 
 // decodeCopy decodes Stripe's copy of an event of type eventType into e.

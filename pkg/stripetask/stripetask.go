@@ -324,14 +324,10 @@ func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
 
 // Parse turns a task back into its full stripe-go event and its metadata.
 // A task that is not a Stripe task returns ErrNotStripeTask; a payload that
-// does not decode into a stripe.Event returns ErrMalformed or ErrNotEvent.
-// These are permanent: retrying cannot fix them.
+// does not decode into a stripe.Event returns ErrCompressed, ErrMalformed
+// or ErrNotEvent. These are permanent: retrying cannot fix them.
 func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
-	eventType, ok := EventType(t.Type())
-	if !ok {
-		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %q", ErrNotStripeTask, t.Type())
-	}
-	body, err := Body(t.Payload())
+	_, body, err := Open(t)
 	if err != nil {
 		return stripe.Event{}, Metadata{}, err
 	}
@@ -339,15 +335,43 @@ func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
 	if err := json.Unmarshal(body, &e); err != nil {
 		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if e.ID == "" || e.Data == nil || e.Data.Object == nil {
-		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: no id or data.object", ErrNotEvent)
+	m, err := Check(t, body, e.ID, string(e.Type), e.Data != nil && e.Data.Object != nil)
+	if err != nil {
+		return stripe.Event{}, Metadata{}, err
 	}
-	if string(e.Type) != eventType {
-		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", ErrNotEvent, e.Type, t.Type())
+	return e, m, nil
+}
+
+// Open returns the Stripe event type of a task and its event JSON
+// ([Body]), for a reader that decodes the JSON its own way and then calls
+// [Check]. It returns ErrNotStripeTask or ErrCompressed.
+func Open(t *asynq.Task) (eventType string, body []byte, err error) {
+	eventType, ok := EventType(t.Type())
+	if !ok {
+		return "", nil, fmt.Errorf("%w: %q", ErrNotStripeTask, t.Type())
 	}
-	m := MetadataFromHeaders(e.ID, t.Headers())
+	body, err = Body(t.Payload())
+	if err != nil {
+		return "", nil, err
+	}
+	return eventType, body, nil
+}
+
+// Check checks what a reader decoded from the body of task t (see [Open]):
+// the event's id and type, and whether it has a data.object. The event
+// must have an ID and an object, and its type must be the task's. It
+// returns the task's metadata, from its headers, or from body for a task
+// written without headers, or ErrNotEvent.
+func Check(t *asynq.Task, body []byte, id, eventType string, hasObject bool) (Metadata, error) {
+	if id == "" || !hasObject {
+		return Metadata{}, fmt.Errorf("%w: no id or data.object", ErrNotEvent)
+	}
+	if want, _ := EventType(t.Type()); eventType != want {
+		return Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", ErrNotEvent, eventType, t.Type())
+	}
+	m := MetadataFromHeaders(id, t.Headers())
 	if m.Type == "" { // a task written without headers: fall back to the payload
 		m, _ = Decode(body)
 	}
-	return e, m, nil
+	return m, nil
 }
