@@ -35,9 +35,9 @@ func (*skipped) UnmarshalJSON([]byte) error { return nil }
 // parse checks a task and decodes its payload into e, and returns the
 // metadata of its headers (of the payload, for a task written without
 // headers). It makes stripetask.Parse's checks (stripetask.Open and
-// Check), without building a stripe.Event. Its errors are permanent: stripetask.ErrNotStripeTask,
-// ErrCompressed, ErrMalformed or ErrNotEvent, or a data.object that does not decode
-// into O.
+// Check) without building a stripe.Event. Its errors are permanent:
+// stripetask.ErrNotStripeTask, ErrCompressed, ErrMalformed or ErrNotEvent,
+// or a data.object that does not decode into O.
 func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
 	eventType, body, err := stripetask.Open(t) // decompressed when stored with PAYLOAD_COMPRESSION
 	if err != nil {
