@@ -41,7 +41,9 @@ type Writer struct {
 	waiters []chan struct{}
 	dropped atomic.Int64
 	failed  atomic.Int64
-	done    chan struct{}
+	closed  atomic.Bool
+	stop    chan struct{} // closed by Close
+	done    chan struct{} // closed when run returns
 }
 
 type entry struct {
@@ -53,15 +55,20 @@ type entry struct {
 // NewWriter starts a Writer of ix's entries on rdb. Stop it with
 // [Writer.Close].
 func NewWriter(rdb redis.UniversalClient, ix Adder, log *slog.Logger) *Writer {
-	w := &Writer{rdb: rdb, ix: ix, log: log, queue: make(chan entry, WriterQueue), done: make(chan struct{})}
+	w := &Writer{rdb: rdb, ix: ix, log: log, queue: make(chan entry, WriterQueue), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
 }
 
 // Add queues the entry of task id, with metadata m, received at t. It
 // never blocks: with WriterQueue entries already waiting (Redis too slow or
-// down), the entry is dropped and counted, and reconcile indexes it later.
+// down), or once the Writer is closed, the entry is dropped and counted,
+// and reconcile indexes it later.
 func (w *Writer) Add(id string, m stripetask.Metadata, t time.Time) {
+	if w.closed.Load() {
+		w.dropped.Add(1)
+		return
+	}
 	select {
 	case w.queue <- entry{id, m, t}:
 	default:
@@ -94,11 +101,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 }
 
-// Close writes what is queued, within ctx, and stops the Writer. Add must
-// not be called after Close.
+// Close writes what is queued, within ctx, and stops the Writer. Entries
+// added later are dropped (a request that outlived the server's shutdown).
 func (w *Writer) Close(ctx context.Context) error {
+	if w.closed.Swap(true) {
+		return nil
+	}
 	err := w.Flush(ctx)
-	close(w.queue)
+	close(w.stop)
 	<-w.done
 	return err
 }
@@ -107,8 +117,10 @@ func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]entry, 0, writerBatch)
 	for {
-		e, ok := <-w.queue
-		if !ok {
+		var e entry
+		select {
+		case e = <-w.queue:
+		case <-w.stop:
 			w.release()
 			return
 		}
@@ -122,10 +134,7 @@ func (w *Writer) run() {
 	fill:
 		for len(batch) < writerBatch {
 			select {
-			case e, ok := <-w.queue:
-				if !ok {
-					break fill
-				}
+			case e := <-w.queue:
 				batch = append(batch, e)
 			default:
 				break fill
@@ -146,7 +155,7 @@ func (w *Writer) run() {
 	}
 }
 
-// release wakes the waiters left when the queue closes.
+// release wakes the waiters left when the Writer stops.
 func (w *Writer) release() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

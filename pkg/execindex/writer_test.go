@@ -53,6 +53,15 @@ func TestWriter(t *testing.T) {
 	if got := db.Client.ZCard(ctx, execindex.KeyPrefix("stripe")+"all").Val(); got != n+1 {
 		t.Errorf("%d entries indexed after Close, want %d", got, n+1)
 	}
+	// A request that outlives the server's shutdown may still add: the
+	// entry is dropped (reconcile indexes it), without a panic.
+	w.Add("evt_writer_late", stripetask.Metadata{ID: "evt_writer_late", Type: "invoice.paid", Created: 1}, time.Now())
+	if w.Dropped() != 1 {
+		t.Errorf("Dropped() after a late Add = %d, want 1", w.Dropped())
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
 }
 
 // TestWriterRedisDown: entries that cannot be written are counted as
