@@ -29,7 +29,6 @@ package dedupe
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -57,9 +56,6 @@ func New(rdb redis.UniversalClient, window time.Duration) *Marks {
 	return &Marks{rdb: rdb, window: window, now: time.Now}
 }
 
-// Window returns how long after an event's creation its marker is kept.
-func (m *Marks) Window() time.Duration { return m.window }
-
 // Key returns the key of the markers of the events of queue created on
 // the UTC day of created (unix seconds): "stripeq:seen:{<queue>}:<yyyymmdd>".
 func Key(queue string, created int64) string {
@@ -73,18 +69,9 @@ func (m *Marks) expiry(created int64) time.Time {
 	return time.Date(y, mo, d+1, 0, 0, 0, 0, time.UTC).Add(m.window)
 }
 
-// Seen reports whether the event id of queue, created at created (unix
-// seconds), has a marker.
-func (m *Marks) Seen(ctx context.Context, queue, id string, created int64) (bool, error) {
-	ok, err := m.Check(ctx, m.rdb, queue, id, created).Result()
-	if err != nil {
-		return false, fmt.Errorf("dedupe: look up %s: %w", id, err)
-	}
-	return ok, nil
-}
-
-// Check queues on p (a pipeline, or the client itself) the lookup of
-// [Marks.Seen]; its value is true when the event has a marker.
+// Check queues on p (a pipeline, or the client itself) the lookup of the
+// marker of the event id of queue, created at created (unix seconds); its
+// value is true when the event has one.
 func (m *Marks) Check(ctx context.Context, p redis.Cmdable, queue, id string, created int64) *redis.BoolCmd {
 	return p.HExists(ctx, Key(queue, created), id)
 }
@@ -109,17 +96,4 @@ func (m *Marks) Mark(ctx context.Context, p redis.Pipeliner, queue, id string, c
 	cmd := p.HSetNX(ctx, key, id, strconv.FormatInt(now.Unix(), 10))
 	p.ExpireAt(ctx, key, exp)
 	return cmd
-}
-
-// MarkNow writes the marker of one event in its own round trip; see
-// [Marks.Mark].
-func (m *Marks) MarkNow(ctx context.Context, queue, id string, created int64) error {
-	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		m.Mark(ctx, p, queue, id, created)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dedupe: mark %s: %w", id, err)
-	}
-	return nil
 }
