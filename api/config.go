@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hibiken/asynq"
 
@@ -44,6 +47,9 @@ type config struct {
 	// WaitTimeout is REDIS_WAIT_TIMEOUT, how long to wait for them before
 	// answering 503. Default 1s.
 	WaitTimeout time.Duration
+	// Warnings are settings that are safe only in some deployments, logged
+	// at start (see envconfig.Reader.Warn).
+	Warnings []string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -77,15 +83,50 @@ func loadConfig(getenv func(string) string) (config, error) {
 	default:
 		env.Fail("PAYLOAD_COMPRESSION", `must be "none" or "zstd", got "`+c.Task.Compression+`"`)
 	}
-	env.Required("STRIPE_WEBHOOK_SECRET", "the whsec_… signing secret of your Stripe webhook endpoint (comma-separated during rotation)")
-	c.Secrets = env.List("STRIPE_WEBHOOK_SECRET", nil)
+	c.Secrets = signingSecrets(env)
+	if c.Tolerance > maxTolerance {
+		env.Fail("STRIPE_WEBHOOK_TOLERANCE", fmt.Sprintf("must be at most %v: a longer one lets a captured delivery be replayed for that long (Stripe's default is 5m0s), got %v", maxTolerance, c.Tolerance))
+	}
 	if len(c.Events) == 0 {
 		env.Fail("STRIPE_EVENTS", "lists no event type")
 	}
 	if slices.Contains(c.Events, "*") && len(c.Events) > 1 {
 		env.Fail("STRIPE_EVENTS", `mixes "*" with event types`)
 	}
+	c.Warnings = env.Warnings()
 	return c, env.Err()
+}
+
+// maxTolerance is the largest STRIPE_WEBHOOK_TOLERANCE the api accepts.
+// Stripe signs every delivery attempt anew, so the tolerance only has to
+// cover clock skew and transit; a larger one only widens the replay window.
+const maxTolerance = time.Hour
+
+// signingSecrets reads STRIPE_WEBHOOK_SECRET: one or more Stripe signing
+// secrets, comma-separated while one is rotated. It fails closed: a value
+// that yields no secret, an empty entry (",", a stray comma) or an entry
+// that is not "whsec_" followed by something is an error, because a
+// verifier with a wrong list of secrets is either open or refuses Stripe.
+// Errors name the entry by position, never by value.
+func signingSecrets(env *envconfig.Reader) []string {
+	const name = "STRIPE_WEBHOOK_SECRET"
+	raw := env.Required("STRIPE_WEBHOOK_SECRET", "the whsec_… signing secret of your Stripe webhook endpoint (comma-separated during rotation)")
+	if raw == "" {
+		return nil
+	}
+	var secrets []string
+	for i, s := range strings.Split(raw, ",") {
+		s = strings.TrimSpace(s)
+		switch rest, ok := strings.CutPrefix(s, "whsec_"); {
+		case s == "":
+			env.Fail(name, fmt.Sprintf("entry %d is empty (a stray comma?)", i+1))
+		case !ok || rest == "" || strings.ContainsFunc(rest, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			env.Fail(name, fmt.Sprintf("entry %d is not a Stripe signing secret (whsec_ followed by the secret)", i+1))
+		default:
+			secrets = append(secrets, s)
+		}
+	}
+	return secrets
 }
 
 // permits reports whether an event type is permitted by c.Events.

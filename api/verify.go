@@ -14,6 +14,10 @@ import (
 // dated in the future is a clock fault or a replay being prepared.
 var errFutureTimestamp = errors.New("timestamp is too far in the future")
 
+// errNoSecret refuses every delivery to a verifier that was given no
+// secret: with nothing to check against, the check fails closed.
+var errNoSecret = errors.New("no signing secret is configured")
+
 // verifier checks the Stripe-Signature header of a delivery: an HMAC-SHA256
 // over "t.body" by one of the secrets, with t within the tolerance.
 // It checks only the signature; the body's shape is checked by
@@ -26,8 +30,12 @@ type verifier struct {
 
 // verify returns nil when header carries a valid signature of body by any
 // secret, or one of webhook.ErrNotSigned, ErrInvalidHeader, ErrTooOld,
-// ErrNoValidSignature, or errFutureTimestamp.
+// ErrNoValidSignature, errFutureTimestamp, or errNoSecret when it holds no
+// secret at all.
 func (v verifier) verify(body []byte, header string) error {
+	if len(v.secrets) == 0 {
+		return errNoSecret
+	}
 	var err error
 	for _, s := range v.secrets {
 		if err = webhook.ValidatePayloadWithTolerance(body, header, s, v.tolerance); err == nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -500,32 +499,4 @@ func TestPages(t *testing.T) {
 	if rec := b.op(t, "GET", "/executions/evt_nope"); rec.Code != 404 {
 		t.Errorf("unknown execution page: %d", rec.Code)
 	}
-}
-
-func TestConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		wantErr string
-	}{
-		{"loopback without credentials", map[string]string{}, ""},
-		{"network without credentials", map[string]string{"DASHBOARD_ADDR": ":8081"}, "DASHBOARD_ADDR"},
-		{"viewer without password", map[string]string{"DASHBOARD_USER": "a", "DASHBOARD_PASSWORD": "b", "DASHBOARD_VIEWER_USER": "v"}, "DASHBOARD_VIEWER_PASSWORD"},
-		{"viewer named as the operator", map[string]string{"DASHBOARD_USER": "a", "DASHBOARD_PASSWORD": "b", "DASHBOARD_VIEWER_USER": "a", "DASHBOARD_VIEWER_PASSWORD": "c"}, "DASHBOARD_VIEWER_USER"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
-			if tt.wantErr == "" {
-				if err != nil || !cfg.Generated || len(cfg.Password) < 20 {
-					t.Errorf("cfg %+v, err %v", cfg, err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("err = %v, want one naming %s", err, tt.wantErr)
-			}
-		})
-	}
-	_ = execindex.States
 }

@@ -4,12 +4,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
+	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -42,6 +45,9 @@ type config struct {
 	// workers' asynq metrics; asynqmon then draws its metrics charts.
 	// Default: unset, no charts (asynqmon's /api/metrics answers 500).
 	PrometheusURL string
+	// Warnings are settings that are safe only in some deployments, logged
+	// at start (see envconfig.Reader.Warn).
+	Warnings []string
 	// Retention is TASK_RETENTION, the retention of re-run copies whose
 	// original has none recorded. Default 72h, as the api's.
 	Retention time.Duration
@@ -57,11 +63,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisURL: redisconn.Redacted(env.Lookup("REDIS_URL")),
 		Queue:    env.String("QUEUE_NAME", stripetask.DefaultQueue),
 		Shards:   env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
-		User:     env.Lookup("DASHBOARD_USER"),
-		Password: env.Lookup("DASHBOARD_PASSWORD"),
+		User:     env.Credential("DASHBOARD_USER"),
+		Password: env.Credential("DASHBOARD_PASSWORD"),
 
-		ViewerUser:     env.Lookup("DASHBOARD_VIEWER_USER"),
-		ViewerPassword: env.Lookup("DASHBOARD_VIEWER_PASSWORD"),
+		ViewerUser:     env.Credential("DASHBOARD_VIEWER_USER"),
+		ViewerPassword: env.Credential("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
 		Retention:      env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
@@ -76,7 +82,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	case c.User == "" && c.Password != "":
 		env.Fail("DASHBOARD_USER", "is required when DASHBOARD_PASSWORD is set")
 	case c.User == "" && c.Password == "":
-		if !isLoopback(c.Addr) {
+		if !httpserver.IsLoopback(c.Addr) {
 			env.Fail("DASHBOARD_ADDR", fmt.Sprintf("%q is not a loopback address: %v", c.Addr, errNeedCredentials))
 			break
 		}
@@ -87,22 +93,42 @@ func loadConfig(getenv func(string) string) (config, error) {
 		env.Fail("DASHBOARD_VIEWER_PASSWORD", "is required when DASHBOARD_VIEWER_USER is set")
 	case c.ViewerUser == "" && c.ViewerPassword != "":
 		env.Fail("DASHBOARD_VIEWER_USER", "is required when DASHBOARD_VIEWER_PASSWORD is set")
-	case c.ViewerUser != "" && c.ViewerUser == c.User:
-		env.Fail("DASHBOARD_VIEWER_USER", "must differ from DASHBOARD_USER")
+	case c.ViewerUser != "" && strings.EqualFold(c.ViewerUser, c.User):
+		env.Fail("DASHBOARD_VIEWER_USER", "must differ from DASHBOARD_USER (a viewer named as the operator would share or shadow the operator's account)")
+	case c.ViewerPassword != "" && c.ViewerPassword == c.Password:
+		env.Fail("DASHBOARD_VIEWER_PASSWORD", "must differ from DASHBOARD_PASSWORD (the viewer would know the operator's password)")
 	}
+	checkPassword(env, "DASHBOARD_PASSWORD", c.User, c.Password)
+	checkPassword(env, "DASHBOARD_VIEWER_PASSWORD", c.ViewerUser, c.ViewerPassword)
+	if c.SessionTTL > maxSessionTTL {
+		env.Fail("DASHBOARD_SESSION_TTL", fmt.Sprintf("must be at most %v, got %v", maxSessionTTL, c.SessionTTL))
+	}
+	if u, err := url.Parse(c.PrometheusURL); c.PrometheusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		env.Fail("PROMETHEUS_URL", "must be an http:// or https:// URL")
+	}
+	if !httpserver.IsLoopback(c.Addr) {
+		env.Warn("DASHBOARD_ADDR", fmt.Sprintf("%q is a network address served over plain HTTP: passwords and session cookies cross the network in the clear unless TLS ends in front of the dashboard (an ingress or a proxy that sets X-Forwarded-Proto: https)", c.Addr))
+	}
+	c.Warnings = env.Warnings()
 	return c, env.Err()
 }
 
-// isLoopback reports whether addr (host:port) listens only on loopback. An
-// empty host means every interface, which is not loopback.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
+// minPasswordLength is the shortest DASHBOARD_PASSWORD and
+// DASHBOARD_VIEWER_PASSWORD accepted.
+const minPasswordLength = 12
+
+// maxSessionTTL is the longest DASHBOARD_SESSION_TTL accepted: a stolen
+// session cookie must not outlive a month.
+const maxSessionTTL = 30 * 24 * time.Hour
+
+// checkPassword fails closed on a password an attacker would try first:
+// shorter than minPasswordLength, or the account's name.
+func checkPassword(env *envconfig.Reader, name, user, password string) {
+	switch {
+	case password == "":
+	case utf8.RuneCountInString(password) < minPasswordLength:
+		env.Fail(name, fmt.Sprintf("must be at least %d characters long", minPasswordLength))
+	case strings.EqualFold(password, user):
+		env.Fail(name, "must differ from the user name")
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -58,6 +61,9 @@ type config struct {
 	// DashboardURL is DASHBOARD_URL, the dashboard's address for links in
 	// alerts. Default http://127.0.0.1:8081.
 	DashboardURL string
+	// Warnings are settings that are safe only in some deployments, logged
+	// at start (see envconfig.Reader.Warn).
+	Warnings []string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -86,10 +92,40 @@ func loadConfig(getenv func(string) string) (config, error) {
 			env.Fail("SMTP_URL", err.Error())
 		}
 	}
+	urls := map[string]*url.URL{}
 	for name, v := range map[string]string{"STRIPE_API_BASE": c.StripeAPIBase, "ALERT_WEBHOOK_URL": c.AlertWebhookURL, "DASHBOARD_URL": c.DashboardURL} {
-		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		u, err := url.Parse(v)
+		if v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			env.Fail(name, "must be an http:// or https:// URL")
+			continue
 		}
+		urls[name] = u
 	}
+	checkExposure(env, c, urls)
+	c.Warnings = env.Warnings()
 	return c, env.Err()
+}
+
+// stripeKeyPrefixes are the secret and restricted keys' prefixes, in test
+// and live mode.
+var stripeKeyPrefixes = []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_"}
+
+// checkExposure fails closed on settings that would send a credential in
+// the clear or use the wrong kind of key, and warns on those that are safe
+// only behind a network boundary. urls holds the valid URL settings.
+func checkExposure(env *envconfig.Reader, c config, urls map[string]*url.URL) {
+	if c.StripeKey != "" && !slices.ContainsFunc(stripeKeyPrefixes, func(p string) bool {
+		return strings.HasPrefix(c.StripeKey, p) && len(c.StripeKey) > len(p)
+	}) {
+		env.Fail("STRIPE_SECRET_KEY", "must be a secret (sk_…) or restricted (rk_…) Stripe API key")
+	}
+	if u := urls["STRIPE_API_BASE"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
+		env.Fail("STRIPE_API_BASE", "is plain http:// to a host that is not loopback: the worker would send STRIPE_SECRET_KEY in the clear; use https://")
+	}
+	if u := urls["ALERT_WEBHOOK_URL"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
+		env.Warn("ALERT_WEBHOOK_URL", "is plain http:// to a host that is not loopback: the URL (a credential for most chat services) and each alert travel in the clear")
+	}
+	if c.MetricsAddr != "" && !httpserver.IsLoopback(c.MetricsAddr) {
+		env.Warn("METRICS_ADDR", "is not a loopback address: /metrics answers without authentication to whoever reaches it; keep it on a network only Prometheus reaches")
+	}
 }

@@ -96,15 +96,12 @@ func TestUndecodableObjectIsPermanent(t *testing.T) {
 	}
 }
 
-func TestEveryHandledTypeHasItsHandler(t *testing.T) {
+// TestUnhandledTypesFallBack checks the mux's fallback for a Stripe type
+// with no handler of its own. (That every type in stripetask.Handled has
+// its handler is checked by mux itself, which panics otherwise.)
+func TestUnhandledTypesFallBack(t *testing.T) {
 	w, _ := setup(t)
 	mux := w.mux()
-	for _, typ := range stripetask.Handled() {
-		_, pattern := mux.Handler(asynq.NewTask(stripetask.TaskType(typ), nil))
-		if pattern != stripetask.TaskType(typ) {
-			t.Errorf("%s is served by pattern %q, want its own handler", typ, pattern)
-		}
-	}
 	if _, pattern := mux.Handler(asynq.NewTask("stripe:product.created", nil)); pattern != stripetask.TypePrefix {
 		t.Errorf("an unhandled type is served by %q, want the %q fallback", pattern, stripetask.TypePrefix)
 	}

@@ -56,7 +56,7 @@ func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, error) {
 func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
 	if err := decodeEvent(raw, eventType, e); err != nil {
 		if errors.Is(err, stripetask.ErrMalformed) {
-			return fmt.Errorf("Stripe's copy of the event: %w", err)
+			return fmt.Errorf("the copy of the event retrieved from Stripe: %w", err)
 		}
 		return permanentErr(err)
 	}

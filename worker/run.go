@@ -35,6 +35,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("unsafe setting: " + w)
+	}
 	redisconn.SetLogger(log)
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()

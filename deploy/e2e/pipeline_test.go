@@ -113,14 +113,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// asynqmon, behind the dashboard's authentication, lists both tasks.
 	api := s.dashURL + "/monitoring/api/queues/stripe/completed_tasks"
-	status, body := get(t, api, "", "")
-	if status != http.StatusUnauthorized {
+	if status, _ := get(t, api, "", ""); status != http.StatusUnauthorized {
 		t.Errorf("asynqmon API without credentials: %d, want 401", status)
 	}
 	if status, _ := get(t, api, s.dashUser, "wrong"); status != http.StatusUnauthorized {
 		t.Errorf("asynqmon API with a wrong password: %d, want 401", status)
 	}
-	status, body = get(t, api, s.dashUser, s.dashPass)
+	status, body := get(t, api, s.dashUser, s.dashPass)
 	if status != 200 {
 		t.Fatalf("asynqmon API: %d %s", status, body)
 	}

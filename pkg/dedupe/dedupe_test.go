@@ -52,24 +52,29 @@ func TestKey(t *testing.T) {
 	}
 }
 
-// TestMarks runs each case against a real Redis, at a fixed "now", and
-// checks what a redis-cli user would see: the field, its value and the
-// key's TTL.
+// TestMarks runs each case against a real Redis, at a "now" of 15:00 UTC
+// tomorrow, and checks what a redis-cli user would see: the field, its
+// value and the key's expiry.
+//
+// Redis judges EXPIREAT by its own clock, so "now" follows the real date:
+// a fixed date would have every key already expired once it is past. Being
+// ahead of the real clock keeps every expiry checked here in Redis's
+// future, whatever the time of day the test runs.
 func TestMarks(t *testing.T) {
-	now := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	now := time.Now().UTC().Truncate(24 * time.Hour).Add(24*time.Hour + 15*time.Hour)
 	const window = 7 * 24 * time.Hour
 	tests := []struct {
-		name     string
-		created  time.Time
-		marked   bool          // a marker is written
-		wantTTL  time.Duration // the key expires this long after now
-		queueKey string
+		name    string
+		created time.Time
+		marked  bool          // a marker is written
+		wantTTL time.Duration // the key expires this long after now
+		dayAgo  int           // the key's day, in days before now's
 	}{
-		{"created today", now.Add(-time.Hour), true, 9*time.Hour + window, "stripeq:seen:{stripe}:20261128"},
-		{"created 6 days ago", now.Add(-6 * 24 * time.Hour), true, 9*time.Hour + 24*time.Hour, "stripeq:seen:{stripe}:20261122"},
-		{"created 7 days and 14 hours ago: its day is still in the window", now.Add(-(7*24 + 14) * time.Hour), true, 9 * time.Hour, "stripeq:seen:{stripe}:20261121"},
-		{"created 8 days ago: past the window", now.Add(-8 * 24 * time.Hour), false, 0, "stripeq:seen:{stripe}:20261120"},
-		{"created tomorrow (a skewed clock)", now.Add(12 * time.Hour), true, 9*time.Hour + 24*time.Hour + window, "stripeq:seen:{stripe}:20261129"},
+		{"created today", now.Add(-time.Hour), true, 9*time.Hour + window, 0},
+		{"created 6 days ago", now.Add(-6 * 24 * time.Hour), true, 9*time.Hour + 24*time.Hour, 6},
+		{"created 7 days and 14 hours ago: its day is still in the window", now.Add(-(7*24 + 14) * time.Hour), true, 9 * time.Hour, 7},
+		{"created 8 days ago: past the window", now.Add(-8 * 24 * time.Hour), false, 0, 8},
+		{"created tomorrow (a skewed clock)", now.Add(12 * time.Hour), true, 9*time.Hour + 24*time.Hour + window, -1},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +84,7 @@ func TestMarks(t *testing.T) {
 			ctx := context.Background()
 			id := "evt_" + strconv.Itoa(i)
 			created := tt.created.Unix()
+			queueKey := "stripeq:seen:{stripe}:" + now.AddDate(0, 0, -tt.dayAgo).Format("20060102")
 
 			if seen(t, m, db.Client, id, created) {
 				t.Fatalf("marker found before Mark")
@@ -88,23 +94,23 @@ func TestMarks(t *testing.T) {
 				t.Fatalf("marker found after Mark = %v, want %v", got, tt.marked)
 			}
 			if !tt.marked {
-				if n := db.Client.Exists(ctx, tt.queueKey).Val(); n != 0 {
-					t.Errorf("key %s exists, want none", tt.queueKey)
+				if n := db.Client.Exists(ctx, queueKey).Val(); n != 0 {
+					t.Errorf("key %s exists, want none", queueKey)
 				}
 				return
 			}
 			// The expiry is an instant (EXPIREAT), computed from the fixed
 			// now: compare instants, not Redis's TTL from its real clock.
-			exp, err := db.Client.ExpireTime(ctx, tt.queueKey).Result()
+			exp, err := db.Client.ExpireTime(ctx, queueKey).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := now.Add(tt.wantTTL).Unix(); int64(exp/time.Second) != want {
-				t.Errorf("key %s expires at %v, want %v", tt.queueKey, time.Unix(int64(exp/time.Second), 0).UTC(), time.Unix(want, 0).UTC())
+				t.Errorf("key %s expires at %v, want %v", queueKey, time.Unix(int64(exp/time.Second), 0).UTC(), time.Unix(want, 0).UTC())
 			}
-			v, err := db.Client.HGet(ctx, tt.queueKey, id).Result()
+			v, err := db.Client.HGet(ctx, queueKey, id).Result()
 			if err != nil || v != strconv.FormatInt(now.Unix(), 10) {
-				t.Errorf("HGET %s %s = %q, %v; want the time it was stored, %d", tt.queueKey, id, v, err, now.Unix())
+				t.Errorf("HGET %s %s = %q, %v; want the time it was stored, %d", queueKey, id, v, err, now.Unix())
 			}
 		})
 	}

@@ -1,6 +1,12 @@
 // Package envconfig reads a command's settings from environment variables
 // and reports every missing or invalid one at once, by name.
 //
+// Settings fail closed: a value that would weaken authentication or expose
+// something is an error ([Reader.Fail]) that stops the command at start.
+// Only where refusing would break a sane deployment (TLS ended by an
+// ingress in front of a plain-HTTP listener, say) does a command record a
+// warning instead ([Reader.Warn]), which it logs at start.
+//
 // A command reads all its variables through one Reader, then checks Err:
 //
 //	env := envconfig.New(getenv)
@@ -15,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrInvalid is wrapped by every error a Reader reports.
@@ -22,8 +29,9 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Reader reads variables through a getenv function and collects errors.
 type Reader struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	errs     []error
+	warnings []string
 }
 
 // New returns a Reader over getenv, usually os.Getenv.
@@ -46,6 +54,27 @@ func (r *Reader) Required(name, hint string) string {
 	v := r.Lookup(name)
 	if v == "" {
 		r.Fail(name, "is required: "+hint)
+	}
+	return v
+}
+
+// Credential returns the value of name, a user name or password, exactly
+// as set. It records an error when the value is set but blank, or starts
+// or ends with white space or holds a control character: such a value is
+// a copy-and-paste accident, and trimming it silently would make the
+// credential differ from the one its owner typed. The error names the
+// variable, never its value. It returns "" when name is unset.
+func (r *Reader) Credential(name string) string {
+	v := r.getenv(name)
+	switch {
+	case v == "":
+	case strings.TrimSpace(v) == "":
+		r.Fail(name, "is set but blank")
+		return ""
+	case strings.TrimSpace(v) != v:
+		r.Fail(name, "starts or ends with white space")
+	case strings.ContainsFunc(v, unicode.IsControl):
+		r.Fail(name, "holds a control character")
 	}
 	return v
 }
@@ -115,6 +144,17 @@ func (r *Reader) List(name string, def []string) []string {
 func (r *Reader) Fail(name, reason string) {
 	r.errs = append(r.errs, fmt.Errorf("%s %s", name, reason))
 }
+
+// Warn records that name is set in a way that is safe only in some
+// deployments; the command logs it at start. The reason must not quote a
+// secret.
+func (r *Reader) Warn(name, reason string) {
+	r.warnings = append(r.warnings, name+" "+reason)
+}
+
+// Warnings returns what [Reader.Warn] recorded, each starting with the
+// variable's name.
+func (r *Reader) Warnings() []string { return r.warnings }
 
 // Err returns every recorded problem as one error wrapping ErrInvalid, or
 // nil.

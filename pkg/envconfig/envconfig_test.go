@@ -55,3 +55,52 @@ func TestReader(t *testing.T) {
 		t.Error("a reader with no problems reports an error")
 	}
 }
+
+func TestCredential(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+		fails             bool
+	}{
+		{"unset", "", "", false},
+		{"kept exactly", "p@ss word", "p@ss word", false},
+		{"blank", "   ", "", true},
+		{"tab only", "\t", "", true},
+		{"leading space", " secret", " secret", true},
+		{"trailing newline", "secret\n", "secret\n", true},
+		{"control character", "sec\x00ret", "sec\x00ret", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := envconfig.New(func(string) string { return tt.value })
+			if got := env.Credential("DASHBOARD_PASSWORD"); got != tt.want {
+				t.Errorf("Credential = %q, want %q", got, tt.want)
+			}
+			err := env.Err()
+			if (err != nil) != tt.fails {
+				t.Fatalf("Err = %v, want failure %v", err, tt.fails)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "DASHBOARD_PASSWORD") {
+					t.Errorf("error does not name the variable: %v", err)
+				}
+				if strings.TrimSpace(tt.value) != "" && strings.Contains(err.Error(), strings.TrimSpace(tt.value)) {
+					t.Errorf("error quotes the value: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestWarn(t *testing.T) {
+	env := envconfig.New(func(string) string { return "" })
+	if len(env.Warnings()) != 0 {
+		t.Fatal("a new reader has warnings")
+	}
+	env.Warn("METRICS_ADDR", "is a network address")
+	if got := env.Warnings(); !slices.Equal(got, []string{"METRICS_ADDR is a network address"}) {
+		t.Errorf("Warnings = %q", got)
+	}
+	if env.Err() != nil {
+		t.Error("a warning is reported as an error")
+	}
+}

@@ -30,10 +30,6 @@ func NewShards(rdb redis.UniversalClient, o stripetask.Options) *Shards {
 	return s
 }
 
-// Queues returns the shard queues, in shard order. The caller must not
-// modify it.
-func (s *Shards) Queues() []string { return s.queues }
-
 // Name describes the queues for people: "stripe", or "stripe-0 … stripe-2".
 func (s *Shards) Name() string {
 	if len(s.queues) == 1 {

@@ -123,3 +123,24 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"message": "internal error"})
 	})
 }
+
+// IsLoopback reports whether addr (host:port, as a listener takes it)
+// listens only on loopback. An empty host means every interface, which is
+// not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	return IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether host, a name or an IP address without a
+// port, is "localhost" or a loopback address.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

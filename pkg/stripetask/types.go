@@ -46,6 +46,3 @@ var handled = []string{
 // Handled returns the Stripe event types the worker handles. The caller may
 // modify the returned slice.
 func Handled() []string { return slices.Clone(handled) }
-
-// IsHandled reports whether the worker has a handler for eventType.
-func IsHandled(eventType string) bool { return slices.Contains(handled, eventType) }

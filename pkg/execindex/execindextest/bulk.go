@@ -58,7 +58,6 @@ func Bulk(tb testing.TB, rdb redis.UniversalClient, queue string, shape BulkShap
 // deploy/bench: it returns what went wrong.
 func BulkContext(ctx context.Context, rdb redis.UniversalClient, queue string, shape BulkShape) ([]string, error) {
 	types := stripetest.FixtureTypes()
-	type tmpl struct{ body []byte }
 	templates := map[string][]byte{}
 	for _, typ := range types {
 		for _, live := range []bool{true, false} {

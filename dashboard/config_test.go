@@ -1,0 +1,79 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestConfig checks the dashboard's settings that touch authentication or
+// exposure: each unsafe one stops it, naming the variable; a network
+// address without TLS in front is warned about.
+func TestConfig(t *testing.T) {
+	const pass, viewPass = "operator-password", "viewer-password"
+	op := func(more ...string) map[string]string {
+		env := map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": pass}
+		for i := 0; i+1 < len(more); i += 2 {
+			env[more[i]] = more[i+1]
+		}
+		return env
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantErr  string // the variable the error names; "" for none
+		wantWarn string // the variable a warning names; "" for none
+	}{
+		{"loopback without credentials: a one-time password", map[string]string{}, "", ""},
+		{"operator", op(), "", ""},
+		{"operator and viewer", op("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", viewPass), "", ""},
+		{"network without credentials", map[string]string{"DASHBOARD_ADDR": ":8081"}, "DASHBOARD_ADDR", ""},
+		{"network with credentials, no TLS in front", op("DASHBOARD_ADDR", "0.0.0.0:8081"), "", "DASHBOARD_ADDR"},
+		{"user without password", map[string]string{"DASHBOARD_USER": "ops"}, "DASHBOARD_PASSWORD", ""},
+		{"password without user", map[string]string{"DASHBOARD_PASSWORD": pass}, "DASHBOARD_USER", ""},
+		{"blank user", map[string]string{"DASHBOARD_USER": "  ", "DASHBOARD_PASSWORD": pass}, "DASHBOARD_USER", ""},
+		{"blank password", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": " \t"}, "DASHBOARD_PASSWORD", ""},
+		{"blank user and password on loopback", map[string]string{"DASHBOARD_USER": " ", "DASHBOARD_PASSWORD": " "}, "DASHBOARD_PASSWORD", ""},
+		{"password with a trailing newline", op("DASHBOARD_PASSWORD", pass+"\n"), "DASHBOARD_PASSWORD", ""},
+		{"short password", op("DASHBOARD_PASSWORD", "hunter2"), "DASHBOARD_PASSWORD", ""},
+		{"password equal to the user name", op("DASHBOARD_USER", "administrator", "DASHBOARD_PASSWORD", "Administrator"), "DASHBOARD_PASSWORD", ""},
+		{"viewer without password", op("DASHBOARD_VIEWER_USER", "viewer"), "DASHBOARD_VIEWER_PASSWORD", ""},
+		{"viewer password without user", op("DASHBOARD_VIEWER_PASSWORD", viewPass), "DASHBOARD_VIEWER_USER", ""},
+		{"blank viewer", op("DASHBOARD_VIEWER_USER", " ", "DASHBOARD_VIEWER_PASSWORD", viewPass), "DASHBOARD_VIEWER_USER", ""},
+		{"viewer named as the operator", op("DASHBOARD_VIEWER_USER", "ops", "DASHBOARD_VIEWER_PASSWORD", viewPass), "DASHBOARD_VIEWER_USER", ""},
+		{"viewer named as the operator, other case", op("DASHBOARD_VIEWER_USER", "OPS", "DASHBOARD_VIEWER_PASSWORD", viewPass), "DASHBOARD_VIEWER_USER", ""},
+		{"viewer with the operator's password", op("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", pass), "DASHBOARD_VIEWER_PASSWORD", ""},
+		{"short viewer password", op("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", "view"), "DASHBOARD_VIEWER_PASSWORD", ""},
+		{"a month-long session", op("DASHBOARD_SESSION_TTL", "720h"), "", ""},
+		{"a year-long session", op("DASHBOARD_SESSION_TTL", "8760h"), "DASHBOARD_SESSION_TTL", ""},
+		{"Prometheus not a URL", op("PROMETHEUS_URL", "prometheus:9090"), "PROMETHEUS_URL", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				for _, secret := range []string{pass, viewPass, "hunter2"} {
+					if strings.Contains(err.Error(), secret) {
+						t.Errorf("error quotes a password: %v", err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if len(tt.env) == 0 && (!cfg.Generated || len(cfg.Password) < 20) {
+				t.Errorf("no one-time password generated: %+v", cfg)
+			}
+			warned := strings.Join(cfg.Warnings, "\n")
+			if tt.wantWarn == "" && warned != "" {
+				t.Errorf("warnings %q, want none", warned)
+			}
+			if tt.wantWarn != "" && !strings.HasPrefix(warned, tt.wantWarn+" ") {
+				t.Errorf("warnings %q, want one naming %s", warned, tt.wantWarn)
+			}
+		})
+	}
+}

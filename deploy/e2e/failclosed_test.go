@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestUnsafeConfigurationsStopEachCommand starts each real binary with each
+// setting that would weaken authentication or expose a credential, and
+// expects it to exit non-zero within seconds, naming the variable and
+// quoting no secret.
+func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
+	const (
+		opPass  = "failclosed-operator-password"
+		viewer  = "failclosed-viewer-password"
+		liveKey = "pk_live_FAILCLOSED"
+	)
+	dashboard := func(more ...string) map[string]string {
+		env := map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": opPass}
+		for i := 0; i+1 < len(more); i += 2 {
+			env[more[i]] = more[i+1]
+		}
+		return env
+	}
+	network := "0.0.0.0" + strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1")
+	tests := []struct {
+		name, binary string
+		env          map[string]string
+		variable     string // named in the output
+		why          string // also in the output
+	}{
+		{"webhook secret unset", "api", map[string]string{}, "STRIPE_WEBHOOK_SECRET", "is required"},
+		{"webhook secret a lone comma", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": ","}, "STRIPE_WEBHOOK_SECRET", "entry 1 is empty"},
+		{"webhook secret commas and spaces", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": " , "}, "STRIPE_WEBHOOK_SECRET", "is empty"},
+		{"webhook secret with a stray comma", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret + ","}, "STRIPE_WEBHOOK_SECRET", "entry 2 is empty"},
+		{"webhook secret not whsec_", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_FAILCLOSED"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
+		{"webhook secret the prefix alone", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
+		{"webhook tolerance of a day", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "STRIPE_WEBHOOK_TOLERANCE": "24h"}, "STRIPE_WEBHOOK_TOLERANCE", "at most"},
+
+		{"dashboard on the network without credentials", "dashboard", map[string]string{"DASHBOARD_ADDR": network}, "DASHBOARD_ADDR", "DASHBOARD_USER and DASHBOARD_PASSWORD are required"},
+		{"dashboard blank user", "dashboard", dashboard("DASHBOARD_USER", "   "), "DASHBOARD_USER", "blank"},
+		{"dashboard blank password on loopback", "dashboard", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": " "}, "DASHBOARD_PASSWORD", "blank"},
+		{"dashboard short password", "dashboard", dashboard("DASHBOARD_PASSWORD", "secret"), "DASHBOARD_PASSWORD", "at least 12 characters"},
+		{"dashboard password is the user name", "dashboard", dashboard("DASHBOARD_USER", "operator-on-call", "DASHBOARD_PASSWORD", "operator-on-call"), "DASHBOARD_PASSWORD", "must differ from the user name"},
+		{"dashboard viewer named as the operator", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "ops", "DASHBOARD_VIEWER_PASSWORD", viewer), "DASHBOARD_VIEWER_USER", "must differ from DASHBOARD_USER"},
+		{"dashboard viewer with the operator's password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", opPass), "DASHBOARD_VIEWER_PASSWORD", "must differ from DASHBOARD_PASSWORD"},
+		{"dashboard blank viewer password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", "\t"), "DASHBOARD_VIEWER_PASSWORD", "blank"},
+		{"dashboard sessions of a year", "dashboard", dashboard("DASHBOARD_SESSION_TTL", "8760h"), "DASHBOARD_SESSION_TTL", "at most"},
+
+		{"worker with a publishable key", "worker", map[string]string{"STRIPE_SECRET_KEY": liveKey}, "STRIPE_SECRET_KEY", "secret (sk_…) or restricted (rk_…)"},
+		{"worker sending its key over plain http", "worker", map[string]string{"STRIPE_SECRET_KEY": "sk_test_FAILCLOSED", "STRIPE_API_BASE": "http://stripe.example.com"}, "STRIPE_API_BASE", "in the clear"},
+	}
+	db := redistest.New(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"REDIS_URL": db.URL}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			p := proctest.Start(t, tt.binary, proctest.Binary(t, tt.binary), env)
+			select {
+			case <-p.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s is still running after 10 s", tt.binary)
+			}
+			if p.ExitErr() == nil {
+				t.Errorf("exit status 0, want a failure")
+			}
+			out := p.Output()
+			if !strings.Contains(out, tt.variable) || !strings.Contains(out, tt.why) {
+				t.Errorf("output does not name %s with %q:\n%s", tt.variable, tt.why, out)
+			}
+			for _, secret := range []string{opPass, viewer, liveKey, "sk_test_FAILCLOSED"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("output quotes a secret:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+// TestSettingsSafeOnlyBehindABoundaryAreWarned starts each binary with a
+// setting that a sane deployment needs (a network address with TLS ended
+// by an ingress, metrics scraped over the pod network) and expects it to
+// run, with a warning in its log that names the variable.
+func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
+	db := redistest.New(t)
+	tests := []struct {
+		name, binary string
+		env          map[string]string
+		ready        string // a URL that answers once it runs
+		variable     string
+	}{
+		{"dashboard on every interface", "dashboard", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "warned-operator-password"}, "/healthz", "DASHBOARD_ADDR"},
+		{"worker metrics on every interface", "worker", map[string]string{}, "/healthz", "METRICS_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1")
+			env := map[string]string{"REDIS_URL": db.URL, tt.variable: "0.0.0.0" + port}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			p := proctest.Start(t, tt.binary, proctest.Binary(t, tt.binary), env)
+			proctest.WaitHTTP(t, p, "http://127.0.0.1"+port+tt.ready, 30*time.Second)
+			var warned bool
+			for _, line := range strings.Split(p.Output(), "\n") {
+				warned = warned || strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "unsafe setting: "+tt.variable)
+			}
+			if !warned {
+				t.Errorf("no WARN line names %s:\n%s", tt.variable, p.Output())
+			}
+		})
+	}
+}
