@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
+	"github.com/stripeq/stripeq/pkg/proctest"
 )
 
 // console measures the first page (50 rows) of the Console's filtered
@@ -33,23 +33,18 @@ func (b *bench) console(ctx context.Context) error {
 	}
 	b.logf("console: seeded %d executions (real asynq tasks, indexed) in %v", n, time.Since(start).Round(time.Second))
 
-	bin := filepath.Join(b.dir, "bin", "dashboard")
-	root, err := moduleRoot()
+	bins, err := proctest.Build(ctx, filepath.Join(b.dir, "bin"), "dashboard")
 	if err != nil {
 		return err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./dashboard")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./dashboard: %v\n%s", err, out)
-	}
-	addr, err := freeAddr()
+	bin := bins["dashboard"]
+	addr, err := proctest.PickFreeAddr()
 	if err != nil {
 		return err
 	}
 	const user, password = "bench", "bench-password-not-secret"
 	dash, err := startProc("dashboard", bin, b.dir, []string{
-		"REDIS_URL=redis://" + b.redis.addr, "DASHBOARD_ADDR=" + addr,
+		"REDIS_URL=redis://" + b.redis.Addr, "DASHBOARD_ADDR=" + addr,
 		"DASHBOARD_USER=" + user, "DASHBOARD_PASSWORD=" + password, "LOG_LEVEL=warn",
 	})
 	if err != nil {

@@ -122,7 +122,7 @@ func (b *bench) e2eCapacity(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			cpu := meterCPU(w.cmd.Process.Pid, b.redis.cmd.Process.Pid, os.Getpid())
+			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
 			handled := rec.waitHandled(n, time.Minute)
 			us := cpu.perEvent(n)
 			err = b.checkStored(ctx, stripeq, b.corpus, n, handled)

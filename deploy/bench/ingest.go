@@ -40,9 +40,9 @@ func (b *bench) ingest(ctx context.Context) error {
 	}
 	defer ceil.stop()
 	receivers := []*ingestReceiver{
-		{name: "stripeq ", addr: b.apiAddr, pid: api.cmd.Process.Pid, indexed: true},
-		{name: "baseline", addr: baseAddr, pid: base.cmd.Process.Pid},
-		{name: "ceiling ", addr: ceilAddr, pid: ceil.cmd.Process.Pid},
+		{name: "stripeq ", addr: b.apiAddr, pid: api.Pid(), indexed: true},
+		{name: "baseline", addr: baseAddr, pid: base.Pid()},
+		{name: "ceiling ", addr: ceilAddr, pid: ceil.Pid()},
 	}
 	for _, r := range receivers {
 		if err := b.flush(ctx); err != nil {
@@ -173,7 +173,7 @@ func otherLoad(busy0 time.Duration, start time.Time, ours time.Duration) float64
 // the load generator's CPU is this process's.
 func (b *bench) ingestGo(ctx context.Context, addr string, pid, limit int) ingestRun {
 	start, busy0 := time.Now(), machineBusy()
-	cpu := meterCPU(pid, b.redis.cmd.Process.Pid, os.Getpid())
+	cpu := meterCPU(pid, b.redis.Pid(), os.Getpid())
 	res := closedLoop(ctx, httpSender(addr, b.corpus), b.opt.conns, b.opt.warmup, b.opt.ingestDur, limit)
 	return ingestRun{
 		rate: res.rate(), p50: quantile(res.lat, 0.5), p99: quantile(res.lat, 0.99),
@@ -197,7 +197,7 @@ func (b *bench) ingestWrk(ctx context.Context, addr string, pid, limit int, name
 	}
 	warmN := min(int(b.opt.maxRate*b.opt.warmup.Seconds()), limit/2)
 	start, busy0 := time.Now(), machineBusy()
-	cpu := meterCPU(pid, b.redis.cmd.Process.Pid, os.Getpid())
+	cpu := meterCPU(pid, b.redis.Pid(), os.Getpid())
 	var runs []wrkRun
 	for _, w := range []struct {
 		name     string

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -136,10 +137,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if b.self, err = os.Executable(); err != nil {
 		return err
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
 	if b.dir, err = os.MkdirTemp("", "stripeq-bench-"); err != nil {
 		return err
 	}
@@ -148,13 +145,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	started := time.Now()
 	fmt.Fprintf(out, "stripeq bench: %d cores (GOMAXPROCS %d), %s/%s, %s; building api and worker…\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	if b.bins, err = build(ctx, root, b.dir); err != nil {
+	if b.bins, err = build(ctx, b.dir); err != nil {
 		return err
 	}
 	if b.redis, err = startRedis(ctx, b.dir); err != nil {
 		return err
 	}
-	defer b.redis.stop()
+	defer b.redis.Kill()
 	defer b.redis.rdb.Close()
 	if b.rec, err = startRecorder(); err != nil {
 		return err
@@ -170,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	n = max(n, int(opt.rate*opt.e2eDur.Seconds())+100, opt.drainEvents, int(opt.latRate*opt.latDur.Seconds())+100)
 	b.corpus = newCorpus(n, 0, b.secret)
 	fmt.Fprintf(out, "redis-server %s; %d unique events of %s, %.0f bytes on average\n",
-		b.redis.addr, n, strings.Join(mix, ", "), b.corpus.meanBody())
+		b.redis.Addr, n, strings.Join(mix, ", "), b.corpus.meanBody())
 	if opt.wants("ingest") {
 		fmt.Fprintf(out, "ingest load generator: %s (%s)\n", b.load, why)
 		if b.load == loadWrk {
@@ -231,12 +228,12 @@ func verdict(ok bool) string {
 // env, NAME=value), JSON logs at info level with one access-log line per
 // request.
 func (b *bench) startAPI(ctx context.Context, env ...string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := proctest.PickFreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	p, err := startProc("api", b.bins["api"], b.dir, append([]string{
-		"API_ADDR=" + addr, "REDIS_URL=redis://" + b.redis.addr + "/0", "STRIPE_WEBHOOK_SECRET=" + b.secret,
+		"API_ADDR=" + addr, "REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_WEBHOOK_SECRET=" + b.secret,
 	}, env...))
 	if err != nil {
 		return nil, err
@@ -252,12 +249,12 @@ func (b *bench) startAPI(ctx context.Context, env ...string) (*proc, error) {
 // startBaselineReceiver starts the plain receiver, or with kind "ceiling"
 // the ceiling receiver (baseline.go).
 func (b *bench) startBaselineReceiver(ctx context.Context, kind string) (*proc, string, error) {
-	addr, err := freeAddr()
+	addr, err := proctest.PickFreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	p, err := startProc("baseline-"+kind, b.self, b.dir, []string{
-		childEnv + "=" + kind, "BENCH_ADDR=" + addr, "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_SECRET=" + b.secret,
+		childEnv + "=" + kind, "BENCH_ADDR=" + addr, "BENCH_REDIS_ADDR=" + b.redis.Addr, "BENCH_SECRET=" + b.secret,
 	})
 	if err != nil {
 		return nil, "", err
@@ -276,12 +273,12 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 	var err error
 	if stripeq {
 		p, err = startProc("worker", b.bins["worker"], b.dir, []string{
-			"REDIS_URL=redis://" + b.redis.addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
+			"REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
 			fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
 		})
 	} else {
 		p, err = startProc("baseline-worker", b.self, b.dir, []string{
-			childEnv + "=worker", "BENCH_REDIS_ADDR=" + b.redis.addr, "BENCH_RECORDER=" + b.rec.url,
+			childEnv + "=worker", "BENCH_REDIS_ADDR=" + b.redis.Addr, "BENCH_RECORDER=" + b.rec.url,
 			fmt.Sprintf("BENCH_CONCURRENCY=%d", b.opt.concurrency),
 		})
 	}
@@ -295,8 +292,8 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 			return p, nil
 		}
 		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited:\n%s", p.name, p.tail())
+		case <-p.Done():
+			return nil, fmt.Errorf("%s exited:\n%s", p.Name, p.tail())
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()
@@ -304,7 +301,7 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("%s did not register with asynq within 20s:\n%s", p.name, p.tail())
+			return nil, fmt.Errorf("%s did not register with asynq within 20s:\n%s", p.Name, p.tail())
 		}
 	}
 }

@@ -6,17 +6,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
 // childEnv names the environment variable that makes this binary serve a
@@ -24,89 +24,46 @@ import (
 // baselines run as processes of their own, like the api and the worker.
 const childEnv = "STRIPEQ_BENCH_CHILD"
 
-// moduleRoot returns the directory of stripeq's go.mod.
-func moduleRoot() (string, error) {
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(b)) == "" || strings.TrimSpace(string(b)) == os.DevNull {
-		return "", fmt.Errorf("cannot find the module root (go env GOMOD): %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(b))), nil
-}
-
 // build builds the api and the worker into dir (the run's own, so that
 // concurrent runs never replace each other's binaries) and returns their
 // paths by name.
-func build(ctx context.Context, root, dir string) (map[string]string, error) {
-	out := filepath.Join(dir, "bin")
-	paths := map[string]string{}
-	for _, name := range []string{"api", "worker"} {
-		paths[name] = filepath.Join(out, name)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out+"/", "./api", "./worker")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./api ./worker: %v\n%s", err, b)
-	}
-	return paths, nil
-}
-
-// freeAddr returns a free loopback address.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+func build(ctx context.Context, dir string) (map[string]string, error) {
+	return proctest.Build(ctx, filepath.Join(dir, "bin"), "api", "worker")
 }
 
 // proc is a process this harness started: it dies with the harness
-// (Pdeathsig) and writes its output to a file.
+// (Pdeathsig) and writes its output to a file of the run's directory.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	*proctest.Proc
+	log string
 }
 
+// startProc starts the binary at path with env (NAME=value) and args.
 func startProc(name, path, dir string, env []string, args ...string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
+	p, err := proctest.Launch(name, path, vars, f, args...)
+	if err != nil {
 		f.Close()
-		close(p.done)
+		return nil, err
+	}
+	go func() {
+		<-p.Done()
+		f.Close()
 	}()
-	return p, nil
+	return &proc{Proc: p, log: logPath}, nil
 }
 
 // stop sends SIGTERM and kills the process after 10 s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) stop() { p.Stop(10 * time.Second) }
 
 // tail returns the last lines of the process's output, for errors.
 func (p *proc) tail() string {
@@ -117,58 +74,34 @@ func (p *proc) tail() string {
 
 // waitHTTP waits until url answers any status, for up to timeout.
 func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before %s answered:\n%s", p.name, url, p.tail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer within %v:\n%s", url, timeout, p.tail())
-		}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := p.WaitHTTP(ctx, url); err != nil {
+		return fmt.Errorf("%w:\n%s", err, p.tail())
 	}
+	return nil
 }
 
 // redisServer is the harness's own redis-server, without persistence.
 type redisServer struct {
-	*proc
-	addr string
-	rdb  *redis.Client
+	*redistest.Server
+	rdb *redis.Client
 }
 
 func startRedis(ctx context.Context, dir string) (*redisServer, error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New("redis-server is not on PATH (apt-get install redis-server)")
 	}
-	addr, err := freeAddr()
+	srv, err := redistest.StartServer(dir)
 	if err != nil {
 		return nil, err
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	p, err := startProc("redis", path, dir, nil, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err != nil {
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		srv.Kill()
 		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(ctx).Err() != nil {
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("redis-server did not answer at %s:\n%s", addr, p.tail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return &redisServer{proc: p, addr: addr, rdb: rdb}, nil
+	return &redisServer{Server: srv, rdb: rdb}, nil
 }
 
 // flush empties Redis between runs, so that every run starts alike.

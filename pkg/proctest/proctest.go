@@ -1,11 +1,19 @@
 // Package proctest builds stripeq's real binaries and runs them as
 // processes, for tests whose behaviour crosses processes: end to end,
 // crashes, restarts.
+//
+// The functions that take a testing.TB fail the test on error and clean up
+// after it. Each has a form without a test ([Build], [Launch],
+// [ModuleRoot], [PickFreeAddr], [Proc.WaitHTTP]) for a harness such as
+// deploy/bench, which returns errors and stops what it started itself.
 package proctest
 
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,29 +42,51 @@ func Binary(t testing.TB, dir string) string {
 	if p, ok := built[dir]; ok {
 		return p
 	}
-	root := moduleRoot(t)
-	out := filepath.Join(root, "bin", "test", filepath.Base(dir))
-	cmd := exec.Command("go", "build", "-o", out, "./"+dir)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("proctest: go build ./%s: %v\n%s", dir, err, b)
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	built[dir] = out
-	return out
+	paths, err := Build(context.Background(), filepath.Join(root, "bin", "test"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built[dir] = paths[dir]
+	return paths[dir]
 }
 
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(b)) == "" {
-		t.Fatalf("proctest: cannot find the module root: %v", err)
+// Build builds the commands in the module directories dirs (for example
+// "api", "worker") into outDir and returns each binary's path by dir.
+func Build(ctx context.Context, outDir string, dirs ...string) (map[string]string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return nil, err
 	}
-	return filepath.Dir(strings.TrimSpace(string(b)))
+	paths := map[string]string{}
+	args := []string{"build", "-o", outDir + string(filepath.Separator)}
+	for _, dir := range dirs {
+		paths[dir] = filepath.Join(outDir, filepath.Base(dir))
+		args = append(args, "./"+dir)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("proctest: go build %s: %v\n%s", strings.Join(args[3:], " "), err, b)
+	}
+	return paths, nil
+}
+
+// ModuleRoot returns the directory of stripeq's go.mod.
+func ModuleRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(b))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("proctest: cannot find the module root (go env GOMOD): %v", err)
+	}
+	return filepath.Dir(gomod), nil
 }
 
 // Proc is a running binary.
 type Proc struct {
-	t    testing.TB
 	Name string
 
 	mu   sync.Mutex
@@ -77,23 +107,10 @@ func Start(t testing.TB, name, path string, env map[string]string) *Proc {
 // StartArgs is Start with command-line arguments.
 func StartArgs(t testing.TB, name, path string, env map[string]string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Name: name, done: make(chan struct{})}
-	cmd := exec.Command(path, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_FORMAT=json"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	p, err := Launch(name, path, env, nil, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cmd.Stdout = (*lockedWriter)(p)
-	cmd.Stderr = (*lockedWriter)(p)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("proctest: start %s: %v", name, err)
-	}
-	p.cmd = cmd
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.Stop(10 * time.Second)
 		if t.Failed() {
@@ -101,6 +118,32 @@ func StartArgs(t testing.TB, name, path string, env map[string]string, args ...s
 		}
 	})
 	return p
+}
+
+// Launch is [StartArgs] without a test: the caller must Stop the process.
+// Its output goes to out, or when out is nil is kept for [Proc.Output].
+// The process is killed if the caller dies.
+func Launch(name, path string, env map[string]string, out io.Writer, args ...string) (*Proc, error) {
+	p := &Proc{Name: name, done: make(chan struct{})}
+	cmd := exec.Command(path, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_FORMAT=json"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if out == nil {
+		out = (*lockedWriter)(p)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("proctest: start %s: %w", name, err)
+	}
+	p.cmd = cmd
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 type lockedWriter Proc
@@ -159,13 +202,25 @@ func (p *Proc) ExitErr() error { <-p.done; return p.err }
 // FreeAddr returns a free loopback address (127.0.0.1:port).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := PickFreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return addr
 }
+
+// PickFreeAddr is [FreeAddr] without a test.
+func PickFreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("proctest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// ErrExited is returned by [Proc.WaitHTTP] when the process exits first.
+var ErrExited = errors.New("proctest: the process exited")
 
 // WaitHTTP waits until url answers any HTTP status, or fails the test after
 // timeout. It also fails if p exits first.
@@ -173,18 +228,26 @@ func WaitHTTP(t testing.TB, p *Proc, url string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if err := p.WaitHTTP(ctx, url); err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+}
+
+// WaitHTTP waits until url answers any HTTP status. It returns an error
+// wrapping ErrExited when p exits first, or ctx's error when ctx ends.
+func (p *Proc) WaitHTTP(ctx context.Context, url string) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
-			return
+			return nil
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("proctest: %s exited before %s answered: %v\n%s", p.Name, url, p.err, p.Output())
+			return fmt.Errorf("%w before %s answered: %s: %v", ErrExited, url, p.Name, p.err)
 		case <-ctx.Done():
-			t.Fatalf("proctest: %s did not answer within %v\n%s", url, timeout, p.Output())
-		case <-time.After(50 * time.Millisecond):
+			return fmt.Errorf("proctest: %s did not answer: %w", url, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -121,12 +121,13 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// Server is a redis-server process started by a test.
+// Server is a redis-server process started by a test, or by a harness
+// such as deploy/bench.
 type Server struct {
-	t    testing.TB
-	Addr string   // host:port on loopback
-	Dir  string   // its working directory (AOF and RDB files live here)
-	args []string // extra arguments, kept for Restart
+	t    testing.TB // nil when started by StartServer
+	Addr string     // host:port on loopback
+	Dir  string     // its working directory (AOF and RDB files live here)
+	args []string   // extra arguments, kept for Restart
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -143,17 +144,32 @@ func Start(t testing.TB, args ...string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redistest: no redis-server on PATH and TEST_REDIS_URL is unset; install Redis (apt-get install redis-server) or set TEST_REDIS_URL")
 	}
-	s := &Server{t: t, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), Dir: t.TempDir(), args: args}
-	s.start()
+	s, err := StartServer(t.TempDir(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
 	t.Cleanup(s.Kill)
 	return s
+}
+
+// StartServer is [Start] without a test, for a harness such as
+// deploy/bench: the server works in dir, and the caller must Kill it.
+func StartServer(dir string, args ...string) (*Server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("redistest: find a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{Addr: addr, Dir: dir, args: args}
+	return s, s.start()
 }
 
 // URL returns the redis:// URL of database db on s.
 func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
 
-func (s *Server) start() {
-	s.t.Helper()
+func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	var args []string
 	extra := s.args
@@ -169,7 +185,7 @@ func (s *Server) start() {
 	// Kill the server if the test binary dies before its cleanup runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: start redis-server: %v", err)
+		return fmt.Errorf("redistest: start redis-server: %w", err)
 	}
 	s.mu.Lock()
 	s.cmd = cmd
@@ -177,12 +193,23 @@ func (s *Server) start() {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if ping(s.Addr) == nil {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.Kill()
 	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-	s.t.Fatalf("redistest: redis-server on %s did not answer within 10s; its log:\n%s", s.Addr, log)
+	return fmt.Errorf("redistest: redis-server on %s did not answer within 10s; its log:\n%s", s.Addr, log)
+}
+
+// Pid returns the server's process ID, or 0 when it is not running.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Kill stops the server with SIGKILL, as a crash would, and waits for it.
@@ -210,11 +237,14 @@ func (s *Server) Signal(sig os.Signal) error {
 }
 
 // Restart starts the server again on the same port and directory, after
-// Kill. With persistence enabled it reloads its data.
+// Kill. With persistence enabled it reloads its data. It fails the test
+// that started s when the server does not come back.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // ping sends a PING over a raw connection, so that it works before any
