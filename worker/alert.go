@@ -28,7 +28,7 @@ type alerter struct {
 // redirect: the alert goes to ALERT_WEBHOOK_URL's host or nowhere, and a
 // redirect is logged as a refusal, by status.
 func alertClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // archived reports the archived task t and its last error.
