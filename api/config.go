@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -11,15 +12,27 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
+
+// DefaultMetricsAddr is where the api serves its metrics when METRICS_ADDR
+// is unset: loopback, on a port apart from the api's 8080, the dashboard's
+// 8081 and the worker's 8082 of deploy/.
+const DefaultMetricsAddr = "127.0.0.1:8083"
 
 // config is every setting of the api, read from the environment in one
 // place by loadConfig.
 type config struct {
 	// Addr is API_ADDR, where the receiver listens. Default ":8080".
 	Addr string
+	// MetricsAddr is METRICS_ADDR, where GET /metrics is served, apart
+	// from the public webhook listener. Default "127.0.0.1:8083": loopback
+	// only. When it is left unset and that port is taken, the api warns
+	// and serves no metrics; an address that is set must be free.
+	MetricsAddr    string
+	metricsAddrSet bool
 	// Redis is REDIS_URL parsed. Default redis://127.0.0.1:6379/0.
 	Redis    asynq.RedisConnOpt
 	RedisURL string // redacted, for logs
@@ -55,10 +68,11 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
 	c := config{
-		Addr:      env.String("API_ADDR", ":8080"),
-		RedisURL:  redisconn.Redacted(env.Lookup("REDIS_URL")),
-		Tolerance: env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
-		Events:    env.List("STRIPE_EVENTS", stripetask.Handled()),
+		Addr:        env.String("API_ADDR", ":8080"),
+		MetricsAddr: env.String("METRICS_ADDR", DefaultMetricsAddr),
+		RedisURL:    redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Tolerance:   env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
+		Events:      env.List("STRIPE_EVENTS", stripetask.Handled()),
 		Task: stripetask.Options{
 			Queue:       env.String("QUEUE_NAME", stripetask.DefaultQueue),
 			Shards:      env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
@@ -68,6 +82,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
 		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
+	}
+	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		env.Fail("METRICS_ADDR", "must be host:port, as 127.0.0.1:8083")
+	} else if !httpserver.IsLoopback(c.MetricsAddr) {
+		env.Warn("METRICS_ADDR", "is not a loopback address: /metrics answers without authentication to whoever reaches it; keep it on a network only Prometheus reaches")
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -8,9 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stripeq/stripeq/pkg/httpserver"
 )
 
-// metrics are the api's Prometheus metrics, served at GET /metrics.
+// metrics are the api's Prometheus metrics, served at GET /metrics on
+// METRICS_ADDR, apart from the webhook's listener.
 type metrics struct {
 	registry *prometheus.Registry
 	// requests counts webhook deliveries by outcome: received, duplicate,
@@ -60,6 +65,13 @@ func (m *metrics) countOutcome() gin.HandlerFunc {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// serve serves GET /metrics on l until ctx ends.
+func (m *metrics) serve(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler())
+	return httpserver.Serve(ctx, httpserver.New(mux), l)
 }
 
 // since observes the time from start on h.

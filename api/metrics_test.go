@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,8 +41,43 @@ func TestMetricsCountOutcomes(t *testing.T) {
 		`stripeq_api_verify_seconds_count`:                            3,
 		`stripeq_api_enqueue_seconds_count`:                           2,
 	} {
-		if got := scrape(t, b.handler, sample); got != want {
+		if got := scrape(t, b.metrics, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
+	}
+}
+
+// TestMetricsOffTheWebhookListener checks that the public webhook listener
+// does not serve the metrics, and that METRICS_ADDR defaults to loopback.
+func TestMetricsOffTheWebhookListener(t *testing.T) {
+	b := setup(t, nil)
+	rec := httptest.NewRecorder()
+	b.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("GET /metrics on API_ADDR: %d, want 404", rec.Code)
+	}
+	tests := []struct {
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{map[string]string{}, "127.0.0.1:8083", false},
+		{map[string]string{"METRICS_ADDR": ":9464"}, ":9464", false},
+		{map[string]string{"METRICS_ADDR": "no-port"}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			vars := map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}
+			for k, v := range tt.env {
+				vars[k] = v
+			}
+			cfg, err := loadConfig(func(k string) string { return vars[k] })
+			if (err != nil) != tt.wantErr || (!tt.wantErr && cfg.MetricsAddr != tt.want) {
+				t.Errorf("METRICS_ADDR %v: %q, %v; want %q", tt.env, cfg.MetricsAddr, err, tt.want)
+			}
+			if tt.wantErr && !strings.Contains(err.Error(), "METRICS_ADDR") {
+				t.Errorf("the error does not name METRICS_ADDR: %v", err)
+			}
+		})
 	}
 }

@@ -46,11 +46,29 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("API_ADDR %s: %w", cfg.Addr, err)
 	}
+	ml, err := net.Listen("tcp", cfg.MetricsAddr)
+	switch {
+	case err == nil:
+		go func() {
+			if err := srv.metrics.serve(ctx, ml); err != nil {
+				log.Error("metrics server stopped", logging.Err(err))
+			}
+		}()
+		log.Info("metrics at http://" + ml.Addr().String() + "/metrics")
+	case cfg.metricsAddrSet:
+		l.Close()
+		return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	default:
+		log.Warn("metrics not served: the default METRICS_ADDR is taken; set METRICS_ADDR to a free address",
+			"metrics_addr", cfg.MetricsAddr, logging.Err(err))
+	}
 	log.Info("api listening",
 		"addr", l.Addr().String(), "webhook", "POST /webhooks/stripe", "redis", cfg.RedisURL,
 		"queue", cfg.Task.Queue, "queue_shards", cfg.Task.Shards, "retention", cfg.Task.Retention.String(), "dedupe_window", cfg.DedupeWindow.String(), "payload_compression", cmp.Or(cfg.Task.Compression, "none"), "secrets", len(cfg.Secrets), "wait_replicas", cfg.WaitReplicas,
 		slog.Int("permitted_types", len(cfg.Events)))
-	err = httpserver.Serve(ctx, httpserver.New(srv.handler()), l)
+	hs := httpserver.New(srv.handler())
+	hs.ConnContext = framingConnContext
+	err = httpserver.Serve(ctx, hs, framingListener{l})
 	// Every request has finished: write the index entries still queued.
 	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -91,7 +91,8 @@ func (s *server) handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log, ctxOutcome, ctxEventID, ctxEventType), httpserver.Recovery(s.log))
+	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log, ctxOutcome, ctxEventID, ctxEventType), httpserver.Recovery(s.log),
+		refuseConflictingLengths())
 	s.routes(r)
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"message": "not found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"message": "method not allowed"}) })

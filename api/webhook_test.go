@@ -28,7 +28,8 @@ import (
 
 // bundle is what a receiver test works with.
 type bundle struct {
-	handler   http.Handler
+	handler   http.Handler // the webhook listener's
+	metrics   http.Handler // GET /metrics on METRICS_ADDR
 	inspector *asynq.Inspector
 	cfg       config
 	index     *execindex.Writer // the Console index entries, written in the background
@@ -55,7 +56,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	t.Cleanup(func() { index.Close(context.Background()) })
 	srv.index = index
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	return &bundle{handler: srv.handler(), inspector: insp, cfg: cfg, index: index}
+	return &bundle{handler: srv.handler(), metrics: srv.metrics.handler(), inspector: insp, cfg: cfg, index: index}
 }
 
 // post sends body with a Stripe-Signature header and returns the status

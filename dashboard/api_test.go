@@ -465,7 +465,7 @@ func TestPages(t *testing.T) {
 	b := setup(t, append([]execindextest.Exec{hostile}, seeds[:2]...))
 	// An event whose fields hold markup: the Console must show, not run, it.
 	body := execindextest.Body(execindextest.Exec{ID: "evt_markup", Type: "customer.created", Customer: "cus_X"})
-	body = []byte(strings.Replace(string(body), `"object":"customer"`, `"object":"customer","description":"</pre><script>alert(1)</script>"`, 1))
+	body = []byte(strings.Replace(string(body), `"object":"customer"`, `"object":"customer","markup":"</pre><script>alert(1)</script>"`, 1))
 	task, m, err := stripetask.New(body, stripetask.Options{})
 	if err != nil {
 		t.Fatal(err)

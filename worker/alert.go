@@ -24,6 +24,13 @@ type alerter struct {
 	client       *http.Client
 }
 
+// alertClient is the HTTP client of the alert webhook. It follows no
+// redirect: the alert goes to ALERT_WEBHOOK_URL's host or nowhere, and a
+// redirect is logged as a refusal, by status.
+func alertClient() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
 // archived reports the archived task t and its last error.
 func (a alerter) archived(ctx context.Context, log *slog.Logger, t *asynq.Task, id string, err error) {
 	m := stripetask.MetadataFromHeaders(id, t.Headers())
@@ -42,6 +49,8 @@ func (a alerter) archived(ctx context.Context, log *slog.Logger, t *asynq.Task, 
 	req.Header.Set("Content-Type", "application/json")
 	resp, postErr := a.client.Do(req)
 	if postErr != nil {
+		// logging.Err cuts the URL the error quotes to its scheme and host:
+		// a chat webhook's URL is a credential.
 		log.ErrorContext(ctx, "alert webhook failed", logging.Err(postErr))
 		return
 	}

@@ -2,12 +2,11 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -66,20 +65,21 @@ func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
 	return nil
 }
 
-// decodeEvent decodes raw, an event of type eventType, into e. A
-// data.object whose fields do not decode returns an error that says so,
-// naming the field as stripe-go's types did ("Go struct field
-// invoice.amount_paid"); any other failure wraps stripetask.ErrMalformed.
+// decodeEvent decodes raw, an event of type eventType, into e, with
+// stripetask.Unmarshal: names match exactly and a duplicate name is an
+// error, as in the api, so the handler reads the customer the api wrote
+// in the task's headers. A data.object whose fields do not decode returns
+// an error that says so, naming the field by its JSON pointer ("decode
+// data.object of charge.failed: … within \"/data/object/amount\""); any
+// other failure wraps stripetask.ErrMalformed.
 func decodeEvent[O any](raw []byte, eventType string, e *event[O]) error {
-	err := json.Unmarshal(raw, e)
+	err := stripetask.Unmarshal(raw, e)
 	if err == nil {
 		return nil
 	}
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		if field, ok := strings.CutPrefix(typeErr.Field, "data.object."); ok {
-			typeErr.Struct = strings.TrimSuffix(reflect.TypeFor[O]().Name(), "Object")
-			typeErr.Field = field
+	var semErr *jsonv2.SemanticError
+	if errors.As(err, &semErr) {
+		if strings.HasPrefix(string(semErr.JSONPointer), "/data/object/") {
 			return fmt.Errorf("decode data.object of %s: %w", eventType, err)
 		}
 	}
@@ -99,7 +99,7 @@ func (x *expandableID) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		if err := stripetask.Unmarshal(b, &s); err != nil {
 			return err
 		}
 		*x = expandableID(s)
@@ -107,7 +107,7 @@ func (x *expandableID) UnmarshalJSON(b []byte) error {
 		var o struct {
 			ID string `json:"id"`
 		}
-		if err := json.Unmarshal(b, &o); err != nil {
+		if err := stripetask.Unmarshal(b, &o); err != nil {
 			return err
 		}
 		*x = expandableID(o.ID)
@@ -120,7 +120,7 @@ func (x *expandableID) UnmarshalJSON(b []byte) error {
 		case 't', 'f':
 			kind = "bool"
 		}
-		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[expandableID]()}
+		return fmt.Errorf("an expandable ID is a string or an object, not a %s", kind)
 	}
 	return nil
 }

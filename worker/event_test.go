@@ -183,7 +183,7 @@ func TestParseErrors(t *testing.T) {
 		{"no id", edit(func(e map[string]any) { delete(e, "id") }), stripetask.ErrNotEvent, ""},
 		{"type differs from the task's", edit(func(e map[string]any) { e["type"] = "charge.succeeded" }), stripetask.ErrNotEvent, "differs"},
 		{"a field of the object has the wrong type", edit(func(e map[string]any) { stripetest.Object(e)["amount"] = "2000" }), nil,
-			"decode data.object of charge.failed: json: cannot unmarshal string into Go struct field charge.amount of type int64"},
+			`JSON string into Go int64 within "/data/object/amount"`},
 		{"an expandable field is a number", edit(func(e map[string]any) { stripetest.Object(e)["customer"] = 42 }), nil, "decode data.object of charge.failed"},
 	}
 	for _, tt := range tests {

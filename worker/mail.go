@@ -102,16 +102,28 @@ func (m *mailer) send(ctx context.Context, n notification) error {
 }
 
 // message renders the email. Its Message-ID is derived from the
-// notification, so a receiving server can also drop a repeat.
+// notification, so a receiving server can also drop a repeat. Every header
+// value goes through headerValue: a CR or LF from an event (a customer's
+// name, an invoice ID) cannot end its header and start another.
 func (m *mailer) message(to *mail.Address, n notification) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s\r\n", m.from.String())
-	fmt.Fprintf(&b, "To: %s\r\n", to.String())
-	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", n.Subject))
-	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().UTC().Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "Message-ID: <%s.%s@stripeq>\r\n", n.Kind, strings.NewReplacer("<", "", ">", "", "@", "", " ", "").Replace(n.DedupeID))
+	header := func(name, value string) { b.WriteString(name + ": " + headerValue(value) + "\r\n") }
+	header("From", m.from.String())
+	header("To", to.String())
+	header("Subject", mime.QEncoding.Encode("utf-8", n.Subject))
+	header("Date", time.Now().UTC().Format(time.RFC1123Z))
+	header("Message-ID", "<"+messageIDPart.Replace(n.Kind)+"."+messageIDPart.Replace(n.DedupeID)+"@stripeq>")
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
 	b.WriteString(strings.ReplaceAll(n.Body, "\n", "\r\n"))
 	b.WriteString("\r\n")
 	return []byte(b.String())
+}
+
+// messageIDPart drops from a part of a Message-ID what would end or split
+// it.
+var messageIDPart = strings.NewReplacer("<", "", ">", "", "@", "", " ", "", "\r", "", "\n", "")
+
+// headerValue returns v without CR or LF, so that it stays one header.
+func headerValue(v string) string {
+	return strings.NewReplacer("\r", "", "\n", "").Replace(v)
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
+	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,5 +172,46 @@ func TestParseMailer(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), ":p@") {
 			t.Errorf("error quotes the password: %v", err)
 		}
+	}
+}
+
+// TestMailHeadersHoldNoLineBreaks renders an email whose every header
+// value carries a CR LF and a header after it, from the event (the
+// notification's kind and dedupe ID, which make the Message-ID, and its
+// subject) and from the recipient, and checks that the email has exactly
+// its own headers.
+func TestMailHeadersHoldNoLineBreaks(t *testing.T) {
+	m, err := parseMailer("smtp://127.0.0.1:2525", "stripeq <billing@localhost>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		to   *mail.Address
+		n    notification
+	}{
+		{"dedupe ID", &mail.Address{Address: "jenny@example.com"}, notification{Kind: kindPaymentFailed, DedupeID: "in_1\r\nBcc: evil@example.com", Subject: "s"}},
+		{"bare LF in dedupe ID", &mail.Address{Address: "jenny@example.com"}, notification{Kind: kindPaymentFailed, DedupeID: "in_1\nBcc: evil@example.com", Subject: "s"}},
+		{"kind", &mail.Address{Address: "jenny@example.com"}, notification{Kind: "k\r\nBcc: evil@example.com", DedupeID: "in_1", Subject: "s"}},
+		{"subject", &mail.Address{Address: "jenny@example.com"}, notification{Kind: kindPaymentFailed, DedupeID: "in_1", Subject: "Hi\r\nBcc: evil@example.com"}},
+		{"recipient's name", &mail.Address{Name: "Jenny\r\nBcc: evil@example.com", Address: "jenny@example.com"}, notification{Kind: kindPaymentFailed, DedupeID: "in_1", Subject: "s"}},
+	}
+	want := []string{"Content-Transfer-Encoding", "Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := m.message(tt.to, tt.n)
+			msg, err := mail.ReadMessage(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatalf("the email does not parse: %v\n%s", err, raw)
+			}
+			got := slices.Sorted(maps.Keys(msg.Header))
+			if !slices.Equal(got, want) {
+				t.Errorf("headers %v, want %v:\n%s", got, want, raw)
+			}
+			head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+			if bytes.Contains(head, []byte("\nBcc")) || bytes.Count(head, []byte("\n")) != len(want)-1 {
+				t.Errorf("the header section has a line of its own for the injected header:\n%s", head)
+			}
+		})
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
@@ -39,6 +39,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("unsafe setting: " + w)
 	}
 	redisconn.SetLogger(log)
+	stripe.DefaultLeveledLogger = stripeLogger{log}
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
 
@@ -54,7 +55,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if cfg.StripeKey != "" {
 		w.stripe = newStripeAPI(cfg.StripeKey, cfg.StripeAPIBase, cfg.Concurrency)
 	}
-	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: &http.Client{}}
+	alerts := alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alertClient()}
 	srv := asynq.NewServerFromRedisClient(rdb, serverConfig(cfg, log, alerts, w.metrics))
 	if err := srv.Start(w.mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)

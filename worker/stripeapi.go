@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/stripeq/stripeq/pkg/logging"
 )
 
 // defaultRetryAfter is the wait after a Stripe 429 that has no Retry-After.
@@ -144,4 +148,29 @@ func classify(what string, err error) error {
 	default:
 		return fmt.Errorf("%s: %w", what, err)
 	}
+}
+
+// stripeLogger sends stripe-go's own log lines to slog, its info lines at
+// debug level, with every error and URL argument redacted: stripe-go logs
+// the URL it calls and a failed request's error, which quotes that URL
+// (STRIPE_API_BASE may carry credentials for a proxy).
+type stripeLogger struct{ log *slog.Logger }
+
+func (l stripeLogger) Debugf(format string, v ...any) { l.log.Debug("stripe: " + redactedf(format, v)) }
+func (l stripeLogger) Infof(format string, v ...any)  { l.log.Debug("stripe: " + redactedf(format, v)) }
+func (l stripeLogger) Warnf(format string, v ...any)  { l.log.Warn("stripe: " + redactedf(format, v)) }
+func (l stripeLogger) Errorf(format string, v ...any) { l.log.Warn("stripe: " + redactedf(format, v)) }
+
+func redactedf(format string, v []any) string {
+	for i, a := range v {
+		switch a := a.(type) {
+		case error:
+			v[i] = logging.RedactError(a)
+		case string:
+			if strings.Contains(a, "://") {
+				v[i] = logging.RedactURL(a)
+			}
+		}
+	}
+	return fmt.Sprintf(format, v...)
 }

@@ -98,6 +98,7 @@ func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
 	}{
 		{"dashboard on every interface", "dashboard", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "warned-operator-password"}, "/healthz", "DASHBOARD_ADDR"},
 		{"worker metrics on every interface", "worker", map[string]string{}, "/healthz", "METRICS_ADDR"},
+		{"api metrics on every interface", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}, "/metrics", "METRICS_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

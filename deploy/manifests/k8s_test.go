@@ -387,7 +387,21 @@ func checkProbes(t *testing.T, command string, src *source, ctr corev1.Container
 		t.Fatalf("%s: %v", listenAddr[command], err)
 	}
 	listen, _ := strconv.Atoi(portStr)
-	if len(ctr.Ports) != 1 || ctr.Ports[0].ContainerPort != int32(listen) {
+	ports := ctr.Ports
+	if command == "api" {
+		// The api's metrics have their own port (METRICS_ADDR), which its
+		// Service must not expose.
+		_, metricsPort, err := net.SplitHostPort(setting(t, "METRICS_ADDR", values, src))
+		if err != nil {
+			t.Fatalf("METRICS_ADDR: %v", err)
+		}
+		mp, _ := strconv.Atoi(metricsPort)
+		ports = slices.DeleteFunc(slices.Clone(ports), func(p corev1.ContainerPort) bool { return p.Name == "metrics" && p.ContainerPort == int32(mp) })
+		if len(ports) != len(ctr.Ports)-1 {
+			t.Errorf("ports %v: want a port named metrics at METRICS_ADDR's %d", ctr.Ports, mp)
+		}
+	}
+	if len(ports) != 1 || ports[0].ContainerPort != int32(listen) {
 		t.Errorf("ports %v: want one containerPort %d, where %s listens (%s)", ctr.Ports, listen, command, listenAddr[command])
 	}
 	for _, p := range []struct {

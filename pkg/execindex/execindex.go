@@ -31,7 +31,7 @@
 //	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
 //	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
 //	stripeq:idx:{stripe}:account:<acct_…>             ZSET
-//	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it
+//	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it, length-prefixed
 //	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
@@ -195,8 +195,25 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 	if m.Account != "" {
 		p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
 	}
-	p.HSet(ctx, ix.pre+"keys", id, strings.Join(sufs, "\n"))
+	p.HSet(ctx, ix.pre+"keys", id, joinKeys(sufs))
 	return p.ZAddNX(ctx, ix.pre+"all", z)
+}
+
+// joinKeys encodes the index keys of one entry for the keys hash, each as
+// its length in decimal, ":" and the key: "17:type:invoice.paid13:prefix:invoice…".
+// A length prefix reads back unambiguously whatever the keys hold, where
+// keys joined by a separator were split wrongly when a value held it (a
+// type or API version with a line break). The value starts with a digit
+// and a key never does, so luaRemove also reads entries written before,
+// joined by "\n".
+func joinKeys(sufs []string) string {
+	var b strings.Builder
+	for _, s := range sufs {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // Remove drops id from the index, and its re-run history when it is an

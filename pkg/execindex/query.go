@@ -237,7 +237,20 @@ const luaRemove = `
 local function remove(pre, id)
   local sufs = redis.call("HGET", pre .. "keys", id)
   if sufs then
-    for suf in string.gmatch(sufs, "[^\n]+") do redis.call("ZREM", pre .. suf, id) end
+    if string.find(sufs, "^%d") then
+      -- "<length>:<key>" repeated (joinKeys)
+      local i = 1
+      while i <= #sufs do
+        local colon = string.find(sufs, ":", i, true)
+        local n = colon and tonumber(string.sub(sufs, i, colon - 1))
+        if not n then break end
+        redis.call("ZREM", pre .. string.sub(sufs, colon + 1, colon + n), id)
+        i = colon + n + 1
+      end
+    else
+      -- written before joinKeys: keys joined by "\n"
+      for suf in string.gmatch(sufs, "[^\n]+") do redis.call("ZREM", pre .. suf, id) end
+    end
     redis.call("HDEL", pre .. "keys", id)
   end
   redis.call("ZREM", pre .. "all", id)

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -62,5 +64,66 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// Err is a shorthand for the error attribute.
-func Err(err error) slog.Attr { return slog.Any(KeyErr, err) }
+// Err is the error attribute, with the URLs it quotes redacted: see
+// [RedactError].
+func Err(err error) slog.Attr {
+	if err == nil {
+		return slog.Any(KeyErr, nil)
+	}
+	return slog.String(KeyErr, RedactError(err))
+}
+
+// RedactError returns err's message with the URL of every *url.Error in
+// its chain cut by [RedactURL]. An HTTP client's error quotes the whole
+// URL it called ("Post \"https://hooks.example.com/T1/secret\": …"), and
+// such a URL can be a credential, as a chat webhook's is.
+func RedactError(err error) string {
+	msg := err.Error()
+	for _, ue := range urlErrors(err, nil) {
+		if ue.URL == "" {
+			continue
+		}
+		r := RedactURL(ue.URL)
+		msg = strings.ReplaceAll(msg, strconv.Quote(ue.URL), strconv.Quote(r))
+		msg = strings.ReplaceAll(msg, ue.URL, r)
+	}
+	return msg
+}
+
+// urlErrors appends every *url.Error in err's chain (through Unwrap() error
+// and Unwrap() []error) to found.
+func urlErrors(err error, found []*url.Error) []*url.Error {
+	for err != nil {
+		if ue, ok := err.(*url.Error); ok {
+			found = append(found, ue)
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				found = urlErrors(inner, found)
+			}
+			return found
+		default:
+			return found
+		}
+	}
+	return found
+}
+
+// RedactURL returns raw cut to its scheme and host, for logs: the
+// user-info, path, query and fragment, any of which may hold a secret, are
+// dropped; "/…" marks a dropped path or query. An unparsable raw gives
+// "(unparsable URL)".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL)"
+	}
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		s += "/…"
+	}
+	return s
+}

@@ -158,7 +158,12 @@ func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-// Redacted returns raw with any password replaced by "xxxxx", for logs.
+// Redacted returns raw for logs, with every value that may carry a secret
+// replaced by "xxxxx": the password of the user-info, the value of every
+// query parameter but the known harmless ones (master, db), so
+// sentinel_password and any parameter added later, a query parameter
+// without a value, and the fragment. An unparsable raw gives
+// "(unparsable URL)", never raw itself.
 func Redacted(raw string) string {
 	if raw == "" {
 		raw = DefaultURL
@@ -167,8 +172,34 @@ func Redacted(raw string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	return u.Redacted()
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), redactedMark)
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		params := strings.Split(u.RawQuery, "&")
+		for i, p := range params {
+			name, _, hasValue := strings.Cut(p, "=")
+			switch key, err := url.QueryUnescape(name); {
+			case err == nil && hasValue && harmlessParams[key]:
+			case hasValue:
+				params[i] = name + "=" + redactedMark
+			case p != "":
+				params[i] = redactedMark
+			}
+		}
+		u.RawQuery = strings.Join(params, "&")
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = redactedMark, ""
+	}
+	return u.String()
 }
+
+// redactedMark replaces a secret in Redacted's output.
+const redactedMark = "xxxxx"
+
+// harmlessParams are the query parameters whose values Redacted keeps.
+var harmlessParams = map[string]bool{"master": true, "db": true}
 
 // cutHosts replaces the host part of raw by a placeholder when it lists
 // several hosts, and returns that list.

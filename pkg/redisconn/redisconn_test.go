@@ -87,3 +87,41 @@ func withoutTimeouts(o asynq.RedisConnOpt) asynq.RedisConnOpt {
 	}
 	return o
 }
+
+// TestRedacted checks that every password a Redis URL can carry, in its
+// user-info or its query string, and any parameter Redacted does not know,
+// is masked, and that what an operator needs to tell URLs apart is kept.
+func TestRedacted(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+	}{
+		{"unset", "", "redis://127.0.0.1:6379/0"},
+		{"no password", "redis://db.internal:6380/2", "redis://db.internal:6380/2"},
+		{"password", "redis://:hunter2@db.internal:6380/2", "redis://:xxxxx@db.internal:6380/2"},
+		{"user and password", "rediss://app:hunter2@h:6380", "rediss://app:xxxxx@h:6380"},
+		{"escaped password", "redis://:hun%40ter2@h", "redis://:xxxxx@h"},
+		{"socket", "redis-socket://:hunter2@/run/redis.sock?db=3", "redis-socket://:xxxxx@/run/redis.sock?db=3"},
+		{"sentinel_password", "redis-sentinel://:hunter2@s1:26379,s2:26379/1?master=mymaster&sentinel_password=hunter3",
+			"redis-sentinel://:xxxxx@s1:26379,s2:26379/1?master=mymaster&sentinel_password=xxxxx"},
+		{"sentinel_password first", "redis-sentinel://s1?sentinel_password=hunter3&master=m", "redis-sentinel://s1?sentinel_password=xxxxx&master=m"},
+		{"escaped parameter name", "redis-sentinel://s1?master=m&sentinel%5Fpassword=hunter3", "redis-sentinel://s1?master=m&sentinel%5Fpassword=xxxxx"},
+		{"parameter given twice", "redis-sentinel://s1?master=m&sentinel_password=hunter3&sentinel_password=hunter4",
+			"redis-sentinel://s1?master=m&sentinel_password=xxxxx&sentinel_password=xxxxx"},
+		{"unknown parameters", "redis://h?password=hunter2&token=hunter3", "redis://h?password=xxxxx&token=xxxxx"},
+		{"parameter without a value", "redis://h?hunter2", "redis://h?xxxxx"},
+		{"empty value", "redis://h?password=", "redis://h?password=xxxxx"},
+		{"fragment", "redis://h#hunter2", "redis://h#xxxxx"},
+		{"unparsable", "redis://:hunter2@h\x7f", "(unparsable URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := redisconn.Redacted(tt.url)
+			if got != tt.want {
+				t.Errorf("Redacted(%q) = %q, want %q", tt.url, got, tt.want)
+			}
+			if strings.Contains(got, "hunter") || strings.Contains(got, "hun%40ter") {
+				t.Errorf("Redacted(%q) = %q: a secret is left", tt.url, got)
+			}
+		})
+	}
+}

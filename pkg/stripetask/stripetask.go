@@ -118,17 +118,36 @@ type envelope struct {
 	} `json:"data"`
 }
 
-// envelopeOptions decode the envelope as encoding/json would (duplicate
-// names and invalid UTF-8 are let through; names match exactly, as Stripe
-// writes them), in one pass over the body where encoding/json makes two.
-var envelopeOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+// jsonOptions are how every reader of an event decodes its JSON, the api
+// and the worker alike ([Unmarshal]): object member names match exactly,
+// as Stripe writes them (encoding/json would also match "ID" or "cuſtomer"
+// to "id" or "customer"), and a duplicate member name or invalid UTF-8 is
+// an error. So no body can mean one thing to the api's headers and the
+// Console and another to the worker's handlers.
+var jsonOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
+// Unmarshal decodes data, an event's JSON or a part of it, into v as both
+// the api and the worker must: names match exactly and case-sensitively,
+// and a duplicate name or invalid UTF-8 is an error. v's fields use
+// encoding/json's struct tags; a type's UnmarshalJSON method is called as
+// encoding/json would call it. An error for a value of the wrong type is
+// a *jsonv2.SemanticError (github.com/go-json-experiment/json) naming it
+// by its JSON pointer; any other is a syntax error.
+func Unmarshal(data []byte, v any) error { return jsonv2.Unmarshal(data, v, jsonOptions) }
 
 // Decode reads the metadata of a raw event body. It checks the event's shape
-// (an "evt_" ID, a type, a creation time and a data.object) and returns
+// (an "evt_" ID, a type, a creation time and a data.object) and the
+// characters of its IDs and type ([ValidID], [ValidType]), and returns
 // ErrMalformed or ErrNotEvent, wrapped with the detail, when it is wrong.
+// The body is decoded by [Unmarshal]: a duplicate member name anywhere in
+// it is ErrMalformed.
 func Decode(body []byte) (Metadata, error) {
 	var e envelope
-	if err := jsonv2.Unmarshal(body, &e, envelopeOptions); err != nil {
+	if err := Unmarshal(body, &e); err != nil {
 		var semErr *jsonv2.SemanticError
 		if errors.As(err, &semErr) {
 			return Metadata{}, fmt.Errorf("%w: field %q has the wrong type", ErrNotEvent, strings.TrimPrefix(string(semErr.JSONPointer), "/"))
@@ -138,16 +157,22 @@ func Decode(body []byte) (Metadata, error) {
 	switch {
 	case !strings.HasPrefix(e.ID, "evt_"):
 		return Metadata{}, fmt.Errorf("%w: id %q does not start with evt_", ErrNotEvent, truncate(e.ID))
+	case !ValidID(e.ID):
+		return Metadata{}, fmt.Errorf("%w: id %q is not a Stripe ID (letters, digits and _, at most %d)", ErrNotEvent, truncate(e.ID), MaxIDLength)
 	case e.Object != "" && e.Object != "event":
 		return Metadata{}, fmt.Errorf("%w: object is %q", ErrNotEvent, truncate(e.Object))
 	case e.Type == "":
 		return Metadata{}, fmt.Errorf("%w: no type", ErrNotEvent)
+	case !ValidType(e.Type):
+		return Metadata{}, fmt.Errorf("%w: type %q is not a Stripe event type (letters, digits and _ in parts joined by ., at most %d)", ErrNotEvent, truncate(e.Type), MaxIDLength)
 	case e.Created <= 0:
 		return Metadata{}, fmt.Errorf("%w: no created time", ErrNotEvent)
 	case e.Data == nil || e.Data.Object == nil:
 		return Metadata{}, fmt.Errorf("%w: no data.object", ErrNotEvent)
-	case len(e.ID) > 255 || len(e.Type) > 255:
-		return Metadata{}, fmt.Errorf("%w: id or type longer than 255 bytes", ErrNotEvent)
+	case e.Account != "" && !ValidID(e.Account):
+		return Metadata{}, fmt.Errorf("%w: account %q is not a Stripe ID", ErrNotEvent, truncate(e.Account))
+	case !validAPIVersion(e.APIVersion):
+		return Metadata{}, fmt.Errorf("%w: api_version %q is not a Stripe API version", ErrNotEvent, truncate(e.APIVersion))
 	}
 	m := Metadata{
 		ID:         e.ID,
@@ -159,7 +184,67 @@ func Decode(body []byte) (Metadata, error) {
 		ObjectID:   e.Data.Object.ID,
 		Customer:   customerID(e.Data.Object.Object, e.Data.Object.ID, e.Data.Object.Customer),
 	}
+	if m.Customer != "" && !ValidID(m.Customer) {
+		return Metadata{}, fmt.Errorf("%w: customer %q is not a Stripe ID", ErrNotEvent, truncate(m.Customer))
+	}
 	return m, nil
+}
+
+// MaxIDLength is the longest ID or event type [ValidID] and [ValidType]
+// accept, in bytes.
+const MaxIDLength = 255
+
+// ValidID reports whether id is made of Stripe's ID characters: ASCII
+// letters, digits and "_", 1 to MaxIDLength of them, as in "evt_1Oa2b",
+// "cus_9s6XKzkNRiz8i3" or "acct_1032D82eZvKYlo2C". Event, customer and
+// account IDs that are not are refused at the door, so that no ID holds a
+// character that means something in a URL, a Redis key or a log line
+// ("#", "?", "/", ":", a line break, NUL). A re-run copy's task ID
+// ("<id>:rerun:<n>") is not an event ID and is never checked with it.
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLength {
+		return false
+	}
+	for i := range len(id) {
+		if !idByte(id[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidType reports whether t is a Stripe event type: parts of ID
+// characters ([ValidID]) joined by ".", at most MaxIDLength bytes, as in
+// "customer.subscription.trial_will_end".
+func ValidType(t string) bool {
+	if len(t) > MaxIDLength {
+		return false
+	}
+	for part := range strings.SplitSeq(t, ".") {
+		if !ValidID(part) {
+			return false
+		}
+	}
+	return true
+}
+
+// validAPIVersion reports whether v is empty or looks like a Stripe API
+// version: ID characters, "-" and ".", as in "2023-10-16" or
+// "2024-09-30.acacia".
+func validAPIVersion(v string) bool {
+	if len(v) > MaxIDLength {
+		return false
+	}
+	for i := range len(v) {
+		if !idByte(v[i]) && v[i] != '-' && v[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func idByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // customerID finds the customer an event's object belongs to: the object
@@ -174,13 +259,13 @@ func customerID(object, id string, raw jsontext.Value) string {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if Unmarshal(raw, &s) == nil {
 		return s
 	}
 	var o struct {
 		ID string `json:"id"`
 	}
-	if json.Unmarshal(raw, &o) == nil {
+	if Unmarshal(raw, &o) == nil {
 		return o.ID
 	}
 	return ""
@@ -331,6 +416,12 @@ func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
 	if err != nil {
 		return stripe.Event{}, Metadata{}, err
 	}
+	// stripe-go's types decode with encoding/json, which matches names
+	// case-insensitively; a body must first pass Unmarshal's checks, as
+	// the api's and the worker's do.
+	if err := Unmarshal(body, new(jsontext.Value)); err != nil {
+		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	var e stripe.Event
 	if err := json.Unmarshal(body, &e); err != nil {
 		return stripe.Event{}, Metadata{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -357,14 +448,18 @@ func Open(t *asynq.Task) (eventType string, body []byte, err error) {
 	return eventType, body, nil
 }
 
-// Check checks what a reader decoded from the body of task t (see [Open]):
-// the event's id and type, and whether it has a data.object. The event
-// must have an ID and an object, and its type must be the task's. It
-// returns the task's metadata, from its headers, or from body for a task
-// written without headers, or ErrNotEvent.
+// Check checks what a reader decoded from the body of task t (see [Open]),
+// with [Unmarshal]: the event's id and type, and whether it has a
+// data.object. The event must have a valid ID ([ValidID]) and an object,
+// and its type must be the task's. It returns the task's metadata, from
+// its headers, or from body for a task written without headers, or
+// ErrNotEvent.
 func Check(t *asynq.Task, body []byte, id, eventType string, hasObject bool) (Metadata, error) {
 	if id == "" || !hasObject {
 		return Metadata{}, fmt.Errorf("%w: no id or data.object", ErrNotEvent)
+	}
+	if !ValidID(id) {
+		return Metadata{}, fmt.Errorf("%w: id %q is not a Stripe ID", ErrNotEvent, truncate(id))
 	}
 	if want, _ := EventType(t.Type()); eventType != want {
 		return Metadata{}, fmt.Errorf("%w: payload type %q differs from task type %q", ErrNotEvent, eventType, t.Type())

@@ -3,6 +3,7 @@ package stripetask_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,130 @@ func TestParseRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, err := stripetask.Parse(tt.task); !errors.Is(err, tt.want) {
 				t.Errorf("Parse = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeValidatesIDs checks that event, customer and account IDs, the
+// type and the API version are held to Stripe's characters, so that none
+// can carry a character that means something in a URL, a Redis key or a
+// log line.
+func TestDecodeValidatesIDs(t *testing.T) {
+	base := stripetest.Fixture(stripetask.ChargeFailed)
+	edit := func(fn func(e map[string]any)) []byte { return stripetest.Edit(base, fn) }
+	set := func(k string, v any) []byte { return edit(func(e map[string]any) { e[k] = v }) }
+	customer := func(v any) []byte { return edit(func(e map[string]any) { stripetest.Object(e)["customer"] = v }) }
+	tests := []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"a real event", base, true},
+		{"an ID with capitals and digits", set("id", "evt_1OabcXYZ09"), true},
+		{"a type of three parts", set("type", "customer.subscription.trial_will_end"), true},
+		{"a named API version", set("api_version", "2024-09-30.acacia"), true},
+		{"a Connect account", set("account", "acct_1032D82eZvKYlo2C"), true},
+		{"an expanded customer", customer(map[string]any{"id": "cus_X1", "object": "customer"}), true},
+		{"an ID of 255 bytes", set("id", "evt_"+strings.Repeat("a", 251)), true},
+
+		{"an ID with #", set("id", "evt_victim1#x"), false},
+		{"an ID with ?", set("id", "evt_victim1?x=1"), false},
+		{"an ID with a newline", set("id", "evt_a\nb"), false},
+		{"an ID with NUL", set("id", "evt_a\x00b"), false},
+		{"an ID of a re-run copy", set("id", "evt_victim1:rerun:7"), false},
+		{"an ID with /", set("id", "evt_a/../b"), false},
+		{"an ID with a space", set("id", "evt_a b"), false},
+		{"an ID with %", set("id", "evt_a%2Fb"), false},
+		{"an ID with a non-ASCII letter", set("id", "evt_é"), false},
+		{"an ID of 256 bytes", set("id", "evt_"+strings.Repeat("a", 252)), false},
+		{"a type with a newline", set("type", "charge.failed\ncustomer:cus_x"), false},
+		{"a type with :", set("type", "charge:failed"), false},
+		{"a type with an empty part", set("type", "charge..failed"), false},
+		{"a type ending in .", set("type", "charge."), false},
+		{"a type starting with .", set("type", ".charge"), false},
+		{"a customer with #", customer("cus_a#b"), false},
+		{"a customer with a newline", customer("cus_a\nb"), false},
+		{"an expanded customer with ?", customer(map[string]any{"id": "cus_a?b", "object": "customer"}), false},
+		{"an account with /", set("account", "acct_1/x"), false},
+		{"an account with a newline", set("account", "acct_1\n"), false},
+		{"an API version with a newline", set("api_version", "2023-10-16\nx"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := stripetask.Decode(tt.body)
+			if tt.ok && err != nil {
+				t.Errorf("Decode = %v, want no error", err)
+			}
+			if !tt.ok && !errors.Is(err, stripetask.ErrNotEvent) {
+				t.Errorf("Decode = %v, want ErrNotEvent", err)
+			}
+		})
+	}
+}
+
+// TestRerunCopyIDs checks that the ID validation applies to the event, not
+// to task IDs: a re-run copy "<id>:rerun:<n>" is built, queued next to its
+// original and parsed back.
+func TestRerunCopyIDs(t *testing.T) {
+	body := stripetest.Event(stripetask.InvoicePaid, "evt_orig1", time.Unix(1700000000, 0))
+	_, m, err := stripetask.New(body, stripetask.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := stripetask.Options{Shards: 8}
+	cp := m
+	cp.ID = m.ID + ":rerun:7"
+	task := stripetask.NewFromMetadata(body, cp, o)
+	if stripetask.QueueFor(cp.ID, o) != stripetask.QueueFor(m.ID, o) {
+		t.Error("the copy is queued apart from its original")
+	}
+	stored := asynq.NewTaskWithHeaders(task.Type(), task.Payload(), task.Headers())
+	if _, parsed, err := stripetask.Parse(stored); err != nil || parsed.Type != stripetask.InvoicePaid {
+		t.Errorf("Parse of the copy = %+v, %v", parsed, err)
+	}
+}
+
+// TestOneParse decodes the event of issue 19 (a charge.failed carrying both
+// "customer":"cus_a" and "cuſtomer":"cus_b", the long s that
+// encoding/json folds to s) and events with duplicate names: names match
+// exactly, and a name given twice is refused.
+func TestOneParse(t *testing.T) {
+	base := string(stripetest.Event(stripetask.ChargeFailed, "evt_longs", time.Unix(1700000000, 0)))
+	longS := strings.Replace(base, `"customer":"cus_stripeq_demo"`, `"customer":"cus_a","cuſtomer":"cus_b"`, 1)
+	if longS == base {
+		t.Fatal("the fixture has no customer to replace")
+	}
+	m, err := stripetask.Decode([]byte(longS))
+	if err != nil || m.Customer != "cus_a" {
+		t.Errorf("Decode = %+v, %v; want customer cus_a", m, err)
+	}
+	var o struct {
+		Data struct {
+			Object struct {
+				Customer string `json:"customer"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if err := stripetask.Unmarshal([]byte(longS), &o); err != nil || o.Data.Object.Customer != "cus_a" {
+		t.Errorf("Unmarshal: customer %q, %v; want cus_a", o.Data.Object.Customer, err)
+	}
+	for name, body := range map[string]string{
+		"customer twice":    strings.Replace(base, `"customer":"cus_stripeq_demo"`, `"customer":"cus_a","customer":"cus_b"`, 1),
+		"id twice":          strings.Replace(base, `"id":"evt_longs"`, `"id":"evt_longs","id":"evt_other"`, 1),
+		"a name twice deep": strings.Replace(base, `"object":"charge"`, `"object":"charge","metadata":{"k":1,"k":2}`, 1),
+		"invalid UTF-8":     strings.Replace(base, `"cus_stripeq_demo"`, "\"cus_\xff\"", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if body == base {
+				t.Fatal("nothing replaced")
+			}
+			if _, err := stripetask.Decode([]byte(body)); !errors.Is(err, stripetask.ErrMalformed) {
+				t.Errorf("Decode = %v, want ErrMalformed", err)
+			}
+			task := asynq.NewTaskWithHeaders("stripe:charge.failed", []byte(body), nil)
+			if _, _, err := stripetask.Parse(task); !errors.Is(err, stripetask.ErrMalformed) {
+				t.Errorf("Parse = %v, want ErrMalformed", err)
 			}
 		})
 	}
