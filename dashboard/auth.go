@@ -9,16 +9,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 )
 
 // role is what a signed-in user may do.
@@ -67,15 +66,16 @@ type authenticator struct {
 	rdb      redis.UniversalClient
 	accounts []account
 	ttl      time.Duration
-	limiter  *clientLimiter
+	limiter  *loginLimiter
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, limiter: newClientLimiter(rate.Every(6*time.Second), 10)}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
 	}
+	a.limiter = newLoginLimiter(a.accounts)
 	return a
 }
 
@@ -161,18 +161,16 @@ func (a *authenticator) logout(ctx context.Context, token string) error {
 // authenticate accepts HTTP Basic credentials (for scripts) or a session
 // cookie (for browsers) and records the role. Without either, a browser
 // asking for a page is sent to the login page; anything else gets 401 with
-// a Basic challenge. Failed Basic attempts count against the client's
-// login rate limit.
+// a Basic challenge. Basic attempts go through the sign-in limits.
 func (s *server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if u, p, ok := c.Request.BasicAuth(); ok {
-			if !s.auth.limiter.allow(clientIP(c.Request)) {
-				tooMany(c)
+			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p)
+			if err != nil {
+				tooMany(c, err)
 				return
 			}
-			acc, ok := s.auth.check(u, p)
 			if !ok {
-				s.auth.limiter.fail(clientIP(c.Request))
 				unauthorized(c)
 				return
 			}
@@ -226,9 +224,34 @@ func unauthorized(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
 }
 
-func tooMany(c *gin.Context) {
-	c.Header("Retry-After", "60")
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; wait a minute"})
+// tooMany answers a refused or abandoned sign-in attempt.
+func tooMany(c *gin.Context, err error) {
+	c.Header("Retry-After", retryAfter(err))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; try again later"})
+}
+
+// retryAfter is the Retry-After value, in whole seconds, of a sign-in
+// error.
+func retryAfter(err error) string {
+	var tm errTooMany
+	d := clientEvery
+	if errors.As(err, &tm) {
+		d = tm.RetryAfter
+	}
+	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+}
+
+// signIn checks user and password within the sign-in limits of
+// loginLimiter, waiting for the attempt's turn. It returns errTooMany
+// when the attempt is refused, or ctx's error.
+func (a *authenticator) signIn(ctx context.Context, client, user, password string) (account, bool, error) {
+	done, err := a.limiter.admit(ctx, client, user)
+	if err != nil {
+		return account{}, false, err
+	}
+	acc, ok := a.check(user, password)
+	done(ok)
+	return acc, ok, nil
 }
 
 // requireOperator answers 403 to anyone but an operator.
@@ -304,56 +327,4 @@ func (s *server) csrf() gin.HandlerFunc {
 		}
 		c.Next()
 	}
-}
-
-// clientIP is the address the request came from. X-Forwarded-For is not
-// trusted: a client could name any address and dodge the rate limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// clientLimiter limits failed sign-ins per client address with a token
-// bucket each: burst failures at once, then one per interval.
-type clientLimiter struct {
-	mu      sync.Mutex
-	every   rate.Limit
-	burst   int
-	clients map[string]*rate.Limiter
-}
-
-func newClientLimiter(every rate.Limit, burst int) *clientLimiter {
-	return &clientLimiter{every: every, burst: burst, clients: map[string]*rate.Limiter{}}
-}
-
-// allow reports whether ip may try to sign in now.
-func (l *clientLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.clients[ip]
-	return !ok || lim.Tokens() >= 1
-}
-
-// fail records a failed attempt by ip.
-func (l *clientLimiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.clients) > 10_000 {
-		// Forget clients whose bucket has refilled; bounds the memory an
-		// attacker with many addresses can take.
-		for k, lim := range l.clients {
-			if lim.Tokens() >= float64(l.burst) {
-				delete(l.clients, k)
-			}
-		}
-	}
-	lim, ok := l.clients[ip]
-	if !ok {
-		lim = rate.NewLimiter(l.every, l.burst)
-		l.clients[ip] = lim
-	}
-	lim.Allow()
 }

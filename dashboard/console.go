@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,10 +111,16 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 
 // handleStatic serves the Console's own CSS and JavaScript. They hold
 // nothing secret, and the login page needs them, so they need no login.
+// It serves files only: a directory answers 404, never a listing.
 func handleStatic() gin.HandlerFunc {
 	sub, _ := fs.Sub(webFS, "web/static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return func(c *gin.Context) {
+		name := strings.TrimPrefix(path.Clean(c.Param("file")), "/")
+		if st, err := fs.Stat(sub, name); err != nil || !st.Mode().IsRegular() || strings.HasSuffix(c.Param("file"), "/") {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"message": "not found"})
+			return
+		}
 		c.Header("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(c.Writer, c.Request)
 	}
@@ -336,7 +343,7 @@ func safeNext(next string) string {
 	return next
 }
 
-// handleLogin checks the form, rate-limited per client, and starts a
+// handleLogin checks the form, within the sign-in limits, and starts a
 // session. The form is CSRF-protected by origin (login CSRF would sign a
 // victim in as the attacker).
 func (s *server) handleLogin() gin.HandlerFunc {
@@ -347,15 +354,13 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
 			return
 		}
-		ip := clientIP(c.Request)
-		if !s.auth.limiter.allow(ip) {
-			c.Header("Retry-After", "60")
+		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
+		if err != nil {
+			c.Header("Retry-After", retryAfter(err))
 			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
 			return
 		}
-		acc, ok := s.auth.check(c.PostForm("user"), c.PostForm("password"))
 		if !ok {
-			s.auth.limiter.fail(ip)
 			s.render(c, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Wrong user or password."})
 			return
 		}

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,7 +34,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 			path = strings.ReplaceAll(path, p, "evt_01")
 		}
 		t.Run(key, func(t *testing.T) {
-			b.srv.auth.limiter = newClientLimiter(1, 10)
+			b.srv.auth.limiter = newLoginLimiter(b.srv.auth.accounts)
 			for _, tt := range []struct {
 				name string
 				r    req
@@ -65,5 +70,90 @@ func TestExpiredSessionIsRefused(t *testing.T) {
 	}
 	if rec := b.do(t, req{path: "/", cookie: cookie, headers: map[string]string{"Accept": "text/html"}}); rec.Code != 303 {
 		t.Errorf("expired session, the Console page: %d, want 303 to the login page", rec.Code)
+	}
+}
+
+// TestHostAllowlist: with DASHBOARD_HOSTS set, a request for any other
+// Host (a DNS-rebinding page) gets 421; /healthz answers whatever the Host.
+func TestHostAllowlist(t *testing.T) {
+	b := setupEnv(t, seeds[:1], map[string]string{"DASHBOARD_HOSTS": "dash.example.com, localhost:8081"})
+	tests := []struct {
+		host, path string
+		want       int
+	}{
+		{"dash.example.com", "/api/executions", 200},
+		{"DASH.example.com:443", "/api/executions", 200},
+		{"localhost:8081", "/api/executions", 200},
+		{"localhost:9999", "/api/executions", 421},
+		{"rebind.attacker.example:8081", "/api/executions", 421},
+		{"rebind.attacker.example:8081", "/login", 421},
+		{"rebind.attacker.example:8081", "/monitoring/api/queues", 421},
+		{"rebind.attacker.example:8081", "/healthz", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host+tt.path, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tt.path, nil)
+			r.Host = tt.host
+			r.SetBasicAuth(opUser, opPass)
+			rec := httptest.NewRecorder()
+			b.h.ServeHTTP(rec, r)
+			if rec.Code != tt.want {
+				t.Errorf("Host %s, GET %s: %d, want %d", tt.host, tt.path, rec.Code, tt.want)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		port  string
+		hosts []string
+	}{{"8081", []string{"localhost:8081", "127.0.0.1:8081", "[::1]:8081"}}} {
+		if got := loopbackHosts(tt.port); !slices.Equal(got, tt.hosts) {
+			t.Errorf("loopbackHosts(%s) = %v", tt.port, got)
+		}
+	}
+}
+
+// TestStaticHasNoListing: /static/ serves its files but never lists its
+// directory.
+func TestStaticHasNoListing(t *testing.T) {
+	b := setup(t, nil)
+	for path, want := range map[string]int{"/static/": 404, "/static/.": 404, "/static/app.css": 200, "/static/app.js": 200, "/static/nope.js": 404, "/static/./": 404} {
+		rec := b.do(t, req{path: path})
+		if rec.Code != want || (want == 404 && strings.Contains(rec.Body.String(), "app.js")) {
+			t.Errorf("GET %s: %d, want %d: %.100s", path, rec.Code, want, rec.Body.String())
+		}
+	}
+}
+
+// TestAccessLogNamesUserAndClient: every request's log line names the
+// signed-in user and the client address (the proxy's client only from
+// TRUSTED_PROXIES).
+func TestAccessLogNamesUserAndClient(t *testing.T) {
+	b := setupEnv(t, seeds[:1], map[string]string{"TRUSTED_PROXIES": "10.1.0.0/16"})
+	var buf bytes.Buffer
+	b.srv.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	b.h = b.srv.handler()
+	cookie := b.login(t, viewerUser, viewerPass)
+	tests := []struct {
+		name       string
+		r          req
+		user, addr string
+	}{
+		{"Basic, direct", req{path: "/api/executions", user: opUser, pass: opPass, remote: "192.0.2.4:999"}, opUser, "192.0.2.4"},
+		{"session, through the proxy", req{path: "/api/executions", cookie: cookie, remote: "10.1.2.3:999", headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}}, viewerUser, "203.0.113.5"},
+		{"forged header, untrusted peer", req{path: "/api/executions", user: opUser, pass: opPass, remote: "192.0.2.4:999", headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}}, opUser, "192.0.2.4"},
+		{"no credentials", req{path: "/api/executions", remote: "[2001:db8::1]:999"}, "", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf.Reset()
+			b.do(t, tt.r)
+			var line map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatalf("log line %q: %v", buf.String(), err)
+			}
+			if line["client_ip"] != tt.addr || (tt.user != "" && line["user"] != tt.user) || (tt.user == "" && line["user"] != nil) {
+				t.Errorf("log line %s: want user %q, client_ip %q", buf.String(), tt.user, tt.addr)
+			}
+		})
 	}
 }

@@ -41,6 +41,10 @@ type server struct {
 	index                    *execindex.Shards
 	tasks                    inspector
 	queue                    enqueuer
+	// proxies are TRUSTED_PROXIES; hosts are the Host values allowHosts
+	// accepts (empty: any).
+	proxies proxies
+	hosts   []string
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -49,7 +53,8 @@ func (s *server) handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log), httpserver.Recovery(s.log), securityHeaders())
+	r.Use(httpserver.RequestID(), s.recordClient(), httpserver.AccessLog(s.log, ctxUser, ctxClient), httpserver.Recovery(s.log),
+		securityHeaders(), allowHosts(s.hosts))
 	s.routes(r)
 	return r
 }
@@ -66,5 +71,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
 		tasks:        tasks,
 		queue:        queue,
+		proxies:      cfg.TrustedProxies,
+		hosts:        cfg.Hosts,
 	}
 }
