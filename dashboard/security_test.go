@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html/template"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynqmon"
 )
 
 // TestEveryRouteNeedsAuth walks every route the dashboard's engine serves,
@@ -153,6 +159,100 @@ func TestAccessLogNamesUserAndClient(t *testing.T) {
 			}
 			if line["client_ip"] != tt.addr || (tt.user != "" && line["user"] != tt.user) || (tt.user == "" && line["user"] != nil) {
 				t.Errorf("log line %s: want user %q, client_ip %q", buf.String(), tt.user, tt.addr)
+			}
+		})
+	}
+}
+
+// TestLoginRedirectStaysOnSite: next after sign-in is only ever a path on
+// this site.
+func TestLoginRedirectStaysOnSite(t *testing.T) {
+	b := setup(t, nil)
+	tests := []struct{ next, want string }{
+		{"/", "/"},
+		{"/?type=invoice.*&state=failed", "/?type=invoice.*&state=failed"},
+		{"/executions/evt_1", "/executions/evt_1"},
+		{"/%09/evil.com", "/"},
+		{"/\t/evil.com", "/"},
+		{"/\n/evil.com", "/"},
+		{"/\r\n/evil.com", "/"},
+		{"//evil.com", "/"},
+		{"/\\evil.com", "/"},
+		{"/%5Cevil.com", "/"},
+		{"/%2F/evil.com", "/"},
+		{"/%2fevil.com", "/"},
+		{"\\\\evil.com", "/"},
+		{"https://evil.com", "/"},
+		{"evil.com", "/"},
+		{"", "/"},
+		{"/%00", "/"},
+		{"/\x7f/evil.com", "/"},
+		{"/%zz", "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			form := url.Values{"user": {opUser}, "password": {opPass}, "next": {tt.next}}
+			rec := b.do(t, req{method: "POST", path: "/login", body: form.Encode(), headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+			if rec.Code != 303 || rec.Header().Get("Location") != tt.want {
+				t.Errorf("next %q: %d to %q, want 303 to %q", tt.next, rec.Code, rec.Header().Get("Location"), tt.want)
+			}
+			page := b.do(t, req{path: "/login?next=" + url.QueryEscape(tt.next)})
+			if want := `name="next" value="` + template.HTMLEscapeString(tt.want) + `"`; !strings.Contains(page.Body.String(), want) {
+				t.Errorf("login page for next %q lacks %s", tt.next, want)
+			}
+		})
+	}
+}
+
+// TestMetricsQueuesArePlainNames: asynqmon pastes the queues parameter of
+// its metrics API into PromQL; only known queue names reach it.
+func TestMetricsQueuesArePlainNames(t *testing.T) {
+	b := setup(t, seeds[:1])
+	var (
+		mu      sync.Mutex
+		queries []string
+	)
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.Query().Get("query"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+	}))
+	t.Cleanup(prom.Close)
+	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: b.db.Opt, PrometheusAddress: prom.URL, ReadOnly: true})
+	t.Cleanup(func() { mon.Close() })
+	b.srv.monitoring, b.srv.monitoringRO = mon, mon
+	b.h = b.srv.handler()
+	tests := []struct {
+		queues string
+		want   int
+	}{
+		{"", 200},
+		{"stripe", 200},
+		{`x"} or {__name__=~".+`, 400},
+		{`stripe"} or {__name__=~".+`, 400},
+		{"stripe,nope", 400},
+		{"stripe|.*", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.queues, func(t *testing.T) {
+			mu.Lock()
+			queries = nil
+			mu.Unlock()
+			rec := b.do(t, req{path: "/monitoring/api/metrics?queues=" + url.QueryEscape(tt.queues), user: viewerUser, pass: viewerPass})
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.want == 400 && len(queries) > 0 {
+				t.Errorf("Prometheus was asked %q", queries)
+			}
+			for _, q := range queries {
+				if strings.Contains(q, "__name__") {
+					t.Errorf("injected PromQL reached Prometheus: %s", q)
+				}
 			}
 		})
 	}

@@ -23,6 +23,7 @@ type inspector interface {
 	RunTask(queue, id string) error
 	CancelProcessing(id string) error
 	DeleteTask(queue, id string) error
+	Queues() ([]string, error)
 }
 
 // enqueuer stores a task; *asynq.Client is one.
