@@ -50,6 +50,10 @@ var funcs = template.FuncMap{
 		return string([]rune(s)[:n-1]) + "…"
 	},
 	"pretty": func(b []byte) string { return prettyJSON(b) },
+	// pathesc escapes one path segment: an ID in a URL path. The
+	// template's own escaping keeps "#", "?" and "/", which would cut or
+	// redirect the URL.
+	"pathesc": url.PathEscape,
 }
 
 // relTime says how long ago (or how soon) t is: "12s ago", "in 3m".

@@ -311,14 +311,56 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	return d, nil
 }
 
+// Limits of prettyJSON. Indenting costs two bytes per level on every
+// line, so a small, deeply nested event would grow quadratically.
+const (
+	// maxPrettyDepth is the deepest nesting prettyJSON indents. Stripe's
+	// events nest about 6 levels.
+	maxPrettyDepth = 32
+	// maxPrettyBytes is the largest indented text prettyJSON returns.
+	maxPrettyBytes = 1 << 20
+)
+
 // prettyJSON indents a payload for the detail view. The template escapes
-// it; this only lays it out.
+// it; this only lays it out. A payload nested deeper than maxPrettyDepth,
+// or whose indented form would exceed maxPrettyBytes, or that is not JSON,
+// is returned as it is.
 func prettyJSON(raw []byte) string {
+	if jsonDepth(raw) > maxPrettyDepth || len(raw) > maxPrettyBytes {
+		return string(raw)
+	}
 	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
+	if err := json.Indent(&b, raw, "", "  "); err != nil || b.Len() > maxPrettyBytes {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// jsonDepth is the deepest nesting of arrays and objects in raw, read in
+// one pass that skips strings.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // rerunResult says what a re-run did.

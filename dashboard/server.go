@@ -54,6 +54,9 @@ func (s *server) handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Route on the escaped path, so that an ID holding "/" (as %2F) is
+	// one path parameter; parameters are unescaped.
+	r.UseRawPath = true
 	r.Use(httpserver.RequestID(), s.recordClient(), httpserver.AccessLog(s.log, ctxUser, ctxClient), httpserver.Recovery(s.log),
 		securityHeaders(), allowHosts(s.hosts))
 	s.routes(r)
