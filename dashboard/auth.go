@@ -14,10 +14,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/argon2"
 )
 
 // role is what a signed-in user may do.
@@ -60,17 +62,26 @@ type account struct {
 // change end them at once, they survive a restart of the dashboard and
 // work across replicas. The cookie holds 32 random bytes; Redis holds
 // only their SHA-256, so a copy of Redis cannot be replayed as cookies.
-// A session also holds a fingerprint of its user's password, so changing
-// DASHBOARD_PASSWORD signs that user out everywhere.
+// A session also holds a proof of its user's password, so changing
+// DASHBOARD_PASSWORD signs that user out everywhere: fp, an HMAC of the
+// session's own key, user and role, keyed with Argon2id of the password
+// and the session's random salt (see sessionProof). Guessing the password
+// from a copied record costs one Argon2id per guess and session, and the
+// proof does not carry over to another key, so a copy of Redis can
+// neither be replayed nor minted into new sessions without the password.
 type authenticator struct {
 	rdb      redis.UniversalClient
 	accounts []account
 	ttl      time.Duration
 	limiter  *loginLimiter
+
+	kdfMu  sync.Mutex
+	kdf    *lru[[]byte]  // derived keys of sessionProof
+	kdfSem chan struct{} // concurrent Argon2id derivations
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2)}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
@@ -98,11 +109,37 @@ func (a *authenticator) check(user, password string) (account, bool) {
 	return found, ok == 1
 }
 
-// fingerprint ties a session to its account's current password.
-func fingerprint(acc account) string {
-	m := hmac.New(sha256.New, []byte(acc.password))
-	m.Write([]byte("stripeq session\x00" + acc.user + "\x00" + string(acc.role)))
-	return hex.EncodeToString(m.Sum(nil))[:32]
+// Argon2id parameters of session proofs (OWASP's minimum: 19 MiB, two
+// passes, one lane): about 30 ms per login on one core.
+const (
+	kdfTime    = 2
+	kdfMemory  = 19 << 10 // KiB
+	kdfThreads = 1
+	// kdfCacheSize bounds the derived keys kept in memory, one per session
+	// seen, so that a request costs no Argon2id after the session's first.
+	kdfCacheSize = 4096
+)
+
+// sessionProof is the fp field of the session stored under key: an HMAC
+// of key, user and role, keyed with Argon2id(password, salt). Derived keys
+// are cached in memory (never in Redis), by account and salt.
+func (a *authenticator) sessionProof(acc account, salt []byte, key string) string {
+	id := sha256.Sum256([]byte(acc.user + "\x00" + string(acc.role) + "\x00" + acc.password + "\x00" + string(salt)))
+	cacheKey := string(id[:])
+	a.kdfMu.Lock()
+	k, ok := a.kdf.get(cacheKey)
+	a.kdfMu.Unlock()
+	if !ok {
+		a.kdfSem <- struct{}{} // bounds the memory of concurrent derivations
+		k = argon2.IDKey([]byte(acc.password), salt, kdfTime, kdfMemory, kdfThreads, 32)
+		<-a.kdfSem
+		a.kdfMu.Lock()
+		a.kdf.put(cacheKey, k)
+		a.kdfMu.Unlock()
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("stripeq session\x00" + key + "\x00" + acc.user + "\x00" + string(acc.role)))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func sessionKey(token string) string {
@@ -112,15 +149,18 @@ func sessionKey(token string) string {
 
 // session is what Redis holds for one login.
 type session struct {
-	User, Role, CSRF, Fingerprint string
+	User, Role, CSRF, Salt, Proof string
 }
 
 // login starts a session for acc and returns the cookie value.
 func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
 	token := rand.Text() + rand.Text()
 	key := sessionKey(token)
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	proof := a.sessionProof(acc, salt, key)
 	_, err := a.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "fp", fingerprint(acc))
+		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "salt", hex.EncodeToString(salt), "fp", proof)
 		p.Expire(ctx, key, a.ttl)
 		return nil
 	})
@@ -138,16 +178,21 @@ func (a *authenticator) lookup(ctx context.Context, token string) (session, erro
 	if len(token) < 32 || len(token) > 128 {
 		return session{}, errNoSession
 	}
-	m, err := a.rdb.HGetAll(ctx, sessionKey(token)).Result()
+	key := sessionKey(token)
+	m, err := a.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return session{}, err
 	}
 	if len(m) == 0 {
 		return session{}, errNoSession
 	}
-	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Fingerprint: m["fp"]}
+	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Salt: m["salt"], Proof: m["fp"]}
+	salt, err := hex.DecodeString(s.Salt)
+	if err != nil || len(salt) < 16 {
+		return session{}, errNoSession // a record of an older version
+	}
 	for _, acc := range a.accounts {
-		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(fingerprint(acc)), []byte(s.Fingerprint)) {
+		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(a.sessionProof(acc, salt, key)), []byte(s.Proof)) {
 			return s, nil
 		}
 	}

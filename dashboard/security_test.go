@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"html/template"
 	"io"
@@ -14,9 +17,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynqmon"
+	"golang.org/x/crypto/argon2"
 )
 
 // TestEveryRouteNeedsAuth walks every route the dashboard's engine serves,
@@ -256,4 +261,61 @@ func TestMetricsQueuesArePlainNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionRecordGivesNothingAway: what Redis holds for a session
+// cannot be replayed under another key, and does not verify a password
+// with one fast hash: the proof is salted per session and keyed with
+// Argon2id.
+func TestSessionRecordGivesNothingAway(t *testing.T) {
+	b := setup(t, seeds[:1])
+	ctx := context.Background()
+	c1, c2 := b.login(t, opUser, opPass), b.login(t, opUser, opPass)
+	r1 := b.db.Client.HGetAll(ctx, sessionKey(c1.Value)).Val()
+	r2 := b.db.Client.HGetAll(ctx, sessionKey(c2.Value)).Val()
+	if r1["fp"] == "" || r1["fp"] == r2["fp"] || r1["salt"] == r2["salt"] {
+		t.Errorf("two sessions of one account share their proof or salt: %q %q", r1["fp"], r2["fp"])
+	}
+	// The former scheme: 16 bytes of HMAC-SHA256 keyed with the password.
+	m := hmac.New(sha256.New, []byte(opPass))
+	m.Write([]byte("stripeq session\x00" + opUser + "\x00" + string(roleOperator)))
+	if old := hex.EncodeToString(m.Sum(nil)); strings.Contains(old, r1["fp"]) || strings.Contains(r1["fp"], old[:32]) {
+		t.Errorf("fp is an HMAC keyed with the password alone")
+	}
+	for k, v := range r1 {
+		if strings.Contains(v, opPass) {
+			t.Errorf("field %s holds the password", k)
+		}
+	}
+	// Copying the record under a key of one's own choosing mints nothing.
+	forged := strings.Repeat("B", 52)
+	if err := b.db.Client.HSet(ctx, sessionKey(forged), r1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rec := b.do(t, req{path: "/api/executions", cookie: &http.Cookie{Name: sessionCookie, Value: forged}}); rec.Code != 401 {
+		t.Errorf("a copied session record: %d, want 401", rec.Code)
+	}
+	if rec := b.do(t, req{path: "/api/executions", cookie: c1}); rec.Code != 200 {
+		t.Errorf("the real session: %d", rec.Code)
+	}
+	// Changing the role or user in a record does not promote it.
+	v := b.login(t, viewerUser, viewerPass)
+	b.db.Client.HSet(ctx, sessionKey(v.Value), "role", string(roleOperator), "user", opUser)
+	if rec := b.do(t, req{path: "/api/executions", cookie: v}); rec.Code != 401 {
+		t.Errorf("a viewer session relabelled operator: %d, want 401", rec.Code)
+	}
+	// A record without a salt (an older version's) is signed out.
+	b.db.Client.HDel(ctx, sessionKey(c2.Value), "salt")
+	if rec := b.do(t, req{path: "/api/executions", cookie: c2}); rec.Code != 401 {
+		t.Errorf("a session without salt: %d, want 401", rec.Code)
+	}
+	// Password change signs out, through a fresh cache too.
+	b.srv.auth.accounts[0].password = "changed"
+	defer func() { b.srv.auth.accounts[0].password = opPass }()
+	if rec := b.do(t, req{path: "/api/executions", cookie: c1}); rec.Code != 401 {
+		t.Errorf("after a password change: %d, want 401", rec.Code)
+	}
+	start := time.Now()
+	argon2.IDKey([]byte(opPass), []byte("0123456789abcdef"), kdfTime, kdfMemory, kdfThreads, 32)
+	t.Logf("one Argon2id guess costs %v here", time.Since(start))
 }
