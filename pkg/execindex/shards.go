@@ -2,6 +2,7 @@ package execindex
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ func (s *Shards) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 	}
 	limit = min(max(limit, 1), MaxLimit)
 	offset = max(offset, 0)
+	if offset > MaxOffset {
+		return Page{}, fmt.Errorf("%w: offset %d is past %d; narrow the filter or the time range", ErrInvalidFilter, offset, MaxOffset)
+	}
 	want := offset + limit
 	out := Page{Counts: Counts{}}
 	// One cursor per shard; each reads its shard in pages of at most
@@ -121,6 +125,7 @@ func (s *Shards) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 			}
 			out.Total += p.Total
 		}
+		out.Capped = out.Capped || p.Capped
 		out.Dropped += p.Dropped
 		c.items = append(c.items, p.Items...)
 		c.next += len(p.Items)
