@@ -165,12 +165,12 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		if q.Offset > 0 {
 			data["PrevURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit))
 		}
-		if q.Offset+len(l.Items) < l.Total {
+		if q.Offset+len(l.Items) < l.Total && q.Offset+q.Limit <= execindex.MaxOffset {
 			data["NextURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit+2))
 		}
 		data["Filtered"] = q.Filter.ID != "" || q.Type != "" || q.Filter.Livemode != "" || q.Filter.APIVersion != "" ||
 			q.Filter.Customer != "" || q.Filter.Account != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
-		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil {
+		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
 			data["Bulk"] = map[string]any{"Count": l.Total, "Text": describe(q, l.Total), "Query": bulkQuery(v, now)}
 		}
 		s.render(c, http.StatusOK, "list", data)

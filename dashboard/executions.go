@@ -105,8 +105,11 @@ func parseQuery(v url.Values, now time.Time) (query, error) {
 	}
 	if raw := v.Get("page"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100_000 {
+		if err != nil || n < 1 {
 			return q, fmt.Errorf("%w: page must be a number from 1", execindex.ErrInvalidFilter)
+		}
+		if n-1 > execindex.MaxOffset/q.Limit {
+			return q, fmt.Errorf("%w: page %d is deeper than the first %d executions; narrow the filter or the time range (from, to)", execindex.ErrInvalidFilter, n, execindex.MaxOffset)
 		}
 		q.Offset = (n - 1) * q.Limit
 	}
@@ -170,14 +173,18 @@ type rerunLink struct {
 
 // listing is one page of the list with its counts.
 type listing struct {
-	Executions []execution      `json:"executions"`
-	Total      int              `json:"total"`
-	Counts     map[string]int   `json:"counts"`
-	Page       int              `json:"page"`
-	Limit      int              `json:"limit"`
-	Took       string           `json:"took"`
-	Query      query            `json:"-"`
-	Items      []execindex.Item `json:"-"`
+	Executions []execution    `json:"executions"`
+	Total      int            `json:"total"`
+	Counts     map[string]int `json:"counts"`
+	Page       int            `json:"page"`
+	Limit      int            `json:"limit"`
+	Took       string         `json:"took"`
+	// Capped is true when the filter selects more executions than one
+	// query examines (execindex.MaxExamined): Total and Counts are then
+	// lower bounds, and only the newest are listed.
+	Capped bool             `json:"capped"`
+	Query  query            `json:"-"`
+	Items  []execindex.Item `json:"-"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -214,7 +221,12 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 // describes each of its rows (GetTaskInfo, 8 at a time).
 func (s *server) list(ctx context.Context, q query) (listing, error) {
 	start := time.Now()
+	release, err := s.queryTurn(ctx)
+	if err != nil {
+		return listing{}, err
+	}
 	p, err := s.index.Query(ctx, q.Filter, q.Offset, q.Limit)
+	release()
 	if err != nil {
 		return listing{}, err
 	}
@@ -234,7 +246,7 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 		})
 	}
 	wg.Wait()
-	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
+	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Capped: p.Capped, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
 	for _, r := range rows {
 		if r != nil {
 			out.Executions = append(out.Executions, *r)
@@ -485,7 +497,12 @@ type bulkResult struct {
 // bulkRerun re-runs everything q's filter matches, when it still matches
 // expect executions (the count the operator confirmed).
 func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult, error) {
+	release, err := s.queryTurn(ctx)
+	if err != nil {
+		return bulkResult{}, err
+	}
 	items, total, err := s.index.IDs(ctx, q.Filter, maxBulk)
+	release()
 	if err != nil {
 		return bulkResult{}, err
 	}

@@ -25,10 +25,10 @@ func (s *server) routes(r *gin.Engine) {
 
 	authed := r.Group("/", s.authenticate(), s.csrf())
 	authed.POST("/logout", s.handleLogout())
-	authed.GET("/", s.handleListPage())
-	authed.GET("/executions/:id", s.handleDetailPage())
+	authed.GET("/", s.throttle(), s.handleListPage())
+	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
 
-	api := authed.Group("/api")
+	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())

@@ -46,6 +46,10 @@ type server struct {
 	// accepts (empty: any).
 	proxies proxies
 	hosts   []string
+	// reads limits each user's Console reads; querySem holds the turns
+	// of index queries (see throttle.go).
+	reads    *userLimits
+	querySem chan struct{}
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -77,5 +81,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		queue:        queue,
 		proxies:      cfg.TrustedProxies,
 		hosts:        cfg.Hosts,
+		reads:        newUserLimits(apiRate, apiBurst),
+		querySem:     make(chan struct{}, queryConcurrency),
 	}
 }

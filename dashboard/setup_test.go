@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynqmon"
+	"golang.org/x/time/rate"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -58,6 +59,7 @@ func setupEnv(t testing.TB, execs []execindextest.Exec, extra map[string]string)
 	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt, ReadOnly: true})
 	t.Cleanup(func() { mon.Close(); monRO.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, monRO, env.Inspector, env.Client)
+	s.reads = newUserLimits(rate.Inf, 1) // TestReadsAreThrottled sets the real limits
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}
 }
 

@@ -45,7 +45,7 @@ func TestQueryIsBounded(t *testing.T) {
 	}{{"small plan", 5000}, {"large plan", 0}} {
 		ix := execindex.New(db.Client, env.Queue)
 		execindex.SetSmall(ix, plan.small)
-		execindex.SetExamine(ix, 20)
+		ix.SetMaxExamined(20)
 		tests := []struct {
 			name        string
 			f           execindex.Filter

@@ -126,6 +126,16 @@ func New(rdb redis.UniversalClient, queue string) *Index {
 	return &Index{rdb: rdb, queue: queue, pre: KeyPrefix(queue), small: smallSet, examine: MaxExamined}
 }
 
+// SetMaxExamined sets the most index entries one Query of ix examines:
+// MaxExamined unless set; n < 1 restores it. Tests lower it to reach the
+// cap with few entries.
+func (ix *Index) SetMaxExamined(n int) {
+	if n < 1 {
+		n = MaxExamined
+	}
+	ix.examine = n
+}
+
 // KeyPrefix returns the prefix of every index key of queue:
 // "stripeq:idx:{queue}:".
 func KeyPrefix(queue string) string { return "stripeq:idx:{" + queue + "}:" }

@@ -3,6 +3,3 @@ package execindex
 // SetSmall sets the largest set the small plan of Query walks, so that
 // tests cover the large plan with little data.
 func SetSmall(ix *Index, n int) { ix.small = n }
-
-// SetExamine sets the most entries one Query examines.
-func SetExamine(ix *Index, n int) { ix.examine = n }

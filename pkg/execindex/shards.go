@@ -81,6 +81,13 @@ func (s *Shards) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 	return s.For(id).AddTo(ctx, p, id, m, t)
 }
 
+// SetMaxExamined is [Index.SetMaxExamined] for every shard.
+func (s *Shards) SetMaxExamined(n int) {
+	for _, ix := range s.indexes {
+		ix.SetMaxExamined(n)
+	}
+}
+
 // Query is [Index.Query] over every shard: each shard's first
 // offset+limit matches, merged newest first, with counts and totals
 // summed. Items carry their queue.
