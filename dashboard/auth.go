@@ -9,16 +9,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
+	"golang.org/x/crypto/argon2"
 )
 
 // role is what a signed-in user may do.
@@ -61,21 +62,31 @@ type account struct {
 // change end them at once, they survive a restart of the dashboard and
 // work across replicas. The cookie holds 32 random bytes; Redis holds
 // only their SHA-256, so a copy of Redis cannot be replayed as cookies.
-// A session also holds a fingerprint of its user's password, so changing
-// DASHBOARD_PASSWORD signs that user out everywhere.
+// A session also holds a proof of its user's password, so changing
+// DASHBOARD_PASSWORD signs that user out everywhere: fp, an HMAC of the
+// session's own key, user and role, keyed with Argon2id of the password
+// and the session's random salt (see sessionProof). Guessing the password
+// from a copied record costs one Argon2id per guess and session, and the
+// proof does not carry over to another key, so a copy of Redis can
+// neither be replayed nor minted into new sessions without the password.
 type authenticator struct {
 	rdb      redis.UniversalClient
 	accounts []account
 	ttl      time.Duration
-	limiter  *clientLimiter
+	limiter  *loginLimiter
+
+	kdfMu  sync.Mutex
+	kdf    *lru[[]byte]  // derived keys of sessionProof
+	kdfSem chan struct{} // concurrent Argon2id derivations
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, limiter: newClientLimiter(rate.Every(6*time.Second), 10)}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2)}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
 	}
+	a.limiter = newLoginLimiter(a.accounts)
 	return a
 }
 
@@ -98,11 +109,37 @@ func (a *authenticator) check(user, password string) (account, bool) {
 	return found, ok == 1
 }
 
-// fingerprint ties a session to its account's current password.
-func fingerprint(acc account) string {
-	m := hmac.New(sha256.New, []byte(acc.password))
-	m.Write([]byte("stripeq session\x00" + acc.user + "\x00" + string(acc.role)))
-	return hex.EncodeToString(m.Sum(nil))[:32]
+// Argon2id parameters of session proofs (OWASP's minimum: 19 MiB, two
+// passes, one lane): about 30 ms per login on one core.
+const (
+	kdfTime    = 2
+	kdfMemory  = 19 << 10 // KiB
+	kdfThreads = 1
+	// kdfCacheSize bounds the derived keys kept in memory, one per session
+	// seen, so that a request costs no Argon2id after the session's first.
+	kdfCacheSize = 4096
+)
+
+// sessionProof is the fp field of the session stored under key: an HMAC
+// of key, user and role, keyed with Argon2id(password, salt). Derived keys
+// are cached in memory (never in Redis), by account and salt.
+func (a *authenticator) sessionProof(acc account, salt []byte, key string) string {
+	id := sha256.Sum256([]byte(acc.user + "\x00" + string(acc.role) + "\x00" + acc.password + "\x00" + string(salt)))
+	cacheKey := string(id[:])
+	a.kdfMu.Lock()
+	k, ok := a.kdf.get(cacheKey)
+	a.kdfMu.Unlock()
+	if !ok {
+		a.kdfSem <- struct{}{} // bounds the memory of concurrent derivations
+		k = argon2.IDKey([]byte(acc.password), salt, kdfTime, kdfMemory, kdfThreads, 32)
+		<-a.kdfSem
+		a.kdfMu.Lock()
+		a.kdf.put(cacheKey, k)
+		a.kdfMu.Unlock()
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("stripeq session\x00" + key + "\x00" + acc.user + "\x00" + string(acc.role)))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func sessionKey(token string) string {
@@ -112,15 +149,18 @@ func sessionKey(token string) string {
 
 // session is what Redis holds for one login.
 type session struct {
-	User, Role, CSRF, Fingerprint string
+	User, Role, CSRF, Salt, Proof string
 }
 
 // login starts a session for acc and returns the cookie value.
 func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
 	token := rand.Text() + rand.Text()
 	key := sessionKey(token)
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	proof := a.sessionProof(acc, salt, key)
 	_, err := a.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "fp", fingerprint(acc))
+		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "salt", hex.EncodeToString(salt), "fp", proof)
 		p.Expire(ctx, key, a.ttl)
 		return nil
 	})
@@ -138,16 +178,21 @@ func (a *authenticator) lookup(ctx context.Context, token string) (session, erro
 	if len(token) < 32 || len(token) > 128 {
 		return session{}, errNoSession
 	}
-	m, err := a.rdb.HGetAll(ctx, sessionKey(token)).Result()
+	key := sessionKey(token)
+	m, err := a.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return session{}, err
 	}
 	if len(m) == 0 {
 		return session{}, errNoSession
 	}
-	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Fingerprint: m["fp"]}
+	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Salt: m["salt"], Proof: m["fp"]}
+	salt, err := hex.DecodeString(s.Salt)
+	if err != nil || len(salt) < 16 {
+		return session{}, errNoSession // a record of an older version
+	}
 	for _, acc := range a.accounts {
-		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(fingerprint(acc)), []byte(s.Fingerprint)) {
+		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(a.sessionProof(acc, salt, key)), []byte(s.Proof)) {
 			return s, nil
 		}
 	}
@@ -161,18 +206,16 @@ func (a *authenticator) logout(ctx context.Context, token string) error {
 // authenticate accepts HTTP Basic credentials (for scripts) or a session
 // cookie (for browsers) and records the role. Without either, a browser
 // asking for a page is sent to the login page; anything else gets 401 with
-// a Basic challenge. Failed Basic attempts count against the client's
-// login rate limit.
+// a Basic challenge. Basic attempts go through the sign-in limits.
 func (s *server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if u, p, ok := c.Request.BasicAuth(); ok {
-			if !s.auth.limiter.allow(clientIP(c.Request)) {
-				tooMany(c)
+			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p)
+			if err != nil {
+				tooMany(c, err)
 				return
 			}
-			acc, ok := s.auth.check(u, p)
 			if !ok {
-				s.auth.limiter.fail(clientIP(c.Request))
 				unauthorized(c)
 				return
 			}
@@ -226,9 +269,34 @@ func unauthorized(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
 }
 
-func tooMany(c *gin.Context) {
-	c.Header("Retry-After", "60")
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; wait a minute"})
+// tooMany answers a refused or abandoned sign-in attempt.
+func tooMany(c *gin.Context, err error) {
+	c.Header("Retry-After", retryAfter(err))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; try again later"})
+}
+
+// retryAfter is the Retry-After value, in whole seconds, of a sign-in
+// error.
+func retryAfter(err error) string {
+	var tm errTooMany
+	d := clientEvery
+	if errors.As(err, &tm) {
+		d = tm.RetryAfter
+	}
+	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+}
+
+// signIn checks user and password within the sign-in limits of
+// loginLimiter, waiting for the attempt's turn. It returns errTooMany
+// when the attempt is refused, or ctx's error.
+func (a *authenticator) signIn(ctx context.Context, client, user, password string) (account, bool, error) {
+	done, err := a.limiter.admit(ctx, client, user)
+	if err != nil {
+		return account{}, false, err
+	}
+	acc, ok := a.check(user, password)
+	done(ok)
+	return acc, ok, nil
 }
 
 // requireOperator answers 403 to anyone but an operator.
@@ -304,56 +372,4 @@ func (s *server) csrf() gin.HandlerFunc {
 		}
 		c.Next()
 	}
-}
-
-// clientIP is the address the request came from. X-Forwarded-For is not
-// trusted: a client could name any address and dodge the rate limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// clientLimiter limits failed sign-ins per client address with a token
-// bucket each: burst failures at once, then one per interval.
-type clientLimiter struct {
-	mu      sync.Mutex
-	every   rate.Limit
-	burst   int
-	clients map[string]*rate.Limiter
-}
-
-func newClientLimiter(every rate.Limit, burst int) *clientLimiter {
-	return &clientLimiter{every: every, burst: burst, clients: map[string]*rate.Limiter{}}
-}
-
-// allow reports whether ip may try to sign in now.
-func (l *clientLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.clients[ip]
-	return !ok || lim.Tokens() >= 1
-}
-
-// fail records a failed attempt by ip.
-func (l *clientLimiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.clients) > 10_000 {
-		// Forget clients whose bucket has refilled; bounds the memory an
-		// attacker with many addresses can take.
-		for k, lim := range l.clients {
-			if lim.Tokens() >= float64(l.burst) {
-				delete(l.clients, k)
-			}
-		}
-	}
-	lim, ok := l.clients[ip]
-	if !ok {
-		lim = rate.NewLimiter(l.every, l.burst)
-		l.clients[ip] = lim
-	}
-	lim.Allow()
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
@@ -28,6 +30,7 @@ func BenchmarkConsoleList(b *testing.B) {
 	b.Logf("seeded 100,000 executions in %v", time.Since(start).Round(time.Millisecond))
 	env := execindextest.Seed(b, db.Client, cfg.Queue, nil)
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, http.NotFoundHandler(), http.NotFoundHandler(), env.Inspector, env.Client)
+	s.reads = newUserLimits(rate.Inf, 1)
 	h := s.handler()
 	for _, q := range execindextest.ConsoleQueries {
 		name := q

@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -51,6 +54,18 @@ type config struct {
 	// Retention is TASK_RETENTION, the retention of re-run copies whose
 	// original has none recorded. Default 72h, as the api's.
 	Retention time.Duration
+	// TrustedProxies is TRUSTED_PROXIES, comma-separated IP addresses and
+	// CIDRs of reverse proxies. Only when the direct peer is one of them is
+	// the client address read from X-Forwarded-For (its right-most address
+	// that is not a trusted proxy) or X-Real-IP. Default: empty, trust no
+	// proxy; the client address is the peer's.
+	TrustedProxies []netip.Prefix
+	// Hosts is DASHBOARD_HOSTS, comma-separated host or host:port values
+	// the Host header must match (DNS-rebinding protection); a host
+	// without a port matches any port. Default: unset, which on a loopback
+	// DASHBOARD_ADDR allows only localhost, 127.0.0.1 and [::1] with the
+	// listening port (see run), and elsewhere allows any host.
+	Hosts []string
 }
 
 // errNeedCredentials refuses to serve an unprotected console to a network.
@@ -71,6 +86,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
 		Retention:      env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
+	}
+	for _, p := range env.List("TRUSTED_PROXIES", nil) {
+		prefix, err := parsePrefix(p)
+		if err != nil {
+			env.Fail("TRUSTED_PROXIES", fmt.Sprintf("%q is not an IP address or CIDR", p))
+			continue
+		}
+		if prefix.Bits() == 0 {
+			env.Fail("TRUSTED_PROXIES", fmt.Sprintf("%q trusts every address: any client could then choose its own address with X-Forwarded-For", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix)
+	}
+	for _, h := range env.List("DASHBOARD_HOSTS", nil) {
+		if !validHost(h) {
+			env.Fail("DASHBOARD_HOSTS", fmt.Sprintf("%q is not a host or host:port", h))
+			continue
+		}
+		c.Hosts = append(c.Hosts, strings.ToLower(h))
 	}
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
@@ -131,4 +165,51 @@ func checkPassword(env *envconfig.Reader, name, user, password string) {
 	case strings.EqualFold(password, user):
 		env.Fail(name, "must differ from the user name")
 	}
+}
+
+// parsePrefix reads an IP address (as a one-address prefix) or a CIDR.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// validHost reports whether s is a host name, IP address or [IPv6], with
+// an optional :port.
+func validHost(s string) bool {
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
+		host = h
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	if host == "" || strings.ContainsAny(host, "/\\@ ?#") {
+		return false
+	}
+	if strings.Contains(host, ":") {
+		_, err := netip.ParseAddr(host)
+		return err == nil && strings.HasPrefix(s, "[")
+	}
+	for _, r := range host {
+		if !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// loopbackHosts is the default of DASHBOARD_HOSTS on a loopback address:
+// the loopback names with the port the dashboard listens on.
+func loopbackHosts(port string) []string {
+	return []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port}
 }

@@ -46,6 +46,14 @@ func TestConfig(t *testing.T) {
 		{"a month-long session", op("DASHBOARD_SESSION_TTL", "720h"), "", ""},
 		{"a year-long session", op("DASHBOARD_SESSION_TTL", "8760h"), "DASHBOARD_SESSION_TTL", ""},
 		{"Prometheus not a URL", op("PROMETHEUS_URL", "prometheus:9090"), "PROMETHEUS_URL", ""},
+		{"trusted proxies", op("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1, ::1, fd00::/8"), "", ""},
+		{"a trusted proxy that is no address", op("TRUSTED_PROXIES", "10.0.0.1, proxy.internal"), "TRUSTED_PROXIES", ""},
+		{"a trusted proxy with a bad mask", op("TRUSTED_PROXIES", "10.0.0.0/33"), "TRUSTED_PROXIES", ""},
+		{"every IPv4 address a trusted proxy", op("TRUSTED_PROXIES", "0.0.0.0/0"), "TRUSTED_PROXIES", ""},
+		{"every IPv6 address a trusted proxy", op("TRUSTED_PROXIES", "10.0.0.1, ::/0"), "TRUSTED_PROXIES", ""},
+		{"hosts", op("DASHBOARD_HOSTS", "dash.example.com, localhost:8081, [::1]:8081, 10.0.0.5"), "", ""},
+		{"a host with a path", op("DASHBOARD_HOSTS", "dash.example.com/x"), "DASHBOARD_HOSTS", ""},
+		{"a host with a bad port", op("DASHBOARD_HOSTS", "dash.example.com:http"), "DASHBOARD_HOSTS", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

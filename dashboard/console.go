@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,10 @@ var funcs = template.FuncMap{
 		return string([]rune(s)[:n-1]) + "…"
 	},
 	"pretty": func(b []byte) string { return prettyJSON(b) },
+	// pathesc escapes one path segment: an ID in a URL path. The
+	// template's own escaping keeps "#", "?" and "/", which would cut or
+	// redirect the URL.
+	"pathesc": url.PathEscape,
 }
 
 // relTime says how long ago (or how soon) t is: "12s ago", "in 3m".
@@ -110,10 +115,16 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 
 // handleStatic serves the Console's own CSS and JavaScript. They hold
 // nothing secret, and the login page needs them, so they need no login.
+// It serves files only: a directory answers 404, never a listing.
 func handleStatic() gin.HandlerFunc {
 	sub, _ := fs.Sub(webFS, "web/static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return func(c *gin.Context) {
+		name := strings.TrimPrefix(path.Clean(c.Param("file")), "/")
+		if st, err := fs.Stat(sub, name); err != nil || !st.Mode().IsRegular() || strings.HasSuffix(c.Param("file"), "/") {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"message": "not found"})
+			return
+		}
 		c.Header("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(c.Writer, c.Request)
 	}
@@ -154,12 +165,12 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		if q.Offset > 0 {
 			data["PrevURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit))
 		}
-		if q.Offset+len(l.Items) < l.Total {
+		if q.Offset+len(l.Items) < l.Total && q.Offset+q.Limit <= execindex.MaxOffset {
 			data["NextURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit+2))
 		}
 		data["Filtered"] = q.Filter.ID != "" || q.Type != "" || q.Filter.Livemode != "" || q.Filter.APIVersion != "" ||
 			q.Filter.Customer != "" || q.Filter.Account != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
-		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil {
+		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
 			data["Bulk"] = map[string]any{"Count": l.Total, "Text": describe(q, l.Total), "Query": bulkQuery(v, now)}
 		}
 		s.render(c, http.StatusOK, "list", data)
@@ -328,15 +339,35 @@ func (s *server) handleLoginPage() gin.HandlerFunc {
 	}
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: next must be a path
+// that starts with "/" not followed by "/" or "\\", with no control
+// characters, also once percent-decoded (browsers drop tabs and line
+// breaks, so "/\t/evil.com" would read as "//evil.com"). Anything else
+// becomes "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	decoded, err := url.PathUnescape(next)
+	if err != nil || !isLocalPath(next) || !isLocalPath(decoded) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
 	return next
 }
 
-// handleLogin checks the form, rate-limited per client, and starts a
+func isLocalPath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// handleLogin checks the form, within the sign-in limits, and starts a
 // session. The form is CSRF-protected by origin (login CSRF would sign a
 // victim in as the attacker).
 func (s *server) handleLogin() gin.HandlerFunc {
@@ -347,15 +378,13 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
 			return
 		}
-		ip := clientIP(c.Request)
-		if !s.auth.limiter.allow(ip) {
-			c.Header("Retry-After", "60")
+		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
+		if err != nil {
+			c.Header("Retry-After", retryAfter(err))
 			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
 			return
 		}
-		acc, ok := s.auth.check(c.PostForm("user"), c.PostForm("password"))
 		if !ok {
-			s.auth.limiter.fail(ip)
 			s.render(c, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Wrong user or password."})
 			return
 		}

@@ -105,8 +105,11 @@ func parseQuery(v url.Values, now time.Time) (query, error) {
 	}
 	if raw := v.Get("page"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100_000 {
+		if err != nil || n < 1 {
 			return q, fmt.Errorf("%w: page must be a number from 1", execindex.ErrInvalidFilter)
+		}
+		if n-1 > execindex.MaxOffset/q.Limit {
+			return q, fmt.Errorf("%w: page %d is deeper than the first %d executions; narrow the filter or the time range (from, to)", execindex.ErrInvalidFilter, n, execindex.MaxOffset)
 		}
 		q.Offset = (n - 1) * q.Limit
 	}
@@ -170,14 +173,18 @@ type rerunLink struct {
 
 // listing is one page of the list with its counts.
 type listing struct {
-	Executions []execution      `json:"executions"`
-	Total      int              `json:"total"`
-	Counts     map[string]int   `json:"counts"`
-	Page       int              `json:"page"`
-	Limit      int              `json:"limit"`
-	Took       string           `json:"took"`
-	Query      query            `json:"-"`
-	Items      []execindex.Item `json:"-"`
+	Executions []execution    `json:"executions"`
+	Total      int            `json:"total"`
+	Counts     map[string]int `json:"counts"`
+	Page       int            `json:"page"`
+	Limit      int            `json:"limit"`
+	Took       string         `json:"took"`
+	// Capped is true when the filter selects more executions than one
+	// query examines (execindex.MaxExamined): Total and Counts are then
+	// lower bounds, and only the newest are listed.
+	Capped bool             `json:"capped"`
+	Query  query            `json:"-"`
+	Items  []execindex.Item `json:"-"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -214,7 +221,12 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 // describes each of its rows (GetTaskInfo, 8 at a time).
 func (s *server) list(ctx context.Context, q query) (listing, error) {
 	start := time.Now()
+	release, err := s.queryTurn(ctx)
+	if err != nil {
+		return listing{}, err
+	}
 	p, err := s.index.Query(ctx, q.Filter, q.Offset, q.Limit)
+	release()
 	if err != nil {
 		return listing{}, err
 	}
@@ -234,7 +246,7 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 		})
 	}
 	wg.Wait()
-	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
+	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Capped: p.Capped, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
 	for _, r := range rows {
 		if r != nil {
 			out.Executions = append(out.Executions, *r)
@@ -311,14 +323,56 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	return d, nil
 }
 
+// Limits of prettyJSON. Indenting costs two bytes per level on every
+// line, so a small, deeply nested event would grow quadratically.
+const (
+	// maxPrettyDepth is the deepest nesting prettyJSON indents. Stripe's
+	// events nest about 6 levels.
+	maxPrettyDepth = 32
+	// maxPrettyBytes is the largest indented text prettyJSON returns.
+	maxPrettyBytes = 1 << 20
+)
+
 // prettyJSON indents a payload for the detail view. The template escapes
-// it; this only lays it out.
+// it; this only lays it out. A payload nested deeper than maxPrettyDepth,
+// or whose indented form would exceed maxPrettyBytes, or that is not JSON,
+// is returned as it is.
 func prettyJSON(raw []byte) string {
+	if jsonDepth(raw) > maxPrettyDepth || len(raw) > maxPrettyBytes {
+		return string(raw)
+	}
 	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
+	if err := json.Indent(&b, raw, "", "  "); err != nil || b.Len() > maxPrettyBytes {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// jsonDepth is the deepest nesting of arrays and objects in raw, read in
+// one pass that skips strings.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // rerunResult says what a re-run did.
@@ -443,7 +497,12 @@ type bulkResult struct {
 // bulkRerun re-runs everything q's filter matches, when it still matches
 // expect executions (the count the operator confirmed).
 func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult, error) {
+	release, err := s.queryTurn(ctx)
+	if err != nil {
+		return bulkResult{}, err
+	}
 	items, total, err := s.index.IDs(ctx, q.Filter, maxBulk)
+	release()
 	if err != nil {
 		return bulkResult{}, err
 	}

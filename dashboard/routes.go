@@ -1,7 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -19,10 +25,10 @@ func (s *server) routes(r *gin.Engine) {
 
 	authed := r.Group("/", s.authenticate(), s.csrf())
 	authed.POST("/logout", s.handleLogout())
-	authed.GET("/", s.handleListPage())
-	authed.GET("/executions/:id", s.handleDetailPage())
+	authed.GET("/", s.throttle(), s.handleListPage())
+	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
 
-	api := authed.Group("/api")
+	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())
@@ -44,9 +50,17 @@ func (s *server) routes(r *gin.Engine) {
 }
 
 // handleMonitoring serves asynqmon: read-only for viewers, whose
-// state-changing requests get 403 before they reach it.
+// state-changing requests get 403 before they reach it. The queues
+// parameter of its metrics API, which asynqmon pastes into PromQL
+// unescaped, may only name known queues (400 otherwise).
 func (s *server) handleMonitoring() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if c.Request.URL.Path == monitoringPath+"/api/metrics" {
+			if err := s.checkMetricsQueues(c.Request.URL.Query()); err != nil {
+				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": err.Error()})
+				return
+			}
+		}
 		if c.GetString(ctxRole) != string(roleOperator) {
 			if !isSafe(c.Request.Method) {
 				c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
@@ -58,3 +72,30 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 		s.monitoring.ServeHTTP(c.Writer, c.Request)
 	}
 }
+
+// checkMetricsQueues accepts the queues parameter of asynqmon's metrics
+// API only when every comma-separated name is a queue of this deployment
+// or one asynq knows, and is made of letters, digits, "_", "-", "." and
+// ":" alone.
+func (s *server) checkMetricsQueues(v url.Values) error {
+	if len(v["queues"]) > 1 {
+		return errors.New("queues may be given once")
+	}
+	raw := v.Get("queues")
+	if raw == "" {
+		return nil
+	}
+	known := s.index.Queues()
+	if more, err := s.tasks.Queues(); err == nil {
+		known = append(slices.Clone(known), more...)
+	}
+	for q := range strings.SplitSeq(raw, ",") {
+		if !queueName.MatchString(q) || !slices.Contains(known, q) {
+			return fmt.Errorf("queues: %q is not a known queue", q)
+		}
+	}
+	return nil
+}
+
+// queueName is the shape of a queue name the metrics API accepts.
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,200}$`)

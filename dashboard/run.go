@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,14 +45,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer monRO.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
-	s := newServer(log, cfg, rdb, mon, monRO, insp, asynq.NewClientFromRedisClient(rdb))
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("DASHBOARD_ADDR %s: %w", cfg.Addr, err)
 	}
+	if len(cfg.Hosts) == 0 && httpserver.IsLoopback(cfg.Addr) {
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		cfg.Hosts = loopbackHosts(port)
+	}
+	s := newServer(log, cfg, rdb, mon, monRO, insp, asynq.NewClientFromRedisClient(rdb))
 	url := "http://" + l.Addr().String() + "/"
 	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL,
-		slog.String(logging.KeyQueue, cfg.Queue), "queue_shards", cfg.Shards, "viewer", cfg.ViewerUser != "")
+		slog.String(logging.KeyQueue, cfg.Queue), "queue_shards", cfg.Shards, "viewer", cfg.ViewerUser != "",
+		"trusted_proxies", len(cfg.TrustedProxies), "hosts", strings.Join(cfg.Hosts, ","))
 	if cfg.Generated {
 		// Printed, never logged: it is a credential, shown once to the
 		// person who started the process on this machine.

@@ -23,6 +23,7 @@ type inspector interface {
 	RunTask(queue, id string) error
 	CancelProcessing(id string) error
 	DeleteTask(queue, id string) error
+	Queues() ([]string, error)
 }
 
 // enqueuer stores a task; *asynq.Client is one.
@@ -41,6 +42,14 @@ type server struct {
 	index                    *execindex.Shards
 	tasks                    inspector
 	queue                    enqueuer
+	// proxies are TRUSTED_PROXIES; hosts are the Host values allowHosts
+	// accepts (empty: any).
+	proxies proxies
+	hosts   []string
+	// reads limits each user's Console reads; querySem holds the turns
+	// of index queries (see throttle.go).
+	reads    *userLimits
+	querySem chan struct{}
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -49,7 +58,11 @@ func (s *server) handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log), httpserver.Recovery(s.log), securityHeaders())
+	// Route on the escaped path, so that an ID holding "/" (as %2F) is
+	// one path parameter; parameters are unescaped.
+	r.UseRawPath = true
+	r.Use(httpserver.RequestID(), s.recordClient(), httpserver.AccessLog(s.log, ctxUser, ctxClient), httpserver.Recovery(s.log),
+		securityHeaders(), allowHosts(s.hosts))
 	s.routes(r)
 	return r
 }
@@ -66,5 +79,9 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
 		tasks:        tasks,
 		queue:        queue,
+		proxies:      cfg.TrustedProxies,
+		hosts:        cfg.Hosts,
+		reads:        newUserLimits(apiRate, apiBurst),
+		querySem:     make(chan struct{}, queryConcurrency),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynqmon"
+	"golang.org/x/time/rate"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -34,11 +35,20 @@ type bundle struct {
 // setup returns a dashboard over a fresh Redis holding execs.
 func setup(t testing.TB, execs []execindextest.Exec) *bundle {
 	t.Helper()
+	return setupEnv(t, execs, nil)
+}
+
+// setupEnv is setup with extra environment variables.
+func setupEnv(t testing.TB, execs []execindextest.Exec, extra map[string]string) *bundle {
+	t.Helper()
 	db := redistest.New(t)
 	vars := map[string]string{
 		"REDIS_URL":      db.URL,
 		"DASHBOARD_USER": opUser, "DASHBOARD_PASSWORD": opPass,
 		"DASHBOARD_VIEWER_USER": viewerUser, "DASHBOARD_VIEWER_PASSWORD": viewerPass,
+	}
+	for k, v := range extra {
+		vars[k] = v
 	}
 	cfg, err := loadConfig(func(k string) string { return vars[k] })
 	if err != nil {
@@ -49,6 +59,7 @@ func setup(t testing.TB, execs []execindextest.Exec) *bundle {
 	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt, ReadOnly: true})
 	t.Cleanup(func() { mon.Close(); monRO.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, monRO, env.Inspector, env.Client)
+	s.reads = newUserLimits(rate.Inf, 1) // TestReadsAreThrottled sets the real limits
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}
 }
 
@@ -59,6 +70,7 @@ type req struct {
 	user, pass   string            // Basic credentials, when user is set
 	headers      map[string]string // extra headers
 	cookie       *http.Cookie
+	remote       string // RemoteAddr, when set
 }
 
 func (b *bundle) do(t testing.TB, r req) *httptest.ResponseRecorder {
@@ -79,6 +91,9 @@ func (b *bundle) do(t testing.TB, r req) *httptest.ResponseRecorder {
 	}
 	if r.cookie != nil {
 		hr.AddCookie(r.cookie)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	b.h.ServeHTTP(rec, hr)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"golang.org/x/time/rate"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -48,6 +49,7 @@ func setupShards(t *testing.T, execs []execindextest.Exec, shards int) (*bundle,
 	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt})
 	t.Cleanup(func() { mon.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, mon, env.Inspector, env.Client)
+	s.reads = newUserLimits(rate.Inf, 1)
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}, env.Inspector
 }
 

@@ -20,19 +20,24 @@ func BenchmarkQuery100k(b *testing.B) {
 	b.Logf("seeded 100,000 executions in %v", time.Since(start).Round(time.Millisecond))
 	ix := execindex.New(db.Client, "stripe")
 	for _, bc := range []struct {
-		name string
-		f    execindex.Filter
+		name   string
+		f      execindex.Filter
+		offset int
 	}{
-		{"unfiltered", execindex.Filter{}},
-		{"livemode=true", execindex.Filter{Livemode: "true"}},
-		{"type=invoice.payment_failed,livemode=true,state=archived", execindex.Filter{Type: "invoice.payment_failed", Livemode: "true", States: []string{"archived"}}},
-		{"prefix=invoice,last24h", execindex.Filter{TypePrefix: "invoice", From: time.Now().Add(-24 * time.Hour)}},
-		{"customer", execindex.Filter{Customer: "cus_bulk_42"}},
-		{"state=archived", execindex.Filter{States: []string{"archived"}}},
+		{"unfiltered", execindex.Filter{}, 0},
+		{"livemode=true", execindex.Filter{Livemode: "true"}, 0},
+		{"type=invoice.payment_failed,livemode=true,state=archived", execindex.Filter{Type: "invoice.payment_failed", Livemode: "true", States: []string{"archived"}}, 0},
+		{"prefix=invoice,last24h", execindex.Filter{TypePrefix: "invoice", From: time.Now().Add(-24 * time.Hour)}, 0},
+		{"customer", execindex.Filter{Customer: "cus_bulk_42"}, 0},
+		{"state=archived", execindex.Filter{States: []string{"archived"}}, 0},
+		// The deep page: every execution of the last 7 days, page 2.
+		{"since=7d,page=2", execindex.Filter{From: time.Now().Add(-7 * 24 * time.Hour)}, 50},
+		{"since=7d,page=200", execindex.Filter{From: time.Now().Add(-7 * 24 * time.Hour)}, 9950},
+		{"state=pending", execindex.Filter{States: []string{"pending"}}, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := ix.Query(context.Background(), bc.f, 0, 50); err != nil {
+				if _, err := ix.Query(context.Background(), bc.f, bc.offset, 50); err != nil {
 					b.Fatal(err)
 				}
 			}

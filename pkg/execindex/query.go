@@ -101,10 +101,21 @@ type Page struct {
 	// Dropped is the number of index entries whose task was gone; the query
 	// removed them.
 	Dropped int
+	// Capped is true when the filter selects more than MaxExamined
+	// entries (in its smallest set, within the time range) or the page
+	// was not found among the first MaxExamined: only those were
+	// examined, so Counts and Total are lower bounds and Items may be
+	// short. Narrow the filter or the time range.
+	Capped bool
 }
 
 // Query returns the executions matching f, newest first, skipping offset
 // and returning at most limit (capped at MaxLimit), with per-state counts.
+// An offset above MaxOffset is an ErrInvalidFilter.
+//
+// One query examines at most MaxExamined index entries, the newest ones,
+// so that no query holds Redis for long whatever the filter or the size
+// of the index; past that, [Page.Capped] is set.
 //
 // It runs one Lua script that walks the smallest index set of the filter
 // (or the explicit ID and its re-runs), checks the others with ZMSCORE and
@@ -118,6 +129,9 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 	}
 	limit = min(max(limit, 1), MaxLimit)
 	offset = max(offset, 0)
+	if offset > MaxOffset {
+		return Page{}, fmt.Errorf("%w: offset %d is past %d; narrow the filter or the time range", ErrInvalidFilter, offset, MaxOffset)
+	}
 	sufs := f.keys()
 	full := len(sufs) > 0 || !f.From.IsZero() || !f.To.IsZero() || f.ID != ""
 	keys := make([]string, 0, len(sufs)+1)
@@ -143,7 +157,7 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 		setops = "1"
 	}
 	res, err := queryScript.Run(ctx, ix.rdb, keys,
-		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small).Slice()
+		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small, ix.examine).Slice()
 	if err != nil {
 		return Page{}, fmt.Errorf("execindex: query: %w", err)
 	}
@@ -161,7 +175,8 @@ func (ix *Index) hasSetOps(ctx context.Context) bool {
 }
 
 func parsePage(res []any, states []string) (Page, error) {
-	if len(res) < 8 || (len(res)-8)%3 != 0 {
+	const head = 9
+	if len(res) < head || (len(res)-head)%3 != 0 {
 		return Page{}, fmt.Errorf("execindex: query: unexpected answer of %d values", len(res))
 	}
 	p := Page{Counts: Counts{}}
@@ -171,12 +186,14 @@ func parsePage(res []any, states []string) (Page, error) {
 	}
 	dropped, _ := res[7].(int64)
 	p.Dropped = int(dropped)
+	capped, _ := res[8].(int64)
+	p.Capped = capped == 1
 	for s, n := range p.Counts {
 		if len(states) == 0 || slices.Contains(states, s) {
 			p.Total += n
 		}
 	}
-	for i := 8; i < len(res); i += 3 {
+	for i := head; i < len(res); i += 3 {
 		id, _ := res[i].(string)
 		score, _ := res[i+1].(string)
 		state, _ := res[i+2].(string)
@@ -187,14 +204,19 @@ func parsePage(res []any, states []string) (Page, error) {
 }
 
 // IDs returns the task IDs and states of every execution matching f,
-// newest first, up to max. Bulk actions use it.
+// newest first, up to max (at most MaxOffset). Bulk actions use it. A
+// filter too broad to count (see [Page.Capped]) is an ErrInvalidFilter.
 func (ix *Index) IDs(ctx context.Context, f Filter, max int) ([]Item, int, error) {
 	var items []Item
 	total := 0
+	max = min(max, MaxOffset)
 	for offset := 0; len(items) < max; {
 		p, err := ix.Query(ctx, f, offset, min(MaxLimit, max-len(items)))
 		if err != nil {
 			return nil, 0, err
+		}
+		if p.Capped {
+			return nil, 0, fmt.Errorf("%w: the filter selects more than %d executions; narrow it or the time range", ErrInvalidFilter, MaxExamined)
 		}
 		total = p.Total
 		items = append(items, p.Items...)
@@ -290,7 +312,8 @@ return {start + #ids - removed, #ids, removed}
 // separated ("" for any), [6] offset, [7] limit, [8] "1" when KEYS is
 // only the all set and no time range applies, [9] an exact ID ("" for
 // none), [10] "1" when the server has ZINTERCARD and ZRANGESTORE (Redis ≥
-// 7.0), [11] a random suffix for temporary keys, [12] SMALL.
+// 7.0), [11] a random suffix for temporary keys, [12] SMALL, [13] CAP:
+// the most index entries the script examines (see MaxExamined).
 //
 // Two plans:
 //   - small: walk the smallest set (or the exact ID and its re-runs)
@@ -302,10 +325,18 @@ return {start + #ids - removed, #ids, removed}
 //     find the page by walking newest first until it is full, or, when
 //     the wanted states hold few tasks, by intersecting them directly.
 //
+// Every plan examines at most CAP entries, the newest in range: the large
+// plan copies only the newest CAP of its driving set (ZRANGESTORE … LIMIT)
+// before intersecting, and every walk stops after CAP entries. When that
+// leaves entries out, capped is 1 and the counts are lower bounds.
+//
 // Returns {pending, active, scheduled, retry, archived, completed,
-// aggregating, dropped, id, score, state, id, score, state, …}.
+// aggregating, dropped, capped, id, score, state, id, score, state, …}.
 var queryScript = redis.NewScript(luaRemove + `
 local SMALL = tonumber(ARGV[12])
+local CAP = tonumber(ARGV[13])
+local capped, examined = 0, 0
+local skipRanks = 0 -- ranks a walk skips unread: set when every row matches
 local pre, qpre = ARGV[1], ARGV[2]
 local tpre = qpre .. "t:"
 local hi, lo = ARGV[3], ARGV[4]
@@ -382,9 +413,12 @@ local function walk(keys, skip, count)
   local first = 0
   if hi ~= "+inf" then first = redis.call("ZCOUNT", key, "(" .. hi, "+inf") end
   local last = first + redis.call("ZCOUNT", key, lo, hi) - 1
-  local i = first
+  local i = first + skipRanks
+  matched = matched + skipRanks
   while i <= last and not stop do
-    local j = math.min(i + 499, last)
+    if examined >= CAP then capped = 1; break end
+    local j = math.min(i + 499, last, i + CAP - examined - 1)
+    examined = examined + (j - i + 1)
     local r = redis.call("ZREVRANGE", key, i, j, "WITHSCORES")
     if #r == 0 then break end
     local ids, scores = {}, {}
@@ -447,15 +481,14 @@ else
     for _ = 1, #others do args[#args + 1] = 0 end
     redis.call(unpack(args))
   end
-  if hi ~= "+inf" or lo ~= "-inf" then
-    redis.call("ZRANGESTORE", tmp, KEYS[driver], lo, hi, "BYSCORE")
+  if allOnly then
+    B = KEYS[driver]
+  else
+    -- Only the newest CAP entries of the driving set in range take part.
+    redis.call("ZRANGESTORE", tmp, KEYS[driver], hi, lo, "BYSCORE", "REV", "LIMIT", 0, CAP)
+    if redis.call("ZCOUNT", KEYS[driver], lo, hi) > CAP then capped = 1 end
     intersect(tmp)
     B = tmp
-  elseif #others > 0 then
-    intersect(KEYS[driver])
-    B = tmp
-  else
-    B = KEYS[driver]
   end
   if allOnly then
     asynqCounts()
@@ -510,6 +543,10 @@ else
       -- Walk B newest first until the page is full. B is already the
       -- intersection, so no other key needs checking.
       if B == tmp then hi, lo = "+inf", "-inf" end
+      -- B is the intersection, so with any state every entry matches:
+      -- skip to the page instead of reading each state before it. (An
+      -- entry whose task is gone and not yet pruned shifts the page.)
+      if anyState then skipRanks = offset end
       walk({B}, 1, false)
     end
   end
@@ -517,7 +554,7 @@ else
 end
 
 for _, id in ipairs(missing) do remove(pre, id) end
-local out = {counts.pending, counts.active, counts.scheduled, counts.retry, counts.archived, counts.completed, counts.aggregating, #missing}
+local out = {counts.pending, counts.active, counts.scheduled, counts.retry, counts.archived, counts.completed, counts.aggregating, #missing, capped}
 for _, v in ipairs(page) do out[#out + 1] = v end
 return out
 `)

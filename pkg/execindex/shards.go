@@ -2,6 +2,7 @@ package execindex
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ func NewShards(rdb redis.UniversalClient, o stripetask.Options) *Shards {
 	}
 	return s
 }
+
+// Queues returns the shard queues, in shard order. The caller must not
+// modify it.
+func (s *Shards) Queues() []string { return s.queues }
 
 // Name describes the queues for people: "stripe", or "stripe-0 … stripe-2".
 func (s *Shards) Name() string {
@@ -76,6 +81,13 @@ func (s *Shards) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 	return s.For(id).AddTo(ctx, p, id, m, t)
 }
 
+// SetMaxExamined is [Index.SetMaxExamined] for every shard.
+func (s *Shards) SetMaxExamined(n int) {
+	for _, ix := range s.indexes {
+		ix.SetMaxExamined(n)
+	}
+}
+
 // Query is [Index.Query] over every shard: each shard's first
 // offset+limit matches, merged newest first, with counts and totals
 // summed. Items carry their queue.
@@ -90,6 +102,9 @@ func (s *Shards) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 	}
 	limit = min(max(limit, 1), MaxLimit)
 	offset = max(offset, 0)
+	if offset > MaxOffset {
+		return Page{}, fmt.Errorf("%w: offset %d is past %d; narrow the filter or the time range", ErrInvalidFilter, offset, MaxOffset)
+	}
 	want := offset + limit
 	out := Page{Counts: Counts{}}
 	// One cursor per shard; each reads its shard in pages of at most
@@ -117,6 +132,7 @@ func (s *Shards) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 			}
 			out.Total += p.Total
 		}
+		out.Capped = out.Capped || p.Capped
 		out.Dropped += p.Dropped
 		c.items = append(c.items, p.Items...)
 		c.next += len(p.Items)

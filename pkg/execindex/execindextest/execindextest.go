@@ -37,6 +37,10 @@ type Exec struct {
 	State string
 	// ReceivedAt is the indexed received time; zero means now.
 	ReceivedAt time.Time
+	// Unchecked stores the task under ID even when ID is not a valid
+	// Stripe ID, as a version of stripeq that did not validate IDs did: for
+	// tests of what hostile data already in Redis does to the Console.
+	Unchecked bool
 }
 
 // ErrFailed is the error a seeded retry or archived-by-failure task
@@ -94,6 +98,15 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 		t.Helper()
 		body := Body(e)
 		task, m, err := stripetask.New(body, opts)
+		if err != nil && e.Unchecked {
+			// Decode a copy with a valid ID, then store it under e.ID.
+			valid := e
+			valid.ID = "evt_unchecked"
+			if _, m, err = stripetask.New(Body(valid), opts); err == nil {
+				m.ID = e.ID
+				task = stripetask.NewFromMetadata(body, m, opts)
+			}
+		}
 		if err != nil {
 			t.Fatalf("execindextest: %s: %v", e.ID, err)
 		}

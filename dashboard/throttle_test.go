@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+)
+
+// TestReadsAreThrottled: each user's Console reads are rate-limited on
+// their own: a viewer looping on the list gets 429, the operator does not.
+func TestReadsAreThrottled(t *testing.T) {
+	b := setup(t, seeds[:2])
+	b.srv.reads = newUserLimits(apiRate, apiBurst)
+	now := time.Now()
+	b.srv.reads.now = func() time.Time { return now }
+	refused := 0
+	for range apiBurst + 5 {
+		rec := b.do(t, req{path: "/api/executions?since=7d&page=2", user: viewerUser, pass: viewerPass})
+		if rec.Code == 429 {
+			refused++
+			if rec.Header().Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		}
+	}
+	if refused != 5 {
+		t.Errorf("%d of %d requests refused, want 5", refused, apiBurst+5)
+	}
+	for _, path := range []string{"/api/executions", "/", "/executions/evt_01", "/api/facets"} {
+		if rec := b.do(t, req{path: path, user: viewerUser, pass: viewerPass}); rec.Code != 429 {
+			t.Errorf("viewer past the rate, GET %s: %d, want 429", path, rec.Code)
+		}
+	}
+	if rec := b.op(t, "GET", "/api/executions"); rec.Code != 200 {
+		t.Errorf("the operator while the viewer is throttled: %d", rec.Code)
+	}
+	now = now.Add(time.Second)
+	if rec := b.do(t, req{path: "/api/executions", user: viewerUser, pass: viewerPass}); rec.Code != 200 {
+		t.Errorf("viewer a second later: %d", rec.Code)
+	}
+}
+
+// TestDeepPagesAreRefused: the list takes no page past the first
+// execindex.MaxOffset executions; a filter that selects more than one
+// query examines says so and offers no bulk re-run.
+func TestDeepPagesAreRefused(t *testing.T) {
+	b := setup(t, seeds)
+	deep := execindex.MaxOffset/50 + 2
+	for _, q := range []string{"page=" + strconv.Itoa(deep), "since=7d&page=" + strconv.Itoa(deep), "page=999999999999"} {
+		if rec := b.op(t, "GET", "/api/executions?"+q); rec.Code != 400 {
+			t.Errorf("%s: %d, want 400", q, rec.Code)
+		}
+	}
+	if rec := b.op(t, "GET", "/api/executions?page="+strconv.Itoa(deep-1)); rec.Code != 200 {
+		t.Errorf("the deepest page: %d, want 200", rec.Code)
+	}
+	b.srv.index.SetMaxExamined(3)
+	l := decode[listing](t, b.op(t, "GET", "/api/executions?since=7d"), 200)
+	if !l.Capped || len(l.Executions) != 3 {
+		t.Errorf("capped %v, %d rows; want capped with the 3 newest", l.Capped, len(l.Executions))
+	}
+	page := b.op(t, "GET", "/?since=7d").Body.String()
+	if !strings.Contains(page, `id="capped"`) || strings.Contains(page, `id="bulk-rerun"`) {
+		t.Errorf("capped list page: notice %v, bulk button %v", strings.Contains(page, `id="capped"`), strings.Contains(page, `id="bulk-rerun"`))
+	}
+	rec := b.do(t, req{method: "POST", path: "/api/executions/rerun?" + url.Values{"since": {"7d"}, "expect": {"8"}}.Encode(), user: opUser, pass: opPass})
+	if rec.Code != 400 {
+		t.Errorf("bulk re-run of a capped filter: %d, want 400: %s", rec.Code, rec.Body.String())
+	}
+}
