@@ -332,10 +332,6 @@ type Options struct {
 	Compression string
 }
 
-// rerunMark separates an original's task ID from the number of a re-run
-// copy: "<original>:rerun:<n>".
-const rerunMark = ":rerun:"
-
 // QueueFor returns the queue of the task with ID id. With one shard it is
 // o.Queue (DefaultQueue when empty). With more it is "<o.Queue>-<k>", k
 // being the FNV-1a 32-bit hash of the event ID modulo o.Shards: stable
