@@ -68,17 +68,12 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
 	c := config{
-		Addr:        env.String("API_ADDR", ":8080"),
-		MetricsAddr: env.String("METRICS_ADDR", DefaultMetricsAddr),
-		RedisURL:    redisconn.Redacted(env.Lookup("REDIS_URL")),
-		Tolerance:   env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
-		Events:      env.List("STRIPE_EVENTS", stripetask.Handled()),
-		Task: stripetask.Options{
-			Queue:       env.String("QUEUE_NAME", stripetask.DefaultQueue),
-			Shards:      env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
-			Retention:   env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
-			Compression: env.String("PAYLOAD_COMPRESSION", "none"),
-		},
+		Addr:         env.String("API_ADDR", ":8080"),
+		MetricsAddr:  env.String("METRICS_ADDR", DefaultMetricsAddr),
+		RedisURL:     redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Tolerance:    env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
+		Events:       env.List("STRIPE_EVENTS", stripetask.Handled()),
+		Task:         stripetask.ReadOptions(env),
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
 		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
@@ -89,6 +84,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else if !httpserver.IsLoopback(c.MetricsAddr) {
 		env.Warn("METRICS_ADDR", "is not a loopback address: /metrics answers without authentication to whoever reaches it; keep it on a network only Prometheus reaches")
 	}
+	c.Task.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
+	c.Task.Compression = env.String("PAYLOAD_COMPRESSION", "none")
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())

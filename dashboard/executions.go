@@ -416,7 +416,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 		if err != nil {
 			return rerunResult{}, err
 		}
-		_, err = s.queue.EnqueueContext(ctx, stripetask.NewRerun(info, newID, s.cfg.Retention))
+		_, err = s.queue.EnqueueContext(ctx, stripetask.NewRerun(info, newID))
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			continue
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // monitoringPath is where asynqmon is mounted.
@@ -76,7 +75,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		monitoring:   mon,
 		monitoringRO: monRO,
 		auth:         newAuthenticator(rdb, cfg),
-		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
+		index:        execindex.NewShards(rdb, cfg.Task),
 		tasks:        tasks,
 		queue:        queue,
 		proxies:      cfg.TrustedProxies,

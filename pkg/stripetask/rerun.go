@@ -4,7 +4,6 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -55,16 +54,14 @@ func MetadataOf(info *asynq.TaskInfo) (m Metadata, ok bool) {
 // to run a completed execution again: the same type, payload (compressed
 // or not), headers and queue, plus HeaderRerunOf naming [Original] of
 // info. It keeps info's MaxRetry and retention, or when info has none
-// recorded MaxRetry and retention (DefaultRetention when zero).
-func NewRerun(info *asynq.TaskInfo, newID string, retention time.Duration) *asynq.Task {
+// recorded (a task stored by hand) [MaxRetry] and [DefaultRetention].
+func NewRerun(info *asynq.TaskInfo, newID string) *asynq.Task {
 	headers := maps.Clone(info.Headers)
 	if headers == nil {
 		headers = map[string]string{}
 	}
 	headers[HeaderRerunOf] = Original(info)
-	if info.Retention > 0 {
-		retention = info.Retention
-	}
+	retention := info.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
 	}

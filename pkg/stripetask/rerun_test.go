@@ -73,7 +73,7 @@ func TestNewRerun(t *testing.T) {
 	prev := orig
 	for n := int64(1); n <= 2; n++ {
 		id := stripetask.RerunID("evt_rerun_1", n)
-		if _, err := client.Enqueue(stripetask.NewRerun(prev, id, time.Hour)); err != nil {
+		if _, err := client.Enqueue(stripetask.NewRerun(prev, id)); err != nil {
 			t.Fatal(err)
 		}
 		cp, err := insp.GetTaskInfo("stripe", id)
@@ -97,13 +97,13 @@ func TestNewRerun(t *testing.T) {
 		}
 		prev = cp
 	}
-	// A task stored with no retention recorded gets the one given.
+	// A task stored with no retention recorded gets the defaults.
 	bare := &asynq.TaskInfo{ID: "evt_bare", Queue: "stripe", Type: orig.Type, Payload: orig.Payload}
 	id := stripetask.RerunID("evt_bare", 1)
-	if _, err := client.Enqueue(stripetask.NewRerun(bare, id, 2*time.Hour)); err != nil {
+	if _, err := client.Enqueue(stripetask.NewRerun(bare, id)); err != nil {
 		t.Fatal(err)
 	}
-	if cp, err := insp.GetTaskInfo("stripe", id); err != nil || cp.Retention != 2*time.Hour || cp.MaxRetry != stripetask.MaxRetry {
+	if cp, err := insp.GetTaskInfo("stripe", id); err != nil || cp.Retention != stripetask.DefaultRetention || cp.MaxRetry != stripetask.MaxRetry {
 		t.Errorf("copy of a bare task: %+v, %v", cp, err)
 	}
 }

@@ -27,7 +27,9 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hibiken/asynq"
+
 	"github.com/stripe/stripe-go/v76"
+	"github.com/stripeq/stripeq/pkg/envconfig"
 )
 
 // TypePrefix starts the asynq task type of every Stripe event:
@@ -330,6 +332,18 @@ type Options struct {
 	// about a third of its size. Readers need no setting: [Body] and
 	// [Parse] recognise a frame by its first bytes.
 	Compression string
+}
+
+// ReadOptions reads the settings every command shares into Options:
+// QUEUE_NAME (default [DefaultQueue]) and QUEUE_SHARDS (1 to [MaxShards],
+// default 1). Only the api stores tasks, so it alone reads Retention and
+// Compression, into the same Options. A bad value is recorded on env,
+// naming the variable.
+func ReadOptions(env *envconfig.Reader) Options {
+	return Options{
+		Queue:  env.String("QUEUE_NAME", DefaultQueue),
+		Shards: env.IntRange("QUEUE_SHARDS", 1, 1, MaxShards),
+	}
 }
 
 // QueueFor returns the queue of the task with ID id. With one shard it is
