@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/envconfig"
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -79,11 +78,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
 	}
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
-	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-		env.Fail("METRICS_ADDR", "must be host:port, as 127.0.0.1:8083")
-	} else if !httpserver.IsLoopback(c.MetricsAddr) {
-		env.Warn("METRICS_ADDR", "is not a loopback address: /metrics answers without authentication to whoever reaches it; keep it on a network only Prometheus reaches")
-	}
+	metrics.CheckAddr(env, c.MetricsAddr)
 	c.Task.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
 	c.Task.Compression = env.String("PAYLOAD_COMPRESSION", "none")
 	var err error

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -53,15 +52,11 @@ type server struct {
 
 // handler returns the Gin engine serving every route in routes.
 func (s *server) handler() http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
+	r := httpserver.NewEngine(s.log, ctxUser, ctxClient)
 	// Route on the escaped path, so that an ID holding "/" (as %2F) is
 	// one path parameter; parameters are unescaped.
 	r.UseRawPath = true
-	r.Use(httpserver.RequestID(), s.recordClient(), httpserver.AccessLog(s.log, ctxUser, ctxClient), httpserver.Recovery(s.log),
-		securityHeaders(), allowHosts(s.hosts))
+	r.Use(s.recordClient(), securityHeaders(), allowHosts(s.hosts))
 	s.routes(r)
 	return r
 }
