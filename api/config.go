@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/envconfig"
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -68,27 +67,20 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
 	c := config{
-		Addr:        env.String("API_ADDR", ":8080"),
-		MetricsAddr: env.String("METRICS_ADDR", DefaultMetricsAddr),
-		RedisURL:    redisconn.Redacted(env.Lookup("REDIS_URL")),
-		Tolerance:   env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
-		Events:      env.List("STRIPE_EVENTS", stripetask.Handled()),
-		Task: stripetask.Options{
-			Queue:       env.String("QUEUE_NAME", stripetask.DefaultQueue),
-			Shards:      env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
-			Retention:   env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
-			Compression: env.String("PAYLOAD_COMPRESSION", "none"),
-		},
+		Addr:         env.String("API_ADDR", ":8080"),
+		MetricsAddr:  env.String("METRICS_ADDR", DefaultMetricsAddr),
+		RedisURL:     redisconn.Redacted(env.Lookup("REDIS_URL")),
+		Tolerance:    env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
+		Events:       env.List("STRIPE_EVENTS", stripetask.Handled()),
+		Task:         stripetask.ReadOptions(env),
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
 		WaitTimeout:  env.Duration("REDIS_WAIT_TIMEOUT", time.Second),
 	}
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
-	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-		env.Fail("METRICS_ADDR", "must be host:port, as 127.0.0.1:8083")
-	} else if !httpserver.IsLoopback(c.MetricsAddr) {
-		env.Warn("METRICS_ADDR", "is not a loopback address: /metrics answers without authentication to whoever reaches it; keep it on a network only Prometheus reaches")
-	}
+	metrics.CheckAddr(env, c.MetricsAddr)
+	c.Task.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
+	c.Task.Compression = env.String("PAYLOAD_COMPRESSION", "none")
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())

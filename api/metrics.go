@@ -8,15 +8,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/metrics"
 )
 
-// metrics are the api's Prometheus metrics, served at GET /metrics on
+// apiMetrics are the api's Prometheus metrics, served at GET /metrics on
 // METRICS_ADDR, apart from the webhook's listener.
-type metrics struct {
+type apiMetrics struct {
 	registry *prometheus.Registry
 	// requests counts webhook deliveries by outcome: received, duplicate,
 	// ignored, bad_signature, bad_request, too_large, unavailable.
@@ -25,10 +24,9 @@ type metrics struct {
 	enqueue  prometheus.Histogram // a delivery's Redis work, from duplicate check to marker
 }
 
-func newMetrics() *metrics {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &metrics{
+func newMetrics() *apiMetrics {
+	reg := metrics.NewRegistry()
+	m := &apiMetrics{
 		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stripeq_api_webhook_requests_total",
@@ -54,7 +52,7 @@ func newMetrics() *metrics {
 
 // countOutcome counts each webhook delivery by the outcome its handler
 // recorded.
-func (m *metrics) countOutcome() gin.HandlerFunc {
+func (m *apiMetrics) countOutcome() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
 		if o := c.GetString(ctxOutcome); o != "" {
@@ -63,15 +61,13 @@ func (m *metrics) countOutcome() gin.HandlerFunc {
 	}
 }
 
-func (m *metrics) handler() http.Handler {
+func (m *apiMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// serve serves GET /metrics on l until ctx ends.
-func (m *metrics) serve(ctx context.Context, l net.Listener) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.handler())
-	return httpserver.Serve(ctx, httpserver.New(mux), l)
+// serve serves GET /metrics (and /healthz) on l until ctx ends.
+func (m *apiMetrics) serve(ctx context.Context, l net.Listener) error {
+	return metrics.Serve(ctx, m.registry, l)
 }
 
 // since observes the time from start on h.

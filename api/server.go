@@ -62,7 +62,7 @@ type server struct {
 	// the background; nil skips it.
 	index indexer
 
-	metrics *metrics
+	metrics *apiMetrics
 
 	seenVersions sync.Map // api_version values already logged as mismatched
 }
@@ -87,12 +87,8 @@ func newServer(log *slog.Logger, cfg config, queue enqueuer, rdb redis.Universal
 
 // handler returns the Gin engine serving every route in routes.
 func (s *server) handler() http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
-	r.Use(httpserver.RequestID(), httpserver.AccessLog(s.log, ctxOutcome, ctxEventID, ctxEventType), httpserver.Recovery(s.log),
-		refuseConflictingLengths())
+	r := httpserver.NewEngine(s.log, ctxOutcome, ctxEventID, ctxEventType)
+	r.Use(refuseConflictingLengths())
 	s.routes(r)
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"message": "not found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"message": "method not allowed"}) })

@@ -26,9 +26,9 @@ func BenchmarkConsoleList(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	execindextest.Bulk(b, db.Client, cfg.Queue, execindextest.BulkShape{N: 100_000, Customers: 2000, Archived: 0.03, Span: 7 * 24 * time.Hour})
+	execindextest.Bulk(b, db.Client, cfg.Task.Queue, execindextest.BulkShape{N: 100_000, Customers: 2000, Archived: 0.03, Span: 7 * 24 * time.Hour})
 	b.Logf("seeded 100,000 executions in %v", time.Since(start).Round(time.Millisecond))
-	env := execindextest.Seed(b, db.Client, cfg.Queue, nil)
+	env := execindextest.Seed(b, db.Client, cfg.Task.Queue, nil)
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, http.NotFoundHandler(), http.NotFoundHandler(), env.Inspector, env.Client)
 	s.reads = newUserLimits(rate.Inf, 1)
 	h := s.handler()

@@ -27,11 +27,9 @@ type config struct {
 	// Redis is REDIS_URL parsed. Default redis://127.0.0.1:6379/0.
 	Redis    asynq.RedisConnOpt
 	RedisURL string // redacted, for logs
-	// Queue is QUEUE_NAME. Default "stripe".
-	Queue string
-	// Shards is QUEUE_SHARDS: the Console shows the shard queues
-	// "<Queue>-0" … as one. Default 1, the one queue Queue.
-	Shards int
+	// Task holds QUEUE_NAME (default "stripe") and QUEUE_SHARDS (default 1):
+	// the Console shows the shard queues "<Queue>-0" … as one.
+	Task stripetask.Options
 	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD, the
 	// operator, who may re-run, cancel and delete. When both are unset and
 	// Addr is a loopback address, a one-time password is generated for the
@@ -51,9 +49,6 @@ type config struct {
 	// Warnings are settings that are safe only in some deployments, logged
 	// at start (see envconfig.Reader.Warn).
 	Warnings []string
-	// Retention is TASK_RETENTION, the retention of re-run copies whose
-	// original has none recorded. Default 72h, as the api's.
-	Retention time.Duration
 	// TrustedProxies is TRUSTED_PROXIES, comma-separated IP addresses and
 	// CIDRs of reverse proxies. Only when the direct peer is one of them is
 	// the client address read from X-Forwarded-For (its right-most address
@@ -76,8 +71,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		Addr:     env.String("DASHBOARD_ADDR", "127.0.0.1:8081"),
 		RedisURL: redisconn.Redacted(env.Lookup("REDIS_URL")),
-		Queue:    env.String("QUEUE_NAME", stripetask.DefaultQueue),
-		Shards:   env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
+		Task:     stripetask.ReadOptions(env),
 		User:     env.Credential("DASHBOARD_USER"),
 		Password: env.Credential("DASHBOARD_PASSWORD"),
 
@@ -85,7 +79,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ViewerPassword: env.Credential("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
-		Retention:      env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 	}
 	for _, p := range env.List("TRUSTED_PROXIES", nil) {
 		prefix, err := parsePrefix(p)

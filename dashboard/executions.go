@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -196,13 +195,9 @@ func optTime(t time.Time) *time.Time {
 
 // newExecution builds a row from asynq's task info.
 func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) execution {
-	m := stripetask.MetadataFromHeaders(info.ID, info.Headers)
-	if m.Type == "" {
-		m.Type, _ = stripetask.EventType(info.Type)
-	}
-	eventID, _, _ := strings.Cut(info.ID, ":rerun:")
+	m, _ := stripetask.MetadataOf(info)
 	e := execution{
-		ID: info.ID, EventID: eventID, RerunOf: info.Headers[execindex.HeaderRerunOf],
+		ID: info.ID, EventID: stripetask.EventID(info.ID), RerunOf: info.Headers[stripetask.HeaderRerunOf],
 		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
 		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
 		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
@@ -409,27 +404,9 @@ func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
 }
 
 func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResult, error) {
-	original := info.Headers[execindex.HeaderRerunOf]
-	if original == "" {
-		original = info.ID
-	}
-	headers := maps.Clone(info.Headers)
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	headers[execindex.HeaderRerunOf] = original
-	retention := info.Retention
-	if retention <= 0 {
-		retention = s.cfg.Retention
-	}
-	maxRetry := info.MaxRetry
-	if maxRetry <= 0 {
-		maxRetry = stripetask.MaxRetry
-	}
-	m := stripetask.MetadataFromHeaders(original, info.Headers)
-	if m.Type == "" {
-		m.Type, _ = stripetask.EventType(info.Type)
-	}
+	original := stripetask.Original(info)
+	m, _ := stripetask.MetadataOf(info)
+	m.ID = original
 	// The copy stays in the original's queue (its shard), and so does its
 	// index entry. The re-run counter can lag behind copies whose original
 	// was pruned; a conflict just takes the next number.
@@ -439,9 +416,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 		if err != nil {
 			return rerunResult{}, err
 		}
-		task := asynq.NewTaskWithHeaders(info.Type, info.Payload, headers,
-			asynq.TaskID(newID), asynq.Queue(info.Queue), asynq.MaxRetry(maxRetry), asynq.Retention(retention))
-		_, err = s.queue.EnqueueContext(ctx, task)
+		_, err = s.queue.EnqueueContext(ctx, stripetask.NewRerun(info, newID))
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			continue
 		}

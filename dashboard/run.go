@@ -56,7 +56,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	s := newServer(log, cfg, rdb, mon, monRO, insp, asynq.NewClientFromRedisClient(rdb))
 	url := "http://" + l.Addr().String() + "/"
 	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL,
-		slog.String(logging.KeyQueue, cfg.Queue), "queue_shards", cfg.Shards, "viewer", cfg.ViewerUser != "",
+		slog.String(logging.KeyQueue, cfg.Task.Queue), "queue_shards", cfg.Task.Shards, "viewer", cfg.ViewerUser != "",
 		"trusted_proxies", len(cfg.TrustedProxies), "hosts", strings.Join(cfg.Hosts, ","))
 	if cfg.Generated {
 		// Printed, never logged: it is a credential, shown once to the

@@ -5,13 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // monitoringPath is where asynqmon is mounted.
@@ -54,15 +52,11 @@ type server struct {
 
 // handler returns the Gin engine serving every route in routes.
 func (s *server) handler() http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
+	r := httpserver.NewEngine(s.log, ctxUser, ctxClient)
 	// Route on the escaped path, so that an ID holding "/" (as %2F) is
 	// one path parameter; parameters are unescaped.
 	r.UseRawPath = true
-	r.Use(httpserver.RequestID(), s.recordClient(), httpserver.AccessLog(s.log, ctxUser, ctxClient), httpserver.Recovery(s.log),
-		securityHeaders(), allowHosts(s.hosts))
+	r.Use(s.recordClient(), securityHeaders(), allowHosts(s.hosts))
 	s.routes(r)
 	return r
 }
@@ -76,7 +70,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		monitoring:   mon,
 		monitoringRO: monRO,
 		auth:         newAuthenticator(rdb, cfg),
-		index:        execindex.NewShards(rdb, stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}),
+		index:        execindex.NewShards(rdb, cfg.Task),
 		tasks:        tasks,
 		queue:        queue,
 		proxies:      cfg.TrustedProxies,

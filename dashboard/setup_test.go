@@ -54,7 +54,7 @@ func setupEnv(t testing.TB, execs []execindextest.Exec, extra map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := execindextest.Seed(t, db.Client, cfg.Queue, execs)
+	env := execindextest.Seed(t, db.Client, cfg.Task.Queue, execs)
 	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt})
 	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt, ReadOnly: true})
 	t.Cleanup(func() { mon.Close(); monRO.Close() })

@@ -30,10 +30,10 @@ func setupShards(t *testing.T, execs []execindextest.Exec, shards int) (*bundle,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Shards != shards {
-		t.Fatalf("QUEUE_SHARDS read as %d", cfg.Shards)
+	if cfg.Task.Shards != shards {
+		t.Fatalf("QUEUE_SHARDS read as %d", cfg.Task.Shards)
 	}
-	opts := stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}
+	opts := cfg.Task
 	byQueue := map[string][]execindextest.Exec{}
 	for _, e := range execs {
 		q := stripetask.QueueFor(e.ID, opts)

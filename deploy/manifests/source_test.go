@@ -152,12 +152,12 @@ func scanPackage(dir string, s *source, isCommand bool) ([]string, error) {
 			}
 			return true
 		})
-		if isCommand {
-			if filepath.Base(path) == "routes.go" {
-				scanRoutes(f, s)
-			}
-			scanMuxPatterns(f, s)
+		if isCommand && filepath.Base(path) == "routes.go" {
+			scanRoutes(f, s)
 		}
+		// A ServeMux serves its patterns openly, in the command or in a
+		// package it imports (pkg/metrics).
+		scanMuxPatterns(f, s)
 	}
 	if len(matches) == 0 {
 		return nil, os.ErrNotExist

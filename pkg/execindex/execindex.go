@@ -253,7 +253,7 @@ func (ix *Index) NextRerunID(ctx context.Context, original string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("execindex: next re-run ID of %s: %w", original, err)
 	}
-	return original + ":rerun:" + strconv.FormatInt(n, 10), nil
+	return stripetask.RerunID(original, n), nil
 }
 
 // Rerun is one re-run copy in an original's history.

@@ -11,10 +11,6 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
-// HeaderRerunOf is stripetask.HeaderRerunOf, kept here for the index's
-// callers.
-const HeaderRerunOf = stripetask.HeaderRerunOf
-
 // TaskGetter reads one task; *asynq.Inspector is one.
 type TaskGetter interface {
 	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
@@ -77,19 +73,15 @@ func (ix *Index) reconcileOne(ctx context.Context, tasks TaskGetter, id string) 
 	if err != nil {
 		return 0, fmt.Errorf("execindex: reconcile %s: %w", id, err)
 	}
-	eventType, ok := stripetask.EventType(info.Type)
+	m, ok := stripetask.MetadataOf(info)
 	if !ok {
 		return 0, nil // not a Stripe task: not the Console's business
-	}
-	m := stripetask.MetadataFromHeaders(id, info.Headers)
-	if m.Type == "" {
-		m.Type = eventType
 	}
 	at := time.Unix(m.Created, 0)
 	if m.Created == 0 {
 		at = time.Now()
 	}
-	if orig := info.Headers[HeaderRerunOf]; orig != "" {
+	if orig := stripetask.Original(info); orig != id {
 		return 1, ix.AddRerun(ctx, orig, id, m, at)
 	}
 	return 1, ix.Add(ctx, id, m, at)

@@ -124,6 +124,19 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 	})
 }
 
+// NewEngine returns a Gin engine in release mode with the middleware every
+// stripeq server runs first: [RequestID], [AccessLog] with logKeys, and
+// [Recovery]. It answers 405 to a known path with another method, and a
+// handler's gin.Context falls back to its request's context.
+func NewEngine(log *slog.Logger, logKeys ...string) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(RequestID(), AccessLog(log, logKeys...), Recovery(log))
+	return r
+}
+
 // IsLoopback reports whether addr (host:port, as a listener takes it)
 // listens only on loopback. An empty host means every interface, which is
 // not loopback.

@@ -27,7 +27,9 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hibiken/asynq"
+
 	"github.com/stripe/stripe-go/v76"
+	"github.com/stripeq/stripeq/pkg/envconfig"
 )
 
 // TypePrefix starts the asynq task type of every Stripe event:
@@ -332,9 +334,17 @@ type Options struct {
 	Compression string
 }
 
-// rerunMark separates an original's task ID from the number of a re-run
-// copy: "<original>:rerun:<n>".
-const rerunMark = ":rerun:"
+// ReadOptions reads the settings every command shares into Options:
+// QUEUE_NAME (default [DefaultQueue]) and QUEUE_SHARDS (1 to [MaxShards],
+// default 1). Only the api stores tasks, so it alone reads Retention and
+// Compression, into the same Options. A bad value is recorded on env,
+// naming the variable.
+func ReadOptions(env *envconfig.Reader) Options {
+	return Options{
+		Queue:  env.String("QUEUE_NAME", DefaultQueue),
+		Shards: env.IntRange("QUEUE_SHARDS", 1, 1, MaxShards),
+	}
+}
 
 // QueueFor returns the queue of the task with ID id. With one shard it is
 // o.Queue (DefaultQueue when empty). With more it is "<o.Queue>-<k>", k

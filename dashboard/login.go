@@ -1,0 +1,98 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+)
+
+// handleLoginPage shows the sign-in form.
+func (s *server) handleLoginPage() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s.render(c, http.StatusOK, "login", map[string]any{"Title": "Sign in", "Next": safeNext(c.Query("next"))})
+	}
+}
+
+// safeNext keeps a post-login redirect on this site: next must be a path
+// that starts with "/" not followed by "/" or "\\", with no control
+// characters, also once percent-decoded (browsers drop tabs and line
+// breaks, so "/\t/evil.com" would read as "//evil.com"). Anything else
+// becomes "/".
+func safeNext(next string) string {
+	decoded, err := url.PathUnescape(next)
+	if err != nil || !isLocalPath(next) || !isLocalPath(decoded) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+func isLocalPath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// handleLogin checks the form, within the sign-in limits, and starts a
+// session. The form is CSRF-protected by origin (login CSRF would sign a
+// victim in as the attacker).
+func (s *server) handleLogin() gin.HandlerFunc {
+	cop := http.NewCrossOriginProtection()
+	return func(c *gin.Context) {
+		next := safeNext(c.PostForm("next"))
+		if err := cop.Check(c.Request); err != nil {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
+			return
+		}
+		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
+		if err != nil {
+			c.Header("Retry-After", retryAfter(err))
+			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
+			return
+		}
+		if !ok {
+			s.render(c, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Wrong user or password."})
+			return
+		}
+		token, err := s.auth.login(c.Request.Context(), acc)
+		if err != nil {
+			c.Error(err)
+			s.render(c, http.StatusServiceUnavailable, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Cannot store the session: Redis does not answer."})
+			return
+		}
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name: sessionCookie, Value: token, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request),
+		})
+		c.Redirect(http.StatusSeeOther, next)
+	}
+}
+
+// isTLS reports whether the client reached us over TLS, directly or
+// through a proxy that says so.
+func isTLS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// handleLogout ends the session.
+func (s *server) handleLogout() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if token := c.GetString(ctxSession); token != "" {
+			if err := s.auth.logout(c.Request.Context(), token); err != nil {
+				c.Error(err)
+			}
+		}
+		http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request)})
+		c.Redirect(http.StatusSeeOther, "/login")
+	}
+}

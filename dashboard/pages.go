@@ -1,0 +1,126 @@
+package main
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// pages holds one template set per page, each with the shared layout.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, p := range []string{"login", "list", "detail", "error"} {
+		out[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/layout.html", "web/"+p+".html"))
+	}
+	return out
+}()
+
+var funcs = template.FuncMap{
+	"rel":   relTime,
+	"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"num":   thousands,
+	"deref": func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	},
+	"truncate": func(n int, s string) string {
+		if len([]rune(s)) <= n {
+			return s
+		}
+		return string([]rune(s)[:n-1]) + "…"
+	},
+	"pretty": func(b []byte) string { return prettyJSON(b) },
+	// pathesc escapes one path segment: an ID in a URL path. The
+	// template's own escaping keeps "#", "?" and "/", which would cut or
+	// redirect the URL.
+	"pathesc": url.PathEscape,
+}
+
+// relTime says how long ago (or how soon) t is: "12s ago", "in 3m".
+func relTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		s = fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		s = fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// render writes a page.
+func (s *server) render(c *gin.Context, status int, page string, data map[string]any) {
+	data["User"] = c.GetString(ctxUser)
+	data["Role"] = c.GetString(ctxRole)
+	data["Operator"] = c.GetString(ctxRole) == string(roleOperator)
+	data["CSRF"] = c.GetString(ctxCSRF)
+	data["Queue"] = s.index.Name()
+	data["Monitoring"] = monitoringPath + "/"
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Cache-Control", "no-store")
+	c.Status(status)
+	if err := pages[page].Execute(c.Writer, data); err != nil {
+		c.Error(err)
+	}
+}
+
+// handleStatic serves the Console's own CSS and JavaScript. They hold
+// nothing secret, and the login page needs them, so they need no login.
+// It serves files only: a directory answers 404, never a listing.
+func handleStatic() gin.HandlerFunc {
+	sub, _ := fs.Sub(webFS, "web/static")
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return func(c *gin.Context) {
+		name := strings.TrimPrefix(path.Clean(c.Param("file")), "/")
+		if st, err := fs.Stat(sub, name); err != nil || !st.Mode().IsRegular() || strings.HasSuffix(c.Param("file"), "/") {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"message": "not found"})
+			return
+		}
+		c.Header("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(c.Writer, c.Request)
+	}
+}

@@ -1,0 +1,98 @@
+package manifests
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// configTableHeader starts the documented table of every variable.
+const configTableHeader = "| variable | used by | default | meaning |"
+
+// configDoc is the document that holds the table, from the root.
+const configDoc = "README.md"
+
+// docRow is one documented variable: the commands the table says read it.
+type docRow struct {
+	usedBy []string
+	line   int
+}
+
+// configTable parses the configuration table of configDoc: variable name →
+// the commands in its "used by" column ("all" is every command; "tests" is
+// none of them), over all of the variable's rows.
+func configTable(t *testing.T) map[string]docRow {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, configDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	start := slices.Index(lines, configTableHeader)
+	if start < 0 {
+		t.Fatalf("%s has no configuration table (a line %q)", configDoc, configTableHeader)
+	}
+	name := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+	rows := map[string]docRow{}
+	for i := start + 2; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
+		cells := strings.Split(lines[i], "|")
+		if len(cells) < 4 {
+			t.Fatalf("%s:%d: not a table row", configDoc, i+1)
+		}
+		var usedBy []string
+		for _, c := range strings.Split(cells[2], ",") {
+			switch c = strings.TrimSpace(c); c {
+			case "all":
+				usedBy = append(usedBy, commands...)
+			case "tests":
+			default:
+				if !slices.Contains(commands, c) {
+					t.Errorf("%s:%d: used by %q, which is not a command", configDoc, i+1, c)
+				}
+				usedBy = append(usedBy, c)
+			}
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			// A variable with different defaults per command has a row
+			// for each.
+			row := rows[m[1]]
+			row.usedBy = append(row.usedBy, usedBy...)
+			row.line = i + 1
+			rows[m[1]] = row
+		}
+	}
+	if len(rows) < 10 {
+		t.Fatalf("%s's configuration table lists %d variables; the parser is wrong", configDoc, len(rows))
+	}
+	return rows
+}
+
+// TestConfigurationTable checks the README's configuration table against
+// the code: every variable a command reads has a row, and each row's "used
+// by" column names exactly the commands that read it.
+func TestConfigurationTable(t *testing.T) {
+	rows := configTable(t)
+	for _, c := range commands {
+		s := commandSource(t, c)
+		for v := range s.vars {
+			row, ok := rows[v]
+			if !ok {
+				t.Errorf("%s reads %s, which the configuration table of %s lacks", c, v, configDoc)
+				continue
+			}
+			if !slices.Contains(row.usedBy, c) {
+				t.Errorf("%s:%d: %s is used by %s, which its row does not say", configDoc, row.line, v, c)
+			}
+		}
+	}
+	for v, row := range rows {
+		for _, c := range row.usedBy {
+			if !commandSource(t, c).vars[v] {
+				t.Errorf("%s:%d: %s's row says %s uses it, but %s never reads it", configDoc, row.line, v, c, c)
+			}
+		}
+	}
+}
