@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 func rowIDs(l listing) []string {
@@ -445,18 +443,9 @@ func TestPages(t *testing.T) {
 	hostile := execindextest.Exec{ID: "evt_xss", Type: "customer.created", Customer: "cus_X", State: "completed"}
 	b := setup(t, append([]execindextest.Exec{hostile}, seeds[:2]...))
 	// An event whose fields hold markup: the Console must show, not run, it.
-	body := execindextest.Body(execindextest.Exec{ID: "evt_markup", Type: "customer.created", Customer: "cus_X"})
-	body = []byte(strings.Replace(string(body), `"object":"customer"`, `"object":"customer","markup":"</pre><script>alert(1)</script>"`, 1))
-	task, m, err := stripetask.New(body, stripetask.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.env.Client.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.env.Index.Add(context.Background(), m.ID, m, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	body := execindextest.WithObjectField(execindextest.Body(execindextest.Exec{ID: "evt_markup", Type: "customer.created", Customer: "cus_X"}),
+		"markup", `"</pre><script>alert(1)</script>"`)
+	b.env.Store(t, body)
 
 	rec := b.op(t, "GET", "/executions/evt_markup")
 	page := rec.Body.String()

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"html"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // TestIDsAreEscapedInURLs: whatever IDs Redis holds, every URL the
@@ -79,18 +76,8 @@ func TestDeepEventIsNotAmplified(t *testing.T) {
 	b := setup(t, nil)
 	const depth = 9990
 	deep := strings.Repeat(`{"a":`, depth) + `"<b>x</b>"` + strings.Repeat("}", depth)
-	body := execindextest.Body(execindextest.Exec{ID: "evt_deep", Type: "customer.created"})
-	body = []byte(strings.Replace(string(body), `"object":"customer"`, `"object":"customer","deeply_nested":`+deep, 1))
-	task, m, err := stripetask.New(body, stripetask.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.env.Client.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.env.Index.Add(context.Background(), m.ID, m, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	body := execindextest.WithObjectField(execindextest.Body(execindextest.Exec{ID: "evt_deep", Type: "customer.created"}), "deeply_nested", deep)
+	b.env.Store(t, body)
 	rec := b.op(t, "GET", "/executions/evt_deep")
 	page := rec.Body.String()
 	if rec.Code != 200 || len(page) > 4*len(body)+64<<10 {

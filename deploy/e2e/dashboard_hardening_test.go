@@ -24,7 +24,6 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // startDashboard runs the dashboard binary with env and waits until it
@@ -476,19 +475,8 @@ func testHostileIDDelete(t *testing.T, db *redistest.DB, base string) {
 func testDeepEvent(t *testing.T, db *redistest.DB, p *proctest.Proc, base string) {
 	const depth = 9990
 	deep := strings.Repeat(`{"a":`, depth) + `"<b>x</b>"` + strings.Repeat("}", depth)
-	body := execindextest.Body(execindextest.Exec{ID: "evt_deep", Type: "customer.created"})
-	body = []byte(strings.Replace(string(body), `"object":"customer"`, `"object":"customer","deeply_nested":`+deep, 1))
-	task, m, err := stripetask.New(body, stripetask.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := execindextest.Seed(t, db.Client, "stripe", nil)
-	if _, err := env.Client.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Index.Add(context.Background(), m.ID, m, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	body := execindextest.WithObjectField(execindextest.Body(execindextest.Exec{ID: "evt_deep", Type: "customer.created"}), "deeply_nested", deep)
+	execindextest.Seed(t, db.Client, "stripe", nil).Store(t, body)
 	start := time.Now()
 	status, _, page := dashReq(t, "GET", base+"/executions/evt_deep", "op", "operator-password", nil, "")
 	took := time.Since(start)

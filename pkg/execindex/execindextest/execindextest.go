@@ -9,9 +9,11 @@
 package execindextest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +79,38 @@ func Body(e Exec) []byte {
 			}
 		}
 	})
+}
+
+// WithObjectField returns body, an event of e.g. [Body], with the raw JSON
+// value added as field name of its data.object, first: for values
+// stripetest.Edit cannot make, such as nesting thousands of levels deep.
+func WithObjectField(body []byte, name, value string) []byte {
+	i := bytes.Index(body, []byte(`"object":{`))
+	if i < 0 {
+		panic("execindextest: no data.object in the event")
+	}
+	i += len(`"object":{`)
+	out := append([]byte{}, body[:i]...)
+	out = append(out, strconv.Quote(name)+":"+value+","...)
+	return append(out, body[i:]...)
+}
+
+// Store enqueues body, a signed-off event as the api would store it, in
+// env's queue, pending, and indexes it now. It returns its metadata.
+func (env *Env) Store(t testing.TB, body []byte) stripetask.Metadata {
+	t.Helper()
+	task, m, err := stripetask.New(body, stripetask.Options{Queue: env.Queue})
+	if err != nil {
+		t.Fatalf("execindextest: %v", err)
+	}
+	if _, err := env.Client.Enqueue(task); err != nil {
+		t.Fatalf("execindextest: enqueue %s: %v", m.ID, err)
+	}
+	if err := env.Index.Add(context.Background(), m.ID, m, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	env.Bodies[m.ID] = body
+	return m
 }
 
 // Seed stores execs in queue of rdb, indexes them, and brings each to its
