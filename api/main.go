@@ -2,7 +2,8 @@
 // delivery and stores it in Redis as one asynq task, then answers Stripe at
 // once; the worker does the work.
 //
-// See README.md for its settings.
+// See README.md in this folder for what it does, and deploy/README.md
+// (Configuration) for its settings.
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Command dashboard is the operators' console: asynqmon at /monitoring/,
 // behind authentication, with stripeq's own Console page at /.
 //
-// See README.md for its settings.
+// See README.md in this folder for what it does, and deploy/README.md
+// (Configuration) for its settings.
 package main
 
 import (

@@ -2,7 +2,8 @@
 // asynq task per event, retried with exponential backoff, and keeps the
 // customer records in Redis.
 //
-// See README.md for its settings.
+// See README.md in this folder for what it does, and deploy/README.md
+// (Configuration) for its settings.
 package main
 
 import (

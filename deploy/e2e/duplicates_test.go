@@ -81,7 +81,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 // Once an event's task is gone, a redelivery within DEDUPE_WINDOW (7 days
 // by default) of the event's creation is still answered "duplicate" from
 // its marker, and nothing runs twice; an event created 8 days ago, past
-// the window, is stored again, as the README says.
+// the window, is stored again, as api/README.md ("Duplicates") says.
 func TestRedeliveryAfterRetention(t *testing.T) {
 	db := redistest.New(t)
 	addr := proctest.FreeAddr(t)

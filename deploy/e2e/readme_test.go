@@ -13,18 +13,23 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// docCommand is one "$ command" of a README console block and the output
-// the README says it prints.
+// redisCLIDoc is the document, from the repository root, whose section
+// "Debugging with redis-cli" TestReadmeRedisCLI runs.
+const redisCLIDoc = "deploy/README.md"
+
+// docCommand is one "$ command" of a document's console block and the
+// output the document says it prints.
 type docCommand struct {
 	line int
 	cmd  string
 	want []string
 }
 
-// readmeCommands returns the console blocks' commands of one README section.
-func readmeCommands(t *testing.T, section string) []docCommand {
+// readmeCommands returns the console blocks' commands of one "## " section
+// of doc, a Markdown file named from the repository root.
+func readmeCommands(t *testing.T, doc, section string) []docCommand {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "README.md"))
+	f, err := os.Open(filepath.Join("..", "..", filepath.FromSlash(doc)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +54,7 @@ func readmeCommands(t *testing.T, section string) []docCommand {
 		}
 	}
 	if len(cmds) == 0 {
-		t.Fatalf("README has no console commands under %q", section)
+		t.Fatalf("%s has no console commands under %q", doc, section)
 	}
 	return cmds
 }
@@ -81,8 +86,8 @@ func matches(got, want []string) bool {
 	return matches(got[1:], want[1:])
 }
 
-// TestReadmeRedisCLI runs every command of the README's redis-cli section
-// after the scenario it names, and checks that it prints what the README
+// TestReadmeRedisCLI runs every command of redisCLIDoc's redis-cli section
+// after the scenario it names, and checks that it prints what the document
 // shows. Single commands run with --no-raw, as redis-cli prints them on a
 // terminal; piped ones run as they are.
 func TestReadmeRedisCLI(t *testing.T) {
@@ -90,7 +95,7 @@ func TestReadmeRedisCLI(t *testing.T) {
 		t.Fatal("redis-cli is not on PATH; install Redis")
 	}
 	// One handler at a time, so that the worker handles the scenario in
-	// Stripe's order and the notifications it sends are the README's
+	// Stripe's order and the notifications it sends are the document's
 	// (handled out of order, a settled failure sends no notice).
 	s := startStack(t, "WORKER_CONCURRENCY", "1")
 	s.trigger(t, "-objects", "42", "scenario")
@@ -107,7 +112,7 @@ func TestReadmeRedisCLI(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	for _, c := range readmeCommands(t, "Debugging with redis-cli") {
+	for _, c := range readmeCommands(t, redisCLIDoc, "Debugging with redis-cli") {
 		t.Run(c.cmd, func(t *testing.T) {
 			extra := "--no-raw"
 			if strings.Contains(c.cmd, "|") {
@@ -118,7 +123,7 @@ func TestReadmeRedisCLI(t *testing.T) {
 			cmd.Env = append(os.Environ(), "STRIPEQ_REDIS_URL="+s.db.URL)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
-				t.Fatalf("README.md:%d: %v\n%s", c.line, err, out)
+				t.Fatalf("%s:%d: %v\n%s", redisCLIDoc, c.line, err, out)
 			}
 			got := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 			for i := range got {
@@ -129,7 +134,7 @@ func TestReadmeRedisCLI(t *testing.T) {
 				want[i] = strings.TrimSpace(c.want[i])
 			}
 			if !matches(got, want) {
-				t.Errorf("README.md:%d: %s printed\n%s\nthe README shows\n%s", c.line, c.cmd, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+				t.Errorf("%s:%d: %s printed\n%s\nthe document shows\n%s", redisCLIDoc, c.line, c.cmd, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 			}
 		})
 	}

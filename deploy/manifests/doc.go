@@ -14,5 +14,10 @@
 //   - .env.example lists every variable compose interpolates, with secrets
 //     left empty;
 //   - the Dockerfile passes hadolint when it is on PATH, and a few strict
-//     checks of its own either way.
+//     checks of its own either way;
+//   - the configuration table of deploy/README.md names every variable each
+//     command reads, and only the commands that read it;
+//   - README.md, the front page, stays at most 15 KB, and every relative
+//     link of every tracked Markdown file names a file that exists and, with
+//     a #fragment, a heading of it.
 package manifests

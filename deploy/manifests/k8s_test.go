@@ -150,7 +150,7 @@ func (m *manifests) add(doc []byte) error {
 		}
 		m.hpas = append(m.hpas, &h)
 	case "v1/Secret":
-		return errors.New("a Secret is committed: create " + secretName + " in the cluster instead (README.md)")
+		return errors.New("a Secret is committed: create " + secretName + " in the cluster instead (deploy/README.md, \"Kubernetes\")")
 	default:
 		return fmt.Errorf("unexpected kind %q: add it to the test's decoder", gvk)
 	}

@@ -13,7 +13,7 @@ import (
 const configTableHeader = "| variable | used by | default | meaning |"
 
 // configDoc is the document that holds the table, from the root.
-const configDoc = "README.md"
+const configDoc = "deploy/README.md"
 
 // docRow is one documented variable: the commands the table says read it.
 type docRow struct {
@@ -70,7 +70,7 @@ func configTable(t *testing.T) map[string]docRow {
 	return rows
 }
 
-// TestConfigurationTable checks the README's configuration table against
+// TestConfigurationTable checks configDoc's configuration table against
 // the code: every variable a command reads has a row, and each row's "used
 // by" column names exactly the commands that read it.
 func TestConfigurationTable(t *testing.T) {
