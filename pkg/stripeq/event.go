@@ -1,0 +1,130 @@
+package stripeq
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// event is a Stripe event decoded for one handler: the few fields of the
+// envelope the worker reads, and data.object into an O, a small struct of
+// the fields that handler reads. One decode of the JSON gives both;
+// stripe-go's stripe.Event would build a map of every field of the object
+// and keep a copy of its JSON, several times the CPU.
+type event[O any] struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Created int64  `json:"created"`
+	Data    *struct {
+		Object *O `json:"object"`
+	} `json:"data"`
+	raw []byte // the JSON decoded
+}
+
+// skipped is a JSON value that is checked for syntax but not decoded.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// parse checks a task and decodes its payload into e, and returns the
+// metadata of its headers (of the payload, for a task written without
+// headers). It makes stripetask.Parse's checks (stripetask.Open and
+// Check) without building a stripe.Event. Its errors are permanent:
+// stripetask.ErrNotStripeTask, ErrCompressed, ErrMalformed or ErrNotEvent,
+// or a data.object that does not decode into O.
+func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, []byte, error) {
+	eventType, body, err := stripetask.Open(t) // decompressed when stored with PAYLOAD_COMPRESSION
+	if err != nil {
+		return stripetask.Metadata{}, nil, err
+	}
+	if err := decodeEvent(body, eventType, e); err != nil {
+		return stripetask.Metadata{}, nil, err
+	}
+	m, err := stripetask.Check(t, body, e.ID, e.Type, e.Data != nil && e.Data.Object != nil)
+	return m, body, err
+}
+
+// decodeCopy decodes Stripe's copy of an event of type eventType into e.
+// A data.object that is missing or does not decode is permanent; an
+// envelope that does not decode is retried, as any unexpected answer from
+// Stripe.
+func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
+	if err := decodeEvent(raw, eventType, e); err != nil {
+		if errors.Is(err, stripetask.ErrMalformed) {
+			return fmt.Errorf("the copy of the event retrieved from Stripe: %w", err)
+		}
+		return Permanent(err)
+	}
+	if e.Data == nil || e.Data.Object == nil {
+		return Permanent(errors.New("Stripe's copy of the event has no data.object"))
+	}
+	return nil
+}
+
+// decodeEvent decodes raw, an event of type eventType, into e. A
+// data.object whose fields do not decode returns an error that says so,
+// naming the field as stripe-go's types did ("Go struct field
+// invoice.amount_paid"); any other failure wraps stripetask.ErrMalformed.
+func decodeEvent[O any](raw []byte, eventType string, e *event[O]) error {
+	err := json.Unmarshal(raw, e)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if field, ok := strings.CutPrefix(typeErr.Field, "data.object."); ok {
+			typeErr.Struct = strings.TrimSuffix(reflect.TypeFor[O]().Name(), "Object")
+			typeErr.Field = field
+			return fmt.Errorf("decode data.object of %s: %w", eventType, err)
+		}
+	}
+	return fmt.Errorf("%w: %v", stripetask.ErrMalformed, err)
+}
+
+// ExpandableID is the ID of an expandable field, such as a charge's
+// customer, for a struct of your own: Stripe sends the ID, or the object
+// when it is expanded; null or absent is "". Any other JSON value is an
+// error, which archives the task.
+type ExpandableID string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (x *ExpandableID) UnmarshalJSON(b []byte) error {
+	switch b[0] {
+	case '"':
+		if bytes.IndexByte(b, '\\') < 0 {
+			*x = ExpandableID(b[1 : len(b)-1])
+			return nil
+		}
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*x = ExpandableID(s)
+	case '{':
+		var o struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*x = ExpandableID(o.ID)
+	case 'n': // null
+	default:
+		kind := "number"
+		switch b[0] {
+		case '[':
+			kind = "array"
+		case 't', 'f':
+			kind = "bool"
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[ExpandableID]()}
+	}
+	return nil
+}
