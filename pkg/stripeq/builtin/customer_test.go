@@ -78,4 +78,3 @@ func TestUnhandledTypesFallBack(t *testing.T) {
 		t.Errorf("an unhandled type: %v, want it completed", err)
 	}
 }
-

@@ -168,4 +168,3 @@ func TestObjectsDecodeAsStripeGo(t *testing.T) {
 		}
 	}
 }
-

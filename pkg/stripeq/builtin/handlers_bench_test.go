@@ -88,4 +88,3 @@ func BenchmarkHandlers(b *testing.B) {
 		}
 	})
 }
-

@@ -183,4 +183,3 @@ func TestRefetchUsesStripesCopy(t *testing.T) {
 		t.Errorf("on_hold = %q, want true", h["on_hold"])
 	}
 }
-
