@@ -33,6 +33,7 @@ func TestRetryDelay(t *testing.T) {
 		{errors.New("redis down"), true},
 		{&RateLimitError{After: time.Second}, false},
 		{errNoSlot, false},
+		{fmt.Errorf("email: %w", ErrInProgress), false},
 		{Permanent(errors.New("bad object")), true},
 	} {
 		if got := isFailure(tt.err); got != tt.want {
