@@ -47,6 +47,7 @@ type RateLimitError struct {
 	Err error
 }
 
+// Error says how long the task waits, and why.
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("rate limited; retry after %v: %v", e.After, e.Err)
 }

@@ -51,6 +51,10 @@ func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, []byte, erro
 	return m, body, err
 }
 
+// errNoObjectInCopy is the permanent error of a copy of an event, from
+// Stripe, without a data.object.
+var errNoObjectInCopy = errors.New("stripe's copy of the event has no data.object")
+
 // decodeCopy decodes Stripe's copy of an event of type eventType into e.
 // A data.object that is missing or does not decode is permanent; an
 // envelope that does not decode is retried, as any unexpected answer from
@@ -63,7 +67,7 @@ func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
 		return Permanent(err)
 	}
 	if e.Data == nil || e.Data.Object == nil {
-		return Permanent(errors.New("Stripe's copy of the event has no data.object"))
+		return Permanent(errNoObjectInCopy)
 	}
 	return nil
 }

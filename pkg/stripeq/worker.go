@@ -52,8 +52,9 @@ type Worker struct {
 // as [ConfigFromEnv] does, failing closed on a setting that would send a
 // credential in the clear or use the wrong kind of key, and returns every
 // problem at once, each named by its variable. It connects to Redis
-// lazily: an unreachable Redis is logged and retried by Run. Close it
-// with the context given to Run.
+// lazily: an unreachable Redis is logged and retried by Run, which closes
+// the connections when it returns. It sends go-redis's own log lines to
+// cfg.Logger (redis.SetLogger is process-wide).
 func NewWorker(cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	env := envconfig.New(func(string) string { return "" })
@@ -107,8 +108,9 @@ func (w *Worker) Handled() []string {
 }
 
 // ProcessTask runs the handler of one task as the server would, without
-// its retries, error handler or result writer: for tests, with tasks built
-// by stripetask.New. It returns the handler's error.
+// its retries, error handler, result writer or global concurrency slot:
+// for tests, with tasks built by stripetask.New. It returns the handler's
+// error, marked as the server would see it (see [HandlerFunc]).
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return w.mux().ProcessTask(ctx, t)
 }

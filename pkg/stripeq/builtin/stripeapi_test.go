@@ -183,3 +183,19 @@ func TestRefetchUsesStripesCopy(t *testing.T) {
 		t.Errorf("on_hold = %q, want true", h["on_hold"])
 	}
 }
+
+// TestUnhandledTypesAreNotFetched: with an API key, an event of a type no
+// handler is registered for is completed without asking Stripe for it.
+func TestUnhandledTypesAreNotFetched(t *testing.T) {
+	api := newFakeStripe(t)
+	w, _ := setupWith(t, stripeq.Config{StripeSecretKey: "sk_test_stripeq", StripeAPIBase: api.URL}, Options{})
+	body := stripetest.Edit(stripetest.Event("customer.created", "evt_product", time.Unix(1767225600, 0)), func(e map[string]any) {
+		e["type"] = "product.created"
+	})
+	if err := process(t, w, body); err != nil {
+		t.Fatal(err)
+	}
+	if n := api.count("/v1/events/evt_product"); n != 0 {
+		t.Errorf("%d requests to Stripe for an unhandled type, want 0", n)
+	}
+}
