@@ -117,6 +117,7 @@ func Handle[O any](w *Worker, eventType string, h HandlerFunc[O]) {
 		panic("stripeq: Handle " + eventType + " after Run")
 	}
 	w.handlers[eventType] = adapt(w, h)
+	w.served = nil
 }
 
 // adapt turns a HandlerFunc into an asynq handler. It checks the task

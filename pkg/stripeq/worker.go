@@ -45,6 +45,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	handlers map[string]asynq.Handler // by Stripe event type
+	served   *asynq.ServeMux          // of handlers; nil until first used, and after Handle
 	running  bool
 }
 
@@ -120,11 +121,15 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 func (w *Worker) mux() *asynq.ServeMux {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.served != nil {
+		return w.served
+	}
 	mux := asynq.NewServeMux()
 	for t, h := range w.handlers {
 		mux.Handle(stripetask.TaskType(t), h)
 	}
 	mux.HandleFunc(stripetask.TypePrefix, w.unhandled)
+	w.served = mux
 	return mux
 }
 
