@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -74,16 +75,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults of Config, applied by NewWorker to zero fields.
-const (
-	defaultConcurrency       = 5
-	defaultGlobalConcurrency = 5
-	defaultShutdownTimeout   = 30 * time.Second
-	defaultHandlerTimeout    = 60 * time.Second
-	defaultRetryBaseDelay    = 30 * time.Second
-	defaultDashboardURL      = "http://127.0.0.1:8081"
-)
-
 // ConfigFromEnv reads a Config through getenv (os.Getenv) from the
 // variables the worker command reads: REDIS_URL, QUEUE_NAME, QUEUE_SHARDS,
 // WORKER_CONCURRENCY, GLOBAL_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT,
@@ -105,15 +96,15 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		RedisURL:          env.Lookup("REDIS_URL"),
 		Queue:             env.String("QUEUE_NAME", stripetask.DefaultQueue),
 		Shards:            env.IntRange("QUEUE_SHARDS", 1, 1, stripetask.MaxShards),
-		Concurrency:       env.Int("WORKER_CONCURRENCY", defaultConcurrency, 1),
-		GlobalConcurrency: env.Int("GLOBAL_CONCURRENCY", defaultGlobalConcurrency, 0),
-		ShutdownTimeout:   env.Duration("WORKER_SHUTDOWN_TIMEOUT", defaultShutdownTimeout),
-		HandlerTimeout:    env.Duration("HANDLER_TIMEOUT", defaultHandlerTimeout),
-		RetryBaseDelay:    env.Duration("RETRY_BASE_DELAY", defaultRetryBaseDelay),
+		Concurrency:       env.Int("WORKER_CONCURRENCY", 5, 1),
+		GlobalConcurrency: env.Int("GLOBAL_CONCURRENCY", 5, 0),
+		ShutdownTimeout:   env.Duration("WORKER_SHUTDOWN_TIMEOUT", 30*time.Second),
+		HandlerTimeout:    env.Duration("HANDLER_TIMEOUT", 60*time.Second),
+		RetryBaseDelay:    env.Duration("RETRY_BASE_DELAY", 30*time.Second),
 		StripeSecretKey:   env.Lookup("STRIPE_SECRET_KEY"),
 		StripeAPIBase:     env.Lookup("STRIPE_API_BASE"),
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
-		DashboardURL:      env.String("DASHBOARD_URL", defaultDashboardURL),
+		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 	}
 	if c.GlobalConcurrency == 0 {
@@ -123,16 +114,24 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 	return c, env.Warnings(), env.Err()
 }
 
+// defaults is the Config of an empty environment: each default is written
+// once, in loadConfig.
+var defaults = sync.OnceValue(func() Config {
+	c, _, _ := loadConfig(func(string) string { return "" })
+	return c
+})
+
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	c.Queue = cmp.Or(c.Queue, stripetask.DefaultQueue)
-	c.Shards = max(c.Shards, 1)
-	c.Concurrency = cmp.Or(c.Concurrency, defaultConcurrency)
-	c.GlobalConcurrency = cmp.Or(c.GlobalConcurrency, defaultGlobalConcurrency)
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, defaultShutdownTimeout)
-	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, defaultHandlerTimeout)
-	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, defaultRetryBaseDelay)
-	c.DashboardURL = cmp.Or(c.DashboardURL, defaultDashboardURL)
+	d := defaults()
+	c.Queue = cmp.Or(c.Queue, d.Queue)
+	c.Shards = max(c.Shards, d.Shards)
+	c.Concurrency = cmp.Or(c.Concurrency, d.Concurrency)
+	c.GlobalConcurrency = cmp.Or(c.GlobalConcurrency, d.GlobalConcurrency)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, d.HandlerTimeout)
+	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, d.RetryBaseDelay)
+	c.DashboardURL = cmp.Or(c.DashboardURL, d.DashboardURL)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
