@@ -220,7 +220,7 @@ func errorHandler(log *slog.Logger, alerts alerter, m *metrics) asynq.ErrorHandl
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		eventType, _ := stripetask.EventType(t.Type())
 		switch {
-		case retried >= maxRetry || errors.Is(err, asynq.SkipRetry):
+		case retried >= maxRetry || errors.Is(err, ErrPermanent):
 			m.handled.WithLabelValues(eventType, "archived").Inc()
 			alerts.archived(ctx, l, t, id, err)
 		case !isFailure(err):
