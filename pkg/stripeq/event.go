@@ -25,7 +25,6 @@ type event[O any] struct {
 	Data    *struct {
 		Object *O `json:"object"`
 	} `json:"data"`
-	raw []byte // the JSON decoded
 }
 
 // skipped is a JSON value that is checked for syntax but not decoded.

@@ -129,13 +129,14 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		var e event[O]
 		var m stripetask.Metadata
+		var raw []byte // the event JSON decoded into e
 		var err error
 		if w.stripe != nil {
 			// Stripe's copy replaces the payload: only its shape is checked.
 			var p event[skipped]
 			m, _, err = parse(t, &p)
 		} else {
-			m, e.raw, err = parse(t, &e)
+			m, raw, err = parse(t, &e)
 		}
 		if err != nil {
 			return Permanent(err)
@@ -155,16 +156,14 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 		start := time.Now()
 		defer func() { w.metrics.duration.WithLabelValues(m.Type).Observe(seconds(start)) }()
 		if w.stripe != nil {
-			raw, err := w.stripe.event(ctx, m.ID, m.Account)
-			if err != nil {
+			if raw, err = w.stripe.event(ctx, m.ID, m.Account); err != nil {
 				return err
 			}
 			if err := decodeCopy(raw, m.Type, &e); err != nil {
 				return err
 			}
-			e.raw = raw
 		}
-		ev := &Event[O]{Meta: meta(ctx, w.log, t, m, e.ID, e.Created), Object: e.Data.Object, Raw: e.raw}
+		ev := &Event[O]{Meta: meta(ctx, w.log, t, m, e.ID, e.Created), Object: e.Data.Object, Raw: raw}
 		if err := h(ctx, ev); err != nil {
 			return rateLimited(err)
 		}
