@@ -87,7 +87,14 @@ func TestBrowser(t *testing.T) {
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
+		err := chromedp.Do(ctx, steps...)
+		// A node found just before the page replaced it (a load still
+		// settling) is not a failure of the page: try the steps again.
+		for try := 0; try < 2 && err != nil && strings.Contains(err.Error(), "Could not find node"); try++ {
+			time.Sleep(100 * time.Millisecond)
+			err = chromedp.Do(ctx, steps...)
+		}
+		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}

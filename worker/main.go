@@ -1,6 +1,8 @@
 // Command worker processes the Stripe events the api stored in Redis: one
 // asynq task per event, retried with exponential backoff, and keeps the
-// customer records in Redis.
+// customer records in Redis. It is pkg/stripeq's Worker with the handlers
+// of pkg/stripeq/builtin; a program of your own can add its handlers to
+// them (README: "Your own handlers").
 //
 // See README.md in this folder for what it does, and deploy/README.md
 // (Configuration) for its settings.

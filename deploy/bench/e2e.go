@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/records"
 )
 
 // ensureAPI starts stripeq's api once; run stops it at the end.
@@ -225,7 +227,7 @@ func (b *bench) checkStored(ctx context.Context, stripeq bool, c *corpus, stored
 	if c := count(ctx, b.redis.rdb, completed); c != int64(stored) {
 		return fmt.Errorf("%w: %d events handled, %d tasks completed", errLost, stored, c)
 	}
-	if key := "stripeq:customer:{" + c.customer(0) + "}"; stored > 0 && b.redis.rdb.Exists(ctx, key).Val() != 1 {
+	if key := records.CustomerKey(c.customer(0)); stored > 0 && b.redis.rdb.Exists(ctx, key).Val() != 1 {
 		return fmt.Errorf("the worker wrote no customer record %s", key)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/eventsender"
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -92,7 +93,7 @@ func TestRedisCluster(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(cluster.Client)
 	waitQueue(t, insp, len(bodies))
 
-	record := cluster.Client.HGetAll(t.Context(), "stripeq:customer:{cus_stripeq_demo_cl}").Val()
+	record := cluster.Client.HGetAll(t.Context(), records.CustomerKey("cus_stripeq_demo_cl")).Val()
 	for f, v := range map[string]string{
 		"email": "jenny.rosen@example.com", "delinquent": "false", "last_payment_error": "insufficient_funds",
 		"subscription_status": "active", "on_hold": "false", "last_dispute_outcome": "won",

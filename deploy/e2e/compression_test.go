@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -44,7 +45,7 @@ func TestCompressedPayloads(t *testing.T) {
 			len(info.Payload), stripetask.IsCompressed(info.Payload), bytes.Equal(stored, body), err)
 	}
 	ctx := context.Background()
-	if email := s.db.Client.HGet(ctx, "stripeq:customer:{cus_stripeq_demo}", "email").Val(); email != "zstd@e2e.example.com" {
+	if email := s.db.Client.HGet(ctx, records.CustomerKey("cus_stripeq_demo"), "email").Val(); email != "zstd@e2e.example.com" {
 		t.Errorf("customer record email = %q: the worker did not apply the compressed event", email)
 	}
 

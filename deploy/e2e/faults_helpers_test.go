@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -349,7 +350,7 @@ func (s *stripeAPI) awaitHeld(t *testing.T, id string, timeout time.Duration) {
 // notifications returns the entries of the notifications stream.
 func notifications(t *testing.T, rdb redis.UniversalClient) []redis.XMessage {
 	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), "stripeq:notifications", "-", "+").Result()
+	msgs, err := rdb.XRange(context.Background(), records.NotificationsStream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

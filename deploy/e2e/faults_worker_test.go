@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -98,7 +99,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 		t.Errorf("Stripe was asked for the event %d times, want 2 (once per worker)", n)
 	}
 	ctx := context.Background()
-	rec := rdb.HGetAll(ctx, "stripeq:customer:{cus_stripeq_demo}").Val()
+	rec := rdb.HGetAll(ctx, records.CustomerKey("cus_stripeq_demo")).Val()
 	if rec["delinquent"] != "true" || rec["payment_event_id"] != id {
 		t.Errorf("customer record = %v, want delinquent by %s", rec, id)
 	}

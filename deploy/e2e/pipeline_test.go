@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -96,7 +97,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// The worker applies both; the newer one wins.
 	ctx := context.Background()
-	key := "stripeq:customer:{cus_stripeq_demo}"
+	key := records.CustomerKey("cus_stripeq_demo")
 	deadline := time.Now().Add(20 * time.Second)
 	var record map[string]string
 	for time.Now().Before(deadline) {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -132,7 +133,7 @@ func TestRedisClusterShards(t *testing.T) {
 	}
 	api.mu.Unlock()
 	for i := range n {
-		key := fmt.Sprintf("stripeq:customer:{cus_sh_%03d}", i)
+		key := records.CustomerKey(fmt.Sprintf("cus_sh_%03d", i))
 		if got := cluster.Client.HGet(t.Context(), key, "last_event_id").Val(); got != fmt.Sprintf("evt_sh_%03d", i) {
 			t.Errorf("%s last_event_id = %q", key, got)
 		}

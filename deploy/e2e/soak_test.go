@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -33,15 +34,15 @@ type aspect struct {
 }
 
 var soakAspects = []aspect{
-	{func(s string) string { return "stripeq:customer:{" + stripetest.CustomerID(s) + "}" }, "last_event_id",
+	{func(s string) string { return records.CustomerKey(stripetest.CustomerID(s)) }, "last_event_id",
 		[]string{"customer.created", "customer.updated", "customer.deleted"}},
-	{func(s string) string { return "stripeq:customer:{" + stripetest.CustomerID(s) + "}" }, "subscription_event_id", subscriptionTypes},
-	{func(s string) string { return "stripeq:subscription:{sub_stripeq_demo_" + s + "}" }, "last_event_id", subscriptionTypes},
-	{func(s string) string { return "stripeq:customer:{" + stripetest.CustomerID(s) + "}" }, "payment_event_id",
+	{func(s string) string { return records.CustomerKey(stripetest.CustomerID(s)) }, "subscription_event_id", subscriptionTypes},
+	{func(s string) string { return records.SubscriptionKey("sub_stripeq_demo_" + s) }, "last_event_id", subscriptionTypes},
+	{func(s string) string { return records.CustomerKey(stripetest.CustomerID(s)) }, "payment_event_id",
 		[]string{"invoice.paid", "invoice.payment_failed", "charge.failed", "payment_intent.payment_failed"}},
-	{func(s string) string { return "stripeq:customer:{" + stripetest.CustomerID(s) + "}" }, "checkout_event_id",
+	{func(s string) string { return records.CustomerKey(stripetest.CustomerID(s)) }, "checkout_event_id",
 		[]string{"checkout.session.completed"}},
-	{func(s string) string { return "stripeq:dispute:{dp_stripeq_demo_" + s + "}" }, "last_event_id",
+	{func(s string) string { return records.DisputeKey("dp_stripeq_demo_" + s) }, "last_event_id",
 		[]string{"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"}},
 }
 
@@ -246,7 +247,7 @@ func TestSoak(t *testing.T) {
 		seen[k] = true
 	}
 	var notified []string
-	iter := db.Client.Scan(ctx, 0, "stripeq:notified:*", 1000).Iterator()
+	iter := db.Client.Scan(ctx, 0, records.NotifiedKey("*", "*"), 1000).Iterator()
 	for iter.Next(ctx) {
 		notified = append(notified, iter.Val())
 	}

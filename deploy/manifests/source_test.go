@@ -41,7 +41,8 @@ type source struct {
 	// routes are the GET paths served without authentication: those
 	// registered directly on the router passed to routes() (before any
 	// group, so before any login), and net/http ServeMux patterns such as
-	// mux.HandleFunc("GET /healthz", …).
+	// mux.HandleFunc("GET /healthz", …), in the command or a package of
+	// this module it imports.
 	routes map[string]bool
 }
 
@@ -100,8 +101,9 @@ func scanPackages(dir string, s *source) error {
 	return nil
 }
 
-// scanPackage records the variables one package reads (and, for the command
-// itself, its routes) and returns its imports.
+// scanPackage records the variables one package reads, its ServeMux
+// routes (and, for the command itself, its routes.go), and returns its
+// imports.
 func scanPackage(dir string, s *source, isCommand bool) ([]string, error) {
 	fset := token.NewFileSet()
 	matches, err := filepath.Glob(filepath.Join(root, dir, "*.go"))

@@ -20,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -189,7 +190,7 @@ func WaitHandled(ctx context.Context, rdb redis.UniversalClient, queue string, i
 // PrintCustomer writes the customer record as redis-cli HGETALL would
 // show it, one field a line.
 func PrintCustomer(ctx context.Context, rdb redis.UniversalClient, customer string, out io.Writer) error {
-	key := "stripeq:customer:{" + customer + "}"
+	key := records.CustomerKey(customer)
 	record, err := rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)

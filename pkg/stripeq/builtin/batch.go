@@ -1,0 +1,150 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/clock"
+)
+
+// batch sends one event's record writes and reads to Redis in one round
+// trip: a pipeline, which a Redis Cluster client splits by node. Its
+// commands run in the order queued, but not atomically, as the same
+// commands sent one by one would; each is safe to run again. It is the
+// one way the built-ins touch their records: a single write is a batch of
+// one.
+type batch struct {
+	pipe redis.Pipeliner
+	what []string // per queued command, for errors
+}
+
+// ref names a command queued on a batch; its value is read from the
+// batch's result, which exists only once the batch ran.
+type ref int
+
+// noRef is a ref to nothing: its value is "" and it did not apply.
+const noRef ref = -1
+
+func (h *handlers) batch() *batch { return &batch{pipe: h.rdb.Pipeline()} }
+
+func (b *batch) add(what string) ref {
+	b.what = append(b.what, what)
+	return ref(len(b.what) - 1)
+}
+
+// apply queues rec.Apply for the event m. It sends the script itself
+// (EVAL): Redis caches it by its hash, and a pipeline cannot fall back
+// from EVALSHA after a restart emptied the cache.
+func (b *batch) apply(ctx context.Context, rec stripeq.Record, m stripeq.Meta, fields ...string) ref {
+	clk := rec.Clock
+	if clk == "" {
+		clk = stripeq.DefaultClock
+	}
+	clock.Script.Eval(ctx, b.pipe, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields)...)
+	return b.add("update " + rec.Key)
+}
+
+// script queues running s, described by what in errors (e.g. "update the
+// hold of cus_1"). Like apply, it sends the script itself.
+func (b *batch) script(ctx context.Context, what string, s *redis.Script, keys []string, args ...any) ref {
+	s.Eval(ctx, b.pipe, keys, args...)
+	return b.add(what)
+}
+
+// link queues recording what is known about a charge (customer, invoice,
+// payment intent), keeping fields already known when a value is empty.
+func (b *batch) link(ctx context.Context, chargeID string, fields map[string]string) {
+	set := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if v != "" {
+			set[k] = v
+		}
+	}
+	if chargeID != "" && len(set) > 0 {
+		b.pipe.HSet(ctx, records.ChargeKey(chargeID), set)
+		b.add("update " + records.ChargeKey(chargeID))
+	}
+}
+
+// get queues reading a field of a hash; its value is "" when the field is
+// absent.
+func (b *batch) get(ctx context.Context, key, field string) ref {
+	b.pipe.HGet(ctx, key, field)
+	return b.add("read " + key)
+}
+
+// customerEmail queues, when needed, reading the email of the customer
+// record, unless known already gives it. The result's email gives known,
+// else the record's email, else "".
+func (b *batch) customerEmail(ctx context.Context, customer, known string, needed bool) email {
+	if !needed || known != "" || customer == "" {
+		return email{known: known, ref: noRef}
+	}
+	return email{ref: b.get(ctx, records.CustomerKey(customer), "email")}
+}
+
+// email is a customer's address, known or read by a batch.
+type email struct {
+	known string
+	ref   ref
+}
+
+// result is what a batch's commands returned.
+type result struct {
+	cmds []redis.Cmder
+}
+
+// exec sends the queued commands and returns their result, or the first
+// error of one, an absent field aside.
+func (b *batch) exec(ctx context.Context) (result, error) {
+	if len(b.what) == 0 {
+		return result{}, nil
+	}
+	cmds, err := b.pipe.Exec(ctx)
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return result{}, fmt.Errorf("%s: %w", b.what[i], err)
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return result{}, fmt.Errorf("update records: %w", err)
+	}
+	return result{cmds: cmds}, nil
+}
+
+// applied reports whether the apply r applied its fields.
+func (res result) applied(r ref) bool {
+	if r == noRef {
+		return false
+	}
+	n, _ := res.cmds[r].(*redis.Cmd).Int()
+	return n == 1
+}
+
+// value is the string r read, "" when absent.
+func (res result) value(r ref) string {
+	if r == noRef {
+		return ""
+	}
+	switch c := res.cmds[r].(type) {
+	case *redis.StringCmd:
+		return c.Val()
+	case *redis.Cmd:
+		s, _ := c.Text()
+		return s
+	}
+	return ""
+}
+
+// email is the address e gives.
+func (res result) email(e email) string {
+	if e.known != "" {
+		return e.known
+	}
+	return res.value(e.ref)
+}

@@ -1,0 +1,110 @@
+// Package builtin is stripeq's built-in handlers, registered through the
+// public stripeq API: customer, subscription, dispute and charge records
+// in Redis (layout in pkg/records), and notifications to customers (a
+// Redis stream, and email with SMTP_URL). The worker command registers
+// them; a program of its own includes them with [Register], or leaves them
+// out.
+//
+// Records are kept with apply-if-newer clocks (stripeq.Record), and every
+// notification goes out once per (kind, event), however often an event is
+// delivered, retried or re-run.
+package builtin
+
+import (
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// Options are the settings of the built-in handlers.
+type Options struct {
+	// Mailer sends notifications by email. If nil, notifications are only
+	// appended to the stream records.NotificationsStream.
+	Mailer *Mailer
+}
+
+// OptionsFromEnv reads Options through getenv (os.Getenv): SMTP_URL
+// (smtp://[user:password@]host[:port], port 587 by default; unset: no
+// email) and NOTIFY_FROM (default "stripeq <billing@localhost>"). It
+// reports every invalid value at once, by variable name, in an error
+// wrapping envconfig.ErrInvalid that never quotes the password.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	env := envconfig.New(getenv)
+	var o Options
+	if smtpURL := env.Lookup("SMTP_URL"); smtpURL != "" {
+		var err error
+		if o.Mailer, err = ParseMailer(smtpURL, env.String("NOTIFY_FROM", "stripeq <billing@localhost>")); err != nil {
+			env.Fail("SMTP_URL", err.Error())
+		}
+	}
+	return o, env.Err()
+}
+
+// Types returns the Stripe event types Register handles: those of
+// stripetask.Handled, which the api permits by default (STRIPE_EVENTS).
+func Types() []string { return stripetask.Handled() }
+
+// Register registers the built-in handler of every type of [Types] on w.
+// Like stripeq.Handle, it panics when one of these types already has a
+// handler: register your own for a built-in type only in a program that
+// leaves the built-ins out, or handle another type.
+func Register(w *stripeq.Worker, o Options) {
+	h := &handlers{rdb: w.Redis(), stripe: w.Stripe(), notifier: notifier{rdb: w.Redis()}}
+	if o.Mailer != nil {
+		h.notifier.mail = o.Mailer.m
+	}
+	for _, t := range []string{stripetask.CustomerCreated, stripetask.CustomerUpdated, stripetask.CustomerDeleted} {
+		stripeq.Handle(w, t, h.handleCustomer)
+	}
+	for _, t := range []string{
+		stripetask.SubscriptionCreated, stripetask.SubscriptionUpdated, stripetask.SubscriptionDeleted,
+		stripetask.SubscriptionPaused, stripetask.SubscriptionResumed, stripetask.SubscriptionTrialWillEnd,
+	} {
+		stripeq.Handle(w, t, h.handleSubscription)
+	}
+	for _, t := range []string{stripetask.InvoicePaymentFailed, stripetask.InvoicePaid, stripetask.InvoiceFinalized, stripetask.InvoiceUpcoming} {
+		stripeq.Handle(w, t, h.handleInvoice)
+	}
+	stripeq.Handle(w, stripetask.ChargeFailed, h.handleChargeFailed)
+	stripeq.Handle(w, stripetask.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed)
+	for _, t := range []string{
+		stripetask.DisputeCreated, stripetask.DisputeUpdated, stripetask.DisputeClosed,
+		stripetask.DisputeFundsWithdrawn, stripetask.DisputeFundsReinstated,
+	} {
+		stripeq.Handle(w, t, h.handleDispute)
+	}
+	stripeq.Handle(w, stripetask.CheckoutSessionCompleted, h.handleCheckoutCompleted)
+	handled := w.Handled()
+	for _, t := range Types() {
+		if !slices.Contains(handled, t) {
+			panic("builtin: no handler for handled event type " + t)
+		}
+	}
+}
+
+// Mailer sends notifications by SMTP. Make one with [ParseMailer].
+type Mailer struct{ m *mailer }
+
+// ParseMailer reads an SMTP_URL (smtp://[user:password@]host[:port], port
+// 587 by default) and a NOTIFY_FROM address. The mailer uses STARTTLS when
+// the server offers it, and authenticates only over TLS or to a server on
+// loopback. Its errors never quote the password.
+func ParseMailer(smtpURL, from string) (*Mailer, error) {
+	m, err := parseMailer(smtpURL, from)
+	if err != nil {
+		return nil, err
+	}
+	return &Mailer{m: m}, nil
+}
+
+// handlers holds the dependencies of every built-in handler.
+type handlers struct {
+	rdb      redis.UniversalClient
+	notifier notifier
+	stripe   *client.API // nil without STRIPE_SECRET_KEY
+}

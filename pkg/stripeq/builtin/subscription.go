@@ -1,0 +1,79 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// subscriptionObject is what handleSubscription reads of a
+// stripe.Subscription.
+type subscriptionObject struct {
+	ID                string                    `json:"id"`
+	Customer          stripeq.ExpandableID      `json:"customer"`
+	Status            stripe.SubscriptionStatus `json:"status"`
+	CurrentPeriodEnd  int64                     `json:"current_period_end"`
+	CancelAtPeriodEnd bool                      `json:"cancel_at_period_end"`
+	TrialEnd          int64                     `json:"trial_end"`
+}
+
+// handleSubscription keeps the subscription record, and the customer's
+// subscription_status, for customer.subscription.* events:
+//
+//	HASH stripeq:subscription:{<sub id>}
+//	  customer, status, current_period_end, cancel_at_period_end,
+//	  last_event_id, last_event_created
+//	HASH stripeq:customer:{<customer id>}
+//	  subscription_id, subscription_status, subscription_event_id, subscription_event_created
+//
+// The customer's fields follow the subscription changed by the newest
+// event. trial_will_end also sends a trial_will_end notification.
+func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subscriptionObject]) error {
+	s := e.Object
+	if s.ID == "" {
+		return stripeq.Permanent(errors.New("subscription without an id"))
+	}
+	customer := string(s.Customer)
+	// One round trip. The customer's fields are offered the event whether
+	// or not the subscription record took it: an event older than the
+	// record's is older than the customer's too, since the newer event that
+	// the record holds was applied to the customer as well (or, when its
+	// task failed in between, will be on its retry).
+	b := h.batch()
+	applied := b.apply(ctx, stripeq.Record{Key: records.SubscriptionKey(s.ID)}, e.Meta,
+		"customer", customer,
+		"status", string(s.Status),
+		"current_period_end", strconv.FormatInt(s.CurrentPeriodEnd, 10),
+		"cancel_at_period_end", strconv.FormatBool(s.CancelAtPeriodEnd),
+	)
+	if customer != "" {
+		b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockSubscription}, e.Meta,
+			"subscription_id", s.ID, "subscription_status", string(s.Status))
+	}
+	trialEnds := e.Type == stripetask.SubscriptionTrialWillEnd
+	email := b.customerEmail(ctx, customer, "", trialEnds)
+	res, err := b.exec(ctx)
+	if err != nil {
+		return err
+	}
+	if !res.applied(applied) {
+		e.Log.InfoContext(ctx, "older than the subscription record; skipped")
+	}
+	if trialEnds {
+		end := time.Unix(s.TrialEnd, 0).UTC().Format("January 2, 2006")
+		return h.notifier.send(ctx, notification{
+			Kind: records.KindTrialWillEnd, Customer: customer, Email: res.email(email), EventID: e.ID,
+			Subject: "Your trial ends on " + end,
+			Body:    fmt.Sprintf("Your trial of subscription %s ends on %s. Your payment method will be charged then.", s.ID, end),
+		})
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package stripeq
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/metrics"
+	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// Config is every setting of a [Worker]. Its zero value is a worker of
+// the defaults below on a local Redis; [ConfigFromEnv] reads it from the
+// variables the worker command reads.
+type Config struct {
+	// RedisURL is REDIS_URL, in one of the forms pkg/redisconn reads
+	// (redis://, rediss://, Sentinel or Cluster). If empty,
+	// redis://127.0.0.1:6379/0.
+	RedisURL string
+	// Queue is QUEUE_NAME, the asynq queue to process, or with Shards > 1
+	// the base name of the shard queues. If empty, "stripe".
+	Queue string
+	// Shards is QUEUE_SHARDS, the number of shard queues the api spreads
+	// events over ("<Queue>-0" …); the worker processes every one with
+	// equal weight. If zero or one, the one queue Queue.
+	Shards int
+	// Concurrency is WORKER_CONCURRENCY, the handlers this process runs at
+	// once. If zero, 5.
+	Concurrency int
+	// GlobalConcurrency is GLOBAL_CONCURRENCY, the handlers all worker
+	// processes together run at once, over every shard. If zero, 5; a
+	// negative value turns the limit off (GLOBAL_CONCURRENCY=0).
+	GlobalConcurrency int
+	// ShutdownTimeout is WORKER_SHUTDOWN_TIMEOUT, how long a stopping worker
+	// lets running handlers finish before returning their tasks to Redis.
+	// If zero, 30s.
+	ShutdownTimeout time.Duration
+	// HandlerTimeout is HANDLER_TIMEOUT, the longest one handler may run; a
+	// killed worker's global slot, and a claim of [Once], free themselves
+	// after it. If zero, 60s.
+	HandlerTimeout time.Duration
+	// RetryBaseDelay is RETRY_BASE_DELAY, the delay before the first retry;
+	// each later retry doubles it. If zero, 30s.
+	RetryBaseDelay time.Duration
+	// StripeSecretKey is STRIPE_SECRET_KEY, a secret (sk_…) or restricted
+	// (rk_…) key. When set, the worker retrieves each event that has a
+	// handler from Stripe and hands the handler that copy, and
+	// [Worker.Stripe] is a client for handlers. Default: unset, the payload
+	// the api verified.
+	StripeSecretKey string
+	// StripeAPIBase is STRIPE_API_BASE, another Stripe API backend such as
+	// stripe-mock; plain http:// only to loopback. Default: Stripe's API.
+	StripeAPIBase string
+	// AlertWebhookURL is ALERT_WEBHOOK_URL, where archived tasks are
+	// reported as a Slack-compatible {"text": …} POST. Default: unset, an
+	// error log line only.
+	AlertWebhookURL string
+	// MetricsAddr is METRICS_ADDR, where the worker serves Prometheus
+	// metrics at /metrics and a liveness check at /healthz. Default: unset,
+	// no HTTP server.
+	MetricsAddr string
+	// DashboardURL is DASHBOARD_URL, the dashboard's address for links in
+	// alerts. If empty, http://127.0.0.1:8081.
+	DashboardURL string
+	// Logger receives every log line. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// ConfigFromEnv reads a Config through getenv (os.Getenv) from the
+// variables the worker command reads: REDIS_URL, QUEUE_NAME, QUEUE_SHARDS,
+// WORKER_CONCURRENCY, GLOBAL_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT,
+// HANDLER_TIMEOUT, RETRY_BASE_DELAY, STRIPE_SECRET_KEY, STRIPE_API_BASE,
+// ALERT_WEBHOOK_URL, METRICS_ADDR and DASHBOARD_URL, with the defaults of
+// Config. It reports every invalid or unsafe value at once, each by its
+// variable's name, in one error wrapping envconfig.ErrInvalid; no message
+// quotes a secret. The Logger is left nil.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c, _, err := loadConfig(getenv)
+	return c, err
+}
+
+// loadConfig is ConfigFromEnv, with the warnings of settings safe only
+// behind a network boundary.
+func loadConfig(getenv func(string) string) (Config, []string, error) {
+	env := envconfig.New(getenv)
+	queues := stripetask.ReadOptions(env)
+	c := Config{
+		RedisURL:          env.Lookup("REDIS_URL"),
+		Queue:             queues.Queue,
+		Shards:            queues.Shards,
+		Concurrency:       env.Int("WORKER_CONCURRENCY", 5, 1),
+		GlobalConcurrency: env.Int("GLOBAL_CONCURRENCY", 5, 0),
+		ShutdownTimeout:   env.Duration("WORKER_SHUTDOWN_TIMEOUT", 30*time.Second),
+		HandlerTimeout:    env.Duration("HANDLER_TIMEOUT", 60*time.Second),
+		RetryBaseDelay:    env.Duration("RETRY_BASE_DELAY", 30*time.Second),
+		StripeSecretKey:   env.Lookup("STRIPE_SECRET_KEY"),
+		StripeAPIBase:     env.Lookup("STRIPE_API_BASE"),
+		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
+		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
+		MetricsAddr:       env.Lookup("METRICS_ADDR"),
+	}
+	if c.GlobalConcurrency == 0 {
+		c.GlobalConcurrency = -1 // off
+	}
+	c.check(env)
+	return c, env.Warnings(), env.Err()
+}
+
+// defaults is the Config of an empty environment: each default is written
+// once, in loadConfig.
+var defaults = sync.OnceValue(func() Config {
+	c, _, _ := loadConfig(func(string) string { return "" })
+	return c
+})
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	d := defaults()
+	c.Queue = cmp.Or(c.Queue, d.Queue)
+	c.Shards = max(c.Shards, d.Shards)
+	c.Concurrency = cmp.Or(c.Concurrency, d.Concurrency)
+	c.GlobalConcurrency = cmp.Or(c.GlobalConcurrency, d.GlobalConcurrency)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, d.HandlerTimeout)
+	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, d.RetryBaseDelay)
+	c.DashboardURL = cmp.Or(c.DashboardURL, d.DashboardURL)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// check records on env, by variable name, the settings of c that are
+// invalid or unsafe, and warns of those safe only behind a boundary. It
+// returns REDIS_URL parsed.
+func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
+	redisOpt, err := redisconn.Parse(c.RedisURL)
+	if err != nil {
+		env.Fail("REDIS_URL", err.Error())
+	}
+	if c.Shards > stripetask.MaxShards {
+		env.Fail("QUEUE_SHARDS", fmt.Sprintf("must be at most %d", stripetask.MaxShards))
+	}
+	if c.Concurrency < 0 {
+		env.Fail("WORKER_CONCURRENCY", "must be at least 1")
+	}
+	urls := map[string]*url.URL{}
+	for _, s := range []struct{ name, v string }{
+		{"STRIPE_API_BASE", c.StripeAPIBase}, {"ALERT_WEBHOOK_URL", c.AlertWebhookURL}, {"DASHBOARD_URL", c.DashboardURL},
+	} {
+		u, err := url.Parse(s.v)
+		if s.v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			env.Fail(s.name, "must be an http:// or https:// URL")
+			continue
+		}
+		urls[s.name] = u
+	}
+	checkExposure(env, c, urls)
+	return redisOpt
+}
+
+// stripeKeyPrefixes are the secret and restricted keys' prefixes, in test
+// and live mode.
+var stripeKeyPrefixes = []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_"}
+
+// checkExposure fails closed on settings that would send a credential in
+// the clear or use the wrong kind of key, and warns on those that are safe
+// only behind a network boundary. urls holds the valid URL settings.
+func checkExposure(env *envconfig.Reader, c Config, urls map[string]*url.URL) {
+	if c.StripeSecretKey != "" && !slices.ContainsFunc(stripeKeyPrefixes, func(p string) bool {
+		return strings.HasPrefix(c.StripeSecretKey, p) && len(c.StripeSecretKey) > len(p)
+	}) {
+		env.Fail("STRIPE_SECRET_KEY", "must be a secret (sk_…) or restricted (rk_…) Stripe API key")
+	}
+	if u := urls["STRIPE_API_BASE"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
+		env.Fail("STRIPE_API_BASE", "is plain http:// to a host that is not loopback: the worker would send STRIPE_SECRET_KEY in the clear; use https://")
+	}
+	if u := urls["ALERT_WEBHOOK_URL"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
+		env.Warn("ALERT_WEBHOOK_URL", "is plain http:// to a host that is not loopback: the URL (a credential for most chat services) and each alert travel in the clear")
+	}
+	if c.MetricsAddr != "" {
+		metrics.CheckAddr(env, c.MetricsAddr)
+	}
+}

@@ -1,0 +1,122 @@
+package stripeq
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+func TestHandlePanics(t *testing.T) {
+	noop := func(context.Context, *Event[stripe.Invoice]) error { return nil }
+	tests := []struct {
+		name string
+		do   func(w *Worker)
+	}{
+		{"a second handler for a type", func(w *Worker) { Handle(w, "invoice.paid", noop); Handle(w, "invoice.paid", noop) }},
+		{"an empty type", func(w *Worker) { Handle(w, "", noop) }},
+		{"a nil handler", func(w *Worker) { Handle[stripe.Invoice](w, "invoice.paid", nil) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			tt.do(newTestWorker(t))
+		})
+	}
+}
+
+// TestEventMeta checks what a handler gets: the metadata, the object in a
+// stripe-go type, the raw JSON and a logger.
+func TestEventMeta(t *testing.T) {
+	w := newTestWorker(t)
+	var got *Event[stripe.Invoice]
+	Handle(w, "invoice.paid", func(_ context.Context, e *Event[stripe.Invoice]) error { got = e; return nil })
+	body := stripetest.Fixture("invoice.paid")
+	task, m, err := stripetask.New(body, stripetask.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ProcessTask(t.Context(), task); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != m.ID || got.Type != "invoice.paid" || got.Created != time.Unix(m.Created, 0).UTC() || got.Customer != m.Customer ||
+		got.ObjectID != m.ObjectID || got.APIVersion != m.APIVersion || got.Livemode != m.Livemode || got.MaxRetry != stripetask.MaxRetry {
+		t.Errorf("meta = %+v, want that of %+v", got.Meta, m)
+	}
+	if got.Object.ID != m.ObjectID || got.Object.Customer == nil || got.Object.Customer.ID != m.Customer || got.Object.AmountPaid == 0 {
+		t.Errorf("object = %+v", got.Object)
+	}
+	if string(got.Raw) != string(body) || got.Log == nil {
+		t.Errorf("raw JSON or logger missing")
+	}
+	if err := got.SetOutcome("granted"); err != nil {
+		t.Errorf("SetOutcome outside a server: %v, want nil", err)
+	}
+}
+
+// TestHandlerErrors: what a handler's error does to its task.
+func TestHandlerErrors(t *testing.T) {
+	limited := &stripe.Error{HTTPStatusCode: http.StatusTooManyRequests}
+	limited.LastResponse = &stripe.APIResponse{Header: http.Header{"Retry-After": {"7"}}}
+	tests := []struct {
+		name      string
+		err       error
+		permanent bool
+		after     time.Duration // of a RateLimitError; 0 for none
+	}{
+		{"an error", errors.New("db down"), false, 0},
+		{"a permanent error", Permanent(errors.New("bad object")), true, 0},
+		{"a Stripe 429, unclassified", limited, false, 7 * time.Second},
+		{"a Stripe 429, classified", ClassifyStripe("create refund", limited), false, 7 * time.Second},
+		{"a Stripe 404, classified", ClassifyStripe("retrieve charge", &stripe.Error{HTTPStatusCode: 404}), true, 0},
+		{"a rate limit of another API", &RateLimitError{After: time.Second, Err: errors.New("429")}, false, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newTestWorker(t)
+			Handle(w, "invoice.paid", func(context.Context, *Event[stripe.Invoice]) error { return tt.err })
+			task, _, _ := stripetask.New(stripetest.Fixture("invoice.paid"), stripetask.Options{})
+			err := w.ProcessTask(t.Context(), task)
+			var rl *RateLimitError
+			if errors.Is(err, ErrPermanent) != tt.permanent || isFailure(err) != (tt.after == 0) {
+				t.Errorf("err = %v: permanent %v, failure %v", err, errors.Is(err, ErrPermanent), isFailure(err))
+			}
+			if tt.after > 0 && (!errors.As(err, &rl) || rl.After != tt.after) {
+				t.Errorf("err = %v, want a RateLimitError after %v", err, tt.after)
+			}
+		})
+	}
+	if Permanent(nil) != nil {
+		t.Error("Permanent(nil) != nil")
+	}
+}
+
+// TestNewWorkerFailsClosed: a Config built in code is checked as the
+// environment is.
+func TestNewWorkerFailsClosed(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		name string // the variable the error names
+	}{
+		{Config{StripeSecretKey: "pk_live_abc"}, "STRIPE_SECRET_KEY"},
+		{Config{StripeSecretKey: "sk_live_abc", StripeAPIBase: "http://stripe-proxy.internal"}, "STRIPE_API_BASE"},
+		{Config{RedisURL: "http://127.0.0.1"}, "REDIS_URL"},
+		{Config{DashboardURL: "ftp://x"}, "DASHBOARD_URL"},
+	} {
+		_, err := NewWorker(tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.name) || (tt.cfg.StripeSecretKey != "" && strings.Contains(err.Error(), tt.cfg.StripeSecretKey)) {
+			t.Errorf("NewWorker(%+v) = %v, want an error naming %s", tt.cfg, err, tt.name)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package stripeq_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestRunRecordsOutcomeAndAttempts runs a worker whose handler fails once,
+// then succeeds and records its outcome: the task, as the Console reads it,
+// shows the retry and the outcome as its Result.
+func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
+	db := redistest.New(t)
+	w, err := stripeq.NewWorker(stripeq.Config{
+		RedisURL: db.URL, GlobalConcurrency: 2, RetryBaseDelay: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	stripeq.Handle(w, "invoice.paid", func(ctx context.Context, e *stripeq.Event[stripe.Invoice]) error {
+		if attempts.Add(1) == 1 {
+			return errors.New("the database is down")
+		}
+		if e.Retried != 1 || e.TaskID != e.ID || e.Queue != stripetask.DefaultQueue {
+			t.Errorf("meta on the retry = %+v", e.Meta)
+		}
+		return e.SetOutcome("granted to " + e.Object.Customer.ID)
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	task, m, _ := stripetask.New(stripetest.Fixture("invoice.paid"), stripetask.Options{})
+	if _, err := asynq.NewClientFromRedisClient(db.Client).Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, m.ID)
+		if err == nil && info.State == asynq.TaskStateCompleted {
+			if string(info.Result) != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
+				t.Errorf("result %q, retried %d, last error %q", info.Result, info.Retried, info.LastErr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task after 20s: %+v, %v", info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
