@@ -147,7 +147,7 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "expect must be the number of executions you confirmed (see total in GET /api/executions)"})
 			return
 		}
-		q, err := parseQuery(params, time.Now())
+		q, err := parseQuery(params, time.Now(), "expect")
 		if err != nil {
 			apiError(c, err)
 			return

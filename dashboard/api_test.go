@@ -302,7 +302,7 @@ func TestUnauthenticated(t *testing.T) {
 		{"POST", "/api/executions/evt_01/rerun"}, {"POST", "/api/executions/evt_01/cancel"},
 		{"DELETE", "/api/executions/evt_01"}, {"POST", "/api/executions/rerun?expect=1"},
 		{"GET", "/monitoring"}, {"GET", "/monitoring/"}, {"GET", "/monitoring/queues/stripe/tasks/evt_01"},
-		{"GET", "/monitoring/static/js/main.5adda2da.chunk.js"}, {"GET", "/monitoring/favicon.ico"},
+		{"GET", "/monitoring/static/js/main.5adda2da.chunk.js"}, {"GET", "/monitoring/asset-manifest.json"},
 		{"GET", "/monitoring/api/queues"}, {"POST", "/monitoring/api/queues/stripe/archived_tasks/evt_01:run"},
 		{"DELETE", "/monitoring/api/queues/stripe"}, {"GET", "/nowhere"},
 	}
@@ -468,5 +468,24 @@ func TestPages(t *testing.T) {
 	}
 	if rec := b.op(t, "GET", "/executions/evt_nope"); rec.Code != 404 {
 		t.Errorf("unknown execution page: %d", rec.Code)
+	}
+}
+
+// TestPublicAssets: the icons and the web app manifest, which browsers
+// fetch without the user's credentials, answer without a login; nothing
+// else of asynqmon does (TestUnauthenticated).
+func TestPublicAssets(t *testing.T) {
+	b := setup(t, seeds[:1])
+	for _, path := range append([]string{"/favicon.ico", "/static/favicon.svg"}, func() []string {
+		var paths []string
+		for _, a := range monitoringPublicAssets {
+			paths = append(paths, monitoringPath+a)
+		}
+		return paths
+	}()...) {
+		rec := b.do(t, req{method: "GET", path: path})
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("GET %s without credentials: %d, %d bytes; want 200 with the file", path, rec.Code, rec.Body.Len())
+		}
 	}
 }

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -42,9 +45,25 @@ func artifactDir(t *testing.T) string {
 	return t.ArtifactDir()
 }
 
-// TestBrowser drives the Console in headless Chromium as an operator
-// would: sign in, filter, open an execution, re-run it.
-func TestBrowser(t *testing.T) {
+// browser is headless Chromium on a test server of the dashboard, with
+// the steps the browser tests share. It records every request the pages
+// make and every answer they get, to check that none leaves the host and
+// none of a page's own assets is refused.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // the test server's URL
+	dir  string // where screenshots go
+
+	mu        sync.Mutex
+	requests  []string       // every URL requested
+	responses map[string]int // URL → last status
+}
+
+// newBrowser starts Chromium with a window of w×h over a test server of h.
+// It skips the test when no Chromium is found, unless CI is set.
+func newBrowser(t *testing.T, handler http.Handler, w, h int) *browser {
+	t.Helper()
 	bin := chromium()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
@@ -52,11 +71,8 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("no chromium found (apt-get install -y chromium, or set CHROMIUM); under CI=true this test fails instead")
 	}
-	b := setup(t, seeds)
-	ts := httptest.NewServer(b.h)
+	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
-	dir := artifactDir(t)
-
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -68,94 +84,137 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1500, 900),
+		chromedp.WindowSize(w, h),
 	)
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 45*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancel)
-	// Accept the confirmation dialogs of the action buttons.
+	b := &browser{t: t, ctx: ctx, base: ts.URL, dir: artifactDir(t), responses: map[string]int{}}
+	// Accept the confirmation dialogs of the action buttons; record the
+	// traffic.
 	err := chromedp.Listen(ctx, func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
 			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		case *network.EventRequestWillBeSent:
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.URL)
+			b.mu.Unlock()
+		case *network.EventResponseReceived:
+			b.mu.Lock()
+			b.responses[ev.Response.URL] = int(ev.Response.Status)
+			b.mu.Unlock()
 		}
 	})
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	return b
+}
 
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		err := chromedp.Do(ctx, steps...)
-		// A node found just before the page replaced it (a load still
-		// settling) is not a failure of the page: try the steps again.
-		for try := 0; try < 2 && err != nil && strings.Contains(err.Error(), "Could not find node"); try++ {
-			time.Sleep(100 * time.Millisecond)
-			err = chromedp.Do(ctx, steps...)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	err := chromedp.Do(b.ctx, steps...)
+	// A node found just before the page replaced it (a load still
+	// settling) is not a failure of the page: try the steps again.
+	for try := 0; try < 2 && err != nil && strings.Contains(err.Error(), "Could not find node"); try++ {
+		time.Sleep(100 * time.Millisecond)
+		err = chromedp.Do(b.ctx, steps...)
 	}
-	get := func(what string, a chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
 	}
-	list := func(what, expr string) []string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
+}
+
+func (b *browser) get(what string, a chromedp.Action[string]) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
 	}
-	// waitURL waits until the page is loaded and its URL contains s. It
-	// survives navigations, unlike Poll.
-	waitURL := func(s string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			for {
-				loc, err := chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`)(ctx, tg)
-				if err == nil && strings.Contains(loc, s) {
-					return chromedp.Void{}, nil
-				}
-				select {
-				case <-ctx.Done():
-					return chromedp.Void{}, ctx.Err()
-				case <-time.After(50 * time.Millisecond):
-				}
+	return v
+}
+
+func (b *browser) list(what, expr string) []string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](expr))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// waitURL waits until the page is loaded and its URL contains s. It
+// survives navigations, unlike Poll.
+func waitURL(s string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			loc, err := chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`)(ctx, tg)
+			if err == nil && strings.Contains(loc, s) {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
-	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	rows := func() []string {
-		t.Helper()
-		// A navigation commits before the new page is parsed: wait until
-		// it is complete, or the rows may not be there yet.
-		for range 100 {
-			if state := list("read state", `[document.readyState]`); len(state) == 1 && state[0] == "complete" {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+// rows returns the IDs of the list's rows, once the page is loaded.
+func (b *browser) rows() []string {
+	b.t.Helper()
+	// A navigation commits before the new page is parsed: wait until it
+	// is complete, or the rows may not be there yet.
+	for range 100 {
+		if state := b.list("read state", `[document.readyState]`); len(state) == 1 && state[0] == "complete" {
+			break
 		}
-		return list("read rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`)
+		time.Sleep(50 * time.Millisecond)
 	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
+	return b.list("read rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`)
+}
+
+// shot saves a screenshot of the whole page as name.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
 	}
+	path := filepath.Join(b.dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+}
+
+// signIn signs in with the login form, starting at path.
+func (b *browser) signIn(path, user, pass string) {
+	b.t.Helper()
+	b.do("sign in",
+		chromedp.Navigate(b.base+path),
+		waitURL("/login"),
+		chromedp.WaitVisible(css(`input[name=user]`)),
+		chromedp.SendKeys(css(`input[name=user]`), user),
+		chromedp.SendKeys(css(`input[name=password]`), pass),
+		chromedp.Click(css(`.login button[type=submit]`)),
+		waitURL(path),
+	)
+}
+
+// TestBrowser drives the Console in headless Chromium as an operator
+// would: sign in, filter, open an execution, re-run it.
+func TestBrowser(t *testing.T) {
+	b := setup(t, seeds)
+	br := newBrowser(t, b.h, 1500, 900)
+	do, get, list, rows, shot := br.do, br.get, br.list, br.rows, br.shot
+	ts := struct{ URL string }{br.base}
 
 	// Sign in: the Console sends a stranger to the login form first.
 	do("sign in",

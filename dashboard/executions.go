@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,13 +46,25 @@ type query struct {
 	State string // the state parameter as given
 }
 
+// queryParams are the parameters parseQuery reads.
+var queryParams = []string{"id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
+
 // parseQuery reads the filter parameters of the list page and API:
 //
 //	id, type (exact, or a prefix ending in ".*"), livemode, api_version,
 //	customer, account, state (one state, a comma list, or "failed" for
 //	retry and archived), since (15m, 1h, 24h, 7d or any Go duration), from
 //	and to (RFC 3339 or unix seconds), page (from 1), limit.
-func parseQuery(v url.Values, now time.Time) (query, error) {
+//
+// Any other parameter, except the extra ones the caller names, is an
+// error wrapping execindex.ErrInvalidFilter: a misspelt or mangled filter
+// ("state%3dfailed") must not silently match everything.
+func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
+	for name := range v {
+		if !slices.Contains(queryParams, name) && !slices.Contains(extra, name) {
+			return query{Limit: defaultLimit}, fmt.Errorf("%w: unknown parameter %q (filters are %s)", execindex.ErrInvalidFilter, name, strings.Join(queryParams, ", "))
+		}
+	}
 	q := query{Limit: defaultLimit, Type: strings.TrimSpace(v.Get("type")), Since: v.Get("since"), State: v.Get("state")}
 	f := &q.Filter
 	f.ID = strings.TrimSpace(v.Get("id"))

@@ -31,17 +31,22 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		now := time.Now()
 		q, err := parseQuery(v, now)
 		data := map[string]any{"Title": "Executions", "Params": v, "Q": q}
-		if err != nil {
-			data["Error"] = err.Error()
-			q = query{Limit: defaultLimit}
-		}
+		status := http.StatusOK
 		ctx := c.Request.Context()
-		l, err := s.list(ctx, q)
+		var l listing
+		if err == nil {
+			l, err = s.list(ctx, q)
+		}
 		if err != nil {
+			// An invalid filter lists nothing: rows under its error would
+			// look like its answer.
+			status = http.StatusBadRequest
 			if !errors.Is(err, execindex.ErrInvalidFilter) {
 				c.Error(err)
+				status = http.StatusInternalServerError
 			}
 			data["Error"] = err.Error()
+			l = listing{}
 		}
 		data["L"] = l
 		data["Facets"] = s.facets(ctx)
@@ -57,9 +62,12 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		data["Filtered"] = q.Filter.ID != "" || q.Type != "" || q.Filter.Livemode != "" || q.Filter.APIVersion != "" ||
 			q.Filter.Customer != "" || q.Filter.Account != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
 		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
-			data["Bulk"] = map[string]any{"Count": l.Total, "Text": describe(q, l.Total), "Query": bulkQuery(v, now)}
+			// The whole URL, so that html/template treats it as one URL
+			// and does not escape the query's "=" and "&" as data.
+			data["Bulk"] = map[string]any{"Count": l.Total, "Text": describe(q, l.Total),
+				"URL": "/api/executions/rerun?" + bulkQuery(v, now) + "&expect=" + strconv.Itoa(l.Total)}
 		}
-		s.render(c, http.StatusOK, "list", data)
+		s.render(c, status, "list", data)
 	}
 }
 

@@ -31,7 +31,15 @@ var funcs = template.FuncMap{
 	"rel":   relTime,
 	"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"num":   thousands,
+	// unix shows a header of unix seconds, such as created, as a UTC time.
+	"unix": func(s string) string {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return ""
+		}
+		return time.Unix(n, 0).UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"num": thousands,
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
@@ -105,6 +113,16 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 	c.Status(status)
 	if err := pages[page].Execute(c.Writer, data); err != nil {
 		c.Error(err)
+	}
+}
+
+// handleFavicon serves the Console's icon at /favicon.ico, where browsers
+// look for it, without a login.
+func handleFavicon() gin.HandlerFunc {
+	icon, _ := fs.ReadFile(webFS, "web/static/favicon.svg")
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=86400")
+		c.Data(http.StatusOK, "image/svg+xml", icon)
 	}
 }
 

@@ -22,6 +22,7 @@ func (s *server) routes(r *gin.Engine) {
 	r.POST("/login", s.handleLogin())
 	r.GET("/static/*file", handleStatic())
 	r.HEAD("/static/*file", handleStatic())
+	r.GET("/favicon.ico", handleFavicon())
 
 	authed := r.Group("/", s.authenticate(), s.csrf())
 	authed.POST("/logout", s.handleLogout())
@@ -39,7 +40,8 @@ func (s *server) routes(r *gin.Engine) {
 	op.DELETE("/executions/:id", s.handleDelete())
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
-	authed.Any(monitoringPath+"/*any", s.handleMonitoring())
+	// asynqmon: its icons and manifest are open, the rest as authed.
+	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.handleMonitoring())
 
 	r.NoRoute(s.authenticate(), func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"message": "not found"})
@@ -61,15 +63,17 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 				return
 			}
 		}
+		mon := s.monitoring
 		if c.GetString(ctxRole) != string(roleOperator) {
 			if !isSafe(c.Request.Method) {
 				c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
 				return
 			}
-			s.monitoringRO.ServeHTTP(c.Writer, c.Request)
-			return
+			mon = s.monitoringRO
 		}
-		s.monitoring.ServeHTTP(c.Writer, c.Request)
+		w := &htmlRewriter{ResponseWriter: c.Writer}
+		mon.ServeHTTP(w, c.Request)
+		w.flush()
 	}
 }
 

@@ -11,11 +11,11 @@ import (
 const cspConsole = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
-// cspMonitoring is asynqmon's: its index page has inline scripts, its
-// components inline styles, and it loads Roboto and Material Icons from
-// Google Fonts.
+// cspMonitoring is asynqmon's: its index page has inline scripts and its
+// components inline styles. Its fonts come from the dashboard itself
+// (monitoring.go), not from Google Fonts.
 const cspMonitoring = "default-src 'self'; script-src 'self' 'unsafe-inline'; " +
-	"style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com; " +
+	"style-src 'self' 'unsafe-inline'; font-src 'self'; " +
 	"img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
 // securityHeaders sets the headers every answer carries.

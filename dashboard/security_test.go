@@ -30,7 +30,7 @@ import (
 // wrong password and with a made-up session; only the open routes answer.
 func TestEveryRouteNeedsAuth(t *testing.T) {
 	b := setup(t, seeds[:1])
-	open := map[string]bool{"GET /healthz": true, "GET /login": true, "POST /login": true, "GET /static/*file": true, "HEAD /static/*file": true}
+	open := map[string]bool{"GET /healthz": true, "GET /login": true, "POST /login": true, "GET /static/*file": true, "HEAD /static/*file": true, "GET /favicon.ico": true}
 	routes := b.h.(*gin.Engine).Routes()
 	if len(routes) < 10 {
 		t.Fatalf("only %d routes found", len(routes))

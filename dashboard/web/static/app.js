@@ -83,5 +83,10 @@
         if (!el.value) el.disabled = true;
       });
     });
+    // Back restores the page from the back/forward cache as it was left,
+    // with the empty fields still disabled: enable them again.
+    window.addEventListener("pageshow", function () {
+      form.querySelectorAll("input, select").forEach(function (el) { el.disabled = false; });
+    });
   }
 })();
