@@ -37,6 +37,7 @@ func (s *server) routes(r *gin.Engine) {
 	op.POST("/executions/:id/rerun", s.handleRerun())
 	op.POST("/executions/:id/cancel", s.handleCancel())
 	op.DELETE("/executions/:id", s.handleDelete())
+	s.recoveryRoutes(api, op)
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	authed.Any(monitoringPath+"/*any", s.handleMonitoring())
