@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/form"
 )
 
 // MaxTypes is the most event types Stripe's GET /v1/events takes in one
@@ -124,14 +125,18 @@ func (l *Lister) Events(ctx context.Context, account string, types []string, sin
 }
 
 // get fetches one page, retrying what may pass.
-func (l *Lister) get(ctx context.Context, path string, params stripe.ParamsContainer) (*page, error) {
+func (l *Lister) get(ctx context.Context, path string, params stripe.ListParamsContainer) (*page, error) {
+	// As stripe-go's list iterators call: the parameters as a query, the
+	// Stripe-Account header and context from ListParams.
+	query := &form.Values{}
+	form.AppendTo(query, params)
 	attempts := l.MaxAttempts
 	if attempts <= 0 {
 		attempts = 8
 	}
 	for n := 0; ; n++ {
 		var pg page
-		err := l.Backend.Call(http.MethodGet, path, l.Key, params, &pg)
+		err := l.Backend.CallRaw(http.MethodGet, path, l.Key, query, params.GetListParams().ToParams(), &pg)
 		if err == nil {
 			return &pg, nil
 		}
