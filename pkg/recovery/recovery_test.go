@@ -208,7 +208,7 @@ func TestPagesAndTypes(t *testing.T) {
 		if strings.Contains(r.Query, "starting_after=") {
 			withAfter++
 		}
-		if !strings.Contains(r.Query, "types%5B0%5D=") || strings.Contains(r.Query, "types%5B20%5D") {
+		if !strings.Contains(r.Query, "types[0]=") || strings.Contains(r.Query, "types[20]=") {
 			t.Errorf("page without a types filter of at most 20: %s", r.Query)
 		}
 		if !strings.Contains(r.Query, "limit=100") {
