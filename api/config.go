@@ -13,6 +13,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // DefaultMetricsAddr is where the api serves its metrics when METRICS_ADDR
@@ -70,7 +71,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MetricsAddr:  env.String("METRICS_ADDR", DefaultMetricsAddr),
 		RedisURL:     redisconn.Redacted(env.Lookup("REDIS_URL")),
 		Tolerance:    env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
-		Events:       stripetask.ReadEvents(env),
+		Events:       taskenv.Events(env),
 		Task:         stripetask.ReadOptions(env),
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
@@ -78,7 +79,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
 	metrics.CheckAddr(env, c.MetricsAddr)
-	stripetask.ReadStorage(env, &c.Task)
+	taskenv.Storage(env, &c.Task)
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())

@@ -20,6 +20,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripeapi"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // config is every setting of the dashboard, read by loadConfig.
@@ -32,7 +33,7 @@ type config struct {
 	// Task holds QUEUE_NAME (default "stripe") and QUEUE_SHARDS (default 1):
 	// the Console shows the shard queues "<Queue>-0" … as one. A recovery
 	// stores events with TASK_RETENTION and PAYLOAD_COMPRESSION, as the
-	// api does (stripetask.ReadStorage).
+	// api does (taskenv.Storage).
 	Task stripetask.Options
 	// User and Password are DASHBOARD_USER and DASHBOARD_PASSWORD, the
 	// operator, who may re-run, cancel and delete. When both are unset and
@@ -162,12 +163,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Recovery = recoveryConfig{
 		StripeSecretKey: env.Lookup("STRIPE_SECRET_KEY"),
 		StripeAPIBase:   env.Lookup("STRIPE_API_BASE"),
-		Events:          stripetask.ReadEvents(env),
+		Events:          taskenv.Events(env),
 		DedupeWindow:    env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 	}
 	stripeapi.CheckKey(env, c.Recovery.StripeSecretKey)
 	stripeapi.CheckBase(env, c.Recovery.StripeAPIBase, "the dashboard")
-	stripetask.ReadStorage(env, &c.Task)
+	taskenv.Storage(env, &c.Task)
 	c.Warnings = env.Warnings()
 	return c, env.Err()
 }

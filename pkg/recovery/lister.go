@@ -199,7 +199,7 @@ func retryAfter(err error, n int) (time.Duration, bool) {
 func describe(err error) error {
 	var se *stripe.Error
 	if errors.As(err, &se) {
-		return fmt.Errorf("Stripe answered %d: %s", se.HTTPStatusCode, se.Msg)
+		return fmt.Errorf("stripe answered %d: %s", se.HTTPStatusCode, se.Msg)
 	}
 	return err
 }

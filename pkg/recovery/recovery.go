@@ -82,7 +82,7 @@ type Recoverer struct {
 	Lister *Lister
 	Store  *Store
 	// Events are the permitted types (STRIPE_EVENTS, as
-	// stripetask.ReadEvents reads them).
+	// taskenv.Events reads them).
 	Events []string
 	// DedupeWindow is DEDUPE_WINDOW: it must be the api's.
 	DedupeWindow time.Duration

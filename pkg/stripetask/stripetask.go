@@ -356,22 +356,6 @@ func ReadOptions(env *envconfig.Reader) Options {
 	}
 }
 
-// ReadStorage reads into o the settings of how a task is stored, which
-// the api and a recovery (the dashboard) must share: TASK_RETENTION
-// (default [DefaultRetention]) and PAYLOAD_COMPRESSION ("none", the
-// default, or [CompressionZstd]). A bad value is recorded on env.
-func ReadStorage(env *envconfig.Reader, o *Options) {
-	o.Retention = env.Duration("TASK_RETENTION", DefaultRetention)
-	o.Compression = env.String("PAYLOAD_COMPRESSION", "none")
-	switch o.Compression {
-	case "none":
-		o.Compression = ""
-	case CompressionZstd:
-	default:
-		env.Fail("PAYLOAD_COMPRESSION", `must be "none" or "zstd", got "`+o.Compression+`"`)
-	}
-}
-
 // QueueFor returns the queue of the task with ID id. With one shard it is
 // o.Queue (DefaultQueue when empty). With more it is "<o.Queue>-<k>", k
 // being the FNV-1a 32-bit hash of the event ID modulo o.Shards: stable
