@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -14,6 +13,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // DefaultMetricsAddr is where the api serves its metrics when METRICS_ADDR
@@ -71,7 +71,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MetricsAddr:  env.String("METRICS_ADDR", DefaultMetricsAddr),
 		RedisURL:     redisconn.Redacted(env.Lookup("REDIS_URL")),
 		Tolerance:    env.Duration("STRIPE_WEBHOOK_TOLERANCE", 300*time.Second),
-		Events:       env.List("STRIPE_EVENTS", stripetask.Handled()),
+		Events:       taskenv.Events(env),
 		Task:         stripetask.ReadOptions(env),
 		DedupeWindow: env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
 		WaitReplicas: env.Int("REDIS_WAIT_REPLICAS", 0, 0),
@@ -79,8 +79,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
 	metrics.CheckAddr(env, c.MetricsAddr)
-	c.Task.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
-	c.Task.Compression = env.String("PAYLOAD_COMPRESSION", "none")
+	taskenv.Storage(env, &c.Task)
 	var err error
 	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
 		env.Fail("REDIS_URL", err.Error())
@@ -88,22 +87,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if _, cluster := c.Redis.(asynq.RedisClusterClientOpt); cluster && c.WaitReplicas > 0 {
 		env.Fail("REDIS_WAIT_REPLICAS", "is not supported on Redis Cluster (WAIT would reach another node than the write)")
 	}
-	switch c.Task.Compression {
-	case "none":
-		c.Task.Compression = ""
-	case stripetask.CompressionZstd:
-	default:
-		env.Fail("PAYLOAD_COMPRESSION", `must be "none" or "zstd", got "`+c.Task.Compression+`"`)
-	}
 	c.Secrets = signingSecrets(env)
 	if c.Tolerance > maxTolerance {
 		env.Fail("STRIPE_WEBHOOK_TOLERANCE", fmt.Sprintf("must be at most %v: a longer one lets a captured delivery be replayed for that long (Stripe's default is 5m0s), got %v", maxTolerance, c.Tolerance))
-	}
-	if len(c.Events) == 0 {
-		env.Fail("STRIPE_EVENTS", "lists no event type")
-	}
-	if slices.Contains(c.Events, "*") && len(c.Events) > 1 {
-		env.Fail("STRIPE_EVENTS", `mixes "*" with event types`)
 	}
 	c.Warnings = env.Warnings()
 	return c, env.Err()
@@ -142,13 +128,4 @@ func signingSecrets(env *envconfig.Reader) []string {
 }
 
 // permits reports whether an event type is permitted by c.Events.
-func (c config) permits() func(string) bool {
-	if slices.Contains(c.Events, "*") {
-		return func(string) bool { return true }
-	}
-	set := make(map[string]bool, len(c.Events))
-	for _, e := range c.Events {
-		set[e] = true
-	}
-	return func(t string) bool { return set[t] }
-}
+func (c config) permits() func(string) bool { return stripetask.Permits(c.Events) }

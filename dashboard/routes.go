@@ -38,6 +38,7 @@ func (s *server) routes(r *gin.Engine) {
 	op.POST("/executions/:id/rerun", s.handleRerun())
 	op.POST("/executions/:id/cancel", s.handleCancel())
 	op.DELETE("/executions/:id", s.handleDelete())
+	s.recoveryRoutes(api, op)
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	// asynqmon: its icons and manifest are open, the rest as authed.

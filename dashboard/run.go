@@ -64,7 +64,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
 	}
 	go maintain(ctx, log, s.index, insp)
-	return httpserver.Serve(ctx, httpserver.New(s.handler()), l)
+	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
+	s.recoveries.stop()
+	return err
 }
 
 // maintain keeps the execution index true to asynq: at start and then

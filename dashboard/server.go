@@ -48,6 +48,8 @@ type server struct {
 	// of index queries (see throttle.go).
 	reads    *userLimits
 	querySem chan struct{}
+	// recoveries runs the recoveries of recoveries.go.
+	recoveries *recoveries
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -77,5 +79,6 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		hosts:        cfg.Hosts,
 		reads:        newUserLimits(apiRate, apiBurst),
 		querySem:     make(chan struct{}, queryConcurrency),
+		recoveries:   newRecoveries(log, cfg, rdb, tasks, queue),
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/stripeapi"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -169,21 +168,14 @@ func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
 	return redisOpt
 }
 
-// stripeKeyPrefixes are the secret and restricted keys' prefixes, in test
-// and live mode.
-var stripeKeyPrefixes = []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_"}
-
 // checkExposure fails closed on settings that would send a credential in
-// the clear or use the wrong kind of key, and warns on those that are safe
-// only behind a network boundary. urls holds the valid URL settings.
+// the clear or use the wrong kind of key (pkg/stripeapi's rules, shared
+// with the dashboard), and warns on those that are safe only behind a
+// network boundary. urls holds the valid URL settings.
 func checkExposure(env *envconfig.Reader, c Config, urls map[string]*url.URL) {
-	if c.StripeSecretKey != "" && !slices.ContainsFunc(stripeKeyPrefixes, func(p string) bool {
-		return strings.HasPrefix(c.StripeSecretKey, p) && len(c.StripeSecretKey) > len(p)
-	}) {
-		env.Fail("STRIPE_SECRET_KEY", "must be a secret (sk_…) or restricted (rk_…) Stripe API key")
-	}
-	if u := urls["STRIPE_API_BASE"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
-		env.Fail("STRIPE_API_BASE", "is plain http:// to a host that is not loopback: the worker would send STRIPE_SECRET_KEY in the clear; use https://")
+	stripeapi.CheckKey(env, c.StripeSecretKey)
+	if urls["STRIPE_API_BASE"] != nil {
+		stripeapi.CheckBase(env, c.StripeAPIBase, "the worker")
 	}
 	if u := urls["ALERT_WEBHOOK_URL"]; u != nil && u.Scheme == "http" && !httpserver.IsLoopbackHost(u.Hostname()) {
 		env.Warn("ALERT_WEBHOOK_URL", "is plain http:// to a host that is not loopback: the URL (a credential for most chat services) and each alert travel in the clear")

@@ -64,7 +64,15 @@ const (
 	// HeaderRerunOf is set only on a copy of a completed execution that an
 	// operator re-ran from the dashboard: the task ID of the original.
 	HeaderRerunOf = "rerunOf"
+	// HeaderSource is set only on an event that did not come as a webhook
+	// delivery: [SourceRecovery] for one a recovery listed from Stripe's
+	// Events API (pkg/recovery).
+	HeaderSource = "source"
 )
+
+// SourceRecovery is the [HeaderSource] value of an event stored by a
+// recovery rather than by a webhook delivery.
+const SourceRecovery = "recovery"
 
 // Errors returned by [Decode], [New] and [Parse]. Each reads well with the
 // package name: stripetask.ErrNotEvent.
@@ -88,6 +96,7 @@ type Metadata struct {
 	Customer   string // customer of data.object, "" when absent
 	ObjectID   string // data.object.id, "" when absent
 	Created    int64  // unix seconds
+	Source     string // HeaderSource: "" for a webhook delivery, else e.g. SourceRecovery
 }
 
 // TaskType returns the asynq task type for a Stripe event type.
@@ -289,7 +298,7 @@ func (m Metadata) Headers() map[string]string {
 		HeaderAPIVersion: m.APIVersion,
 		HeaderCreated:    strconv.FormatInt(m.Created, 10),
 	}
-	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID} {
+	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID, HeaderSource: m.Source} {
 		if v != "" {
 			h[k] = v
 		}
@@ -310,6 +319,7 @@ func MetadataFromHeaders(id string, h map[string]string) Metadata {
 		Customer:   h[HeaderCustomer],
 		ObjectID:   h[HeaderObjectID],
 		Created:    created,
+		Source:     h[HeaderSource],
 	}
 }
 
