@@ -161,6 +161,37 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			apiError(c, err)
 			return
 		}
+		if res.Job != nil {
+			c.JSON(http.StatusAccepted, res)
+			return
+		}
 		c.JSON(http.StatusOK, res)
+	}
+}
+
+// handleJob is GET /api/jobs/:id: the progress of a bulk re-run.
+func (s *server) handleJob() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		j, err := s.jobStatus(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			apiError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, j)
+	}
+}
+
+// handleDiscard is POST /api/executions/:id/discard: remove an event
+// that should never run, from asynq, the failure store and the index. The
+// Console asks the operator to confirm first; it cannot be undone.
+func (s *server) handleDiscard() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.Param("id")
+		if err := s.remove(c.Request.Context(), id); err != nil {
+			apiError(c, err)
+			return
+		}
+		s.log.Info("execution discarded", "task_id", id, "user", c.GetString(ctxUser))
+		c.JSON(http.StatusOK, gin.H{"id": id, "message": "discarded: it will never run"})
 	}
 }

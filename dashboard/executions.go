@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -174,6 +175,12 @@ type detail struct {
 	Result    string            `json:"result,omitempty"`
 	Retention string            `json:"retention"`
 	Reruns    []rerunLink       `json:"reruns"`
+	// Attempts are the failed attempts' errors, oldest first (at most
+	// failures.MaxAttempts), from the failure store.
+	Attempts []failures.Attempt `json:"attempts"`
+	// Kept is true when asynq no longer holds the task (trimmed from its
+	// archive) and the failure store alone keeps it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 type rerunLink struct {
@@ -247,7 +254,12 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 			defer func() { <-sem }()
 			info, err := s.tasks.GetTaskInfo(it.Queue, it.ID)
 			if err != nil {
-				return // gone since the index read it; the next prune drops it
+				// Trimmed from asynq's archive: the failure store keeps it.
+				r, ferr := s.failures.Get(ctx, it.Queue, it.ID)
+				if ferr != nil {
+					return // gone since the index read it; the next prune drops it
+				}
+				info = r.TaskInfo()
 			}
 			e := s.newExecution(info, it.ReceivedAt)
 			rows[i] = &e
@@ -265,21 +277,41 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 }
 
 // taskInfo finds task id in its queue: with shards, its own shard first,
-// then the others. It returns errNotFound when no queue holds it.
+// then the others; and when asynq no longer holds it (trimmed from its
+// archive), in the failure store, as archived. It returns errNotFound
+// when neither holds it.
 func (s *server) taskInfo(id string) (*asynq.TaskInfo, error) {
-	for _, q := range s.index.Locate(id) {
+	info, _, err := s.lookup(context.Background(), id)
+	return info, err
+}
+
+// lookup is taskInfo that also tells whether the info is the failure
+// store's record (asynq no longer holds the task).
+func (s *server) lookup(ctx context.Context, id string) (info *asynq.TaskInfo, keptOnly bool, err error) {
+	queues := s.index.Locate(id)
+	for _, q := range queues {
 		info, err := s.tasks.GetTaskInfo(q, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}
-		return info, err
+		return info, false, err
 	}
-	return nil, errNotFound
+	for _, q := range queues {
+		r, err := s.failures.Get(ctx, q, id)
+		if errors.Is(err, failures.ErrNotKept) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return r.TaskInfo(), true, nil
+	}
+	return nil, false, errNotFound
 }
 
 // detail describes one execution.
 func (s *server) detail(ctx context.Context, id string) (detail, error) {
-	info, err := s.taskInfo(id)
+	info, keptOnly, err := s.lookup(ctx, id)
 	if err != nil {
 		return detail{}, err
 	}
@@ -298,6 +330,18 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 		Result:    string(info.Result),
 		Retention: info.Retention.String(),
 		Reruns:    []rerunLink{},
+		Kept:      keptOnly,
+	}
+	if r, err := s.failures.Get(ctx, info.Queue, id); err == nil {
+		d.Attempts = r.Attempts
+	} else if d.Attempts, err = s.failures.Attempts(ctx, info.Queue, id); err != nil {
+		return detail{}, err
+	}
+	if d.Attempts == nil {
+		d.Attempts = []failures.Attempt{}
+	}
+	if keptOnly {
+		d.Retention = "until re-run or discarded (failure store)"
 	}
 	if d.Headers == nil {
 		d.Headers = map[string]string{}
@@ -396,15 +440,32 @@ type rerunResult struct {
 // the same payload, headers, queue, MaxRetry and Retention, plus the
 // rerunOf header naming the original. A pending or active task answers
 // errConflict.
+//
+// A failure asynq trimmed from its archive, which only the failure store
+// keeps, is enqueued as a copy too. Either way its kept failure is
+// resolved once asynq holds the event again: a copy that fails again is
+// kept anew.
 func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
-	info, err := s.taskInfo(id)
+	info, keptOnly, err := s.lookup(ctx, id)
 	if err != nil {
 		return rerunResult{}, err
+	}
+	if keptOnly {
+		res, err := s.copyTask(ctx, info)
+		if err != nil {
+			return res, err
+		}
+		return res, s.failures.Resolve(ctx, info.Queue, id)
 	}
 	switch info.State {
 	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
 		if err := s.tasks.RunTask(info.Queue, id); err != nil {
 			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
+		}
+		if info.State == asynq.TaskStateArchived {
+			if err := s.failures.Resolve(ctx, info.Queue, id); err != nil {
+				return rerunResult{}, err
+			}
 		}
 		return rerunResult{ID: id, Action: "run", URL: "/executions/" + url.PathEscape(id)}, nil
 	case asynq.TaskStateCompleted:
@@ -457,19 +518,32 @@ func (s *server) cancel(id string) error {
 	return s.tasks.CancelProcessing(id)
 }
 
-// remove deletes an execution that is not active, and its index entry.
+// remove deletes an execution that is not active, its kept failure and
+// its index entry. Discarding a failure is this: the event never runs.
 func (s *server) remove(ctx context.Context, id string) error {
+	found := false
 	for _, q := range s.index.Locate(id) {
 		err := s.tasks.DeleteTask(q, id)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-			continue
+			if _, ferr := s.failures.Get(ctx, q, id); ferr != nil {
+				continue
+			}
 		case err != nil:
 			return fmt.Errorf("%w: %v", errConflict, err)
 		}
-		return s.index.Index(q).Remove(ctx, id)
+		found = true
+		if err := s.failures.Resolve(ctx, q, id); err != nil {
+			return err
+		}
+		if err := s.index.Index(q).Remove(ctx, id); err != nil {
+			return err
+		}
 	}
-	return errNotFound
+	if !found {
+		return errNotFound
+	}
+	return nil
 }
 
 // bulkResult says what a bulk re-run did.
@@ -480,16 +554,29 @@ type bulkResult struct {
 	Skipped int      `json:"skipped"` // pending or active
 	Failed  int      `json:"failed"`
 	Errors  []string `json:"errors,omitempty"` // the first few
+	// Job is set when more than maxBulk executions match: they are re-run
+	// in the background, and the job's URL shows the progress.
+	Job *job `json:"job,omitempty"`
 }
 
 // bulkRerun re-runs everything q's filter matches, when it still matches
-// expect executions (the count the operator confirmed).
+// expect executions (the count the operator confirmed). Up to maxBulk it
+// re-runs them before answering; more are re-run by a background job,
+// whose progress the answer links to.
 func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult, error) {
 	release, err := s.queryTurn(ctx)
 	if err != nil {
 		return bulkResult{}, err
 	}
-	items, total, err := s.index.IDs(ctx, q.Filter, maxBulk)
+	p, err := s.index.Query(ctx, q.Filter, 0, 1)
+	if err == nil && p.Capped {
+		err = fmt.Errorf("%w: the filter selects more than %d executions to count; narrow it or the time range", execindex.ErrInvalidFilter, execindex.MaxExamined)
+	}
+	var items []execindex.Item
+	total := p.Total
+	if err == nil && total == expect && total <= maxBulk {
+		items, total, err = s.index.IDs(ctx, q.Filter, maxBulk)
+	}
 	release()
 	if err != nil {
 		return bulkResult{}, err
@@ -498,7 +585,11 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult
 		return bulkResult{Matched: total}, fmt.Errorf("%w: the filter now matches %d executions, not the %d confirmed; look again", errConflict, total, expect)
 	}
 	if total > maxBulk {
-		return bulkResult{Matched: total}, fmt.Errorf("%w: %d executions match; narrow the filter to at most %d", errConflict, total, maxBulk)
+		j, err := s.startBulkJob(q, total)
+		if err != nil {
+			return bulkResult{}, err
+		}
+		return bulkResult{Matched: total, Job: &j}, nil
 	}
 	res := bulkResult{Matched: total}
 	for _, it := range items {

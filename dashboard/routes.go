@@ -31,6 +31,8 @@ func (s *server) routes(r *gin.Engine) {
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
+	api.GET("/executions.ndjson", s.handleExport())
+	api.GET("/jobs/:id", s.handleJob())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())
 	op := api.Group("/", requireOperator())
@@ -38,6 +40,7 @@ func (s *server) routes(r *gin.Engine) {
 	op.POST("/executions/:id/rerun", s.handleRerun())
 	op.POST("/executions/:id/cancel", s.handleCancel())
 	op.DELETE("/executions/:id", s.handleDelete())
+	op.POST("/executions/:id/discard", s.handleDiscard())
 	s.recoveryRoutes(api, op)
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynqmon"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
@@ -63,20 +64,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// person who started the process on this machine.
 		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
 	}
-	go maintain(ctx, log, s.index, insp)
+	go maintain(ctx, log, s.index, s.failures, insp)
 	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
 	s.recoveries.stop()
 	return err
 }
 
-// maintain keeps the execution index true to asynq: at start and then
-// every maintainEvery it indexes tasks the index lacks and drops entries
-// whose task is gone.
-func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, tasks execindex.TaskGetter) {
+// maintain keeps the execution index true to asynq and the failure
+// store: at start and then every maintainEvery it indexes tasks and kept
+// failures the index lacks, and drops entries whose task is gone from
+// both.
+func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, store *failures.Store, tasks execindex.TaskGetter) {
 	t := time.NewTicker(maintainEvery)
 	defer t.Stop()
 	for {
 		start := time.Now()
+		for _, q := range ix.Queues() {
+			// Failures past FAILED_RETENTION leave the failure store's list.
+			if _, err := store.Prune(ctx, q); err != nil && ctx.Err() == nil {
+				log.Warn("prune failure store", logging.Err(err))
+			}
+		}
 		added, err := ix.Reconcile(ctx, tasks)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("reconcile execution index", logging.Err(err))

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 )
 
@@ -38,6 +39,8 @@ type server struct {
 	monitoring, monitoringRO http.Handler
 	auth                     *authenticator
 	index                    *execindex.Shards
+	failures                 *failures.Store
+	rdb                      redis.UniversalClient
 	tasks                    inspector
 	queue                    enqueuer
 	// proxies are TRUSTED_PROXIES; hosts are the Host values allowHosts
@@ -73,6 +76,8 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		monitoringRO: monRO,
 		auth:         newAuthenticator(rdb, cfg),
 		index:        execindex.NewShards(rdb, cfg.Task),
+		failures:     failures.New(rdb, 0),
+		rdb:          rdb,
 		tasks:        tasks,
 		queue:        queue,
 		proxies:      cfg.TrustedProxies,

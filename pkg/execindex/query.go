@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/failures"
 )
 
 // Filter selects executions. Every set field must match; the zero Filter
@@ -157,7 +159,8 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 		setops = "1"
 	}
 	res, err := queryScript.Run(ctx, ix.rdb, keys,
-		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small, ix.examine).Slice()
+		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small, ix.examine,
+		failures.KeyPrefix(ix.queue)).Slice()
 	if err != nil {
 		return Page{}, fmt.Errorf("execindex: query: %w", err)
 	}
@@ -237,7 +240,7 @@ func (ix *Index) Prune(ctx context.Context) (int, error) {
 	const chunk = 1000
 	start, dropped := int64(0), 0
 	for {
-		res, err := pruneScript.Run(ctx, ix.rdb, []string{ix.pre + "all"}, ix.pre, "asynq:{"+ix.queue+"}:", start, chunk).Int64Slice()
+		res, err := pruneScript.Run(ctx, ix.rdb, []string{ix.pre + "all"}, ix.pre, "asynq:{"+ix.queue+"}:", start, chunk, failures.KeyPrefix(ix.queue)).Int64Slice()
 		if err != nil {
 			return dropped, fmt.Errorf("execindex: prune: %w", err)
 		}
@@ -288,15 +291,16 @@ return 1
 `)
 
 // pruneScript walks ranks [start, start+count) of the all set.
-// KEYS[1] = all; ARGV = prefix, asynq queue prefix, start, count.
+// KEYS[1] = all; ARGV = prefix, asynq queue prefix, start, count,
+// failure store prefix. An entry whose failure is kept stays.
 // Returns {next start, entries seen, entries removed}.
 var pruneScript = redis.NewScript(luaRemove + `
-local pre, tpre = ARGV[1], ARGV[2] .. "t:"
+local pre, tpre, fpre = ARGV[1], ARGV[2] .. "t:", ARGV[5] .. "t:"
 local start, count = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids = redis.call("ZRANGE", KEYS[1], start, start + count - 1)
 local removed = 0
 for _, id in ipairs(ids) do
-  if redis.call("EXISTS", tpre .. id) == 0 then
+  if redis.call("EXISTS", tpre .. id) == 0 and redis.call("EXISTS", fpre .. id) == 0 then
     remove(pre, id)
     removed = removed + 1
   end
@@ -313,7 +317,12 @@ return {start + #ids - removed, #ids, removed}
 // only the all set and no time range applies, [9] an exact ID ("" for
 // none), [10] "1" when the server has ZINTERCARD and ZRANGESTORE (Redis ≥
 // 7.0), [11] a random suffix for temporary keys, [12] SMALL, [13] CAP:
-// the most index entries the script examines (see MaxExamined).
+// the most index entries the script examines (see MaxExamined), [14] the
+// failure store's prefix of the queue (pkg/failures).
+//
+// A task asynq no longer holds whose failure the failure store keeps
+// (trimmed from asynq's archive) is archived; the archived count is of
+// asynq's archive and the failure store together.
 //
 // Two plans:
 //   - small: walk the smallest set (or the exact ID and its re-runs)
@@ -348,6 +357,39 @@ local exact = ARGV[9]
 local setops = ARGV[10] == "1"
 local tmp = pre .. "tmp:" .. ARGV[11]
 local ZSTATES = {"scheduled", "retry", "archived", "completed"}
+local fall, frec = ARGV[14] .. "all", ARGV[14] .. "t:"
+
+-- state reads a task's state: asynq's, or archived when only the failure
+-- store keeps it.
+local function state(id)
+  local st = redis.call("HGET", tpre .. id, "state")
+  if not st and redis.call("EXISTS", frec .. id) == 1 then st = "archived" end
+  return st
+end
+
+-- archivedIn counts the archived tasks among set (nil: all): in asynq's
+-- archive or in the failure store.
+local function archivedIn(set)
+  local A, F = qpre .. "archived", fall
+  if setops then
+    if set then
+      return redis.call("ZINTERCARD", 2, set, A) + redis.call("ZINTERCARD", 2, set, F) - redis.call("ZINTERCARD", 3, set, A, F)
+    end
+    return redis.call("ZCARD", A) + redis.call("ZCARD", F) - redis.call("ZINTERCARD", 2, A, F)
+  end
+  -- No ZINTERCARD (miniredis): the archive holds at most 10,000.
+  local n = redis.call("ZCARD", F)
+  local size = redis.call("ZCARD", A)
+  for i = 0, size - 1, 1000 do
+    local ids = redis.call("ZRANGE", A, i, i + 999)
+    if #ids > 0 then
+      for _, v in ipairs(redis.call("ZMSCORE", F, unpack(ids))) do
+        if not v then n = n + 1 end
+      end
+    end
+  end
+  return n
+end
 
 local counts = {pending = 0, active = 0, scheduled = 0, retry = 0, archived = 0, completed = 0, aggregating = 0}
 local page, matched, missing, stop = {}, 0, {}, false
@@ -357,6 +399,7 @@ local function asynqCounts()
   counts.pending = redis.call("LLEN", qpre .. "pending")
   counts.active = redis.call("LLEN", qpre .. "active")
   for _, s in ipairs(ZSTATES) do counts[s] = redis.call("ZCARD", qpre .. s) end
+  counts.archived = archivedIn(nil)
 end
 
 local function total()
@@ -394,7 +437,7 @@ local function visit(ids, scores, keys, skip, count)
   end
   for i = 1, #ids do
     if ok[i] then
-      local st = redis.call("HGET", tpre .. ids[i], "state")
+      local st = state(ids[i])
       if not st then
         missing[#missing + 1] = ids[i]
       else
@@ -496,7 +539,11 @@ else
     local n = redis.call("ZCARD", B)
     local rest = n
     for _, s in ipairs(ZSTATES) do
-      counts[s] = redis.call("ZINTERCARD", 2, B, qpre .. s)
+      if s == "archived" then
+        counts[s] = archivedIn(B)
+      else
+        counts[s] = redis.call("ZINTERCARD", 2, B, qpre .. s)
+      end
       rest = rest - counts[s]
     end
     local active = redis.call("LRANGE", qpre .. "active", 0, -1)
@@ -516,20 +563,29 @@ else
       -- Few wanted rows: intersect the wanted states with B, keeping B's
       -- received times, and read the page off that.
       local parts = {}
-      for i, s in ipairs(wantList) do
+      local sources = {}
+      for _, s in ipairs(wantList) do
+        sources[#sources + 1] = qpre .. s
+        if s == "archived" then sources[#sources + 1] = fall end
+      end
+      for i, src in ipairs(sources) do
         local part = tmp .. ":" .. i
-        redis.call("ZINTERSTORE", part, 2, B, qpre .. s, "WEIGHTS", 1, 0)
+        redis.call("ZINTERSTORE", part, 2, B, src, "WEIGHTS", 1, 0)
         parts[#parts + 1] = part
       end
       local w = parts[1]
       if #parts > 1 then
         w = tmp .. ":w"
-        redis.call("ZUNIONSTORE", w, #parts, unpack(parts))
+        local args = {"ZUNIONSTORE", w, #parts}
+        for _, p in ipairs(parts) do args[#args + 1] = p end
+        args[#args + 1] = "AGGREGATE"
+        args[#args + 1] = "MAX"
+        redis.call(unpack(args))
         parts[#parts + 1] = w
       end
       local r = redis.call("ZREVRANGE", w, offset, offset + limit - 1, "WITHSCORES")
       for x = 1, #r, 2 do
-        local st = redis.call("HGET", tpre .. r[x], "state")
+        local st = state(r[x])
         if st then
           page[#page + 1] = r[x]
           page[#page + 1] = r[x + 1]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -16,7 +17,8 @@ type TaskGetter interface {
 	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 }
 
-// Reconcile indexes every Stripe task of the queue that the index lacks:
+// Reconcile indexes every Stripe task of the queue that the index lacks,
+// and every failure the failure store (pkg/failures) keeps that it lacks:
 // tasks stored before the index existed, or whose Add failed after the
 // task was stored. Their received time is unknown, so the event's created
 // time stands in for it. It reads asynq's per-state keys in chunks of
@@ -62,7 +64,8 @@ func (ix *Index) Reconcile(ctx context.Context, tasks TaskGetter) (int, error) {
 			}
 		}
 	}
-	return added, nil
+	n, err := ix.reconcileFailures(ctx)
+	return added + n, err
 }
 
 func (ix *Index) reconcileOne(ctx context.Context, tasks TaskGetter, id string) (int, error) {
@@ -73,6 +76,12 @@ func (ix *Index) reconcileOne(ctx context.Context, tasks TaskGetter, id string) 
 	if err != nil {
 		return 0, fmt.Errorf("execindex: reconcile %s: %w", id, err)
 	}
+	return ix.indexInfo(ctx, info)
+}
+
+// indexInfo indexes the task info describes.
+func (ix *Index) indexInfo(ctx context.Context, info *asynq.TaskInfo) (int, error) {
+	id := info.ID
 	m, ok := stripetask.MetadataOf(info)
 	if !ok {
 		return 0, nil // not a Stripe task: not the Console's business
@@ -85,4 +94,46 @@ func (ix *Index) reconcileOne(ctx context.Context, tasks TaskGetter, id string) 
 		return 1, ix.AddRerun(ctx, orig, id, m, at)
 	}
 	return 1, ix.Add(ctx, id, m, at)
+}
+
+// reconcileFailures indexes every failure the failure store keeps that
+// the index lacks (a task asynq trimmed from its archive before the
+// index had it).
+func (ix *Index) reconcileFailures(ctx context.Context) (int, error) {
+	const chunk = 1000
+	store := failures.New(ix.rdb, 0)
+	added := 0
+	for start := int64(0); ; start += chunk {
+		ids, err := store.IDs(ctx, ix.queue, start, start+chunk-1)
+		if err != nil {
+			return added, err
+		}
+		if len(ids) == 0 {
+			return added, nil
+		}
+		scores, err := ix.rdb.ZMScore(ctx, ix.pre+"all", ids...).Result()
+		if err != nil {
+			return added, fmt.Errorf("execindex: reconcile failures: %w", err)
+		}
+		for i, id := range ids {
+			if scores[i] != 0 {
+				continue
+			}
+			r, err := store.Get(ctx, ix.queue, id)
+			if errors.Is(err, failures.ErrNotKept) {
+				continue
+			}
+			if err != nil {
+				return added, err
+			}
+			n, err := ix.indexInfo(ctx, r.TaskInfo())
+			if err != nil {
+				return added, err
+			}
+			added += n
+		}
+		if len(ids) < chunk {
+			return added, nil
+		}
+	}
 }

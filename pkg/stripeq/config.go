@@ -45,8 +45,8 @@ type Config struct {
 	// If zero, 30s.
 	ShutdownTimeout time.Duration
 	// HandlerTimeout is HANDLER_TIMEOUT, the longest one handler may run; a
-	// killed worker's global slot, and a claim of [Once], free themselves
-	// after it. If zero, 60s.
+	// killed worker's claim of [Once] frees itself after it (its global
+	// slots within 6 s). If zero, 60s.
 	HandlerTimeout time.Duration
 	// RetryBaseDelay is RETRY_BASE_DELAY, the delay before the first retry;
 	// each later retry doubles it. If zero, 30s.
@@ -64,6 +64,14 @@ type Config struct {
 	// reported as a Slack-compatible {"text": …} POST. Default: unset, an
 	// error log line only.
 	AlertWebhookURL string
+	// AlertInterval is ALERT_INTERVAL: after the first failure of an event
+	// type, which alerts at once, ALERT_WEBHOOK_URL gets at most one
+	// summary per interval, across every worker process. If zero, 5m.
+	AlertInterval time.Duration
+	// FailedRetention is FAILED_RETENTION, how long a failure is kept in
+	// the failure store (pkg/failures) when nobody resolves it. Default:
+	// unset, kept until it is re-run or discarded.
+	FailedRetention time.Duration
 	// MetricsAddr is METRICS_ADDR, where the worker serves Prometheus
 	// metrics at /metrics and a liveness check at /healthz. Default: unset,
 	// no HTTP server.
@@ -79,7 +87,8 @@ type Config struct {
 // variables the worker command reads: REDIS_URL, QUEUE_NAME, QUEUE_SHARDS,
 // WORKER_CONCURRENCY, GLOBAL_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT,
 // HANDLER_TIMEOUT, RETRY_BASE_DELAY, STRIPE_SECRET_KEY, STRIPE_API_BASE,
-// ALERT_WEBHOOK_URL, METRICS_ADDR and DASHBOARD_URL, with the defaults of
+// ALERT_WEBHOOK_URL, ALERT_INTERVAL, FAILED_RETENTION, METRICS_ADDR and
+// DASHBOARD_URL, with the defaults of
 // Config. It reports every invalid or unsafe value at once, each by its
 // variable's name, in one error wrapping envconfig.ErrInvalid; no message
 // quotes a secret. The Logger is left nil.
@@ -105,6 +114,8 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		StripeSecretKey:   env.Lookup("STRIPE_SECRET_KEY"),
 		StripeAPIBase:     env.Lookup("STRIPE_API_BASE"),
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
+		AlertInterval:     env.Duration("ALERT_INTERVAL", 5*time.Minute),
+		FailedRetention:   env.Duration("FAILED_RETENTION", 0),
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 	}
@@ -133,6 +144,7 @@ func (c Config) withDefaults() Config {
 	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, d.HandlerTimeout)
 	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, d.RetryBaseDelay)
 	c.DashboardURL = cmp.Or(c.DashboardURL, d.DashboardURL)
+	c.AlertInterval = cmp.Or(c.AlertInterval, d.AlertInterval)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

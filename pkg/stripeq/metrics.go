@@ -25,7 +25,7 @@ type workerMetrics struct {
 	noSlot   prometheus.Counter       // tasks that gave up waiting for one
 }
 
-func newMetrics(insp *asynq.Inspector) *workerMetrics {
+func newMetrics(insp *asynq.Inspector, stores prometheus.Collector) *workerMetrics {
 	reg := metrics.NewRegistry()
 	m := &workerMetrics{
 		registry: reg,
@@ -49,6 +49,9 @@ func newMetrics(insp *asynq.Inspector) *workerMetrics {
 		}),
 	}
 	reg.MustRegister(m.handled, m.duration, m.slotWait, m.noSlot)
+	if stores != nil {
+		reg.MustRegister(stores)
+	}
 	if insp != nil {
 		// Queue sizes, latency and memory from asynq (asynq_* metrics).
 		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(insp))

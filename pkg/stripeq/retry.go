@@ -28,6 +28,8 @@ func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 			return rl.After + retryPadding
 		case errors.Is(err, errNoSlot), errors.Is(err, ErrInProgress):
 			return time.Second + rand.N(time.Second)
+		case errors.Is(err, errNotKept):
+			return 5*time.Second + rand.N(5*time.Second)
 		}
 		d := base << min(n, 20)
 		return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
@@ -35,9 +37,10 @@ func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 }
 
 // isFailure tells asynq which errors count against a task's retries: not a
-// rate limit, not a wait for a global concurrency slot, and not a wait for
-// another execution's claim in Once.
+// rate limit, not a wait for a global concurrency slot, not a wait for
+// another execution's claim in Once, and not a final failure the failure
+// store could not keep.
 func isFailure(err error) bool {
 	var rl *RateLimitError
-	return !errors.As(err, &rl) && !errors.Is(err, errNoSlot) && !errors.Is(err, ErrInProgress)
+	return !errors.As(err, &rl) && !errors.Is(err, errNoSlot) && !errors.Is(err, ErrInProgress) && !errors.Is(err, errNotKept)
 }

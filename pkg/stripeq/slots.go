@@ -2,12 +2,15 @@ package stripeq
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
-	"math/rand/v2"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynq/x/rate"
+	"github.com/redis/go-redis/v9"
 )
 
 // errNoSlot means every global concurrency slot stayed taken while the task
@@ -20,47 +23,103 @@ var errNoSlot = errors.New("no global concurrency slot free")
 // retry through asynq would take a second or more.
 const slotWait = 3 * time.Second
 
+// Leases of global slots: a slot is held by a lease that its worker
+// renews every slotRenew while the handler runs. A worker killed with
+// SIGKILL renews nothing, so its slots free themselves within slotLease.
+const (
+	slotLease = 6 * time.Second
+	slotRenew = 2 * time.Second
+)
+
 // slots limits how many handlers run at once across every worker process
-// (GLOBAL_CONCURRENCY), with asynq's Redis-backed counting semaphore. A
-// slot is tied to the task ID and expires at the handler's deadline, so a
-// killed worker's slot frees itself.
+// (GLOBAL_CONCURRENCY). The slots are a Redis ZSET of leases,
+// stripeq:slots:{<QUEUE_NAME>}, member "<worker>:<task ID>", score the
+// lease's end in Redis's clock (unix ms). Taking a slot drops the expired
+// leases first, so a killed worker's slots free themselves within
+// slotLease (6 s); a live worker renews its leases every slotRenew.
 type slots struct {
-	sema *rate.Semaphore // nil when the limit is off
+	rdb   redis.UniversalClient // nil when the limit is off
+	key   string
+	n     int
+	owner string // this process
+
+	mu   sync.Mutex
+	held map[string]int // member → holders (a task ID is run once at a time)
+	stop chan struct{}
+	once sync.Once
 }
+
+// SlotsKey returns the ZSET of the global slots of queue (QUEUE_NAME).
+func SlotsKey(queue string) string { return "stripeq:slots:{" + queue + "}" }
 
 // newSlots returns a limit of n handlers at once; 0 turns it off. queue
 // is QUEUE_NAME, also when it is sharded: one limit holds over every shard.
-func newSlots(redis asynq.RedisConnOpt, queue string, n int) slots {
+func newSlots(rdb redis.UniversalClient, queue string, n int) *slots {
 	if n == 0 {
-		return slots{}
+		return &slots{}
 	}
-	return slots{sema: rate.NewSemaphore(redis, "stripeq:"+queue, n)}
+	return &slots{rdb: rdb, key: SlotsKey(queue), n: n, owner: rand.Text()[:12], held: map[string]int{}, stop: make(chan struct{})}
 }
 
-// acquire takes a slot for the task in ctx, waiting up to slotWait. ctx
-// must carry the task ID and a deadline, as asynq's handler contexts do.
-// It returns a release function, or errNoSlot.
+// acquireScript takes a slot. KEYS[1] = the ZSET; ARGV = limit, lease ms,
+// member. It returns 1 when the slot is taken.
+var acquireScript = redis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+if redis.call("ZSCORE", KEYS[1], ARGV[3]) or redis.call("ZCARD", KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  return 1
+end
+return 0
+`)
+
+// renewScript extends the leases ARGV[2…] that still exist by ARGV[1] ms.
+var renewScript = redis.NewScript(`
+local t = redis.call("TIME")
+local until = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call("ZADD", KEYS[1], "XX", until, ARGV[i]) end
+return 1
+`)
+
+// acquire takes a slot for the task in ctx, waiting up to slotWait. It
+// returns a release function, or errNoSlot.
 //
 // A task run outside the server (Worker.ProcessTask in a test) has no task
 // ID and takes no slot.
-func (s slots) acquire(ctx context.Context) (release func(), err error) {
-	if _, ok := asynq.GetTaskID(ctx); s.sema == nil || !ok {
+func (s *slots) acquire(ctx context.Context) (release func(), err error) {
+	id, ok := asynq.GetTaskID(ctx)
+	if s.rdb == nil || !ok {
 		return func() {}, nil
 	}
+	s.once.Do(func() { go s.renew() })
+	member := s.owner + ":" + id
 	deadline := time.Now().Add(slotWait)
 	pause := 5 * time.Millisecond
 	for {
-		ok, err := s.sema.Acquire(ctx)
+		got, err := acquireScript.Run(ctx, s.rdb, []string{s.key}, s.n, slotLease.Milliseconds(), member).Int()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("global concurrency slot: %w", err)
 		}
-		if ok {
+		if got == 1 {
+			s.mu.Lock()
+			s.held[member]++
+			s.mu.Unlock()
 			return func() {
-				// A fresh context: the task's may have ended. The slot may
-				// already have expired with the deadline; nothing to do then.
+				s.mu.Lock()
+				s.held[member]--
+				last := s.held[member] <= 0
+				if last {
+					delete(s.held, member)
+				}
+				s.mu.Unlock()
+				if !last {
+					return
+				}
+				// A fresh context: the task's may have ended.
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 				defer cancel()
-				s.sema.Release(ctx)
+				s.rdb.ZRem(ctx, s.key, member)
 			}, nil
 		}
 		if time.Now().After(deadline) {
@@ -69,14 +128,43 @@ func (s slots) acquire(ctx context.Context) (release func(), err error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(pause/2 + rand.N(pause)):
+		case <-time.After(pause/2 + mrand.N(pause)):
 		}
 		pause = min(pause*2, 20*time.Millisecond)
 	}
 }
 
-func (s slots) close() {
-	if s.sema != nil {
-		s.sema.Close()
+// renew extends this process's leases every slotRenew until close.
+func (s *slots) renew() {
+	t := time.NewTicker(slotRenew)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		args := []any{slotLease.Milliseconds()}
+		for m := range s.held {
+			args = append(args, m)
+		}
+		s.mu.Unlock()
+		if len(args) == 1 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), slotRenew)
+		renewScript.Run(ctx, s.rdb, []string{s.key}, args...) // a miss is retried at the next tick
+		cancel()
+	}
+}
+
+func (s *slots) close() {
+	if s.stop != nil {
+		select {
+		case <-s.stop:
+		default:
+			close(s.stop)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -38,7 +39,8 @@ type Worker struct {
 	redisOpt asynq.RedisConnOpt
 	warnings []string
 	stripe   *stripeAPI // nil without StripeSecretKey
-	slots    slots      // global concurrency
+	slots    *slots     // global concurrency
+	failures *failures.Store
 	timeout  time.Duration
 	metrics  *workerMetrics
 	alerts   alerter
@@ -73,12 +75,13 @@ func NewWorker(cfg Config) (*Worker, error) {
 		rdb:      rdb,
 		redisOpt: redisOpt,
 		warnings: env.Warnings(),
-		slots:    newSlots(redisOpt, cfg.Queue, max(cfg.GlobalConcurrency, 0)),
+		slots:    newSlots(rdb, cfg.Queue, max(cfg.GlobalConcurrency, 0)),
+		failures: failures.New(rdb, cfg.FailedRetention),
 		timeout:  cfg.HandlerTimeout,
-		metrics:  newMetrics(asynq.NewInspectorFromRedisClient(rdb)),
-		alerts:   alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alertClient()},
+		alerts:   newAlerter(cfg, rdb),
 		handlers: map[string]asynq.Handler{},
 	}
+	w.metrics = newMetrics(asynq.NewInspectorFromRedisClient(rdb), newStoreCollector(rdb, cfg))
 	if cfg.StripeSecretKey != "" {
 		w.stripe = newStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, cfg.Concurrency)
 	}
@@ -127,6 +130,7 @@ func (w *Worker) mux() *asynq.ServeMux {
 		return w.served
 	}
 	mux := asynq.NewServeMux()
+	mux.Use(keepFailures(w.failures, w.log))
 	for t, h := range w.handlers {
 		mux.Handle(stripetask.TaskType(t), h)
 	}
@@ -172,6 +176,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}()
 		log.Info("metrics and health at http://" + l.Addr().String() + "/metrics and /healthz")
 	}
+	go w.alerts.run(ctx, log)
 	log.Info("worker running", "redis", redisconn.Redacted(cfg.RedisURL), "queue", cfg.Queue, "queue_shards", cfg.Shards,
 		"concurrency", cfg.Concurrency, "global_concurrency", max(cfg.GlobalConcurrency, 0),
 		"refetch_from_stripe", w.stripe != nil, "alert_webhook", cfg.AlertWebhookURL != "",
@@ -222,12 +227,15 @@ func errorHandler(log *slog.Logger, alerts alerter, m *workerMetrics) asynq.Erro
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		eventType, _ := stripetask.EventType(t.Type())
 		switch {
-		case retried >= maxRetry || errors.Is(err, ErrPermanent):
-			m.handled.WithLabelValues(eventType, "archived").Inc()
-			alerts.archived(ctx, l, t, id, err)
+		case errors.Is(err, errNotKept):
+			m.handled.WithLabelValues(eventType, "waiting").Inc()
+			l.ErrorContext(ctx, "task failed for good, but the failure store did not answer; retried without counting until it does", logging.Err(err))
 		case !isFailure(err):
 			m.handled.WithLabelValues(eventType, "waiting").Inc()
 			l.DebugContext(ctx, "task waits; retried without counting", logging.Err(err))
+		case retried >= maxRetry || errors.Is(err, ErrPermanent):
+			m.handled.WithLabelValues(eventType, "archived").Inc()
+			alerts.archived(ctx, l, t, id, err)
 		default:
 			m.handled.WithLabelValues(eventType, "retry").Inc()
 			l.WarnContext(ctx, "task failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)

@@ -56,6 +56,16 @@
     var method = action === "delete" ? "DELETE" : "POST";
     b.disabled = true;
     send(method, b.getAttribute("data-url")).then(function (res) {
+      if (action === "bulk" && res.job) {
+        var poll = function () {
+          send("GET", res.job.url).then(function (j) {
+            toast("Re-running " + j.done + " of " + j.matched + " (" + j.run + " run now, " + j.copied + " copied, " + j.skipped + " skipped" + (j.failed ? ", " + j.failed + " failed" : "") + ")" + (j.state === "running" ? "…" : ": " + j.state + "."), j.state === "failed");
+            if (j.state === "running") { setTimeout(poll, 1000); } else { setTimeout(function () { location.reload(); }, 1500); }
+          }).catch(function (err) { toast(err.message, true); });
+        };
+        poll();
+        return;
+      }
       if (action === "bulk") {
         toast("Re-ran " + (res.run + res.copied) + " (" + res.run + " run now, " + res.copied + " copied), skipped " + res.skipped + (res.failed ? ", failed " + res.failed : "") + ".");
         setTimeout(function () { location.reload(); }, 1200);

@@ -1,0 +1,294 @@
+// Package failures is stripeq's own store of failed executions: every
+// Stripe task asynq gives up on is kept here, with its payload as stored,
+// its headers and each attempt's error, until an operator re-runs it (and
+// the re-run completes or fails again, written anew) or discards it, or
+// an optional retention expires.
+//
+// asynq's archive is not enough: archiving one more task trims the
+// archive of its queue to 10,000 tasks and drops tasks older than 90 days,
+// deleting their task hashes silently. The worker writes a record here
+// before asynq archives the task (inside the handler's middleware: when
+// the write fails, the task is retried without counting instead of
+// archived), so a task trimmed from asynq's archive is still here.
+//
+// # Keys
+//
+// Every key of a queue shares the queue's hash tag, which is also the hash
+// tag of asynq's keys and of the Console's index (pkg/execindex), so the
+// index's scripts read them together on Redis Cluster. With queue "stripe":
+//
+//	stripeq:fail:{stripe}:all          ZSET task ID → when it failed for good (unix ms)
+//	stripeq:fail:{stripe}:t:<task ID>  HASH type, payload, headers (JSON), attempts (JSON), failed, retried, max_retry, err
+//	stripeq:fail:{stripe}:att:<task ID> LIST the errors of the task's attempts so far (JSON each), while retries are left; expires after 7 days
+//
+// With QUEUE_SHARDS each shard queue has its own keys under its own tag.
+// Key and field names are permanent once deployed.
+package failures
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxAttempts is how many attempts a record keeps, the latest ones.
+const MaxAttempts = 20
+
+// MaxError is the longest attempt error kept, in bytes.
+const MaxError = 2000
+
+// attemptsTTL is how long the attempts of a task that still has retries
+// are kept: far longer than its retries take.
+const attemptsTTL = 7 * 24 * time.Hour
+
+// KeyPrefix returns the prefix of every key of queue's failures:
+// "stripeq:fail:{queue}:".
+func KeyPrefix(queue string) string { return "stripeq:fail:{" + queue + "}:" }
+
+// AllKey returns the ZSET of queue's kept failures.
+func AllKey(queue string) string { return KeyPrefix(queue) + "all" }
+
+// RecordKey returns the HASH of one kept failure.
+func RecordKey(queue, id string) string { return KeyPrefix(queue) + "t:" + id }
+
+func attemptsKey(queue, id string) string { return KeyPrefix(queue) + "att:" + id }
+
+// Attempt is one failed attempt of an execution.
+type Attempt struct {
+	At    time.Time `json:"at"`
+	Retry int       `json:"retry"` // retries before this attempt: 0 for the first
+	Error string    `json:"error"`
+}
+
+// Record is one kept failure: what the task held when asynq gave up.
+type Record struct {
+	ID       string
+	Queue    string
+	TaskType string // asynq task type, "stripe:<event type>"
+	Payload  []byte // as stored: compressed when PAYLOAD_COMPRESSION was on
+	Headers  map[string]string
+	Attempts []Attempt // oldest first; at most MaxAttempts
+	FailedAt time.Time
+	Retried  int
+	MaxRetry int
+	Err      string // the last attempt's error
+}
+
+// TaskInfo returns r as asynq would describe its archived task, for
+// readers that handle both alike (stripetask.NewRerun).
+func (r Record) TaskInfo() *asynq.TaskInfo {
+	return &asynq.TaskInfo{
+		ID: r.ID, Queue: r.Queue, Type: r.TaskType, Payload: r.Payload, Headers: r.Headers,
+		State: asynq.TaskStateArchived, MaxRetry: r.MaxRetry, Retried: r.Retried,
+		LastErr: r.Err, LastFailedAt: r.FailedAt,
+	}
+}
+
+// Store reads and writes kept failures. It is safe for concurrent use.
+type Store struct {
+	rdb       redis.UniversalClient
+	retention time.Duration // 0: kept until resolved
+}
+
+// New returns the store in rdb. retention is FAILED_RETENTION: a record
+// older than it expires; 0 keeps records until they are resolved.
+func New(rdb redis.UniversalClient, retention time.Duration) *Store {
+	return &Store{rdb: rdb, retention: retention}
+}
+
+func cut(s string) string {
+	if len(s) > MaxError {
+		return s[:MaxError] + "…"
+	}
+	return s
+}
+
+// AddAttempt records a failed attempt of task id that has retries left.
+func (s *Store) AddAttempt(ctx context.Context, queue, id string, a Attempt) error {
+	a.Error = cut(a.Error)
+	b, _ := json.Marshal(a)
+	k := attemptsKey(queue, id)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, k, b)
+		p.LTrim(ctx, k, -MaxAttempts, -1)
+		p.PExpire(ctx, k, attemptsTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failures: attempt of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Keep stores r, whose last attempt is last, as a failure asynq gives up
+// on. The attempts recorded by AddAttempt are moved into it. Keeping the
+// same ID again replaces the record (a re-run that failed again) and
+// keeps its earlier attempts. It also drops up to 100 records past the
+// retention from the ZSET of the queue.
+func (s *Store) Keep(ctx context.Context, r Record, last Attempt) error {
+	last.Error = cut(last.Error)
+	b, _ := json.Marshal(last)
+	headers, _ := json.Marshal(r.Headers)
+	now := r.FailedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	cutoff := "-1"
+	if s.retention > 0 {
+		cutoff = strconv.FormatInt(now.Add(-s.retention).UnixMilli(), 10)
+	}
+	err := keepScript.Run(ctx, s.rdb,
+		[]string{AllKey(r.Queue), RecordKey(r.Queue, r.ID), attemptsKey(r.Queue, r.ID)},
+		r.ID, r.TaskType, r.Payload, headers, b, now.UnixMilli(), r.Retried, r.MaxRetry, cut(r.Err),
+		MaxAttempts, s.retention.Milliseconds(), cutoff, KeyPrefix(r.Queue)+"t:").Err()
+	if err != nil {
+		return fmt.Errorf("failures: keep %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// keepScript: KEYS all, record, attempts; ARGV id, type, payload, headers,
+// last attempt, failed ms, retried, max retry, err, max attempts,
+// retention ms (0: none), cutoff ms (-1: none), record key prefix.
+var keepScript = redis.NewScript(`
+local prev = {}
+local old = redis.call("HGET", KEYS[2], "attempts")
+if old then prev = cjson.decode(old) end
+for _, a in ipairs(redis.call("LRANGE", KEYS[3], 0, -1)) do prev[#prev + 1] = cjson.decode(a) end
+prev[#prev + 1] = cjson.decode(ARGV[5])
+local max = tonumber(ARGV[10])
+local keep = {}
+for i = math.max(1, #prev - max + 1), #prev do keep[#keep + 1] = prev[i] end
+local attempts = "[]"
+if #keep > 0 then attempts = cjson.encode(keep) end
+redis.call("HSET", KEYS[2], "type", ARGV[2], "payload", ARGV[3], "headers", ARGV[4], "attempts", attempts,
+  "failed", ARGV[6], "retried", ARGV[7], "max_retry", ARGV[8], "err", ARGV[9])
+redis.call("DEL", KEYS[3])
+redis.call("ZADD", KEYS[1], ARGV[6], ARGV[1])
+local ttl = tonumber(ARGV[11])
+if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) else redis.call("PERSIST", KEYS[2]) end
+if ARGV[12] ~= "-1" then
+  for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", "(" .. ARGV[12], "LIMIT", 0, 100)) do
+    redis.call("DEL", ARGV[13] .. id)
+    redis.call("ZREM", KEYS[1], id)
+  end
+end
+return 1
+`)
+
+// Resolve forgets task id's failure and attempts: it completed, was
+// re-run (asynq holds it again) or was discarded. It is not an error when
+// nothing is kept.
+func (s *Store) Resolve(ctx context.Context, queue, id string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, RecordKey(queue, id), attemptsKey(queue, id))
+		p.ZRem(ctx, AllKey(queue), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failures: resolve %s: %w", id, err)
+	}
+	return nil
+}
+
+// ErrNotKept means no failure is kept for the task.
+var ErrNotKept = errors.New("no failure kept")
+
+// Get returns the kept failure of task id in queue, or ErrNotKept.
+func (s *Store) Get(ctx context.Context, queue, id string) (Record, error) {
+	h, err := s.rdb.HGetAll(ctx, RecordKey(queue, id)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("failures: get %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Record{}, ErrNotKept
+	}
+	r := Record{ID: id, Queue: queue, TaskType: h["type"], Payload: []byte(h["payload"]), Err: h["err"]}
+	_ = json.Unmarshal([]byte(h["headers"]), &r.Headers)
+	_ = json.Unmarshal([]byte(h["attempts"]), &r.Attempts)
+	ms, _ := strconv.ParseInt(h["failed"], 10, 64)
+	r.FailedAt = time.UnixMilli(ms)
+	r.Retried, _ = strconv.Atoi(h["retried"])
+	r.MaxRetry, _ = strconv.Atoi(h["max_retry"])
+	return r, nil
+}
+
+// Attempts returns the attempts recorded so far for task id, which still
+// has retries left, oldest first.
+func (s *Store) Attempts(ctx context.Context, queue, id string) ([]Attempt, error) {
+	raw, err := s.rdb.LRange(ctx, attemptsKey(queue, id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("failures: attempts of %s: %w", id, err)
+	}
+	out := make([]Attempt, 0, len(raw))
+	for _, r := range raw {
+		var a Attempt
+		if json.Unmarshal([]byte(r), &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many failures queue keeps.
+func (s *Store) Count(ctx context.Context, queue string) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, AllKey(queue)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("failures: count: %w", err)
+	}
+	return n, nil
+}
+
+// IDs returns the IDs of queue's kept failures at ranks [start, stop],
+// oldest first, for walks in chunks.
+func (s *Store) IDs(ctx context.Context, queue string, start, stop int64) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, AllKey(queue), start, stop).Result()
+	if err != nil {
+		return nil, fmt.Errorf("failures: list: %w", err)
+	}
+	return ids, nil
+}
+
+// Prune drops from queue's ZSET every failure whose record expired
+// (FAILED_RETENTION), in chunks of 1,000, and returns how many.
+func (s *Store) Prune(ctx context.Context, queue string) (int, error) {
+	const chunk = 1000
+	dropped := 0
+	for start := int64(0); ; {
+		ids, err := s.IDs(ctx, queue, start, start+chunk-1)
+		if err != nil || len(ids) == 0 {
+			return dropped, err
+		}
+		cmds := make([]*redis.IntCmd, len(ids))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = p.Exists(ctx, RecordKey(queue, id))
+			}
+			return nil
+		}); err != nil {
+			return dropped, fmt.Errorf("failures: prune: %w", err)
+		}
+		var gone []any
+		for i, id := range ids {
+			if cmds[i].Val() == 0 {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := s.rdb.ZRem(ctx, AllKey(queue), gone...).Err(); err != nil {
+				return dropped, fmt.Errorf("failures: prune: %w", err)
+			}
+			dropped += len(gone)
+		}
+		start += int64(len(ids) - len(gone))
+		if len(ids) < chunk {
+			return dropped, nil
+		}
+	}
+}
