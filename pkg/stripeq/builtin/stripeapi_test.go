@@ -146,7 +146,7 @@ func TestRefetchFromStripe(t *testing.T) {
 	}
 	select {
 	case text := <-alerts:
-		for _, want := range []string{"evt_refetch_404", "invoice.paid", "cus_stripeq_demo", "404", "http://dash.example/monitoring/queues/stripe/tasks?status=archived"} {
+		for _, want := range []string{"evt_refetch_404", "invoice.paid", "cus_stripeq_demo", "404", "http://dash.example/executions/evt_refetch_404"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("alert lacks %q: %s", want, text)
 			}
