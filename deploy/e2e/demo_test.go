@@ -42,7 +42,7 @@ func TestDemoOnEmbeddedRedis(t *testing.T) {
 		`→ 200 {"message":"duplicate"}`,
 		"notification: dial tcp",                                                      // a notification failed while SMTP was down…
 		"email to [jenny.rosen@example.com]: The dispute of 20.00 USD is closed: won", // …and went out after
-		"task archived: it will not be retried",
+		"task failed for good: kept in the failure store",
 		// The decoder's own wording varies; the field's JSON pointer does not.
 		"decode data.object of invoice.paid: json: ",
 		`within \"/data/object/amount_paid\"`,
