@@ -48,6 +48,8 @@ type server struct {
 	// of index queries (see throttle.go).
 	reads    *userLimits
 	querySem chan struct{}
+	// deliveries are the events forwarded to destinations.
+	deliveries *deliveries
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -77,5 +79,6 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		hosts:        cfg.Hosts,
 		reads:        newUserLimits(apiRate, apiBurst),
 		querySem:     make(chan struct{}, queryConcurrency),
+		deliveries:   &deliveries{rdb: rdb, tasks: asynq.NewInspectorFromRedisClient(rdb), queue: queue},
 	}
 }
