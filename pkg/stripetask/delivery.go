@@ -134,4 +134,6 @@ func DestinationOf(taskID string) (string, bool) {
 
 // DeliveryRerunsKey counts the re-run copies of a delivery made from the
 // Console: the n-th is [RerunID](deliveryTaskID, n).
-func DeliveryRerunsKey(deliveryTaskID string) string { return "stripeq:delivery:reruns:" + deliveryTaskID }
+func DeliveryRerunsKey(deliveryTaskID string) string {
+	return "stripeq:delivery:reruns:" + deliveryTaskID
+}
