@@ -261,7 +261,9 @@ func TestDestinations(t *testing.T) {
 		t.Errorf("delivery page %d does not show the response escaped:\n%s", code, page)
 	}
 	code, b = get(t, s.dashURL+"/api/deliveries?destination=gone&state=archived", s.dashUser, s.dashPass)
-	var l struct{ Deliveries []struct{ ID, Destination, State string } }
+	var l struct {
+		Deliveries []struct{ ID, Destination, State string }
+	}
 	json.Unmarshal(b, &l)
 	if code != 200 || len(l.Deliveries) != 2 || l.Deliveries[0].Destination != "gone" || l.Deliveries[0].State != "archived" {
 		t.Errorf("filtered list %d: %s", code, b)
