@@ -283,7 +283,46 @@ func TestDestinations(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the re-run delivered", func() bool { return rc.delivered("/app")[ids[0]] == 2 })
 
+	verifyWithPython(t, rc.on("/app"))
 	verifyWithNode(t, rc.on("/app"))
+}
+
+// verifyWithPython checks deliveries with the Python Standard Webhooks
+// library as the README's example calls it: its source in the Go module
+// github.com/standard-webhooks/standard-webhooks/libraries (PyPI is out
+// of reach of the test machines). Without python3 it says so and returns.
+func verifyWithPython(t *testing.T, rs []received) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Log("python3 is not installed: the deliveries are not checked with the Python library")
+		return
+	}
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/standard-webhooks/standard-webhooks/libraries").Output()
+	if err != nil {
+		t.Fatalf("locate the Standard Webhooks module: %v", err)
+	}
+	tmp := t.TempDir()
+	data, _ := json.Marshal(rs)
+	os.WriteFile(filepath.Join(tmp, "deliveries.json"), data, 0o600)
+	os.WriteFile(filepath.Join(tmp, "verify.py"), []byte(`
+import base64, json, sys
+from standardwebhooks import Webhook
+
+wh = Webhook(sys.argv[1])
+n = 0
+for d in json.load(open(sys.argv[2])):
+    event = wh.verify(base64.b64decode(d["body"]), d["headers"])  # raises when the signature is wrong
+    assert event["id"] == d["headers"]["webhook-id"], event["id"]
+    n += 1
+print("verified", n)
+`), 0o600)
+	cmd := exec.Command("python3", filepath.Join(tmp, "verify.py"), destSecret, filepath.Join(tmp, "deliveries.json"))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(strings.TrimSpace(string(dir)), "python"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("verified %d", len(rs))) {
+		t.Fatalf("the Python Standard Webhooks library does not verify the deliveries: %v\n%s", err, out)
+	}
+	t.Logf("Python standardwebhooks: %s", strings.TrimSpace(string(out)))
 }
 
 // deliveryStates returns the state of the delivery of each event to
