@@ -188,8 +188,8 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.Error = outcome.Error()
 	}
 	d.record(ctx, t, a)
-	if outcome == nil {
-		t.ResultWriter().Write(fmt.Appendf(nil, "delivered to %s: %d in %d ms", d.Name, a.Status, a.LatencyMS))
+	if rw := t.ResultWriter(); outcome == nil && rw != nil {
+		rw.Write(fmt.Appendf(nil, "delivered to %s: %d in %d ms", d.Name, a.Status, a.LatencyMS))
 	}
 	return outcome
 }
