@@ -187,10 +187,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome != nil {
 		a.Error = outcome.Error()
 	}
-	d.record(ctx, t, a)
-	if rw := t.ResultWriter(); outcome == nil && rw != nil {
-		rw.Write(fmt.Appendf(nil, "delivered to %s: %d in %d ms", d.Name, a.Status, a.LatencyMS))
-	}
+	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
 	return outcome
 }
 
