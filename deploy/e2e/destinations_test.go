@@ -372,3 +372,75 @@ console.log("verified " + n);
 	}
 	t.Logf("npm standardwebhooks 1.1.1: %s", strings.TrimSpace(string(out)))
 }
+
+// TestDestinationOrder checks DESTINATION_ORDER=customer through the real
+// binaries: while a customer's first event fails and retries, its later
+// events wait, and another customer's event does not.
+func TestDestinationOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got []received
+	failed := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		defer mu.Unlock()
+		status := 200
+		if strings.HasSuffix(id, "_first") && !failed {
+			failed, status = true, 500
+		}
+		got = append(got, received{Headers: map[string]string{"webhook-id": id}, Status: status, At: time.Now()})
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	s := startStack(t, "DESTINATION_URL", srv.URL+"/ordered", "DESTINATION_SECRET", destSecret, "DESTINATION_ORDER", "customer")
+	t0 := time.Now().Add(-time.Minute)
+	event := func(id, customer string, created time.Time) []byte {
+		return stripetest.Relabel(stripetest.Event("invoice.paid", id, created), customer)
+	}
+	for _, b := range [][]byte{
+		event("evt_order_first", "a", t0),
+		event("evt_order_second", "a", t0.Add(time.Second)),
+		event("evt_order_third", "a", t0.Add(2*time.Second)),
+		event("evt_order_other", "b", t0.Add(time.Second)),
+	} {
+		if code, msg := s.deliver(t, b); code != 200 {
+			t.Fatalf("deliver: %d %s", code, msg)
+		}
+	}
+	waitFor(t, 20*time.Second, "every ordered delivery", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, x := range got {
+			if x.Status == 200 {
+				n++
+			}
+		}
+		return n == 4
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var seq []string
+	for _, x := range got {
+		seq = append(seq, fmt.Sprintf("%s:%d", strings.TrimPrefix(x.Headers["webhook-id"], "evt_order_"), x.Status))
+	}
+	var customerA []string
+	otherBeforeFirst := false
+	firstDone := false
+	for _, x := range got {
+		id := strings.TrimPrefix(x.Headers["webhook-id"], "evt_order_")
+		switch {
+		case id == "other":
+			otherBeforeFirst = !firstDone
+		default:
+			customerA = append(customerA, fmt.Sprintf("%s:%d", id, x.Status))
+			firstDone = firstDone || id == "first" && x.Status == 200
+		}
+	}
+	if strings.Join(customerA, " ") != "first:500 first:200 second:200 third:200" {
+		t.Errorf("customer a's POSTs %v, want the first (failed, then retried) before the others, in order; all: %v", customerA, seq)
+	}
+	if !otherBeforeFirst {
+		t.Errorf("customer b's event waited for customer a's: %v", seq)
+	}
+}

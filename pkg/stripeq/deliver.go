@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,6 +35,10 @@ var (
 	// ErrForbiddenAddress is a destination connection refused because it
 	// would reach a link-local or cloud metadata address.
 	ErrForbiddenAddress = errors.New("destination address is link-local or cloud metadata: refused")
+	// errWaitTurn is a delivery of DESTINATION_ORDER=customer waiting for
+	// an earlier one of its customer: retried in a second or two without
+	// using up a retry.
+	errWaitTurn = errors.New("an earlier delivery to this customer is not finished; waiting")
 )
 
 // Standard Webhooks headers of a delivery, and the event type's.
@@ -67,8 +72,11 @@ func deliveryRetryDelay(base time.Duration) asynq.RetryDelayFunc {
 	def := retryDelay(base)
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var ra *retryAfterError
-		if errors.As(err, &ra) {
+		switch {
+		case errors.As(err, &ra):
 			return ra.after + retryPadding
+		case errors.Is(err, errWaitTurn):
+			return time.Second + rand.N(time.Second)
 		}
 		return def(n, err, t)
 	}
@@ -91,6 +99,7 @@ type destination struct {
 	client  *http.Client
 	limiter *rate.Limiter // nil: unlimited
 	rdb     redis.UniversalClient
+	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
 	log     *slog.Logger
 }
 
@@ -152,6 +161,10 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		taskID, _ := asynq.GetTaskID(ctx)
 		id = stripetask.EventID(taskID)
 	}
+	taskID, _ := asynq.GetTaskID(ctx)
+	if err := d.waitTurn(ctx, t, taskID); err != nil {
+		return err
+	}
 	if d.limiter != nil {
 		if err := d.limiter.Wait(ctx); err != nil {
 			return fmt.Errorf("destination %s: waiting for DESTINATION_RATE: %w", d.Name, err)
@@ -188,6 +201,9 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.Error = outcome.Error()
 	}
 	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
+	if outcome == nil || errors.Is(outcome, ErrPermanent) {
+		d.leaveTurn(ctx, t, taskID)
+	}
 	return outcome
 }
 
@@ -250,7 +266,7 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 // does not depend on it.
 func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt) {
 	taskID, _ := asynq.GetTaskID(ctx)
-	if taskID == "" {
+	if taskID == "" || d.rdb == nil {
 		return
 	}
 	b, _ := json.Marshal(a)
@@ -268,6 +284,61 @@ func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.At
 	}
 }
 
+// orderKey returns the order set of delivery t, or "" when its
+// destination does not order deliveries or its event has no customer.
+func (d *destination) orderKey(t *asynq.Task) string {
+	customer := t.Headers()[stripetask.HeaderCustomer]
+	if d.Order != OrderCustomer || customer == "" || d.rdb == nil {
+		return ""
+	}
+	return stripetask.OrderKey(d.Name, customer)
+}
+
+// waitTurn returns errWaitTurn while an earlier delivery of the same
+// customer is unfinished. The delivery joins its customer's order set
+// first (fanout added it already, but a crash may have come between the
+// enqueue and that). A delivery ahead of it that no longer waits (deleted,
+// expired, or archived or completed by a worker that died before leaving
+// the set) is dropped from the set.
+func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string) error {
+	key := d.orderKey(t)
+	if key == "" || taskID == "" {
+		return nil
+	}
+	created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
+	if err := d.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID}).Err(); err != nil {
+		return fmt.Errorf("destination %s: join the customer's order: %w", d.Name, err)
+	}
+	d.rdb.Expire(ctx, key, stripetask.DefaultRetention)
+	for range 10 {
+		head, err := d.rdb.ZRange(ctx, key, 0, 0).Result()
+		if err != nil {
+			return fmt.Errorf("destination %s: read the customer's order: %w", d.Name, err)
+		}
+		if len(head) == 0 || head[0] == taskID {
+			return nil
+		}
+		info, err := d.tasks.GetTaskInfo(stripetask.DeliveryQueue(d.Name), head[0])
+		if err == nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+			return errWaitTurn
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("destination %s: read the delivery ahead: %w", d.Name, err)
+		}
+		d.rdb.ZRem(ctx, key, head[0])
+	}
+	return errWaitTurn
+}
+
+// leaveTurn takes a finished delivery out of its customer's order set.
+func (d *destination) leaveTurn(ctx context.Context, t *asynq.Task, taskID string) {
+	if key := d.orderKey(t); key != "" && taskID != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		d.rdb.ZRem(ctx, key, taskID)
+	}
+}
+
 // fanout enqueues the deliveries of the event task t to every destination
 // that takes its type. A delivery already enqueued (this task's earlier
 // attempt, after a crash or a handler's failure) is left as it is.
@@ -282,7 +353,20 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 		if !d.matches(eventType) {
 			continue
 		}
-		_, err := client.EnqueueContext(ctx, stripetask.NewDelivery(t, taskID, d.Name, stripetask.DefaultRetention))
+		delivery := stripetask.NewDelivery(t, taskID, d.Name, stripetask.DefaultRetention)
+		if customer := t.Headers()[stripetask.HeaderCustomer]; d.Order == OrderCustomer && customer != "" {
+			// Joining the order before the enqueue keeps a later event's
+			// delivery from overtaking it; a crash in between leaves a
+			// member that waitTurn drops once it finds no such task.
+			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
+			key := stripetask.OrderKey(d.Name, customer)
+			if err := w.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)}).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("order delivery to %s: %w", d.Name, err))
+				continue
+			}
+			w.rdb.Expire(ctx, key, stripetask.DefaultRetention)
+		}
+		_, err := client.EnqueueContext(ctx, delivery)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			errs = append(errs, fmt.Errorf("enqueue delivery to %s: %w", d.Name, err))
 		}
@@ -312,6 +396,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 	}
 	for _, d := range w.cfg.Destinations {
 		dst := newDestination(d, w.cfg.AllowLinkLocalDestinations, w.rdb, w.log)
+		dst.tasks = asynq.NewInspectorFromRedisClient(w.rdb)
 		log := w.log.With("destination", d.Name)
 		srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 			Concurrency:              dst.Concurrency,
@@ -319,8 +404,9 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			TaskCheckInterval:        taskCheckInterval,
 			DelayedTaskCheckInterval: time.Second,
 			RetryDelayFunc:           deliveryRetryDelay(w.cfg.RetryBaseDelay),
+			IsFailure:                func(err error) bool { return !errors.Is(err, errWaitTurn) },
 			ShutdownTimeout:          w.cfg.ShutdownTimeout,
-			ErrorHandler:             deliveryErrorHandler(log, w.alerts),
+			ErrorHandler:             deliveryErrorHandler(log, w.alerts, dst),
 			Logger:                   asynqLogger{log.With("component", "asynq")},
 		})
 		if err := srv.Start(dst); err != nil {
@@ -330,14 +416,14 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 		servers = append(servers, srv)
 		w.log.Info("destination running", "destination", d.Name, "queue", stripetask.DeliveryQueue(d.Name),
 			"url", logging.RedactURL(d.URL), "events", len(d.Events), "concurrency", dst.Concurrency,
-			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String())
+			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
 	}
 	return stop, nil
 }
 
 // deliveryErrorHandler logs each failed delivery attempt once, and alerts
 // when a delivery is archived (its retries used up, or a 410).
-func deliveryErrorHandler(log *slog.Logger, alerts alerter) asynq.ErrorHandler {
+func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		id, _ := asynq.GetTaskID(ctx)
 		queue, _ := asynq.GetQueueName(ctx)
@@ -347,7 +433,12 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter) asynq.ErrorHandler {
 			slog.String(logging.KeyQueue, queue), slog.Int(logging.KeyRetry, retried),
 			slog.String(logging.KeyEventID, t.Headers()[stripetask.HeaderEventID]),
 			slog.String(logging.KeyEventType, t.Headers()[stripetask.HeaderType]))
-		if retried >= maxRetry || errors.Is(err, ErrPermanent) {
+		switch {
+		case errors.Is(err, errWaitTurn):
+			l.DebugContext(ctx, "delivery waits for the customer's earlier one; retried without counting")
+			return
+		case retried >= maxRetry || errors.Is(err, ErrPermanent):
+			d.leaveTurn(ctx, t, id)
 			alerts.archived(ctx, l, t, id, err)
 			return
 		}

@@ -50,7 +50,16 @@ type Destination struct {
 	// Rate is the most POSTs per second each worker process sends to this
 	// destination (DESTINATION_RATE). If zero, unlimited.
 	Rate float64 `json:"rate,omitempty"`
+	// Order is DESTINATION_ORDER: "customer" delivers an event of a
+	// customer only after that customer's earlier events (by creation
+	// time) have been delivered to this destination or archived. If
+	// empty, deliveries run in any order.
+	Order string `json:"order,omitempty"`
 }
+
+// OrderCustomer is the value of [Destination.Order] that orders each
+// customer's deliveries.
+const OrderCustomer = "customer"
 
 // Duration is a time.Duration that reads as JSON from a Go duration
 // string such as "10s".
@@ -97,6 +106,7 @@ func readDestinations(env *envconfig.Reader) []Destination {
 			Timeout:     Duration(env.Duration("DESTINATION_TIMEOUT", defaultDestinationTimeout)),
 			Concurrency: env.Int("DESTINATION_CONCURRENCY", defaultDestinationConcurrency, 1),
 			Rate:        rate,
+			Order:       env.Lookup("DESTINATION_ORDER"),
 		})
 	}
 	if path := env.Lookup("DESTINATIONS_FILE"); path != "" {
@@ -168,6 +178,9 @@ func checkDestinations(env *envconfig.Reader, ds []Destination, allowLinkLocal b
 			if !stripetask.ValidType(strings.TrimSuffix(e, ".*")) {
 				env.Fail(name("DESTINATION_EVENTS"), fmt.Sprintf("%q is not an event type or a prefix such as invoice.*", e))
 			}
+		}
+		if d.Order != "" && d.Order != OrderCustomer {
+			env.Fail(name("DESTINATION_ORDER"), fmt.Sprintf("must be customer or unset, got %q", d.Order))
 		}
 		if d.Concurrency < 0 || d.Rate < 0 || d.Timeout < 0 {
 			env.Fail(name("DESTINATION_CONCURRENCY"), "concurrency, rate and timeout must not be negative")

@@ -94,6 +94,8 @@ func TestDestinationConfig(t *testing.T) {
 		{"a bad event type", with("DESTINATION_EVENTS", "invoice.paid,in voice"), "DESTINATION_EVENTS", ""},
 		{"a bad rate", with("DESTINATION_RATE", "-1"), "DESTINATION_RATE", ""},
 		{"a bad timeout", with("DESTINATION_TIMEOUT", "soon"), "DESTINATION_TIMEOUT", ""},
+		{"ordered by customer", with("DESTINATION_ORDER", "customer"), "", ""},
+		{"ordered by something else", with("DESTINATION_ORDER", "invoice"), "DESTINATION_ORDER", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -137,3 +137,10 @@ func DestinationOf(taskID string) (string, bool) {
 func DeliveryRerunsKey(deliveryTaskID string) string {
 	return "stripeq:delivery:reruns:" + deliveryTaskID
 }
+
+// OrderKey is the sorted set of the deliveries to destination name that
+// wait on each other for customer, with DESTINATION_ORDER=customer:
+// delivery task IDs scored by their event's creation time. A delivery
+// is POSTed only while it is first; it leaves the set when delivered or
+// archived.
+func OrderKey(name, customer string) string { return "stripeq:delivery:order:" + name + ":" + customer }
