@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -386,13 +387,19 @@ func (w *Worker) withFanout(client *asynq.Client, h asynq.Handler) asynq.Handler
 
 // startDestinations starts one asynq server per destination, each
 // processing only its destination's queue with its own concurrency, and
-// returns a function that shuts them down.
+// returns a function that shuts them all down at once (each lets its
+// POSTs finish for ShutdownTimeout); it may be called more than once.
 func (w *Worker) startDestinations() (stop func(), err error) {
 	var servers []*asynq.Server
+	var once sync.Once
 	stop = func() {
-		for _, s := range servers {
-			s.Shutdown()
-		}
+		once.Do(func() {
+			var wg sync.WaitGroup
+			for _, s := range servers {
+				wg.Go(s.Shutdown)
+			}
+			wg.Wait()
+		})
 	}
 	for _, d := range w.cfg.Destinations {
 		dst := newDestination(d, w.cfg.AllowLinkLocalDestinations, w.rdb, w.log)

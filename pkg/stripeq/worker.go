@@ -188,7 +188,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		"handled_types", len(w.Handled()), "destinations", len(cfg.Destinations))
 	<-ctx.Done()
 	log.Info("worker stopping; unfinished tasks return to Redis", "shutdown_timeout", cfg.ShutdownTimeout.String())
-	srv.Shutdown()
+	// The handlers and the destinations stop together, within one
+	// ShutdownTimeout.
+	var wg sync.WaitGroup
+	wg.Go(srv.Shutdown)
+	wg.Go(stopDestinations)
+	wg.Wait()
 	log.Info("worker stopped")
 	return nil
 }
