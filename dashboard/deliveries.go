@@ -212,7 +212,7 @@ func (d *deliveries) rerun(ctx context.Context, id string) (rerunResult, error) 
 		if err != nil {
 			return rerunResult{}, fmt.Errorf("enqueue copy of %s: %w", id, err)
 		}
-		return rerunResult{ID: newID, Action: "copy", URL: "/deliveries/" + url.PathEscape(newID)}, nil
+		return rerunResult{ID: id, Action: "copy", NewID: newID, URL: "/deliveries/" + url.PathEscape(newID)}, nil
 	}
 	return rerunResult{}, fmt.Errorf("%w: no free re-run ID for %s", errConflict, id)
 }
