@@ -101,6 +101,7 @@ type destination struct {
 	limiter *rate.Limiter // nil: unlimited
 	rdb     redis.UniversalClient
 	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
+	metrics *workerMetrics   // nil in tests
 	log     *slog.Logger
 }
 
@@ -190,6 +191,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.LatencyMS = time.Since(at).Milliseconds()
 		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
 		d.record(ctx, t, a)
+		d.observe(a, err)
 		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
 	}
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, stripetask.MaxAttemptResponse))
@@ -202,10 +204,23 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.Error = outcome.Error()
 	}
 	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
+	d.observe(a, outcome)
 	if outcome == nil || errors.Is(outcome, ErrPermanent) {
 		d.leaveTurn(ctx, t, taskID)
 	}
 	return outcome
+}
+
+// observe counts a successful attempt and times every POST; failures are
+// counted by the error handler, which knows whether one is archived.
+func (d *destination) observe(a stripetask.Attempt, err error) {
+	if d.metrics == nil {
+		return
+	}
+	d.metrics.deliverySeconds.WithLabelValues(d.Name).Observe(float64(a.LatencyMS) / 1000)
+	if err == nil {
+		d.metrics.delivered.WithLabelValues(d.Name, "delivered").Inc()
+	}
 }
 
 // outcome is what a response means: nil for a 2xx, else the error the
@@ -404,6 +419,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 	for _, d := range w.cfg.Destinations {
 		dst := newDestination(d, w.cfg.AllowLinkLocalDestinations, w.rdb, w.log)
 		dst.tasks = asynq.NewInspectorFromRedisClient(w.rdb)
+		dst.metrics = w.metrics
 		log := w.log.With("destination", d.Name)
 		srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 			Concurrency:              dst.Concurrency,
@@ -440,15 +456,23 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asyn
 			slog.String(logging.KeyQueue, queue), slog.Int(logging.KeyRetry, retried),
 			slog.String(logging.KeyEventID, t.Headers()[stripetask.HeaderEventID]),
 			slog.String(logging.KeyEventType, t.Headers()[stripetask.HeaderType]))
+		count := func(outcome string) {
+			if d.metrics != nil {
+				d.metrics.delivered.WithLabelValues(d.Name, outcome).Inc()
+			}
+		}
 		switch {
 		case errors.Is(err, errWaitTurn):
+			count("waiting")
 			l.DebugContext(ctx, "delivery waits for the customer's earlier one; retried without counting")
 			return
 		case retried >= maxRetry || errors.Is(err, ErrPermanent):
+			count("archived")
 			d.leaveTurn(ctx, t, id)
 			alerts.archived(ctx, l, t, id, err)
 			return
 		}
+		count("retry")
 		l.WarnContext(ctx, "delivery failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
 	})
 }
