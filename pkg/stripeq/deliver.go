@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -158,12 +159,11 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return Permanent(err)
 	}
-	id := t.Headers()[stripetask.HeaderEventID]
-	if id == "" {
-		taskID, _ := asynq.GetTaskID(ctx)
-		id = stripetask.EventID(taskID)
-	}
 	taskID, _ := asynq.GetTaskID(ctx)
+	id := t.Headers()[stripetask.HeaderEventID] // the webhook-id
+	if id == "" {
+		id, _, _ = strings.Cut(stripetask.EventID(taskID), ":")
+	}
 	if err := d.waitTurn(ctx, t, taskID); err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("destination %s: %w", d.Name, errors.New("invalid URL")))
+		return Permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "stripeq")
