@@ -20,6 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -442,5 +444,73 @@ func TestDestinationOrder(t *testing.T) {
 	}
 	if !otherBeforeFirst {
 		t.Errorf("customer b's event waited for customer a's: %v", seq)
+	}
+}
+
+// TestDestinationSurvivesWorkerKill kills the worker with SIGKILL while a
+// delivery's POST is in flight, and checks that another worker POSTs it
+// again, with the same webhook-id and body, once the lease has expired
+// (aged in Redis here, as TestWorkerKilledMidTask does), and completes it.
+func TestDestinationSurvivesWorkerKill(t *testing.T) {
+	wh, _ := standardwebhooks.NewWebhook(destSecret)
+	hold := make(chan struct{})
+	var mu sync.Mutex
+	var got []received
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec := received{Headers: map[string]string{"webhook-id": r.Header.Get("webhook-id")}, Body: body, Status: 200}
+		if err := wh.Verify(body, r.Header); err != nil {
+			rec.VerifyErr, rec.Status = err.Error(), 400
+		}
+		mu.Lock()
+		first := len(got) == 0
+		got = append(got, rec)
+		mu.Unlock()
+		if first {
+			select { // the worker dies while this POST waits
+			case <-hold:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		w.WriteHeader(rec.Status)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hold) })
+
+	redisSrv := redistest.Start(t)
+	db := redisSrv.URL(0)
+	rdb := openRedis(t, db)
+	env := map[string]string{"DESTINATION_URL": srv.URL + "/app", "DESTINATION_SECRET": destSecret, "RETRY_BASE_DELAY": "200ms"}
+	addr := proctest.FreeAddr(t)
+	startAPI(t, "api", addr, db, nil)
+	w1 := startWorker(t, "worker-1", db, env)
+	id := "evt_dest_killed"
+	body := stripetest.Event("customer.created", id, time.Now())
+	if a := send(loadClient(), "http://"+addr, body); a.status != 200 {
+		t.Fatalf("delivery: %d %q %v", a.status, a.message, a.err)
+	}
+	waitFor(t, 10*time.Second, "the POST in flight", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	w1.Kill()
+	delivery := id + ":dest:default"
+	if s := deliveryStates(t, rdb, "default", []string{id})[id]; s != "active" {
+		t.Fatalf("after the kill the delivery is %q, want active", s)
+	}
+	past := float64(time.Now().Add(-time.Minute).Unix())
+	if err := rdb.ZAddXX(context.Background(), "asynq:{dest-default}:lease", redis.Z{Score: past, Member: delivery}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, "worker-2", db, env)
+	waitFor(t, 20*time.Second, "the delivery completed by worker-2", func() bool {
+		return deliveryStates(t, rdb, "default", []string{id})[id] == "completed"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("%d POSTs, want 2 (the killed one, then the recovered one)", len(got))
+	}
+	for _, x := range got {
+		if x.Headers["webhook-id"] != id || !bytes.Equal(x.Body, body) || x.VerifyErr != "" {
+			t.Errorf("POST %v %q: body equal %v", x.Headers, x.VerifyErr, bytes.Equal(x.Body, body))
+		}
 	}
 }
