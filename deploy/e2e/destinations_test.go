@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -343,11 +344,13 @@ func deliveryStates(t *testing.T, rdb redis.UniversalClient, name string, ids []
 // node it skips, unless CI is set.
 func verifyWithNode(t *testing.T, rs []received) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
+	_, errNode := exec.LookPath("node")
+	_, errNpm := exec.LookPath("npm")
+	if err := errors.Join(errNode, errNpm); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed; CI needs it to check the deliveries with npm standardwebhooks")
+			t.Fatal("node or npm is not installed; CI needs them to check the deliveries with npm standardwebhooks (deploy/scripts/test-deps.sh installs them)")
 		}
-		t.Skip("node is not installed: the deliveries are not checked with npm standardwebhooks 1.1.1")
+		t.Skip("node or npm is not installed: the deliveries are not checked with npm standardwebhooks 1.1.1")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "standardwebhooks@1.1.1").CombinedOutput(); err != nil {
