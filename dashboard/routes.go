@@ -28,6 +28,9 @@ func (s *server) routes(r *gin.Engine) {
 	authed.POST("/logout", s.handleLogout())
 	authed.GET("/", s.throttle(), s.handleListPage())
 	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
+	authed.GET("/deliveries", s.throttle(), s.handleDeliveriesPage())
+	authed.GET("/deliveries/:id", s.throttle(), s.handleDeliveryPage())
+	authed.POST("/deliveries/:id/rerun", s.throttle(), requireOperator(), s.handleDeliveryRerunForm())
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
@@ -35,6 +38,8 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/jobs/:id", s.handleJob())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())
+	api.GET("/deliveries", s.handleDeliveries())
+	api.GET("/deliveries/:id", s.handleDelivery())
 	op := api.Group("/", requireOperator())
 	op.POST("/executions/rerun", s.handleBulkRerun())
 	op.POST("/executions/:id/rerun", s.handleRerun())
@@ -42,6 +47,7 @@ func (s *server) routes(r *gin.Engine) {
 	op.DELETE("/executions/:id", s.handleDelete())
 	op.POST("/executions/:id/discard", s.handleDiscard())
 	s.recoveryRoutes(api, op)
+	op.POST("/deliveries/:id/rerun", s.handleDeliveryRerun())
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	// asynqmon: its icons and manifest are open, the rest as authed.

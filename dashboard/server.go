@@ -53,6 +53,8 @@ type server struct {
 	querySem chan struct{}
 	// recoveries runs the recoveries of recoveries.go.
 	recoveries *recoveries
+	// deliveries are the events forwarded to destinations.
+	deliveries *deliveries
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -85,5 +87,6 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient, mon, mon
 		reads:        newUserLimits(apiRate, apiBurst),
 		querySem:     make(chan struct{}, queryConcurrency),
 		recoveries:   newRecoveries(log, cfg, rdb, tasks, queue),
+		deliveries:   &deliveries{rdb: rdb, tasks: asynq.NewInspectorFromRedisClient(rdb), queue: queue},
 	}
 }

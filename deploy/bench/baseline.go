@@ -34,6 +34,8 @@ import (
 //	          names.
 //	worker    a bare asynq server whose handler does only what the
 //	          harness observes: GET /v1/events/{id} on BENCH_RECORDER.
+//	forwarder the bare Go forwarder (forward.go): an asynq server whose
+//	          handler POSTs the payload to BENCH_RECORDER/forward.
 //
 // Both read BENCH_REDIS_ADDR; the receiver also BENCH_ADDR and
 // BENCH_SECRET, the worker BENCH_RECORDER and BENCH_CONCURRENCY.
@@ -52,6 +54,12 @@ func runChild(kind string, getenv func(string) string) error {
 			return fmt.Errorf("BENCH_CONCURRENCY: %w", err)
 		}
 		return serveBaselineWorker(ctx, redisOpt, getenv("BENCH_RECORDER"), n)
+	case "forwarder":
+		n, err := strconv.Atoi(getenv("BENCH_CONCURRENCY"))
+		if err != nil {
+			return fmt.Errorf("BENCH_CONCURRENCY: %w", err)
+		}
+		return serveBaselineForwarder(ctx, redisOpt, getenv("BENCH_RECORDER"), n)
 	default:
 		return fmt.Errorf("unknown child %q", kind)
 	}

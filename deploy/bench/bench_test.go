@@ -38,7 +38,7 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("bench -smoke took %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 	lines := strings.Split(out.String(), "\n")
-	for _, target := range []string{"ingest", "ingest/ceil", "e2e-rate", "e2e-capacity", "e2e-latency", "memory", "memory/zstd", "marker", "memory/ev/s", "index", "console"} {
+	for _, target := range []string{"ingest", "ingest/ceil", "e2e-rate", "e2e-capacity", "e2e-latency", "forward", "memory", "memory/zstd", "marker", "memory/ev/s", "index", "console"} {
 		found := false
 		for _, l := range lines {
 			found = found || strings.HasPrefix(l, target+" ")

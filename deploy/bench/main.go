@@ -16,6 +16,9 @@
 //	e2e-capacity  the same, as fast as the api takes events
 //	e2e-latency   the 200 (or the raw enqueue's return) to handler start at
 //	              -latency-rate events/s
+//	forward       a backlog of -drain-events forwarded by the worker to a
+//	              destination (DESTINATION_URL), vs the bare Go forwarder
+//	              (asynq task, then POST)
 //	memory        Redis bytes per retained completed execution, vs a raw
 //	              asynq task of the same payload
 //	index         what the Console's index (stripeq:idx:*) adds per event

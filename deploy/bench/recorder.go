@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,7 +12,8 @@ import (
 
 // recorder is the Stripe API the workers call at handler start: it serves
 // the corpus's events at /v1/events/{id} and records when each is first
-// requested.
+// requested. It is also the destination of the forward target: a POST
+// records the arrival of the event its webhook-id names.
 type recorder struct {
 	srv *http.Server
 	url string
@@ -48,6 +50,14 @@ func (r *recorder) reset(c *corpus) *recording {
 func (r *recorder) serve(w http.ResponseWriter, req *http.Request) {
 	now := time.Now().UnixNano()
 	rec := r.cur.Load()
+	if req.Method == http.MethodPost { // a forwarded event (forward.go)
+		io.Copy(io.Discard, req.Body)
+		if i, ok := eventIndex(req.Header.Get("webhook-id")); ok && rec != nil && i < len(rec.arrivals) && rec.arrivals[i].CompareAndSwap(0, now) {
+			rec.handled.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	i, ok := eventIndex(strings.TrimPrefix(req.URL.Path, "/v1/events/"))
 	if rec == nil || !ok || i >= len(rec.arrivals) {
 		w.WriteHeader(http.StatusNotFound)

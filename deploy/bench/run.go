@@ -68,7 +68,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
 	fs.IntVar(&o.consoleExecs, "console-executions", 100_000, "console: retained executions the Console filters")
 	fs.IntVar(&o.consoleRounds, "console-rounds", 15, "console: times each filter's first page is fetched")
-	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, memory, console); default all")
+	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, forward, memory, console); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -189,6 +189,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		{"e2e-rate", b.e2eRate},
 		{"e2e-capacity", b.e2eCapacity},
 		{"e2e-latency", b.e2eLatency},
+		{"forward", b.forward},
 		{"memory", b.memory},
 		{"console", b.console},
 	} {

@@ -68,6 +68,9 @@ func playDemo(ctx context.Context, env map[string]string, sink *mailSink, smtpOu
 	say("done. In the Console (%s, user %s):", console, env["DASHBOARD_USER"])
 	say("  - every event of %s: %s?customer=%s", customer, console, customer)
 	say("  - the notifications that were retried while SMTP was down: open an invoice.* or charge.dispute.* execution; its attempts show the failures")
+	if env["DESTINATION_URL"] != "" {
+		say("  - every event forwarded to the receiving app, with each attempt's status, latency and response: %sdeliveries", console)
+	}
 	say("  - the archived failure: %sexecutions/%s — re-run it from there (it fails again: its payload cannot be fixed by a retry)", console, bad)
 	return nil
 }

@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	env := map[string]string{}
-	for _, k := range []string{"REDIS_URL", "STRIPE_WEBHOOK_SECRET", "API_ADDR", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD", "SMTP_URL", "RETRY_BASE_DELAY", "DASHBOARD_URL"} {
+	for _, k := range []string{"REDIS_URL", "STRIPE_WEBHOOK_SECRET", "API_ADDR", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD", "SMTP_URL", "RETRY_BASE_DELAY", "DASHBOARD_URL", "DESTINATION_URL", "DESTINATION_SECRET"} {
 		env[k] = getenv(k)
 	}
 	var outMu sync.Mutex
@@ -59,6 +59,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 		if env["RETRY_BASE_DELAY"] == "" {
 			env["RETRY_BASE_DELAY"] = "5s" // retries the demo can show in a minute
+		}
+		if env["DESTINATION_URL"] == "" {
+			app, err := startSampleApp(say)
+			if err != nil {
+				return fmt.Errorf("start the demo's receiving app: %w", err)
+			}
+			defer app.stop()
+			env["DESTINATION_URL"], env["DESTINATION_SECRET"] = app.url, app.secret
+			say("a sample receiving app listens at %s: the worker forwards every event to it, signed (Standard Webhooks)", app.url)
 		}
 	}
 	if env["API_ADDR"] == "" {

@@ -48,6 +48,10 @@ func TestDemoOnEmbeddedRedis(t *testing.T) {
 		`within \"/data/object/amount_paid\"`,
 		"last_dispute_outcome         won",
 		"on_hold                      false",
+		"sample app: received evt_", // forwarded to the receiving app…
+		"signature verified",
+		"answering 503 (Retry-After: 2) to the first delivery", // …after a retry
+		"/deliveries",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q", want)

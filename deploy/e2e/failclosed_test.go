@@ -54,6 +54,14 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 
 		{"worker with a publishable key", "worker", map[string]string{"STRIPE_SECRET_KEY": liveKey}, "STRIPE_SECRET_KEY", "secret (sk_…) or restricted (rk_…)"},
 		{"worker sending its key over plain http", "worker", map[string]string{"STRIPE_SECRET_KEY": "sk_test_FAILCLOSED", "STRIPE_API_BASE": "http://stripe.example.com"}, "STRIPE_API_BASE", "in the clear"},
+
+		{"destination secret not base64", "worker", map[string]string{"DESTINATION_URL": "http://127.0.0.1:9/hook", "DESTINATION_SECRET": "whsec_FAILCLOSED-not-base64!"}, "DESTINATION_SECRET", "not base64"},
+		{"destination secret without whsec_", "worker", map[string]string{"DESTINATION_URL": "http://127.0.0.1:9/hook", "DESTINATION_SECRET": destSecret[len("whsec_"):]}, "DESTINATION_SECRET", "whsec_ followed by base64"},
+		{"destination secret too short", "worker", map[string]string{"DESTINATION_URL": "http://127.0.0.1:9/hook", "DESTINATION_SECRET": "whsec_RkFJTENMT1NFRA=="}, "DESTINATION_SECRET", "at least 16 random bytes"},
+		{"destination without a secret", "worker", map[string]string{"DESTINATION_URL": "http://127.0.0.1:9/hook"}, "DESTINATION_SECRET", "Standard Webhooks secret"},
+		{"destination at the cloud metadata address", "worker", map[string]string{"DESTINATION_URL": "http://169.254.169.254/latest/meta-data/", "DESTINATION_SECRET": destSecret}, "DESTINATION_URL", "link-local or cloud metadata"},
+		{"destination at AWS's IPv6 metadata address", "worker", map[string]string{"DESTINATION_URL": "http://[fd00:ec2::254]/latest/", "DESTINATION_SECRET": destSecret}, "DESTINATION_URL", "link-local or cloud metadata"},
+		{"destination on a name of a link-local address", "worker", map[string]string{"DESTINATION_URL": "http://169.254.169.254.nip.invalid/", "DESTINATION_SECRET": destSecret, "DESTINATION_ALLOW_LINK_LOCAL": "yes"}, "DESTINATION_ALLOW_LINK_LOCAL", "true or false"},
 	}
 	db := redistest.New(t)
 	for _, tt := range tests {
@@ -75,7 +83,7 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 			if !strings.Contains(out, tt.variable) || !strings.Contains(out, tt.why) {
 				t.Errorf("output does not name %s with %q:\n%s", tt.variable, tt.why, out)
 			}
-			for _, secret := range []string{opPass, viewer, liveKey, "sk_test_FAILCLOSED"} {
+			for _, secret := range []string{opPass, viewer, liveKey, "sk_test_FAILCLOSED", "FAILCLOSED-not-base64", destSecret[len("whsec_"):], "RkFJTENMT1NFRA"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("output quotes a secret:\n%s", out)
 				}

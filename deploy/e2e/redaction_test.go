@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -34,7 +35,17 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		proxyPassword = "REDACTION-stripe-proxy-password-42"
 		sentinelPass  = "REDACTION-sentinel-password-42"
 		masterPass    = "REDACTION-sentinel-master-password-42"
+		destKey       = "REDACTION-destination-key-42-32b"
+		destPassword  = "REDACTION-destination-password-42"
+		destToken     = "REDACTION-destination-token-42"
 	)
+	destSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(destKey))
+	// A destination that answers 500 to every delivery: each is logged as
+	// a failure and retried.
+	destination := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+	}))
+	t.Cleanup(destination.Close)
 	srv := redistest.Start(t, "--requirepass", redisPassword)
 	redisURL := "redis://:" + redisPassword + "@" + srv.Addr + "/0"
 	// A Stripe API that answers 500 to everything: every task fails and
@@ -60,6 +71,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		"SMTP_URL":          "smtp://mailer:" + smtpPassword + "@" + proctest.FreeAddr(t), "RETRY_BASE_DELAY": "1s",
 		"API_ADDR": apiAddr, "DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": opPassword,
 		"DASHBOARD_VIEWER_USER": "viewer", "DASHBOARD_VIEWER_PASSWORD": viewPassword, "LOG_LEVEL": "debug",
+		"DESTINATION_URL":    strings.Replace(destination.URL, "://", "://app:"+destPassword+"@", 1) + "/hooks/stripe?token=" + destToken,
+		"DESTINATION_SECRET": destSecret,
 	}
 	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
@@ -118,6 +131,9 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	waitFor(t, 20*time.Second, "the archived task's failed alert", func() bool {
 		return strings.Contains(worker.Output(), "alert webhook failed")
 	})
+	waitFor(t, 20*time.Second, "a failed delivery to the destination", func() bool {
+		return strings.Contains(worker.Output(), "delivery failed; will retry")
+	})
 	time.Sleep(2 * time.Second)
 	for _, p := range []*proctest.Proc{api, worker, dash} {
 		p.Stop(40 * time.Second)
@@ -145,6 +161,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		"Redis password": redisPassword, "session token": token,
 		"alert webhook token": alertToken, "alert webhook key": alertKey, "Stripe API proxy password": proxyPassword,
 		"sentinel_password": sentinelPass, "Sentinel master password": masterPass,
+		"destination secret": destSecret, "destination secret's base64": destSecret[len("whsec_"):], "destination key": destKey,
+		"destination URL password": destPassword, "destination URL token": destToken,
 	}
 	lines := 0
 	for _, p := range procs {

@@ -2,8 +2,9 @@
 # Makes sure the test suite has what it needs: redis-server on PATH. Tests
 # use the Redis at TEST_REDIS_URL when it is set and start throwaway
 # redis-server processes otherwise; tests that crash or restart Redis always
-# start their own. The Console's browser tests need Chromium; without it
-# they skip, unless CI is set. The bench's ingest load (and its smoke test)
+# start their own. The Console's browser tests need Chromium, and the
+# destinations' interop test node and npm; without them they skip, unless CI
+# is set. The bench's ingest load (and its smoke test)
 # uses wrk when it is on PATH and its own Go load generator otherwise. As
 # root on Debian or Ubuntu this installs what is missing; elsewhere it says
 # what to do.
@@ -35,6 +36,18 @@ if [ "$want_chromium" = 1 ] && ! command -v chromium >/dev/null 2>&1 && ! comman
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "test-deps: no Chromium on PATH: the Console's browser tests will be skipped (they fail under CI=true)" >&2
+  fi
+fi
+
+# The destinations' interop test (deploy/e2e TestDestinations) installs npm
+# standardwebhooks@1.1.1 in a temporary directory and verifies deliveries
+# with it; without node and npm it skips, unless CI is set.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if as_root_with_apt; then
+    echo "test-deps: installing nodejs and npm with apt-get, for the destinations' interop test" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "test-deps: no node or npm on PATH: the destinations' Node interop check will be skipped (it fails under CI=true)" >&2
   fi
 fi
 

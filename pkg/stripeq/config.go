@@ -79,6 +79,15 @@ type Config struct {
 	// DashboardURL is DASHBOARD_URL, the dashboard's address for links in
 	// alerts. If empty, http://127.0.0.1:8081.
 	DashboardURL string
+	// Destinations are the HTTP endpoints of your own apps that every
+	// event is forwarded to, besides the handlers (DESTINATION_URL and its
+	// settings, and DESTINATIONS_FILE). Default: none.
+	Destinations []Destination
+	// AllowLinkLocalDestinations is DESTINATION_ALLOW_LINK_LOCAL: when
+	// true, a destination may be a link-local or cloud metadata address
+	// (169.254.0.0/16, fe80::/10, fd00:ec2::254 …). Default: false, such a
+	// destination stops the worker at start and is refused when dialled.
+	AllowLinkLocalDestinations bool
 	// Logger receives every log line. If nil, slog.Default().
 	Logger *slog.Logger
 }
@@ -87,8 +96,11 @@ type Config struct {
 // variables the worker command reads: REDIS_URL, QUEUE_NAME, QUEUE_SHARDS,
 // WORKER_CONCURRENCY, GLOBAL_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT,
 // HANDLER_TIMEOUT, RETRY_BASE_DELAY, STRIPE_SECRET_KEY, STRIPE_API_BASE,
-// ALERT_WEBHOOK_URL, ALERT_INTERVAL, FAILED_RETENTION, METRICS_ADDR and
-// DASHBOARD_URL, with the defaults of
+// ALERT_WEBHOOK_URL, ALERT_INTERVAL, FAILED_RETENTION, METRICS_ADDR,
+// DASHBOARD_URL, the destination settings (DESTINATION_URL,
+// DESTINATION_SECRET, DESTINATION_EVENTS, DESTINATION_TIMEOUT,
+// DESTINATION_CONCURRENCY, DESTINATION_RATE, DESTINATIONS_FILE,
+// DESTINATION_ALLOW_LINK_LOCAL), with the defaults of
 // Config. It reports every invalid or unsafe value at once, each by its
 // variable's name, in one error wrapping envconfig.ErrInvalid; no message
 // quotes a secret. The Logger is left nil.
@@ -118,6 +130,14 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		FailedRetention:   env.Duration("FAILED_RETENTION", 0),
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
+		Destinations:      readDestinations(env),
+	}
+	switch v := env.Lookup("DESTINATION_ALLOW_LINK_LOCAL"); v {
+	case "", "false":
+	case "true":
+		c.AllowLinkLocalDestinations = true
+	default:
+		env.Fail("DESTINATION_ALLOW_LINK_LOCAL", fmt.Sprintf("must be true or false, got %q", v))
 	}
 	if c.GlobalConcurrency == 0 {
 		c.GlobalConcurrency = -1 // off
@@ -177,6 +197,7 @@ func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
 		urls[s.name] = u
 	}
 	checkExposure(env, c, urls)
+	checkDestinations(env, c.Destinations, c.AllowLinkLocalDestinations)
 	return redisOpt
 }
 

@@ -23,6 +23,11 @@ type workerMetrics struct {
 	duration *prometheus.HistogramVec // handler time by event type
 	slotWait prometheus.Histogram     // time spent waiting for a global slot
 	noSlot   prometheus.Counter       // tasks that gave up waiting for one
+	// delivered counts delivery attempts by destination and outcome:
+	// delivered, retry, archived, waiting (DESTINATION_ORDER).
+	delivered *prometheus.CounterVec
+	// deliverySeconds is a POST's time to its response, by destination.
+	deliverySeconds *prometheus.HistogramVec
 }
 
 func newMetrics(insp *asynq.Inspector, stores prometheus.Collector) *workerMetrics {
@@ -48,7 +53,16 @@ func newMetrics(insp *asynq.Inspector, stores prometheus.Collector) *workerMetri
 			Help: "Tasks that found no global concurrency slot in time and were retried without counting.",
 		}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.slotWait, m.noSlot)
+	m.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stripeq_worker_deliveries_total",
+		Help: "Finished delivery attempts to destinations by destination and outcome (delivered, retry, archived, waiting).",
+	}, []string{"destination", "outcome"})
+	m.deliverySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "stripeq_worker_delivery_seconds",
+		Help:    "Time from a delivery's POST to its destination's response (or error), by destination.",
+		Buckets: prometheus.ExponentialBuckets(1e-3, 2, 16), // 1 ms … 33 s
+	}, []string{"destination"})
+	reg.MustRegister(m.handled, m.duration, m.slotWait, m.noSlot, m.delivered, m.deliverySeconds)
 	if stores != nil {
 		reg.MustRegister(stores)
 	}

@@ -159,8 +159,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	for _, warning := range w.warnings {
 		log.Warn("unsafe setting: " + warning)
 	}
+	stopDestinations, err := w.startDestinations()
+	if err != nil {
+		return err
+	}
+	defer stopDestinations()
+	var h asynq.Handler = w.mux()
+	if len(cfg.Destinations) > 0 {
+		client := asynq.NewClientFromRedisClient(w.rdb)
+		h = w.withFanout(client, h)
+	}
 	srv := asynq.NewServerFromRedisClient(w.rdb, serverConfig(cfg, log, w.alerts, w.metrics))
-	if err := srv.Start(w.mux()); err != nil {
+	if err := srv.Start(h); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if cfg.MetricsAddr != "" {
@@ -180,10 +190,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	log.Info("worker running", "redis", redisconn.Redacted(cfg.RedisURL), "queue", cfg.Queue, "queue_shards", cfg.Shards,
 		"concurrency", cfg.Concurrency, "global_concurrency", max(cfg.GlobalConcurrency, 0),
 		"refetch_from_stripe", w.stripe != nil, "alert_webhook", cfg.AlertWebhookURL != "",
-		"handled_types", len(w.Handled()))
+		"handled_types", len(w.Handled()), "destinations", len(cfg.Destinations))
 	<-ctx.Done()
 	log.Info("worker stopping; unfinished tasks return to Redis", "shutdown_timeout", cfg.ShutdownTimeout.String())
-	srv.Shutdown()
+	// The handlers and the destinations stop together, within one
+	// ShutdownTimeout.
+	var wg sync.WaitGroup
+	wg.Go(srv.Shutdown)
+	wg.Go(stopDestinations)
+	wg.Wait()
 	log.Info("worker stopped")
 	return nil
 }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// forwardSecret is the destination's signing secret in the forward target.
+var forwardSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("bench-destination-secret-32bytes"))
+
+// forward fills the queue with -drain-events events (through the api, or
+// raw), then starts the worker and measures how fast the events reach a
+// destination: stripeq's worker with DESTINATION_URL (each event's task
+// runs its built-in handler and enqueues a delivery, whose own server
+// signs and POSTs it), against the bare Go forwarder (baseline.go: an
+// asynq server whose handler POSTs the payload). Both POST to the
+// recorder, at DESTINATION_CONCURRENCY = the baseline's concurrency =
+// -worker-concurrency.
+func (b *bench) forward(ctx context.Context) error {
+	n := min(b.opt.drainEvents, b.corpus.len())
+	var rates, baseRates []float64
+	for round := 1; round <= b.opt.e2eRounds; round++ {
+		for _, stripeq := range []bool{true, false} {
+			s, rec, err := b.e2eRun(ctx, stripeq, b.corpus)
+			if err != nil {
+				return err
+			}
+			res := closedLoop(ctx, s, 16, 0, time.Minute, n)
+			if res.okAll != n {
+				return fmt.Errorf("%s: stored %d of %d events: %v", kindName(stripeq), res.okAll, n, res.errors)
+			}
+			w, err := b.startForwarder(ctx, stripeq)
+			if err != nil {
+				return err
+			}
+			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
+			handled := rec.waitHandled(n, time.Minute)
+			us := cpu.perEvent(n)
+			w.stop()
+			if handled != n {
+				return fmt.Errorf("%s: %d of %d events forwarded within a minute:\n%s", kindName(stripeq), handled, n, w.tail())
+			}
+			first, last := int64(0), int64(0)
+			for i := range n {
+				a := rec.arrivals[i].Load()
+				if first == 0 || a < first {
+					first = a
+				}
+				last = max(last, a)
+			}
+			rate := float64(n-1) / time.Duration(last-first).Seconds()
+			b.logf("round %d/%d forward %s forwarded %d events at %5.0f/s  CPU µs/event: worker %3.0f, redis %3.0f, recorder %3.0f",
+				round, b.opt.e2eRounds, kindName(stripeq), n, rate, us[0], us[1], us[2])
+			if stripeq {
+				rates = append(rates, rate)
+			} else {
+				baseRates = append(baseRates, rate)
+			}
+		}
+	}
+	ratio := median(rates) / median(baseRates)
+	b.results = append(b.results, line{
+		target:   "forward",
+		figure:   fmt.Sprintf("%.0f/s forwarded", median(rates)),
+		baseline: fmt.Sprintf("%.0f/s forwarded", median(baseRates)),
+		ratio:    fmt.Sprintf("%.2f×", ratio),
+		goal:     "≥ 0.5× the bare forwarder (two tasks an event, and the handlers)",
+		verdict:  verdict(ratio >= 0.5),
+	})
+	return nil
+}
+
+// startForwarder starts stripeq's worker with one destination, the
+// recorder, or the bare forwarder, and waits until asynq lists it.
+func (b *bench) startForwarder(ctx context.Context, stripeq bool) (*proc, error) {
+	var p *proc
+	var err error
+	if stripeq {
+		p, err = startProc("worker-forward", b.bins["worker"], b.dir, []string{
+			"REDIS_URL=redis://" + b.redis.Addr + "/0", "DESTINATION_URL=" + b.rec.url + "/forward",
+			"DESTINATION_SECRET=" + forwardSecret, fmt.Sprintf("DESTINATION_CONCURRENCY=%d", b.opt.concurrency),
+			fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
+		})
+	} else {
+		p, err = startProc("baseline-forwarder", b.self, b.dir, []string{
+			childEnv + "=forwarder", "BENCH_REDIS_ADDR=" + b.redis.Addr, "BENCH_RECORDER=" + b.rec.url,
+			fmt.Sprintf("BENCH_CONCURRENCY=%d", b.opt.concurrency),
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	insp := asynq.NewInspectorFromRedisClient(b.redis.rdb)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if servers, err := insp.Servers(); err == nil && len(servers) > 0 {
+			return p, nil
+		}
+		select {
+		case <-p.Done():
+			return nil, fmt.Errorf("%s exited:\n%s", p.Name, p.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not register with asynq within 20s:\n%s", p.Name, p.tail())
+		}
+	}
+}
+
+// serveBaselineForwarder is the bare Go forwarder: an asynq server whose
+// handler POSTs each task's payload to BENCH_RECORDER/forward with the
+// task ID as webhook-id, and nothing else (no signature, no record of the
+// attempt, no handler).
+func serveBaselineForwarder(ctx context.Context, redisOpt asynq.RedisClientOpt, recorder string, concurrency int) error {
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
+	srv := asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:       concurrency,
+		Queues:            map[string]int{queue: 1},
+		TaskCheckInterval: 25 * time.Millisecond, // as stripeq's worker
+		LogLevel:          asynq.WarnLevel,
+	})
+	h := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, recorder+"/forward", bytes.NewReader(t.Payload()))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("webhook-id", id)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("status %s", strconv.Itoa(resp.StatusCode))
+		}
+		return nil
+	})
+	if err := srv.Start(h); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	srv.Shutdown()
+	return nil
+}

@@ -1,0 +1,478 @@
+package stripeq
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// Errors of a delivery. Each reads well with the package name.
+var (
+	// ErrDestinationGone is a destination's 410 Gone: the delivery is
+	// archived at once and alerted, without retrying.
+	ErrDestinationGone = errors.New("destination answered 410 Gone: not retried")
+	// ErrForbiddenAddress is a destination connection refused because it
+	// would reach a link-local or cloud metadata address.
+	ErrForbiddenAddress = errors.New("destination address is link-local or cloud metadata: refused")
+	// errWaitTurn is a delivery of DESTINATION_ORDER=customer waiting for
+	// an earlier one of its customer: retried in a second or two without
+	// using up a retry.
+	errWaitTurn = errors.New("an earlier delivery to this customer is not finished; waiting")
+)
+
+// Standard Webhooks headers of a delivery, and the event type's.
+const (
+	headerWebhookID        = "webhook-id"
+	headerWebhookTimestamp = "webhook-timestamp"
+	headerWebhookSignature = "webhook-signature"
+	headerEventType        = "stripe-event-type"
+)
+
+// maxRetryAfter bounds a destination's Retry-After.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfterError is a destination's 429 or 503 with a Retry-After: the
+// delivery is retried after that long. Unlike a [RateLimitError] it uses
+// up a retry, so a destination that always answers 429 is archived in the
+// end.
+type retryAfterError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("%v; retry after %v", e.err, e.after)
+}
+
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// deliveryRetryDelay is retryDelay, with a destination's Retry-After.
+func deliveryRetryDelay(base time.Duration) asynq.RetryDelayFunc {
+	def := retryDelay(base)
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		var ra *retryAfterError
+		switch {
+		case errors.As(err, &ra):
+			return ra.after + retryPadding
+		case errors.Is(err, errWaitTurn):
+			return time.Second + rand.N(time.Second)
+		}
+		return def(n, err, t)
+	}
+}
+
+// Sign returns the Standard Webhooks signature of body for webhook-id id
+// at unix seconds ts, keyed with key (the base64-decoded part of a whsec_
+// secret): "v1," + base64(HMAC-SHA256(key, id + "." + ts + "." + body)).
+func Sign(key []byte, id string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// destination is a configured Destination, ready to deliver.
+type destination struct {
+	Destination
+	key     []byte
+	client  *http.Client
+	limiter *rate.Limiter // nil: unlimited
+	rdb     redis.UniversalClient
+	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
+	metrics *workerMetrics   // nil in tests
+	log     *slog.Logger
+}
+
+func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
+	key, _ := destinationKey(d.Secret) // checked by NewWorker
+	if d.Timeout <= 0 {
+		d.Timeout = Duration(defaultDestinationTimeout)
+	}
+	if d.Concurrency <= 0 {
+		d.Concurrency = defaultDestinationConcurrency
+	}
+	dialer := &net.Dialer{Timeout: time.Duration(d.Timeout)}
+	if !allowLinkLocal {
+		// Checked when dialled, so that a name resolving to a metadata
+		// address later (DNS rebinding) is refused too.
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			if ap, err := netip.ParseAddrPort(address); err == nil && forbiddenAddr(ap.Addr()) {
+				return ErrForbiddenAddress
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		Proxy:               nil, // a proxy would hide the address dialled
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: d.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: time.Duration(d.Timeout),
+	}
+	dst := &destination{
+		Destination: d, key: key, rdb: rdb,
+		log: log.With("destination", d.Name),
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   time.Duration(d.Timeout),
+			// No redirect is followed, to any host: a 3xx is a failed
+			// attempt, retried, and shown in the Console.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	if d.Rate > 0 {
+		dst.limiter = rate.NewLimiter(rate.Limit(d.Rate), max(1, int(d.Rate)))
+	}
+	return dst
+}
+
+// ProcessTask POSTs one delivery to the destination and records the
+// attempt. A 2xx completes it; a 410 archives it; a 429 or 503 with
+// Retry-After is retried after that long; anything else is retried with
+// backoff.
+func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	body, err := stripetask.Body(t.Payload())
+	if err != nil {
+		return Permanent(err)
+	}
+	taskID, _ := asynq.GetTaskID(ctx)
+	id := t.Headers()[stripetask.HeaderEventID] // the webhook-id
+	if id == "" {
+		id, _, _ = strings.Cut(stripetask.EventID(taskID), ":")
+	}
+	if err := d.waitTurn(ctx, t, taskID); err != nil {
+		return err
+	}
+	if d.limiter != nil {
+		if err := d.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("destination %s: waiting for DESTINATION_RATE: %w", d.Name, err)
+		}
+	}
+	at := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
+	if err != nil {
+		return Permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "stripeq")
+	req.Header.Set(headerWebhookID, id)
+	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(headerWebhookSignature, Sign(d.key, id, at.Unix(), body))
+	req.Header.Set(headerEventType, t.Headers()[stripetask.HeaderType])
+	resp, err := d.client.Do(req)
+	a := stripetask.Attempt{At: at}
+	if err != nil {
+		a.LatencyMS = time.Since(at).Milliseconds()
+		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
+		d.record(ctx, t, a)
+		d.observe(a, err)
+		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
+	}
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, stripetask.MaxAttemptResponse))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	resp.Body.Close()
+	a.LatencyMS = time.Since(at).Milliseconds()
+	a.Status, a.Response = resp.StatusCode, string(excerpt)
+	outcome := d.outcome(resp)
+	if outcome != nil {
+		a.Error = outcome.Error()
+	}
+	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
+	d.observe(a, outcome)
+	if outcome == nil || errors.Is(outcome, ErrPermanent) {
+		d.leaveTurn(ctx, t, taskID)
+	}
+	return outcome
+}
+
+// observe counts a successful attempt and times every POST; failures are
+// counted by the error handler, which knows whether one is archived.
+func (d *destination) observe(a stripetask.Attempt, err error) {
+	if d.metrics == nil {
+		return
+	}
+	d.metrics.deliverySeconds.WithLabelValues(d.Name).Observe(float64(a.LatencyMS) / 1000)
+	if err == nil {
+		d.metrics.delivered.WithLabelValues(d.Name, "delivered").Inc()
+	}
+}
+
+// outcome is what a response means: nil for a 2xx, else the error the
+// retry policy reads.
+func (d *destination) outcome(resp *http.Response) error {
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusGone:
+		return Permanent(fmt.Errorf("destination %s: %w", d.Name, ErrDestinationGone))
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		err := fmt.Errorf("destination %s answered %d", d.Name, code)
+		if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return &retryAfterError{after: after, err: err}
+		}
+		return err
+	case code >= 300 && code < 400:
+		return fmt.Errorf("destination %s answered %d, a redirect: not followed", d.Name, code)
+	}
+	return fmt.Errorf("destination %s answered %d", d.Name, code)
+}
+
+// parseRetryAfter reads a Retry-After of seconds or an HTTP date, bounded
+// by maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return min(time.Duration(s)*time.Second, maxRetryAfter), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
+	}
+	return 0, false
+}
+
+// describeDeliveryError says why a POST got no response, without the URL
+// (it may hold a credential).
+func describeDeliveryError(err error, timeout time.Duration) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return ErrForbiddenAddress.Error()
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no response within DESTINATION_TIMEOUT (%v)", timeout)
+	}
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
+		if _, ok := u.(*net.OpError); ok {
+			return u.Error()
+		}
+	}
+	return logging.RedactError(err)
+}
+
+// record appends an attempt to the delivery's attempts list, kept for the
+// delivery's retention. A Redis error is logged: the delivery's outcome
+// does not depend on it.
+func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt) {
+	taskID, _ := asynq.GetTaskID(ctx)
+	if taskID == "" || d.rdb == nil {
+		return
+	}
+	b, _ := json.Marshal(a)
+	key := stripetask.AttemptsKey(taskID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, key, b)
+		p.LTrim(ctx, key, -50, -1)
+		p.Expire(ctx, key, stripetask.DefaultRetention)
+		return nil
+	})
+	if err != nil {
+		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
+	}
+}
+
+// orderKey returns the order set of delivery t, or "" when its
+// destination does not order deliveries or its event has no customer.
+func (d *destination) orderKey(t *asynq.Task) string {
+	customer := t.Headers()[stripetask.HeaderCustomer]
+	if d.Order != OrderCustomer || customer == "" || d.rdb == nil {
+		return ""
+	}
+	return stripetask.OrderKey(d.Name, customer)
+}
+
+// waitTurn returns errWaitTurn while an earlier delivery of the same
+// customer is unfinished. The delivery joins its customer's order set
+// first (fanout added it already, but a crash may have come between the
+// enqueue and that). A delivery ahead of it that no longer waits (deleted,
+// expired, or archived or completed by a worker that died before leaving
+// the set) is dropped from the set.
+func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string) error {
+	key := d.orderKey(t)
+	if key == "" || taskID == "" {
+		return nil
+	}
+	created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
+	if err := d.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID}).Err(); err != nil {
+		return fmt.Errorf("destination %s: join the customer's order: %w", d.Name, err)
+	}
+	d.rdb.Expire(ctx, key, stripetask.DefaultRetention)
+	for range 10 {
+		head, err := d.rdb.ZRange(ctx, key, 0, 0).Result()
+		if err != nil {
+			return fmt.Errorf("destination %s: read the customer's order: %w", d.Name, err)
+		}
+		if len(head) == 0 || head[0] == taskID {
+			return nil
+		}
+		info, err := d.tasks.GetTaskInfo(stripetask.DeliveryQueue(d.Name), head[0])
+		if err == nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+			return errWaitTurn
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("destination %s: read the delivery ahead: %w", d.Name, err)
+		}
+		d.rdb.ZRem(ctx, key, head[0])
+	}
+	return errWaitTurn
+}
+
+// leaveTurn takes a finished delivery out of its customer's order set.
+func (d *destination) leaveTurn(ctx context.Context, t *asynq.Task, taskID string) {
+	if key := d.orderKey(t); key != "" && taskID != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		d.rdb.ZRem(ctx, key, taskID)
+	}
+}
+
+// fanout enqueues the deliveries of the event task t to every destination
+// that takes its type. A delivery already enqueued (this task's earlier
+// attempt, after a crash or a handler's failure) is left as it is.
+func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task) error {
+	eventType, ok := stripetask.EventType(t.Type())
+	if !ok {
+		return nil
+	}
+	taskID, _ := asynq.GetTaskID(ctx)
+	var errs []error
+	for _, d := range w.cfg.Destinations {
+		if !d.matches(eventType) {
+			continue
+		}
+		delivery := stripetask.NewDelivery(t, taskID, d.Name, stripetask.DefaultRetention)
+		if customer := t.Headers()[stripetask.HeaderCustomer]; d.Order == OrderCustomer && customer != "" {
+			// Joining the order before the enqueue keeps a later event's
+			// delivery from overtaking it; a crash in between leaves a
+			// member that waitTurn drops once it finds no such task.
+			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
+			key := stripetask.OrderKey(d.Name, customer)
+			if err := w.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)}).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("order delivery to %s: %w", d.Name, err))
+				continue
+			}
+			w.rdb.Expire(ctx, key, stripetask.DefaultRetention)
+		}
+		_, err := client.EnqueueContext(ctx, delivery)
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			errs = append(errs, fmt.Errorf("enqueue delivery to %s: %w", d.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withFanout runs fanout before h.
+func (w *Worker) withFanout(client *asynq.Client, h asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if err := w.fanout(ctx, client, t); err != nil {
+			return err
+		}
+		return h.ProcessTask(ctx, t)
+	})
+}
+
+// startDestinations starts one asynq server per destination, each
+// processing only its destination's queue with its own concurrency, and
+// returns a function that shuts them all down at once (each lets its
+// POSTs finish for ShutdownTimeout); it may be called more than once.
+func (w *Worker) startDestinations() (stop func(), err error) {
+	var servers []*asynq.Server
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			var wg sync.WaitGroup
+			for _, s := range servers {
+				wg.Go(s.Shutdown)
+			}
+			wg.Wait()
+		})
+	}
+	for _, d := range w.cfg.Destinations {
+		dst := newDestination(d, w.cfg.AllowLinkLocalDestinations, w.rdb, w.log)
+		dst.tasks = asynq.NewInspectorFromRedisClient(w.rdb)
+		dst.metrics = w.metrics
+		log := w.log.With("destination", d.Name)
+		srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+			Concurrency:              dst.Concurrency,
+			Queues:                   map[string]int{stripetask.DeliveryQueue(d.Name): 1},
+			TaskCheckInterval:        taskCheckInterval,
+			DelayedTaskCheckInterval: time.Second,
+			RetryDelayFunc:           deliveryRetryDelay(w.cfg.RetryBaseDelay),
+			IsFailure:                func(err error) bool { return !errors.Is(err, errWaitTurn) },
+			ShutdownTimeout:          w.cfg.ShutdownTimeout,
+			ErrorHandler:             deliveryErrorHandler(log, w.alerts, dst),
+			Logger:                   asynqLogger{log.With("component", "asynq")},
+		})
+		if err := srv.Start(dst); err != nil {
+			stop()
+			return nil, fmt.Errorf("start destination %s: %w", d.Name, err)
+		}
+		servers = append(servers, srv)
+		w.log.Info("destination running", "destination", d.Name, "queue", stripetask.DeliveryQueue(d.Name),
+			"url", logging.RedactURL(d.URL), "events", len(d.Events), "concurrency", dst.Concurrency,
+			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
+	}
+	return stop, nil
+}
+
+// deliveryErrorHandler logs each failed delivery attempt once, and alerts
+// when a delivery is archived (its retries used up, or a 410).
+func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+		id, _ := asynq.GetTaskID(ctx)
+		queue, _ := asynq.GetQueueName(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		l := log.With(slog.String(logging.KeyTaskID, id), slog.String(logging.KeyTaskType, t.Type()),
+			slog.String(logging.KeyQueue, queue), slog.Int(logging.KeyRetry, retried),
+			slog.String(logging.KeyEventID, t.Headers()[stripetask.HeaderEventID]),
+			slog.String(logging.KeyEventType, t.Headers()[stripetask.HeaderType]))
+		count := func(outcome string) {
+			if d.metrics != nil {
+				d.metrics.delivered.WithLabelValues(d.Name, outcome).Inc()
+			}
+		}
+		switch {
+		case errors.Is(err, errWaitTurn):
+			count("waiting")
+			l.DebugContext(ctx, "delivery waits for the customer's earlier one; retried without counting")
+			return
+		case retried >= maxRetry || errors.Is(err, ErrPermanent):
+			count("archived")
+			d.leaveTurn(ctx, t, id)
+			alerts.archived(ctx, l, t, id, err)
+			return
+		}
+		count("retry")
+		l.WarnContext(ctx, "delivery failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
+	})
+}
