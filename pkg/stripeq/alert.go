@@ -98,19 +98,44 @@ func (a alerter) archived(ctx context.Context, log *slog.Logger, t *asynq.Task, 
 	link := a.dashboardURL + "/executions/" + url.PathEscape(id)
 	log.ErrorContext(ctx, "task failed for good: kept in the failure store; re-run it from the Console once the cause is fixed",
 		logging.Err(err), slog.String("customer", m.Customer), slog.String("dashboard", link))
+	if a.first(ctx, m.Type, err) {
+		text := fmt.Sprintf(":rotating_light: stripeq: event %s (%s) for customer %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this type come in one summary per %s.",
+			id, m.Type, orNone(m.Customer), err, link, a.interval)
+		a.post(ctx, log, map[string]any{"text": text})
+	}
+}
+
+// deliveryArchived reports a delivery to destination that failed for good
+// (its retries used up, or a 410): asynq archives it, and the Console's
+// deliveries page re-runs it. Like archived, it alerts at once for the
+// first of its kind in an interval and counts the others for the summary.
+func (a alerter) deliveryArchived(ctx context.Context, log *slog.Logger, t *asynq.Task, id, destination string, err error) {
+	m := stripetask.MetadataFromHeaders(id, t.Headers())
+	link := a.dashboardURL + "/deliveries/" + url.PathEscape(id)
+	log.ErrorContext(ctx, "task archived: the delivery failed for good; re-run it from the Console's deliveries once the cause is fixed",
+		logging.Err(err), slog.String("destination", destination), slog.String("dashboard", link))
+	if a.first(ctx, "delivery to "+destination, err) {
+		text := fmt.Sprintf(":rotating_light: stripeq: the delivery of event %s (%s) to destination %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this kind come in one summary per %s.",
+			t.Headers()[stripetask.HeaderEventID], m.Type, destination, err, link, a.interval)
+		a.post(ctx, log, map[string]any{"text": text})
+	}
+}
+
+// first counts a failure of kind for the summary and reports whether it
+// is the first of its kind within the interval, to alert at once. It is
+// false when no alert webhook is set.
+func (a alerter) first(ctx context.Context, kind string, err error) bool {
 	if a.webhookURL == "" {
-		return
+		return false
 	}
 	if a.rdb != nil {
-		keys := []string{a.pre + "seen:" + m.Type, a.pre + "bytype", a.pre + "byerr"}
-		first, cerr := countScript.Run(ctx, a.rdb, keys, a.interval.Milliseconds(), m.Type, errorClass(err)).Int()
+		keys := []string{a.pre + "seen:" + kind, a.pre + "bytype", a.pre + "byerr"}
+		first, cerr := countScript.Run(ctx, a.rdb, keys, a.interval.Milliseconds(), kind, errorClass(err)).Int()
 		if cerr == nil && first == 0 {
-			return // in the next summary
+			return false // in the next summary
 		}
 	}
-	text := fmt.Sprintf(":rotating_light: stripeq: event %s (%s) for customer %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this type come in one summary per %s.",
-		id, m.Type, orNone(m.Customer), err, link, a.interval)
-	a.post(ctx, log, map[string]any{"text": text})
+	return true
 }
 
 // summary is the structured part of a summary message, beside its text.

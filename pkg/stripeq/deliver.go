@@ -469,7 +469,7 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asyn
 		case retried >= maxRetry || errors.Is(err, ErrPermanent):
 			count("archived")
 			d.leaveTurn(ctx, t, id)
-			alerts.archived(ctx, l, t, id, err)
+			alerts.deliveryArchived(ctx, l, t, id, d.Name, err)
 			return
 		}
 		count("retry")
