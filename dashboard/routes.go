@@ -28,6 +28,7 @@ func (s *server) routes(r *gin.Engine) {
 	authed.POST("/logout", s.handleLogout())
 	authed.GET("/", s.throttle(), s.handleListPage())
 	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
+	authed.GET("/recoveries", s.throttle(), s.handleRecoveriesPage())
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
