@@ -18,7 +18,11 @@
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) throw new Error(body.message || ("HTTP " + r.status));
+        if (!r.ok) {
+          var err = new Error(body.message || ("HTTP " + r.status));
+          err.status = r.status;
+          throw err;
+        }
         return body;
       });
     });
@@ -107,7 +111,11 @@
         if (rec.state === "running") { polling = setTimeout(poll, 500); return; }
         setButtons(false);
         history();
-      }).catch(function (err) { setButtons(false); showError(err); });
+      }).catch(function (err) {
+        // The Console's read limit: wait a moment, keep following.
+        if (err.status === 429) { polling = setTimeout(poll, 1000); return; }
+        setButtons(false); showError(err);
+      });
     };
     poll();
   }
