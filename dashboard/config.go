@@ -14,11 +14,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redisconn"
-	"github.com/stripeq/stripeq/pkg/stripeapi"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
@@ -66,25 +65,13 @@ type config struct {
 	// DASHBOARD_ADDR allows only localhost, 127.0.0.1 and [::1] with the
 	// listening port (see run), and elsewhere allows any host.
 	Hosts []string
-	// Recovery holds the settings of recoveries (recoveries.go).
-	Recovery recoveryConfig
-}
-
-// recoveryConfig is what a recovery needs: a Stripe key to list events,
-// and the api's settings, to store what it finds as the api would.
-type recoveryConfig struct {
-	// StripeSecretKey is STRIPE_SECRET_KEY: a restricted key (rk_…) with
-	// read access to Events and, for Connect platforms, Accounts (or a
-	// secret key). Default: unset, and POST /api/recoveries answers 503.
-	StripeSecretKey string
-	// StripeAPIBase is STRIPE_API_BASE, another Stripe API backend;
-	// plain http:// only to loopback. Default: Stripe's API.
-	StripeAPIBase string
-	// Events is STRIPE_EVENTS, as the api reads it: the types listed.
-	Events []string
-	// DedupeWindow is DEDUPE_WINDOW, as the api reads it: how far back a
-	// recovery may reach. Default 168h (7 days).
-	DedupeWindow time.Duration
+	// Recovery holds the settings of recoveries (recoveries.go):
+	// STRIPE_SECRET_KEY (unset: POST /api/recoveries answers 503),
+	// STRIPE_API_BASE, STRIPE_EVENTS and DEDUPE_WINDOW.
+	Recovery recovery.Config
+	// Check holds the periodic check's settings (recovercheck.go):
+	// RECOVER_INTERVAL, RECOVER_GRACE, RECOVER_AUTO, ALERT_WEBHOOK_URL.
+	Check checkConfig
 }
 
 // errNeedCredentials refuses to serve an unprotected console to a network.
@@ -160,14 +147,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if !httpserver.IsLoopback(c.Addr) {
 		env.Warn("DASHBOARD_ADDR", fmt.Sprintf("%q is a network address served over plain HTTP: passwords and session cookies cross the network in the clear unless TLS ends in front of the dashboard (an ingress or a proxy that sets X-Forwarded-Proto: https)", c.Addr))
 	}
-	c.Recovery = recoveryConfig{
-		StripeSecretKey: env.Lookup("STRIPE_SECRET_KEY"),
-		StripeAPIBase:   env.Lookup("STRIPE_API_BASE"),
-		Events:          taskenv.Events(env),
-		DedupeWindow:    env.Duration("DEDUPE_WINDOW", dedupe.DefaultWindow),
-	}
-	stripeapi.CheckKey(env, c.Recovery.StripeSecretKey)
-	stripeapi.CheckBase(env, c.Recovery.StripeAPIBase, "the dashboard")
+	c.Recovery = recovery.ReadConfig(env, "the dashboard")
+	c.Check = readCheckConfig(env, c.Recovery)
 	taskenv.Storage(env, &c.Task)
 	c.Warnings = env.Warnings()
 	return c, env.Err()

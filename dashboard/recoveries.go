@@ -12,11 +12,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/stripeq/stripeq/pkg/dedupe"
-	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/recovery"
-	"github.com/stripeq/stripeq/pkg/stripeapi"
 )
 
 // recoveryRoutes adds the recoveries' JSON API: reading for every
@@ -52,26 +49,9 @@ type recoveries struct {
 func newRecoveries(log *slog.Logger, cfg config, rdb redis.UniversalClient, tasks recovery.TaskGetter, queue recovery.Enqueuer) *recoveries {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &recoveries{log: log, records: &recovery.Records{RDB: rdb}, ctx: ctx, cancel: cancel, slots: make(chan struct{}, maxRunningRecoveries)}
-	rc := cfg.Recovery
-	if rc.StripeSecretKey == "" {
-		return r
-	}
-	r.rec = &recovery.Recoverer{
-		Lister: &recovery.Lister{
-			Backend: stripeapi.NewBackend(rc.StripeAPIBase, 2, 30*time.Second),
-			Key:     rc.StripeSecretKey,
-			OnRetry: func(err error, wait time.Duration) {
-				log.Warn("recovery: Stripe refused a page; retrying", "wait", wait.String(), logging.Err(err))
-			},
-		},
-		Store: &recovery.Store{
-			RDB: rdb, Tasks: tasks, Queue: queue, Task: cfg.Task,
-			Marks: dedupe.New(rdb, rc.DedupeWindow),
-			Index: execindex.NewShards(rdb, cfg.Task),
-		},
-		Events:       rc.Events,
-		DedupeWindow: rc.DedupeWindow,
-	}
+	r.rec = recovery.New(cfg.Recovery, cfg.Task, rdb, tasks, queue, func(err error, wait time.Duration) {
+		log.Warn("recovery: Stripe refused a page; retrying", "wait", wait.String(), logging.Err(err))
+	})
 	return r
 }
 

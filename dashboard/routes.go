@@ -31,6 +31,7 @@ func (s *server) routes(r *gin.Engine) {
 	authed.GET("/deliveries", s.throttle(), s.handleDeliveriesPage())
 	authed.GET("/deliveries/:id", s.throttle(), s.handleDeliveryPage())
 	authed.POST("/deliveries/:id/rerun", s.throttle(), requireOperator(), s.handleDeliveryRerunForm())
+	authed.GET("/recoveries", s.throttle(), s.handleRecoveriesPage())
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())

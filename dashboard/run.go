@@ -65,6 +65,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
 	}
 	go maintain(ctx, log, s.index, s.failures, insp)
+	startCheck(log, cfg, rdb, s.recoveries)
 	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
 	s.recoveries.stop()
 	return err

@@ -22,8 +22,8 @@ type docRow struct {
 }
 
 // configTable parses the configuration table of configDoc: variable name →
-// the commands in its "used by" column ("all" is every command; "tests" is
-// none of them), over all of the variable's rows.
+// the commands in its "used by" column ("all" is every command, the tools
+// such as recover included; "tests" is none of them), over all of the variable's rows.
 func configTable(t *testing.T) map[string]docRow {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, configDoc))
@@ -46,10 +46,10 @@ func configTable(t *testing.T) map[string]docRow {
 		for _, c := range strings.Split(cells[2], ",") {
 			switch c = strings.TrimSpace(c); c {
 			case "all":
-				usedBy = append(usedBy, commands...)
+				usedBy = append(usedBy, documented()...)
 			case "tests":
 			default:
-				if !slices.Contains(commands, c) {
+				if !slices.Contains(documented(), c) {
 					t.Errorf("%s:%d: used by %q, which is not a command", configDoc, i+1, c)
 				}
 				usedBy = append(usedBy, c)
@@ -75,7 +75,7 @@ func configTable(t *testing.T) map[string]docRow {
 // by" column names exactly the commands that read it.
 func TestConfigurationTable(t *testing.T) {
 	rows := configTable(t)
-	for _, c := range commands {
+	for _, c := range documented() {
 		s := commandSource(t, c)
 		for v := range s.vars {
 			row, ok := rows[v]

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"cmp"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -22,6 +23,17 @@ const module = "github.com/stripeq/stripeq"
 
 // commands are the three binaries of the image, by directory.
 var commands = []string{"api", "worker", "dashboard"}
+
+// tools are the commands outside the image, run with go tool task, by the
+// name the configuration table's "used by" column gives them → directory.
+// Their variables are documented as the image's are.
+var tools = map[string]string{"recover": "deploy/recover"}
+
+// documented is every command the configuration table names: the image's,
+// then the tools.
+func documented() []string {
+	return append(slices.Clone(commands), sorted(tools)...)
+}
 
 // envVarName is the shape of an environment variable name.
 var envVarName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
@@ -58,9 +70,10 @@ func commandSource(t *testing.T, command string) *source {
 	t.Helper()
 	sourcesOnce.Do(func() {
 		sources = map[string]*source{}
-		for _, c := range commands {
+		for _, c := range documented() {
 			s := &source{vars: map[string]bool{}, defaults: map[string]string{}, routes: map[string]bool{}}
-			if sourcesErr = scanPackages(c, s); sourcesErr != nil {
+			dir := cmp.Or(tools[c], c)
+			if sourcesErr = scanPackages(dir, s); sourcesErr != nil {
 				return
 			}
 			sources[c] = s
@@ -71,7 +84,7 @@ func commandSource(t *testing.T, command string) *source {
 	}
 	s, ok := sources[command]
 	if !ok {
-		t.Fatalf("%q is not one of the commands %v", command, commands)
+		t.Fatalf("%q is not one of the commands %v", command, documented())
 	}
 	return s
 }
@@ -277,8 +290,10 @@ func TestSourceScan(t *testing.T) {
 			map[string]string{"API_ADDR": ":8080"}, []string{"/healthz", "/readyz"}},
 		{"worker", []string{"REDIS_URL", "QUEUE_NAME", "LOG_FORMAT", "WORKER_CONCURRENCY", "GLOBAL_CONCURRENCY", "WORKER_SHUTDOWN_TIMEOUT", "SMTP_URL", "NOTIFY_FROM", "METRICS_ADDR"},
 			map[string]string{"WORKER_SHUTDOWN_TIMEOUT": "30s"}, []string{"/healthz", "/metrics"}},
-		{"dashboard", []string{"REDIS_URL", "QUEUE_NAME", "LOG_LEVEL", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD"},
+		{"dashboard", []string{"REDIS_URL", "QUEUE_NAME", "LOG_LEVEL", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD", "RECOVER_INTERVAL", "ALERT_WEBHOOK_URL"},
 			map[string]string{"DASHBOARD_ADDR": "127.0.0.1:8081"}, []string{"/healthz"}},
+		{"recover", []string{"REDIS_URL", "QUEUE_SHARDS", "LOG_FORMAT", "STRIPE_SECRET_KEY", "STRIPE_EVENTS", "DEDUPE_WINDOW", "TASK_RETENTION", "PAYLOAD_COMPRESSION"},
+			nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {

@@ -23,9 +23,12 @@ const (
 //
 //	STRING stripeq:recovery:<id>   the Record as JSON; expires RecordTTL after it starts
 //	ZSET   stripeq:recoveries      id → start time (unix ms); the newest KeepRecords
+//	STRING stripeq:recoveries:check the periodic check's lock: the replica that
+//	                               set it checks; expires within RECOVER_INTERVAL
 const (
 	recordPrefix = "stripeq:recovery:"
 	listKey      = "stripeq:recoveries"
+	checkLockKey = "stripeq:recoveries:check"
 )
 
 // RecordTTL is how long a recovery's record is kept; KeepRecords is how
