@@ -28,7 +28,8 @@ type Sentinel struct {
 }
 
 // StartSentinel starts a master, one replica of it, and three sentinels
-// that fail over after the master has been unreachable for a second. Every
+// that fail over after the master has been unreachable for 2.5 s (a
+// shorter time makes a loaded machine fail over on a slow reply). Every
 // process is killed at the end of the test.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
@@ -45,7 +46,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 bind 127.0.0.1
 dir %s
 sentinel monitor %s %s %s 2
-sentinel down-after-milliseconds %s 1000
+sentinel down-after-milliseconds %s 2500
 sentinel failover-timeout %s 5000
 sentinel parallel-syncs %s 1
 `, sport, dir, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
