@@ -99,22 +99,7 @@ func (b *bench) startForwarder(ctx context.Context, stripeq bool) (*proc, error)
 	if err != nil {
 		return nil, err
 	}
-	insp := asynq.NewInspectorFromRedisClient(b.redis.rdb)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if servers, err := insp.Servers(); err == nil && len(servers) > 0 {
-			return p, nil
-		}
-		select {
-		case <-p.Done():
-			return nil, fmt.Errorf("%s exited:\n%s", p.Name, p.tail())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("%s did not register with asynq within 20s:\n%s", p.Name, p.tail())
-		}
-	}
+	return b.registered(ctx, p)
 }
 
 // serveBaselineForwarder is the bare Go forwarder: an asynq server whose

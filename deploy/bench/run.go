@@ -286,6 +286,12 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.registered(ctx, p)
+}
+
+// registered waits until p's asynq server is registered, and stops p if
+// it is not within 20 s.
+func (b *bench) registered(ctx context.Context, p *proc) (*proc, error) {
 	insp := asynq.NewInspectorFromRedisClient(b.redis.rdb)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
