@@ -28,7 +28,7 @@ func (h *handlers) handleCheckoutCompleted(ctx context.Context, e *stripeq.Event
 		e.Log.InfoContext(ctx, "checkout session without a customer or client_reference_id; nothing to link", "session", s.ID)
 		return nil
 	}
-	b := h.batch()
+	b := h.batch(e.Meta)
 	b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockCheckout}, e.Meta,
 		"client_reference_id", s.ClientReferenceID)
 	_, err := b.exec(ctx)
