@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 func rowIDs(l listing) []string {
@@ -487,5 +490,79 @@ func TestPublicAssets(t *testing.T) {
 		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
 			t.Errorf("GET %s without credentials: %d, %d bytes; want 200 with the file", path, rec.Code, rec.Body.Len())
 		}
+	}
+}
+
+// seedOutcome writes, as the worker does, a failed attempt and then the
+// completing one with its outcome for task id: the payment_failed notice
+// skipped because a newer payment settled it.
+func seedOutcome(t testing.TB, b *bundle, id string) stripetask.Outcome {
+	t.Helper()
+	store := failures.New(b.db.Client, 0)
+	start := time.Now().Add(-2 * time.Minute).UTC()
+	if err := store.AddAttempt(t.Context(), "stripe", id, failures.Attempt{
+		Start: start, At: start.Add(1500 * time.Millisecond), MS: 1500, Worker: "worker-a:41",
+		Error: "skip retry for the task: update records: dial tcp 10.0.0.5:6379: i/o timeout",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	o := stripetask.Outcome{
+		Records: []stripetask.RecordChange{{Key: "stripeq:customer:{cus_X}", Changed: false, Why: "a newer event is already applied"}, {Key: "stripeq:charge:{ch_1}", Changed: true}},
+		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: stripetask.NoticeSkipped, Reason: "a newer payment settled it"}},
+	}
+	result, _ := json.Marshal(o)
+	second := start.Add(time.Minute)
+	if err := store.Complete(t.Context(), "stripe", id, failures.Attempt{
+		Start: second, At: second.Add(12 * time.Millisecond), MS: 12, Retry: 1, Worker: "worker-b:7", Outcome: o.Line(),
+	}, result, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestAPIOutcomeAndAttempts: a completed execution's outcome is one line in
+// the list and whole in the detail, with every attempt's start, duration,
+// worker and error (without asynq's prefix); the earlier attempt's error
+// is not the completed row's.
+func TestAPIOutcomeAndAttempts(t *testing.T) {
+	b := setup(t, seeds[:4])
+	want := seedOutcome(t, b, "evt_03")
+
+	d := decode[detail](t, b.op(t, "GET", "/api/executions/evt_03"), 200)
+	if d.OutcomeOf == nil || len(d.OutcomeOf.Notices) != 1 || d.OutcomeOf.Notices[0] != want.Notices[0] || len(d.OutcomeOf.Records) != 2 {
+		t.Errorf("outcome = %+v", d.OutcomeOf)
+	}
+	if d.Outcome != "payment_failed skipped: a newer payment settled it; 1 record updated" || d.LastError != "" {
+		t.Errorf("outcome line %q, last error %q", d.Outcome, d.LastError)
+	}
+	if len(d.Attempts) != 2 {
+		t.Fatalf("attempts = %+v", d.Attempts)
+	}
+	a0, a1 := d.Attempts[0], d.Attempts[1]
+	if a0.Error != "update records: dial tcp 10.0.0.5:6379: i/o timeout" || a0.Worker != "worker-a:41" || a0.MS != 1500 || a0.Start.IsZero() {
+		t.Errorf("first attempt = %+v", a0)
+	}
+	if a1.Error != "" || a1.Retry != 1 || a1.Worker != "worker-b:7" || a1.MS != 12 {
+		t.Errorf("second attempt = %+v", a1)
+	}
+
+	l := decode[listing](t, b.op(t, "GET", "/api/executions?customer=cus_X"), 200)
+	for _, e := range l.Executions {
+		if e.ID == "evt_03" && e.Outcome != d.Outcome {
+			t.Errorf("row outcome %q, want %q", e.Outcome, d.Outcome)
+		}
+		if e.ID == "evt_01" && strings.HasPrefix(e.LastError, "skip retry") {
+			t.Errorf("row error keeps asynq's prefix: %q", e.LastError)
+		}
+	}
+
+	page := b.op(t, "GET", "/executions/evt_03").Body.String()
+	for _, s := range []string{"a newer payment settled it", "worker-b:7", "update records: dial tcp 10.0.0.5:6379: i/o timeout", "succeeded", "1.5s"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("detail page lacks %q", s)
+		}
+	}
+	if strings.Contains(page, "skip retry for the task") {
+		t.Error("detail page shows asynq's prefix")
 	}
 }

@@ -145,20 +145,25 @@ func parseSince(s string) (time.Duration, error) {
 
 // execution is one row of the list, and the head of the detail view.
 type execution struct {
-	ID            string     `json:"id"`
-	EventID       string     `json:"event_id"`
-	RerunOf       string     `json:"rerun_of,omitempty"`
-	Type          string     `json:"type"`
-	State         string     `json:"state"`
-	Livemode      bool       `json:"livemode"`
-	APIVersion    string     `json:"api_version"`
-	Customer      string     `json:"customer,omitempty"`
-	Account       string     `json:"account,omitempty"`
-	ObjectID      string     `json:"object_id,omitempty"`
-	Retried       int        `json:"retried"`
-	MaxRetry      int        `json:"max_retry"`
-	LastError     string     `json:"last_error,omitempty"`
-	LastFailedAt  *time.Time `json:"last_failed_at,omitempty"`
+	ID         string `json:"id"`
+	EventID    string `json:"event_id"`
+	RerunOf    string `json:"rerun_of,omitempty"`
+	Type       string `json:"type"`
+	State      string `json:"state"`
+	Livemode   bool   `json:"livemode"`
+	APIVersion string `json:"api_version"`
+	Customer   string `json:"customer,omitempty"`
+	Account    string `json:"account,omitempty"`
+	ObjectID   string `json:"object_id,omitempty"`
+	Retried    int    `json:"retried"`
+	MaxRetry   int    `json:"max_retry"`
+	// LastError is asynq's last error, without its "skip retry for the
+	// task: "; "" once the execution completed (its history keeps it).
+	LastError    string     `json:"last_error,omitempty"`
+	LastFailedAt *time.Time `json:"last_failed_at,omitempty"`
+	// Outcome is what a completed execution did, in one line
+	// (stripetask.Outcome's Line); "" when it recorded none.
+	Outcome       string     `json:"outcome,omitempty"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	NextProcessAt *time.Time `json:"next_process_at,omitempty"`
@@ -169,14 +174,17 @@ type execution struct {
 // detail is the detail view: the row plus everything else asynq keeps.
 type detail struct {
 	execution
-	Queue     string            `json:"queue"`
-	Headers   map[string]string `json:"headers"`
-	Payload   json.RawMessage   `json:"payload"`
-	Result    string            `json:"result,omitempty"`
-	Retention string            `json:"retention"`
-	Reruns    []rerunLink       `json:"reruns"`
-	// Attempts are the failed attempts' errors, oldest first (at most
-	// failures.MaxAttempts), from the failure store.
+	Queue   string            `json:"queue"`
+	Headers map[string]string `json:"headers"`
+	Payload json.RawMessage   `json:"payload"`
+	// Result is the task's result as stored; Outcome is it read.
+	Result    string              `json:"result,omitempty"`
+	OutcomeOf *stripetask.Outcome `json:"outcome_detail,omitempty"`
+	Retention string              `json:"retention"`
+	Reruns    []rerunLink         `json:"reruns"`
+	// Attempts is the attempt history, oldest first (the latest
+	// failures.MaxAttempts): each attempt's start, duration, worker, and
+	// error or outcome.
 	Attempts []failures.Attempt `json:"attempts"`
 	// Kept is true when asynq no longer holds the task (trimmed from its
 	// archive) and the failure store alone keeps it.
@@ -220,7 +228,7 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 		ID: info.ID, EventID: stripetask.EventID(info.ID), RerunOf: info.Headers[stripetask.HeaderRerunOf],
 		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
 		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
-		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
+		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: failures.Message(info.LastErr),
 		LastFailedAt: optTime(info.LastFailedAt), ReceivedAt: received,
 		CompletedAt:   optTime(info.CompletedAt),
 		URL:           "/executions/" + url.PathEscape(info.ID),
@@ -228,6 +236,13 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 	}
 	if info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived {
 		e.NextProcessAt = optTime(info.NextProcessAt)
+	}
+	if info.State == asynq.TaskStateCompleted {
+		// An earlier attempt's error is history, not the execution's state.
+		e.LastError, e.LastFailedAt = "", nil
+		if o, ok := stripetask.ParseOutcome(info.Result); ok {
+			e.Outcome = o.Line()
+		}
 	}
 	return e
 }
@@ -339,6 +354,9 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	}
 	if d.Attempts == nil {
 		d.Attempts = []failures.Attempt{}
+	}
+	if o, ok := stripetask.ParseOutcome(info.Result); ok {
+		d.OutcomeOf = &o
 	}
 	if keptOnly {
 		d.Retention = "until re-run or discarded (failure store)"

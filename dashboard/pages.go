@@ -40,6 +40,12 @@ var funcs = template.FuncMap{
 		return time.Unix(n, 0).UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"num": thousands,
+	"ms": func(ms int64) string {
+		if ms < 1000 {
+			return fmt.Sprintf("%d ms", ms)
+		}
+		return (time.Duration(ms) * time.Millisecond).Round(10 * time.Millisecond).String()
+	},
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}

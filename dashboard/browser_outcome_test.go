@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserOutcome: an operator answers "did cus_X's payment-failure
+// email go out, and if not, why?" in two clicks from the list: the
+// customer, then the execution, whose page shows the notice skipped and
+// why, the records, and every attempt with its worker and error.
+func TestBrowserOutcome(t *testing.T) {
+	b := setup(t, seeds)
+	seedOutcome(t, b, "evt_03")
+	br := newBrowser(t, b.h, 1440, 900)
+	br.signIn("/", opUser, opPass)
+
+	br.do("click 1: the customer", chromedp.WaitVisible(css(`table.list`)),
+		chromedp.Click(css(`tr[data-id=evt_03] a[href="/?customer=cus_X"]`)), waitURL("customer=cus_X"), chromedp.WaitVisible(css(`tr[data-id=evt_03]`)))
+	if line := br.get("row outcome", chromedp.Text(css(`tr[data-id=evt_03] td.outcome`))); line != "payment_failed skipped: a newer payment settled it; 1 record updated" {
+		t.Errorf("the row says %q", line)
+	}
+	if err := br.get("completed row's error", chromedp.Text(css(`tr[data-id=evt_03] td.outcome`))); strings.Contains(err, "timeout") {
+		t.Errorf("the completed row shows an earlier attempt's error: %q", err)
+	}
+	br.do("click 2: the execution", chromedp.Click(css(`tr[data-id=evt_03] a[href="/executions/evt_03"]`)), waitURL("/executions/evt_03"), chromedp.WaitVisible(css(`#notices`)))
+	if got := br.get("notices", chromedp.Text(css(`#notices`))); !strings.Contains(got, "payment_failed") || !strings.Contains(got, "skipped") || !strings.Contains(got, "a newer payment settled it") {
+		t.Errorf("the notices say %q", got)
+	}
+	if got := br.get("records", chromedp.Text(css(`#records`))); !strings.Contains(got, "unchanged: a newer event is already applied") {
+		t.Errorf("the records say %q", got)
+	}
+	attempts := br.list("attempts", `Array.from(document.querySelectorAll("#attempts tr")).slice(1).map(r => r.innerText)`)
+	if len(attempts) != 2 || !strings.Contains(attempts[0], "worker-a:41") || !strings.Contains(attempts[0], "i/o timeout") ||
+		!strings.Contains(attempts[1], "worker-b:7") || !strings.Contains(attempts[1], "succeeded") {
+		t.Errorf("the attempts say %q", attempts)
+	}
+	for _, size := range []struct{ w, h int64 }{{1440, 900}, {390, 844}} {
+		br.do("resize", chromedp.EmulateViewport(size.w, size.h), chromedp.Reload(), chromedp.WaitVisible(css(`#attempts`)))
+		w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w[0] > w[1] {
+			t.Errorf("at %dx%d the detail is %d px wide in a %d px window", size.w, size.h, w[0], w[1])
+		}
+		br.shot(map[int64]string{1440: "outcome-desktop-detail.png", 390: "outcome-phone-detail.png"}[size.w])
+	}
+}
