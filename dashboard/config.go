@@ -68,6 +68,9 @@ type config struct {
 	Hosts []string
 	// Recovery holds the settings of recoveries (recoveries.go).
 	Recovery recoveryConfig
+	// AuditRetention is AUDIT_RETENTION, how long the audit log keeps an
+	// operator's action (audit.go). Default 2160h (90 days); at least 1h.
+	AuditRetention time.Duration
 }
 
 // recoveryConfig is what a recovery needs: a Stripe key to list events,
@@ -103,6 +106,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ViewerPassword: env.Credential("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
+		AuditRetention: env.Duration("AUDIT_RETENTION", defaultAuditRetention),
+	}
+	if c.AuditRetention < time.Hour {
+		env.Fail("AUDIT_RETENTION", "must be at least 1h")
 	}
 	for _, p := range env.List("TRUSTED_PROXIES", nil) {
 		prefix, err := parsePrefix(p)

@@ -21,7 +21,7 @@ var webFS embed.FS
 // pages holds one template set per page, each with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, p := range []string{"login", "list", "detail", "error"} {
+	for _, p := range []string{"login", "list", "detail", "error", "audit"} {
 		out[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/layout.html", "web/"+p+".html"))
 	}
 	return out

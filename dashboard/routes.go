@@ -28,6 +28,7 @@ func (s *server) routes(r *gin.Engine) {
 	authed.POST("/logout", s.handleLogout())
 	authed.GET("/", s.throttle(), s.handleListPage())
 	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
+	authed.GET("/audit", s.throttle(), s.handleAuditPage())
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
@@ -35,6 +36,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/jobs/:id", s.handleJob())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())
+	api.GET("/audit", s.handleAudit())
 	op := api.Group("/", requireOperator())
 	op.POST("/executions/rerun", s.handleBulkRerun())
 	op.POST("/executions/:id/rerun", s.handleRerun())

@@ -15,7 +15,7 @@
     return future ? "in " + s : s + " ago";
   }
   function tick() {
-    document.querySelectorAll("time[datetime]").forEach(function (el) {
+    document.querySelectorAll("time[datetime]:not(.abs)").forEach(function (el) {
       var t = new Date(el.getAttribute("datetime"));
       if (!isNaN(t)) el.textContent = rel(t);
     });
@@ -51,11 +51,18 @@
     if (!b) return;
     ev.preventDefault();
     var msg = b.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) return;
+    var url = b.getAttribute("data-url");
+    if (msg) {
+      // The confirmation also asks for a reason, kept in the audit log.
+      var reason = window.prompt(msg + "\n\nReason, for the audit log (optional: an incident, a ticket):", "");
+      if (reason === null) return;
+      reason = reason.trim();
+      if (reason) url += (url.indexOf("?") < 0 ? "?" : "&") + "reason=" + encodeURIComponent(reason);
+    }
     var action = b.getAttribute("data-action");
     var method = action === "delete" ? "DELETE" : "POST";
     b.disabled = true;
-    send(method, b.getAttribute("data-url")).then(function (res) {
+    send(method, url).then(function (res) {
       if (action === "bulk" && res.job) {
         var poll = function () {
           send("GET", res.job.url).then(function (j) {
