@@ -16,6 +16,13 @@ func TestBrowserOutcome(t *testing.T) {
 	seedOutcome(t, b, "evt_03")
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/", opUser, opPass)
+	// The list, with an outcome, fits a laptop.
+	br.do("laptop", chromedp.EmulateViewport(1280, 800), chromedp.Reload(), chromedp.WaitVisible(css(`table.list`)))
+	if w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); err != nil || w[0] > w[1] {
+		t.Errorf("the list at 1280x800: %v, %v", w, err)
+	}
+	br.shot("outcome-laptop-list.png")
+	br.do("desktop", chromedp.EmulateViewport(1440, 900), chromedp.Reload(), chromedp.WaitVisible(css(`table.list`)))
 
 	br.do("click 1: the customer", chromedp.WaitVisible(css(`table.list`)),
 		chromedp.Click(css(`tr[data-id=evt_03] a[href="/?customer=cus_X"]`)), waitURL("customer=cus_X"), chromedp.WaitVisible(css(`tr[data-id=evt_03]`)))
