@@ -566,3 +566,46 @@ func TestAPIOutcomeAndAttempts(t *testing.T) {
 		t.Error("detail page shows asynq's prefix")
 	}
 }
+
+// TestAPISearch: q finds an execution by what it is about (an invoice,
+// charge, payment intent, subscription, dispute or checkout session ID,
+// or the customer's email, any case), by event, customer or account, and
+// refuses what it cannot search, saying what it takes.
+func TestAPISearch(t *testing.T) {
+	b := setup(t, seeds)
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"in_stripeq_demo", []string{"evt_08", "evt_07", "evt_04", "evt_03", "evt_02", "evt_01"}},
+		{"in_stripeq_demo&state=failed", []string{"evt_08", "evt_02", "evt_01"}},
+		{"pi_stripeq_demo&type=charge.failed", []string{"evt_07"}},
+		{"sub_stripeq_demo&type=customer.*", []string{"evt_06"}},
+		{"Jenny.Rosen@Example.com&customer=cus_Z", []string{"evt_05"}},
+		{"evt_04", []string{"evt_04"}},
+		{"cus_Y", []string{"evt_07", "evt_04"}},
+		{"acct_1", []string{"evt_07", "evt_05"}},
+		{"in_nope", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			l := decode[listing](t, b.op(t, "GET", "/api/executions?q="+strings.Replace(tt.q, "@", "%40", 1)), 200)
+			if got := rowIDs(l); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"hello", "in_x y", "@", "evt_01&id=evt_02", "cus_X&customer=cus_Y"} {
+		rec := b.op(t, "GET", "/api/executions?q="+url.QueryEscape(bad))
+		if rec.Code != 400 {
+			t.Errorf("q=%s: %d, want 400", bad, rec.Code)
+		}
+	}
+	if rec := b.op(t, "GET", "/api/executions?q=hello"); !strings.Contains(rec.Body.String(), "search takes an event ID") {
+		t.Errorf("q=hello says %s", rec.Body.String())
+	}
+	page := b.op(t, "GET", "/?q=in_nope").Body.String()
+	if !strings.Contains(page, "No execution names") || !strings.Contains(page, "the customer's email") {
+		t.Errorf("an empty search does not say what it searched:\n%s", page)
+	}
+}

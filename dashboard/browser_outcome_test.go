@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,12 +18,12 @@ func TestBrowserOutcome(t *testing.T) {
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/", opUser, opPass)
 	// The list, with an outcome, fits a laptop.
-	br.do("laptop", chromedp.EmulateViewport(1280, 800), chromedp.Reload(), chromedp.WaitVisible(css(`table.list`)))
+	br.do("laptop", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`table.list`)))
 	if w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); err != nil || w[0] > w[1] {
 		t.Errorf("the list at 1280x800: %v, %v", w, err)
 	}
 	br.shot("outcome-laptop-list.png")
-	br.do("desktop", chromedp.EmulateViewport(1440, 900), chromedp.Reload(), chromedp.WaitVisible(css(`table.list`)))
+	br.do("desktop", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`table.list`)))
 
 	br.do("click 1: the customer", chromedp.WaitVisible(css(`table.list`)),
 		chromedp.Click(css(`tr[data-id=evt_03] a[href="/?customer=cus_X"]`)), waitURL("customer=cus_X"), chromedp.WaitVisible(css(`tr[data-id=evt_03]`)))
@@ -44,6 +45,26 @@ func TestBrowserOutcome(t *testing.T) {
 		!strings.Contains(attempts[1], "worker-b:7") || !strings.Contains(attempts[1], "succeeded") {
 		t.Errorf("the attempts say %q", attempts)
 	}
+	// Search by the invoice, and by the customer's email in any case.
+	for _, tt := range []struct {
+		q    string
+		want []string
+	}{
+		{"in_stripeq_demo", []string{"evt_08", "evt_07", "evt_04", "evt_03", "evt_02", "evt_01"}},
+		// A subscription carries no email: evt_06 is not listed.
+		{"Jenny.Rosen@EXAMPLE.com", []string{"evt_08", "evt_07", "evt_05", "evt_04", "evt_03", "evt_02", "evt_01"}},
+	} {
+		br.do("search "+tt.q, chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`input[name=q]`)),
+			chromedp.SendKeys(css(`input[name=q]`), tt.q+"\r"), waitURL("q="))
+		if got := br.rows(); !slices.Equal(got, tt.want) {
+			t.Errorf("search %s: %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	br.do("search what nothing names", chromedp.Navigate(br.base+"/?q=in_nope"), chromedp.WaitVisible(css(`td.empty`)))
+	if msg := br.get("empty", chromedp.Text(css(`td.empty`))); !strings.Contains(msg, "No execution names in_nope") {
+		t.Errorf("an empty search says %q", msg)
+	}
+	br.do("back to the execution", chromedp.Navigate(br.base+"/executions/evt_03"), chromedp.WaitVisible(css(`#attempts`)))
 	for _, size := range []struct{ w, h int64 }{{1440, 900}, {390, 844}} {
 		br.do("resize", chromedp.EmulateViewport(size.w, size.h), chromedp.Reload(), chromedp.WaitVisible(css(`#attempts`)))
 		w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))

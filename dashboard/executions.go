@@ -48,11 +48,11 @@ type query struct {
 }
 
 // queryParams are the parameters parseQuery reads.
-var queryParams = []string{"id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
+var queryParams = []string{"q", "id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
 
 // parseQuery reads the filter parameters of the list page and API:
 //
-//	id, type (exact, or a prefix ending in ".*"), livemode, api_version,
+//	q (search: see searchFilter), id, type (exact, or a prefix ending in ".*"), livemode, api_version,
 //	customer, account, state (one state, a comma list, or "failed" for
 //	retry and archived), since (15m, 1h, 24h, 7d or any Go duration), from
 //	and to (RFC 3339 or unix seconds), page (from 1), limit.
@@ -86,6 +86,9 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 		default:
 			f.States = append(f.States, s)
 		}
+	}
+	if err := searchFilter(f, strings.TrimSpace(v.Get("q"))); err != nil {
+		return q, err
 	}
 	if q.Since != "" {
 		d, err := parseSince(q.Since)
@@ -127,6 +130,52 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 		q.Offset = (n - 1) * q.Limit
 	}
 	return q, q.Filter.Validate()
+}
+
+// searchPrefixes are the object IDs search looks up in the index's ref
+// sets: what data.object is, or names.
+var searchPrefixes = []string{"in_", "ch_", "py_", "pi_", "sub_", "dp_", "du_", "cs_"}
+
+// errSearch says what search takes.
+var errSearch = fmt.Errorf("%w: search takes an event ID (evt_…), a customer (cus_…), an account (acct_…), an invoice, charge, payment intent, subscription, dispute or checkout session ID (in_, ch_, pi_, sub_, dp_, cs_) or an email address", execindex.ErrInvalidFilter)
+
+// searchFilter sets on f what the search s looks for: an event ID is the
+// id filter, a customer or an account its filter, an object ID or an
+// email address the index's ref sets. A search and a filter of the same
+// field that differ are an error.
+func searchFilter(f *execindex.Filter, s string) error {
+	if s == "" {
+		return nil
+	}
+	set := func(field *string, name, v string) error {
+		if *field != "" && *field != v {
+			return fmt.Errorf("%w: the search %q and the %s filter %q differ", execindex.ErrInvalidFilter, s, name, *field)
+		}
+		*field = v
+		return nil
+	}
+	switch {
+	case strings.Contains(s, "@"):
+		email := stripetask.NormalizeEmail(s)
+		if email == "" {
+			return fmt.Errorf("%w: %q is not an email address", execindex.ErrInvalidFilter, s)
+		}
+		return set(&f.Ref, "ref", email)
+	case !stripetask.ValidID(s):
+		return errSearch
+	case strings.HasPrefix(s, "evt_"):
+		return set(&f.ID, "id", s)
+	case strings.HasPrefix(s, "cus_"):
+		return set(&f.Customer, "customer", s)
+	case strings.HasPrefix(s, "acct_"):
+		return set(&f.Account, "account", s)
+	}
+	for _, p := range searchPrefixes {
+		if strings.HasPrefix(s, p) {
+			return set(&f.Ref, "ref", s)
+		}
+	}
+	return errSearch
 }
 
 // parseSince reads "7d" as well as Go durations.
