@@ -14,14 +14,61 @@
     else s = Math.floor(d / 86400) + "d";
     return future ? "in " + s : s + " ago";
   }
+  // Settings kept in the browser: UTC times, auto-refresh.
+  function setting(name) { try { return localStorage.getItem("stripeq." + name); } catch (e) { return null; } }
+  function setSetting(name, v) { try { if (v) localStorage.setItem("stripeq." + name, v); else localStorage.removeItem("stripeq." + name); } catch (e) {} }
+
+  function utc(t) { return t.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
   function tick() {
+    var abs = setting("utc") === "1";
     document.querySelectorAll("time[datetime]:not(.abs)").forEach(function (el) {
       var t = new Date(el.getAttribute("datetime"));
-      if (!isNaN(t)) el.textContent = rel(t);
+      if (isNaN(t)) return;
+      el.textContent = abs ? utc(t) : rel(t);
     });
   }
   tick();
   setInterval(tick, 15000);
+
+  var utcBox = document.getElementById("utc");
+  if (utcBox) {
+    utcBox.checked = setting("utc") === "1";
+    utcBox.addEventListener("change", function () { setSetting("utc", utcBox.checked ? "1" : ""); tick(); });
+  }
+
+  // Auto-refresh: reload the list's rows, counts and tabs in place every
+  // 10 s (stripeq.refreshMs overrides it, for tests), while the tab is
+  // visible, and highlight the rows that were not there before.
+  var auto = document.getElementById("autorefresh");
+  if (auto) {
+    var timer = null;
+    var refresh = function () {
+      if (document.hidden) return;
+      fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var seen = {};
+        document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) { seen[tr.dataset.id] = true; });
+        ["table.list tbody", "div.bar", "#matching", ".pager"].forEach(function (sel) {
+          var now = document.querySelector(sel), next = doc.querySelector(sel);
+          if (now && next) now.replaceWith(document.importNode(next, true));
+        });
+        document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) {
+          if (!seen[tr.dataset.id]) tr.classList.add("new");
+        });
+        tick();
+      }).catch(function (err) { toast("Auto-refresh: " + err.message, true); });
+    };
+    var apply = function () {
+      clearInterval(timer);
+      timer = auto.checked ? setInterval(refresh, Number(setting("refreshMs")) || 10000) : null;
+    };
+    auto.checked = setting("autorefresh") === "1";
+    auto.addEventListener("change", function () { setSetting("autorefresh", auto.checked ? "1" : ""); apply(); });
+    apply();
+  }
 
   function toast(msg, bad) {
     var el = document.getElementById("toast");
