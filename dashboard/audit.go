@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The audit log records every operator action: who, when, what, on how
-// many executions, why (an optional reason, such as an incident name) and
+// The audit log records every operator action, in the Console or through
+// asynqmon: who, when, what, on how many executions, why (an optional reason, such as an incident name) and
 // how it ended. It is one Redis stream, whose entry IDs are the times of
 // the actions; each write trims entries older than AUDIT_RETENTION, and
 // reads never show them.
@@ -40,6 +40,7 @@ const (
 	actionDelete    = "delete"
 	actionDiscard   = "discard"
 	actionRecovery  = "recovery"
+	actionAsynqmon  = "asynqmon" // a change made in asynqmon, by its API path
 )
 
 // auditEntry is one recorded action.

@@ -113,3 +113,25 @@ func TestAuditRetentionSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditAsynqmon: an operator's change through asynqmon is in the
+// audit log by its API path, with its result (asynqmon answers 500 for an
+// unknown task); a read is not.
+func TestAuditAsynqmon(t *testing.T) {
+	b := setup(t, seeds[:1]) // evt_01, archived
+	b.op(t, "GET", "/monitoring/api/queues")
+	if rec := b.op(t, "POST", "/monitoring/api/queues/stripe/archived_tasks/evt_01:run"); rec.Code/100 != 2 {
+		t.Fatalf("run in asynqmon: %d", rec.Code)
+	}
+	b.op(t, "DELETE", "/monitoring/api/queues/stripe/archived_tasks/evt_nope")
+	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
+	if len(p.Entries) != 2 {
+		t.Fatalf("audit log %+v, want the two changes", p.Entries)
+	}
+	if e := p.Entries[1]; e.Action != "asynqmon" || e.Target != "POST queues/stripe/archived_tasks/evt_01:run" || e.Result != "ok" || e.User != opUser {
+		t.Errorf("run entry %+v", e)
+	}
+	if e := p.Entries[0]; e.Target != "DELETE queues/stripe/archived_tasks/evt_nope" || !strings.HasPrefix(e.Result, "HTTP ") {
+		t.Errorf("failed delete entry %+v", e)
+	}
+}

@@ -80,6 +80,15 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 		w := &htmlRewriter{ResponseWriter: c.Writer}
 		mon.ServeHTTP(w, c.Request)
 		w.flush()
+		if !isSafe(c.Request.Method) {
+			// An operator's change through asynqmon goes to the audit log
+			// too, by its API path, e.g. "POST queues/stripe/archived_tasks/evt_1:run".
+			var err error
+			if st := c.Writer.Status(); st >= 400 {
+				err = fmt.Errorf("HTTP %d", st)
+			}
+			s.audit(c, auditEntry{Action: actionAsynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}, err)
+		}
 	}
 }
 

@@ -61,10 +61,10 @@ func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Durat
 			defer cancel()
 			switch {
 			case err == nil:
-				if a.Outcome == "" {
-					o.Summary = "nothing to do"
+				var result []byte // nil: a handler that noted nothing keeps any result it wrote itself
+				if a.Outcome != "" {
+					result, _ = json.Marshal(o)
 				}
-				result, _ := json.Marshal(o)
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
 				if cerr := store.Complete(sctx, queue, id, a, result, resolve, historyTTL); cerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "completed, but its outcome and attempt were not recorded", logging.Err(cerr))

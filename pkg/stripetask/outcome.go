@@ -98,7 +98,10 @@ func (o Outcome) Line() string {
 		parts = append(parts, s)
 	}
 	if len(parts) == 0 {
-		return "nothing to do"
+		if o.Fetched {
+			return "read Stripe's copy; nothing else noted"
+		}
+		return "nothing noted"
 	}
 	return strings.Join(parts, "; ")
 }
