@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -607,5 +608,27 @@ func TestAPISearch(t *testing.T) {
 	page := b.op(t, "GET", "/?q=in_nope").Body.String()
 	if !strings.Contains(page, "No execution names") || !strings.Contains(page, "the customer's email") {
 		t.Errorf("an empty search does not say what it searched:\n%s", page)
+	}
+}
+
+// TestRunKeepsAttempts: running an archived execution again keeps its
+// failed attempts in its history, for the attempts to come to follow.
+func TestRunKeepsAttempts(t *testing.T) {
+	b := setup(t, seeds[:1]) // evt_01, archived
+	store := failures.New(b.db.Client, 0)
+	at := time.Now().Add(-time.Minute).UTC()
+	if err := store.Keep(t.Context(), failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
+		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "skip retry for the task: boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := b.op(t, "POST", "/api/executions/evt_01/rerun"); rec.Code != 200 {
+		t.Fatalf("run: %d %s", rec.Code, rec.Body.String())
+	}
+	d := decode[detail](t, b.op(t, "GET", "/api/executions/evt_01"), 200)
+	if len(d.Attempts) != 1 || d.Attempts[0].Error != "boom" || d.Attempts[0].Worker != "w:1" || d.State != "pending" {
+		t.Errorf("after run: state %s, attempts %+v", d.State, d.Attempts)
+	}
+	if _, err := store.Get(t.Context(), "stripe", "evt_01"); !errors.Is(err, failures.ErrNotKept) {
+		t.Errorf("the kept failure outlived the run: %v", err)
 	}
 }

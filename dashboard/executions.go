@@ -530,7 +530,8 @@ func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
 			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
 		}
 		if info.State == asynq.TaskStateArchived {
-			if err := s.failures.Resolve(ctx, info.Queue, id); err != nil {
+			// Its attempts go on in its history.
+			if err := s.failures.Reopen(ctx, info.Queue, id); err != nil {
 				return rerunResult{}, err
 			}
 		}

@@ -255,6 +255,36 @@ func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	return nil
 }
 
+// Reopen forgets task id's kept failure because asynq runs the task again
+// (an operator's "run now" of an archived task), and moves its attempts
+// back into the task's attempt history, so the history goes on with the
+// new attempts. It is not an error when nothing is kept.
+func (s *Store) Reopen(ctx context.Context, queue, id string) error {
+	err := reopenScript.Run(ctx, s.rdb, []string{AllKey(queue), RecordKey(queue, id), attemptsKey(queue, id)},
+		id, MaxAttempts, attemptsTTL.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("failures: reopen %s: %w", id, err)
+	}
+	return nil
+}
+
+// reopenScript: KEYS all, record, attempts; ARGV id, max attempts, TTL ms.
+var reopenScript = redis.NewScript(`
+local old = redis.call("HGET", KEYS[2], "attempts")
+if old then
+  local prev = cjson.decode(old)
+  local later = redis.call("LRANGE", KEYS[3], 0, -1)
+  redis.call("DEL", KEYS[3])
+  for _, a in ipairs(prev) do redis.call("RPUSH", KEYS[3], cjson.encode(a)) end
+  for _, a in ipairs(later) do redis.call("RPUSH", KEYS[3], a) end
+  redis.call("LTRIM", KEYS[3], -tonumber(ARGV[2]), -1)
+  redis.call("PEXPIRE", KEYS[3], ARGV[3])
+end
+redis.call("DEL", KEYS[2])
+redis.call("ZREM", KEYS[1], ARGV[1])
+return 1
+`)
+
 // ErrNotKept means no failure is kept for the task.
 var ErrNotKept = errors.New("no failure kept")
 
