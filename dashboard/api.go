@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -194,6 +196,37 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			c.JSON(http.StatusAccepted, res)
 			return
 		}
+		c.JSON(http.StatusOK, res)
+	}
+}
+
+// handleRerunSelected is POST /api/executions/rerun-selected with a JSON
+// body {"ids": ["evt_…", …], "reason": "…"}: re-run each execution named
+// (at most 500), as its own re-run would; pending, active and unknown ones
+// are skipped.
+func (s *server) handleRerunSelected() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var body struct {
+			IDs    []string `json:"ids"`
+			Reason string   `json:"reason"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": `body must be JSON: {"ids": ["evt_…", …], "reason": "…"}, with at least one ID`})
+			return
+		}
+		if len(body.IDs) > maxSelected {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": fmt.Sprintf("at most %d executions at once; re-run a filter for more", maxSelected)})
+			return
+		}
+		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
+		res := s.rerunSelected(c.Request.Context(), ids)
+		target := strings.Join(ids, ",")
+		if len(target) > 1000 {
+			target = target[:1000] + "…"
+		}
+		e := auditEntry{Action: actionRerunSelected, Target: target, Count: len(ids), Reason: cleanReason(body.Reason),
+			Detail: fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", res.Run, res.Copied, res.Skipped, res.Failed)}
+		s.audit(c, e, nil)
 		c.JSON(http.StatusOK, res)
 	}
 }

@@ -36,11 +36,13 @@ const maxReason = 500
 const (
 	actionRerun     = "rerun"
 	actionBulkRerun = "bulk_rerun"
-	actionCancel    = "cancel"
-	actionDelete    = "delete"
-	actionDiscard   = "discard"
-	actionRecovery  = "recovery"
-	actionAsynqmon  = "asynqmon" // a change made in asynqmon, by its API path
+	// actionRerunSelected: the executions an operator ticked in the list.
+	actionRerunSelected = "rerun_selected"
+	actionCancel        = "cancel"
+	actionDelete        = "delete"
+	actionDiscard       = "discard"
+	actionRecovery      = "recovery"
+	actionAsynqmon      = "asynqmon" // a change made in asynqmon, by its API path
 )
 
 // auditEntry is one recorded action.

@@ -3,6 +3,7 @@ package main
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +75,51 @@ func TestBrowserLiveAndPrecise(t *testing.T) {
 		t.Errorf("the list with its toggles at 390x844: %v, %v", w, err)
 	}
 	br.shot("live-phone-list.png")
+}
+
+// TestBrowserPickAndTime: an operator picks a window with the time picker,
+// ticks two rows, sees what "re-run selected" will do to each, and re-runs
+// them.
+func TestBrowserPickAndTime(t *testing.T) {
+	b := setup(t, seeds[:4])
+	br := newBrowser(t, b.h, 1440, 900)
+	br.signIn("/", opUser, opPass)
+
+	// The window from evt_02's minute on: evt_01, an hour older, is out.
+	from := seeds[1].ReceivedAt.UTC().Format("2006-01-02T15:04")
+	br.do("pick a window", chromedp.WaitVisible(css(`input[name=from]`)),
+		chromedp.SetValue(css(`input[name=from]`), from),
+		chromedp.Submit(css(`#filters`)), waitURL("from="))
+	if got := br.rows(); !slices.Equal(got, []string{"evt_04", "evt_03", "evt_02"}) {
+		t.Errorf("from %s: %v", from, got)
+	}
+	br.do("clear", chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`table.list`)))
+
+	if hidden := br.get("button", chromedp.Evaluate[string](`String(document.getElementById("rerun-selected").hidden)`)); hidden != "true" {
+		t.Error("re-run selected shows with nothing ticked")
+	}
+	br.reason("INC-11")
+	br.do("tick two", chromedp.Click(css(`tr[data-id=evt_01] input.pick`)), chromedp.Click(css(`tr[data-id=evt_03] input.pick`)))
+	if got := br.get("button", chromedp.Text(css(`#rerun-selected`))); got != "Re-run 2 selected…" {
+		t.Errorf("the button says %q", got)
+	}
+	br.do("re-run selected", chromedp.Click(css(`#rerun-selected`)), chromedp.WaitVisible(css(`#toast`)))
+	br.reason("")
+	br.mu.Lock()
+	preview := strings.Join(br.dialogs, "\n")
+	br.mu.Unlock()
+	for _, want := range []string{"Re-run 2 selected executions?", "evt_01  invoice.payment_failed  archived → run now", "evt_03  invoice.payment_failed  completed → copy as a new execution"} {
+		if !strings.Contains(preview, want) {
+			t.Errorf("the preview lacks %q:\n%s", want, preview)
+		}
+	}
+	if toast := br.get("toast", chromedp.Text(css(`#toast`))); !strings.HasPrefix(toast, "Re-ran 2 (1 run now, 1 copied)") {
+		t.Errorf("toast %q", toast)
+	}
+	if info, err := b.env.Inspector.GetTaskInfo("stripe", "evt_03:rerun:1"); err != nil {
+		t.Errorf("evt_03 was not copied: %v", err)
+	} else if info.Headers["rerunOf"] != "evt_03" {
+		t.Errorf("copy headers %v", info.Headers)
+	}
+	br.shot("pick-desktop-list.png")
 }

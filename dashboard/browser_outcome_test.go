@@ -18,7 +18,8 @@ func TestBrowserOutcome(t *testing.T) {
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/", opUser, opPass)
 	// The list, with an outcome, fits a laptop.
-	br.do("laptop", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`table.list`)))
+	br.do("signed in", chromedp.WaitVisible(css(`table.list`)), waitURL(br.base+"/"))
+	br.do("laptop", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(br.base+"/?limit=50"), chromedp.WaitVisible(css(`table.list`)))
 	if w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); err != nil || w[0] > w[1] {
 		t.Errorf("the list at 1280x800: %v, %v", w, err)
 	}

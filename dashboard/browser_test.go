@@ -59,6 +59,7 @@ type browser struct {
 	requests  []string       // every URL requested
 	responses map[string]int // URL → last status
 	answer    string         // typed into a prompt (the reason of an action)
+	dialogs   []string       // the messages of the dialogs accepted
 }
 
 // reason sets what the next confirmations answer to their prompt for a
@@ -108,6 +109,7 @@ func newBrowser(t *testing.T, handler http.Handler, w, h int) *browser {
 		case *page.EventJavascriptDialogOpening:
 			b.mu.Lock()
 			answer := b.answer
+			b.dialogs = append(b.dialogs, ev.Message)
 			b.mu.Unlock()
 			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: answer})
 		case *network.EventRequestWillBeSent:

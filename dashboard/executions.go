@@ -108,7 +108,15 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 		}
 		parsed, err := time.Parse(time.RFC3339, raw)
 		if err != nil {
-			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z) or unix seconds", execindex.ErrInvalidFilter, name)
+			// The time picker's form: a UTC time without a zone.
+			for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
+				if parsed, err = time.ParseInLocation(layout, raw, time.UTC); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z), a UTC time (2026-11-28T10:00) or unix seconds", execindex.ErrInvalidFilter, name)
 		}
 		*t = parsed
 	}
@@ -665,20 +673,38 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult
 			res.Skipped++
 			continue
 		}
-		r, err := s.rerun(ctx, it.ID)
-		switch {
-		case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
-			res.Skipped++
-		case err != nil:
-			res.Failed++
-			if len(res.Errors) < 5 {
-				res.Errors = append(res.Errors, it.ID+": "+err.Error())
-			}
-		case r.Action == "copy":
-			res.Copied++
-		default:
-			res.Run++
-		}
+		s.rerunInto(ctx, &res, it.ID)
 	}
 	return res, nil
+}
+
+// maxSelected is the most executions one "re-run selected" takes.
+const maxSelected = 500
+
+// rerunSelected re-runs the executions ids, each as its own re-run does;
+// one that is pending, active or gone is skipped.
+func (s *server) rerunSelected(ctx context.Context, ids []string) bulkResult {
+	res := bulkResult{Matched: len(ids)}
+	for _, id := range ids {
+		s.rerunInto(ctx, &res, id)
+	}
+	return res
+}
+
+// rerunInto re-runs id and counts what happened on res.
+func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
+	r, err := s.rerun(ctx, id)
+	switch {
+	case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
+		res.Skipped++
+	case err != nil:
+		res.Failed++
+		if len(res.Errors) < 5 {
+			res.Errors = append(res.Errors, id+": "+err.Error())
+		}
+	case r.Action == "copy":
+		res.Copied++
+	default:
+		res.Run++
+	}
 }

@@ -31,6 +31,8 @@ var funcs = template.FuncMap{
 	"rel":   relTime,
 	"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// dtl is t for an <input type="datetime-local">, in UTC.
+	"dtl": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") },
 	// unix shows a header of unix seconds, such as created, as a UTC time.
 	"unix": func(s string) string {
 		n, err := strconv.ParseInt(s, 10, 64)

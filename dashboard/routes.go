@@ -39,6 +39,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/audit", s.handleAudit())
 	op := api.Group("/", requireOperator())
 	op.POST("/executions/rerun", s.handleBulkRerun())
+	op.POST("/executions/rerun-selected", s.handleRerunSelected())
 	op.POST("/executions/:id/rerun", s.handleRerun())
 	op.POST("/executions/:id/cancel", s.handleCancel())
 	op.DELETE("/executions/:id", s.handleDelete())

@@ -43,7 +43,8 @@
   if (auto) {
     var timer = null;
     var refresh = function () {
-      if (document.hidden) return;
+      // Not while the page is hidden, or rows are ticked for a re-run.
+      if (document.hidden || document.querySelector("table.list input.pick:checked")) return;
       fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text();
@@ -133,6 +134,50 @@
       b.disabled = false;
       toast(err.message, true);
     });
+  });
+
+  // Row checkboxes: "Re-run selected" previews what each ticked execution
+  // will do (run now, copy, or skip), asks for a reason, then re-runs them.
+  var picked = function () {
+    return Array.prototype.slice.call(document.querySelectorAll("table.list input.pick:checked")).map(function (c) { return c.closest("tr"); });
+  };
+  var showPicked = function () {
+    var b = document.getElementById("rerun-selected");
+    if (!b) return;
+    var n = picked().length;
+    b.hidden = n === 0;
+    b.textContent = "Re-run " + n + " selected…";
+  };
+  document.addEventListener("change", function (ev) {
+    if (ev.target.id === "pick-all") {
+      document.querySelectorAll("table.list input.pick").forEach(function (c) { c.checked = ev.target.checked; });
+    }
+    if (ev.target.id === "pick-all" || ev.target.classList.contains("pick")) showPicked();
+  });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("#rerun-selected");
+    if (!b) return;
+    var rows = picked();
+    var what = { archived: "run now", retry: "run now", scheduled: "run now", completed: "copy as a new execution", pending: "skip: already pending", active: "skip: running" };
+    var lines = rows.slice(0, 15).map(function (r) {
+      return r.dataset.id + "  " + r.dataset.type + "  " + r.dataset.state + " → " + (what[r.dataset.state] || "run");
+    });
+    if (rows.length > 15) lines.push("… and " + (rows.length - 15) + " more");
+    var reason = window.prompt("Re-run " + rows.length + " selected executions?\n\n" + lines.join("\n") +
+      "\n\nReason, for the audit log (optional: an incident, a ticket):", "");
+    if (reason === null) return;
+    b.disabled = true;
+    fetch("/api/executions/rerun-selected", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ ids: rows.map(function (r) { return r.dataset.id; }), reason: reason.trim() })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (res) {
+        if (!r.ok) throw new Error(res.message || ("HTTP " + r.status));
+        toast("Re-ran " + (res.run + res.copied) + " (" + res.run + " run now, " + res.copied + " copied), skipped " + res.skipped + (res.failed ? ", failed " + res.failed : "") + ".");
+        setTimeout(function () { location.reload(); }, 1200);
+      });
+    }).catch(function (err) { b.disabled = false; toast(err.message, true); });
   });
 
   // Filter menus apply at once; text fields on Enter.
