@@ -175,6 +175,7 @@ func TestWebhookStoresTheContractTask(t *testing.T) {
 	want := map[string]string{
 		"type": "customer.created", "livemode": "false", "apiVersion": "2023-10-16",
 		"customer": "cus_stripeq_demo", "objectId": "cus_stripeq_demo", "created": strconv.FormatInt(now.Unix(), 10),
+		"refs": "jenny.rosen@example.com",
 	}
 	if !maps.Equal(info.Headers, want) {
 		t.Errorf("headers = %v\nwant %v", info.Headers, want)

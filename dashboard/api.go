@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -86,6 +89,11 @@ func (s *server) handleFacets() gin.HandlerFunc {
 func (s *server) handleRerun() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r, err := s.rerun(c.Request.Context(), c.Param("id"))
+		detail := r.NewID
+		if r.Action == "run" {
+			detail = "run now"
+		}
+		s.audit(c, auditEntry{Action: actionRerun, Target: c.Param("id"), Count: 1, Detail: detail}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -97,7 +105,9 @@ func (s *server) handleRerun() gin.HandlerFunc {
 // handleCancel is POST /api/executions/:id/cancel.
 func (s *server) handleCancel() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := s.cancel(c.Param("id")); err != nil {
+		err := s.cancel(c.Param("id"))
+		s.audit(c, auditEntry{Action: actionCancel, Target: c.Param("id"), Count: 1}, err)
+		if err != nil {
 			apiError(c, err)
 			return
 		}
@@ -108,7 +118,9 @@ func (s *server) handleCancel() gin.HandlerFunc {
 // handleDelete is DELETE /api/executions/:id.
 func (s *server) handleDelete() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := s.remove(c.Request.Context(), c.Param("id")); err != nil {
+		err := s.remove(c.Request.Context(), c.Param("id"))
+		s.audit(c, auditEntry{Action: actionDelete, Target: c.Param("id"), Count: 1}, err)
+		if err != nil {
 			apiError(c, err)
 			return
 		}
@@ -127,6 +139,7 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			var body struct {
 				Query  string `json:"query"`
 				Expect *int   `json:"expect"`
+				Reason string `json:"reason"`
 			}
 			if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil {
 				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "body must be JSON: {\"query\": \"…\", \"expect\": N}"})
@@ -141,18 +154,36 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			if body.Expect != nil {
 				params.Set("expect", strconv.Itoa(*body.Expect))
 			}
+			if body.Reason != "" {
+				params.Set("reason", body.Reason)
+			}
 		}
 		expect, err := strconv.Atoi(params.Get("expect"))
 		if err != nil || expect < 0 {
 			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "expect must be the number of executions you confirmed (see total in GET /api/executions)"})
 			return
 		}
-		q, err := parseQuery(params, time.Now(), "expect")
+		reason := cleanReason(params.Get("reason"))
+		q, err := parseQuery(params, time.Now(), "expect", "reason")
 		if err != nil {
 			apiError(c, err)
 			return
 		}
 		res, err := s.bulkRerun(c.Request.Context(), q, expect)
+		filter := url.Values{}
+		for k, v := range params {
+			if k != "expect" && k != "reason" {
+				filter[k] = v
+			}
+		}
+		e := auditEntry{Action: actionBulkRerun, Target: filter.Encode(), Count: res.Matched, Reason: reason}
+		switch {
+		case res.Job != nil:
+			e.Detail = "job " + res.Job.ID
+		case err == nil:
+			e.Detail = fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", res.Run, res.Copied, res.Skipped, res.Failed)
+		}
+		s.audit(c, e, err)
 		if err != nil {
 			if errors.Is(err, errConflict) {
 				c.AbortWithStatusJSON(http.StatusConflict, gin.H{"message": err.Error(), "matched": res.Matched})
@@ -165,6 +196,37 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			c.JSON(http.StatusAccepted, res)
 			return
 		}
+		c.JSON(http.StatusOK, res)
+	}
+}
+
+// handleRerunSelected is POST /api/executions/rerun-selected with a JSON
+// body {"ids": ["evt_…", …], "reason": "…"}: re-run each execution named
+// (at most 500), as its own re-run would; pending, active and unknown ones
+// are skipped.
+func (s *server) handleRerunSelected() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var body struct {
+			IDs    []string `json:"ids"`
+			Reason string   `json:"reason"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": `body must be JSON: {"ids": ["evt_…", …], "reason": "…"}, with at least one ID`})
+			return
+		}
+		if len(body.IDs) > maxSelected {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": fmt.Sprintf("at most %d executions at once; re-run a filter for more", maxSelected)})
+			return
+		}
+		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
+		res := s.rerunSelected(c.Request.Context(), ids)
+		target := strings.Join(ids, ",")
+		if len(target) > 1000 {
+			target = target[:1000] + "…"
+		}
+		e := auditEntry{Action: actionRerunSelected, Target: target, Count: len(ids), Reason: cleanReason(body.Reason),
+			Detail: fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", res.Run, res.Copied, res.Skipped, res.Failed)}
+		s.audit(c, e, nil)
 		c.JSON(http.StatusOK, res)
 	}
 }
@@ -187,7 +249,9 @@ func (s *server) handleJob() gin.HandlerFunc {
 func (s *server) handleDiscard() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("id")
-		if err := s.remove(c.Request.Context(), id); err != nil {
+		err := s.remove(c.Request.Context(), id)
+		s.audit(c, auditEntry{Action: actionDiscard, Target: id, Count: 1}, err)
+		if err != nil {
 			apiError(c, err)
 			return
 		}

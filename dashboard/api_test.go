@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 func rowIDs(l listing) []string {
@@ -487,5 +491,192 @@ func TestPublicAssets(t *testing.T) {
 		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
 			t.Errorf("GET %s without credentials: %d, %d bytes; want 200 with the file", path, rec.Code, rec.Body.Len())
 		}
+	}
+}
+
+// seedOutcome writes, as the worker does, a failed attempt and then the
+// completing one with its outcome for task id: the payment_failed notice
+// skipped because a newer payment settled it.
+func seedOutcome(t testing.TB, b *bundle, id string) stripetask.Outcome {
+	t.Helper()
+	store := failures.New(b.db.Client, 0)
+	start := time.Now().Add(-2 * time.Minute).UTC()
+	if err := store.AddAttempt(t.Context(), "stripe", id, failures.Attempt{
+		Start: start, At: start.Add(1500 * time.Millisecond), MS: 1500, Worker: "worker-a:41",
+		Error: "skip retry for the task: update records: dial tcp 10.0.0.5:6379: i/o timeout",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	o := stripetask.Outcome{
+		Records: []stripetask.RecordChange{{Key: "stripeq:customer:{cus_X}", Changed: false, Why: "a newer event is already applied"}, {Key: "stripeq:charge:{ch_1}", Changed: true}},
+		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: stripetask.NoticeSkipped, Reason: "a newer payment settled it"}},
+	}
+	result, _ := json.Marshal(o)
+	second := start.Add(time.Minute)
+	if err := store.Complete(t.Context(), "stripe", id, failures.Attempt{
+		Start: second, At: second.Add(12 * time.Millisecond), MS: 12, Retry: 1, Worker: "worker-b:7", Outcome: o.Line(),
+	}, result, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestAPIOutcomeAndAttempts: a completed execution's outcome is one line in
+// the list and whole in the detail, with every attempt's start, duration,
+// worker and error (without asynq's prefix); the earlier attempt's error
+// is not the completed row's.
+func TestAPIOutcomeAndAttempts(t *testing.T) {
+	b := setup(t, seeds[:4])
+	want := seedOutcome(t, b, "evt_03")
+
+	d := decode[detail](t, b.op(t, "GET", "/api/executions/evt_03"), 200)
+	if d.OutcomeOf == nil || len(d.OutcomeOf.Notices) != 1 || d.OutcomeOf.Notices[0] != want.Notices[0] || len(d.OutcomeOf.Records) != 2 {
+		t.Errorf("outcome = %+v", d.OutcomeOf)
+	}
+	if d.Outcome != "payment_failed skipped: a newer payment settled it; 1 record updated" || d.LastError != "" {
+		t.Errorf("outcome line %q, last error %q", d.Outcome, d.LastError)
+	}
+	if len(d.Attempts) != 2 {
+		t.Fatalf("attempts = %+v", d.Attempts)
+	}
+	a0, a1 := d.Attempts[0], d.Attempts[1]
+	if a0.Error != "update records: dial tcp 10.0.0.5:6379: i/o timeout" || a0.Worker != "worker-a:41" || a0.MS != 1500 || a0.Start.IsZero() {
+		t.Errorf("first attempt = %+v", a0)
+	}
+	if a1.Error != "" || a1.Retry != 1 || a1.Worker != "worker-b:7" || a1.MS != 12 {
+		t.Errorf("second attempt = %+v", a1)
+	}
+
+	l := decode[listing](t, b.op(t, "GET", "/api/executions?customer=cus_X"), 200)
+	for _, e := range l.Executions {
+		if e.ID == "evt_03" && e.Outcome != d.Outcome {
+			t.Errorf("row outcome %q, want %q", e.Outcome, d.Outcome)
+		}
+		if e.ID == "evt_01" && strings.HasPrefix(e.LastError, "skip retry") {
+			t.Errorf("row error keeps asynq's prefix: %q", e.LastError)
+		}
+	}
+
+	page := b.op(t, "GET", "/executions/evt_03").Body.String()
+	for _, s := range []string{"a newer payment settled it", "worker-b:7", "update records: dial tcp 10.0.0.5:6379: i/o timeout", "succeeded", "1.5s"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("detail page lacks %q", s)
+		}
+	}
+	if strings.Contains(page, "skip retry for the task") {
+		t.Error("detail page shows asynq's prefix")
+	}
+}
+
+// TestAPISearch: q finds an execution by what it is about (an invoice,
+// charge, payment intent, subscription, dispute or checkout session ID,
+// or the customer's email, any case), by event, customer or account, and
+// refuses what it cannot search, saying what it takes.
+func TestAPISearch(t *testing.T) {
+	b := setup(t, seeds)
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"in_stripeq_demo", []string{"evt_08", "evt_07", "evt_04", "evt_03", "evt_02", "evt_01"}},
+		{"in_stripeq_demo&state=failed", []string{"evt_08", "evt_02", "evt_01"}},
+		{"pi_stripeq_demo&type=charge.failed", []string{"evt_07"}},
+		{"sub_stripeq_demo&type=customer.*", []string{"evt_06"}},
+		{"Jenny.Rosen@Example.com&customer=cus_Z", []string{"evt_05"}},
+		{"evt_04", []string{"evt_04"}},
+		{"cus_Y", []string{"evt_07", "evt_04"}},
+		{"acct_1", []string{"evt_07", "evt_05"}},
+		{"in_nope", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			l := decode[listing](t, b.op(t, "GET", "/api/executions?q="+strings.Replace(tt.q, "@", "%40", 1)), 200)
+			if got := rowIDs(l); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"hello", "in_x y", "@", "evt_01&id=evt_02", "cus_X&customer=cus_Y"} {
+		rec := b.op(t, "GET", "/api/executions?q="+url.QueryEscape(bad))
+		if rec.Code != 400 {
+			t.Errorf("q=%s: %d, want 400", bad, rec.Code)
+		}
+	}
+	if rec := b.op(t, "GET", "/api/executions?q=hello"); !strings.Contains(rec.Body.String(), "search takes an event ID") {
+		t.Errorf("q=hello says %s", rec.Body.String())
+	}
+	page := b.op(t, "GET", "/?q=in_nope").Body.String()
+	if !strings.Contains(page, "No execution names") || !strings.Contains(page, "the customer's email") {
+		t.Errorf("an empty search does not say what it searched:\n%s", page)
+	}
+}
+
+// TestRunKeepsAttempts: running an archived execution again keeps its
+// failed attempts in its history, for the attempts to come to follow.
+func TestRunKeepsAttempts(t *testing.T) {
+	b := setup(t, seeds[:1]) // evt_01, archived
+	store := failures.New(b.db.Client, 0)
+	at := time.Now().Add(-time.Minute).UTC()
+	if err := store.Keep(t.Context(), failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
+		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "skip retry for the task: boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := b.op(t, "POST", "/api/executions/evt_01/rerun"); rec.Code != 200 {
+		t.Fatalf("run: %d %s", rec.Code, rec.Body.String())
+	}
+	d := decode[detail](t, b.op(t, "GET", "/api/executions/evt_01"), 200)
+	if len(d.Attempts) != 1 || d.Attempts[0].Error != "boom" || d.Attempts[0].Worker != "w:1" || d.State != "pending" {
+		t.Errorf("after run: state %s, attempts %+v", d.State, d.Attempts)
+	}
+	if _, err := store.Get(t.Context(), "stripe", "evt_01"); !errors.Is(err, failures.ErrNotKept) {
+		t.Errorf("the kept failure outlived the run: %v", err)
+	}
+}
+
+// TestAPIRerunSelected: the executions ticked in the list are re-run each
+// as its own re-run would (run now, copied, or skipped), in one audited
+// action; viewers may not, and the body is checked.
+func TestAPIRerunSelected(t *testing.T) {
+	b := setup(t, seeds)
+	json := map[string]string{"Content-Type": "application/json"}
+	rec := b.do(t, req{method: "POST", path: "/api/executions/rerun-selected", user: opUser, pass: opPass, headers: json,
+		body: `{"ids":["evt_01","evt_03","evt_05","evt_nope","evt_01"],"reason":"INC-9"}`})
+	res := decode[bulkResult](t, rec, 200)
+	if res.Matched != 4 || res.Run != 1 || res.Copied != 1 || res.Skipped != 2 || res.Failed != 0 {
+		t.Errorf("result %+v, want evt_01 run, evt_03 copied, evt_05 and evt_nope skipped", res)
+	}
+	if info, _ := b.env.Inspector.GetTaskInfo("stripe", "evt_01"); info.State != asynq.TaskStatePending {
+		t.Errorf("evt_01 is %v", info.State)
+	}
+	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
+	if len(p.Entries) != 1 || p.Entries[0].Action != "rerun_selected" || p.Entries[0].Count != 4 || p.Entries[0].Reason != "INC-9" ||
+		p.Entries[0].Target != "evt_01,evt_03,evt_05,evt_nope" || p.Entries[0].Detail != "1 run, 1 copied, 2 skipped, 0 failed" {
+		t.Errorf("audit %+v", p.Entries)
+	}
+	many := `{"ids":[` + strings.Repeat(`"evt_x",`, maxSelected) + `"evt_y"]}`
+	for _, body := range []string{`{}`, `{"ids":[]}`, `not json`, many} {
+		if rec := b.do(t, req{method: "POST", path: "/api/executions/rerun-selected", user: opUser, pass: opPass, headers: json, body: body}); rec.Code != 400 {
+			t.Errorf("body %.40s: %d, want 400", body, rec.Code)
+		}
+	}
+	if rec := b.do(t, req{method: "POST", path: "/api/executions/rerun-selected", user: viewerUser, pass: viewerPass, headers: json, body: `{"ids":["evt_01"]}`}); rec.Code != 403 {
+		t.Errorf("viewer: %d, want 403", rec.Code)
+	}
+}
+
+// TestTimePickerValues: from and to take the time picker's UTC form too.
+func TestTimePickerValues(t *testing.T) {
+	b := setup(t, seeds)
+	// t0 is a whole second: evt_03 is at t0+51m, evt_05 at t0+53m, evt_02
+	// at t0+50m, before the minute from names.
+	from := t0.Add(51 * time.Minute).UTC().Format("2006-01-02T15:04")
+	to := t0.Add(53 * time.Minute).UTC().Format("2006-01-02T15:04:05")
+	l := decode[listing](t, b.op(t, "GET", "/api/executions?from="+from+"&to="+to), 200)
+	if got := rowIDs(l); !slices.Equal(got, []string{"evt_05", "evt_04", "evt_03"}) {
+		t.Errorf("from %s to %s: %v", from, to, got)
+	}
+	page := b.op(t, "GET", "/?to="+to).Body.String()
+	if !strings.Contains(page, `value="`+to+`"`) {
+		t.Errorf("the picker does not show to=%s", to)
 	}
 }

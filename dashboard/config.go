@@ -72,6 +72,9 @@ type config struct {
 	// Check holds the periodic check's settings (recovercheck.go):
 	// RECOVER_INTERVAL, RECOVER_GRACE, RECOVER_AUTO, ALERT_WEBHOOK_URL.
 	Check checkConfig
+	// AuditRetention is AUDIT_RETENTION, how long the audit log keeps an
+	// operator's action (audit.go). Default 2160h (90 days); at least 1h.
+	AuditRetention time.Duration
 }
 
 // errNeedCredentials refuses to serve an unprotected console to a network.
@@ -90,6 +93,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ViewerPassword: env.Credential("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
+		AuditRetention: env.Duration("AUDIT_RETENTION", defaultAuditRetention),
+	}
+	if c.AuditRetention < time.Hour {
+		env.Fail("AUDIT_RETENTION", "must be at least 1h")
 	}
 	for _, p := range env.List("TRUSTED_PROXIES", nil) {
 		prefix, err := parsePrefix(p)

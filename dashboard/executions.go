@@ -48,11 +48,11 @@ type query struct {
 }
 
 // queryParams are the parameters parseQuery reads.
-var queryParams = []string{"id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
+var queryParams = []string{"q", "id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
 
 // parseQuery reads the filter parameters of the list page and API:
 //
-//	id, type (exact, or a prefix ending in ".*"), livemode, api_version,
+//	q (search: see searchFilter), id, type (exact, or a prefix ending in ".*"), livemode, api_version,
 //	customer, account, state (one state, a comma list, or "failed" for
 //	retry and archived), since (15m, 1h, 24h, 7d or any Go duration), from
 //	and to (RFC 3339 or unix seconds), page (from 1), limit.
@@ -87,6 +87,9 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 			f.States = append(f.States, s)
 		}
 	}
+	if err := searchFilter(f, strings.TrimSpace(v.Get("q"))); err != nil {
+		return q, err
+	}
 	if q.Since != "" {
 		d, err := parseSince(q.Since)
 		if err != nil {
@@ -105,7 +108,15 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 		}
 		parsed, err := time.Parse(time.RFC3339, raw)
 		if err != nil {
-			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z) or unix seconds", execindex.ErrInvalidFilter, name)
+			// The time picker's form: a UTC time without a zone.
+			for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
+				if parsed, err = time.ParseInLocation(layout, raw, time.UTC); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z), a UTC time (2026-11-28T10:00) or unix seconds", execindex.ErrInvalidFilter, name)
 		}
 		*t = parsed
 	}
@@ -129,6 +140,52 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 	return q, q.Filter.Validate()
 }
 
+// searchPrefixes are the object IDs search looks up in the index's ref
+// sets: what data.object is, or names.
+var searchPrefixes = []string{"in_", "ch_", "py_", "pi_", "sub_", "dp_", "du_", "cs_"}
+
+// errSearch says what search takes.
+var errSearch = fmt.Errorf("%w: search takes an event ID (evt_…), a customer (cus_…), an account (acct_…), an invoice, charge, payment intent, subscription, dispute or checkout session ID (in_, ch_, pi_, sub_, dp_, cs_) or an email address", execindex.ErrInvalidFilter)
+
+// searchFilter sets on f what the search s looks for: an event ID is the
+// id filter, a customer or an account its filter, an object ID or an
+// email address the index's ref sets. A search and a filter of the same
+// field that differ are an error.
+func searchFilter(f *execindex.Filter, s string) error {
+	if s == "" {
+		return nil
+	}
+	set := func(field *string, name, v string) error {
+		if *field != "" && *field != v {
+			return fmt.Errorf("%w: the search %q and the %s filter %q differ", execindex.ErrInvalidFilter, s, name, *field)
+		}
+		*field = v
+		return nil
+	}
+	switch {
+	case strings.Contains(s, "@"):
+		email := stripetask.NormalizeEmail(s)
+		if email == "" {
+			return fmt.Errorf("%w: %q is not an email address", execindex.ErrInvalidFilter, s)
+		}
+		return set(&f.Ref, "ref", email)
+	case !stripetask.ValidID(s):
+		return errSearch
+	case strings.HasPrefix(s, "evt_"):
+		return set(&f.ID, "id", s)
+	case strings.HasPrefix(s, "cus_"):
+		return set(&f.Customer, "customer", s)
+	case strings.HasPrefix(s, "acct_"):
+		return set(&f.Account, "account", s)
+	}
+	for _, p := range searchPrefixes {
+		if strings.HasPrefix(s, p) {
+			return set(&f.Ref, "ref", s)
+		}
+	}
+	return errSearch
+}
+
 // parseSince reads "7d" as well as Go durations.
 func parseSince(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
@@ -145,20 +202,25 @@ func parseSince(s string) (time.Duration, error) {
 
 // execution is one row of the list, and the head of the detail view.
 type execution struct {
-	ID            string     `json:"id"`
-	EventID       string     `json:"event_id"`
-	RerunOf       string     `json:"rerun_of,omitempty"`
-	Type          string     `json:"type"`
-	State         string     `json:"state"`
-	Livemode      bool       `json:"livemode"`
-	APIVersion    string     `json:"api_version"`
-	Customer      string     `json:"customer,omitempty"`
-	Account       string     `json:"account,omitempty"`
-	ObjectID      string     `json:"object_id,omitempty"`
-	Retried       int        `json:"retried"`
-	MaxRetry      int        `json:"max_retry"`
-	LastError     string     `json:"last_error,omitempty"`
-	LastFailedAt  *time.Time `json:"last_failed_at,omitempty"`
+	ID         string `json:"id"`
+	EventID    string `json:"event_id"`
+	RerunOf    string `json:"rerun_of,omitempty"`
+	Type       string `json:"type"`
+	State      string `json:"state"`
+	Livemode   bool   `json:"livemode"`
+	APIVersion string `json:"api_version"`
+	Customer   string `json:"customer,omitempty"`
+	Account    string `json:"account,omitempty"`
+	ObjectID   string `json:"object_id,omitempty"`
+	Retried    int    `json:"retried"`
+	MaxRetry   int    `json:"max_retry"`
+	// LastError is asynq's last error, without its "skip retry for the
+	// task: "; "" once the execution completed (its history keeps it).
+	LastError    string     `json:"last_error,omitempty"`
+	LastFailedAt *time.Time `json:"last_failed_at,omitempty"`
+	// Outcome is what a completed execution did, in one line
+	// (stripetask.Outcome's Line); "" when it recorded none.
+	Outcome       string     `json:"outcome,omitempty"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	NextProcessAt *time.Time `json:"next_process_at,omitempty"`
@@ -169,14 +231,17 @@ type execution struct {
 // detail is the detail view: the row plus everything else asynq keeps.
 type detail struct {
 	execution
-	Queue     string            `json:"queue"`
-	Headers   map[string]string `json:"headers"`
-	Payload   json.RawMessage   `json:"payload"`
-	Result    string            `json:"result,omitempty"`
-	Retention string            `json:"retention"`
-	Reruns    []rerunLink       `json:"reruns"`
-	// Attempts are the failed attempts' errors, oldest first (at most
-	// failures.MaxAttempts), from the failure store.
+	Queue   string            `json:"queue"`
+	Headers map[string]string `json:"headers"`
+	Payload json.RawMessage   `json:"payload"`
+	// Result is the task's result as stored; Outcome is it read.
+	Result    string              `json:"result,omitempty"`
+	OutcomeOf *stripetask.Outcome `json:"outcome_detail,omitempty"`
+	Retention string              `json:"retention"`
+	Reruns    []rerunLink         `json:"reruns"`
+	// Attempts is the attempt history, oldest first (the latest
+	// failures.MaxAttempts): each attempt's start, duration, worker, and
+	// error or outcome.
 	Attempts []failures.Attempt `json:"attempts"`
 	// Kept is true when asynq no longer holds the task (trimmed from its
 	// archive) and the failure store alone keeps it.
@@ -220,7 +285,7 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 		ID: info.ID, EventID: stripetask.EventID(info.ID), RerunOf: info.Headers[stripetask.HeaderRerunOf],
 		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
 		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
-		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
+		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: failures.Message(info.LastErr),
 		LastFailedAt: optTime(info.LastFailedAt), ReceivedAt: received,
 		CompletedAt:   optTime(info.CompletedAt),
 		URL:           "/executions/" + url.PathEscape(info.ID),
@@ -228,6 +293,13 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 	}
 	if info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived {
 		e.NextProcessAt = optTime(info.NextProcessAt)
+	}
+	if info.State == asynq.TaskStateCompleted {
+		// An earlier attempt's error is history, not the execution's state.
+		e.LastError, e.LastFailedAt = "", nil
+		if o, ok := stripetask.ParseOutcome(info.Result); ok {
+			e.Outcome = o.Line()
+		}
 	}
 	return e
 }
@@ -339,6 +411,9 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	}
 	if d.Attempts == nil {
 		d.Attempts = []failures.Attempt{}
+	}
+	if o, ok := stripetask.ParseOutcome(info.Result); ok {
+		d.OutcomeOf = &o
 	}
 	if keptOnly {
 		d.Retention = "until re-run or discarded (failure store)"
@@ -463,7 +538,8 @@ func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
 			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
 		}
 		if info.State == asynq.TaskStateArchived {
-			if err := s.failures.Resolve(ctx, info.Queue, id); err != nil {
+			// Its attempts go on in its history.
+			if err := s.failures.Reopen(ctx, info.Queue, id); err != nil {
 				return rerunResult{}, err
 			}
 		}
@@ -597,20 +673,38 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult
 			res.Skipped++
 			continue
 		}
-		r, err := s.rerun(ctx, it.ID)
-		switch {
-		case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
-			res.Skipped++
-		case err != nil:
-			res.Failed++
-			if len(res.Errors) < 5 {
-				res.Errors = append(res.Errors, it.ID+": "+err.Error())
-			}
-		case r.Action == "copy":
-			res.Copied++
-		default:
-			res.Run++
-		}
+		s.rerunInto(ctx, &res, it.ID)
 	}
 	return res, nil
+}
+
+// maxSelected is the most executions one "re-run selected" takes.
+const maxSelected = 500
+
+// rerunSelected re-runs the executions ids, each as its own re-run does;
+// one that is pending, active or gone is skipped.
+func (s *server) rerunSelected(ctx context.Context, ids []string) bulkResult {
+	res := bulkResult{Matched: len(ids)}
+	for _, id := range ids {
+		s.rerunInto(ctx, &res, id)
+	}
+	return res
+}
+
+// rerunInto re-runs id and counts what happened on res.
+func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
+	r, err := s.rerun(ctx, id)
+	switch {
+	case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
+		res.Skipped++
+	case err != nil:
+		res.Failed++
+		if len(res.Errors) < 5 {
+			res.Errors = append(res.Errors, id+": "+err.Error())
+		}
+	case r.Action == "copy":
+		res.Copied++
+	default:
+		res.Run++
+	}
 }

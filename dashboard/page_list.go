@@ -60,7 +60,7 @@ func (s *server) handleListPage() gin.HandlerFunc {
 			data["NextURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit+2))
 		}
 		data["Filtered"] = q.Filter.ID != "" || q.Type != "" || q.Filter.Livemode != "" || q.Filter.APIVersion != "" ||
-			q.Filter.Customer != "" || q.Filter.Account != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
+			q.Filter.Customer != "" || q.Filter.Account != "" || q.Filter.Ref != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
 		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
 			// The whole URL, so that html/template treats it as one URL
 			// and does not escape the query's "=" and "&" as data.

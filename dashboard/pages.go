@@ -21,7 +21,7 @@ var webFS embed.FS
 // pages holds one template set per page, each with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, p := range []string{"login", "list", "detail", "error", "deliveries", "delivery", "recoveries"} {
+	for _, p := range []string{"login", "list", "detail", "error", "deliveries", "delivery", "recoveries", "audit"} {
 		out[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/layout.html", "web/"+p+".html"))
 	}
 	return out
@@ -31,6 +31,8 @@ var funcs = template.FuncMap{
 	"rel":   relTime,
 	"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// dtl is t for an <input type="datetime-local">, in UTC.
+	"dtl": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") },
 	// unix shows a header of unix seconds, such as created, as a UTC time.
 	"unix": func(s string) string {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -40,6 +42,12 @@ var funcs = template.FuncMap{
 		return time.Unix(n, 0).UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"num": thousands,
+	"ms": func(ms int64) string {
+		if ms < 1000 {
+			return fmt.Sprintf("%d ms", ms)
+		}
+		return (time.Duration(ms) * time.Millisecond).Round(10 * time.Millisecond).String()
+	},
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}

@@ -114,6 +114,14 @@ func (s *server) handleStartRecovery() gin.HandlerFunc {
 			apiError(c, err)
 			return
 		}
+		window := rec.Since.Format(time.RFC3339) + " to " + rec.Until.Format(time.RFC3339)
+		if rec.Account != "" {
+			window += " of " + rec.Account
+		}
+		if rec.DryRun {
+			window += " (dry run)"
+		}
+		s.audit(c, auditEntry{Action: actionRecovery, Target: window, Detail: "recovery " + rec.ID}, nil)
 		s.log.Info("recovery started", "recovery_id", rec.ID, slog.String(ctxUser, rec.StartedBy),
 			"since", rec.Since.Format(time.RFC3339), "until", rec.Until.Format(time.RFC3339), "account", rec.Account, "dry_run", rec.DryRun)
 		r.wg.Add(1)

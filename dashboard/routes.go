@@ -32,6 +32,7 @@ func (s *server) routes(r *gin.Engine) {
 	authed.GET("/deliveries/:id", s.throttle(), s.handleDeliveryPage())
 	authed.POST("/deliveries/:id/rerun", s.throttle(), requireOperator(), s.handleDeliveryRerunForm())
 	authed.GET("/recoveries", s.throttle(), s.handleRecoveriesPage())
+	authed.GET("/audit", s.throttle(), s.handleAuditPage())
 
 	api := authed.Group("/api", s.throttle())
 	api.GET("/executions", s.handleList())
@@ -41,8 +42,10 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/facets", s.handleFacets())
 	api.GET("/deliveries", s.handleDeliveries())
 	api.GET("/deliveries/:id", s.handleDelivery())
+	api.GET("/audit", s.handleAudit())
 	op := api.Group("/", requireOperator())
 	op.POST("/executions/rerun", s.handleBulkRerun())
+	op.POST("/executions/rerun-selected", s.handleRerunSelected())
 	op.POST("/executions/:id/rerun", s.handleRerun())
 	op.POST("/executions/:id/cancel", s.handleCancel())
 	op.DELETE("/executions/:id", s.handleDelete())
@@ -85,6 +88,15 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 		w := &htmlRewriter{ResponseWriter: c.Writer}
 		mon.ServeHTTP(w, c.Request)
 		w.flush()
+		if !isSafe(c.Request.Method) {
+			// An operator's change through asynqmon goes to the audit log
+			// too, by its API path, e.g. "POST queues/stripe/archived_tasks/evt_1:run".
+			var err error
+			if st := c.Writer.Status(); st >= 400 {
+				err = fmt.Errorf("HTTP %d", st)
+			}
+			s.audit(c, auditEntry{Action: actionAsynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}, err)
+		}
 	}
 }
 

@@ -29,6 +29,9 @@ func BenchmarkQuery100k(b *testing.B) {
 		{"type=invoice.payment_failed,livemode=true,state=archived", execindex.Filter{Type: "invoice.payment_failed", Livemode: "true", States: []string{"archived"}}, 0},
 		{"prefix=invoice,last24h", execindex.Filter{TypePrefix: "invoice", From: time.Now().Add(-24 * time.Hour)}, 0},
 		{"customer", execindex.Filter{Customer: "cus_bulk_42"}, 0},
+		{"ref=in_bulk_4242", execindex.Filter{Ref: "in_bulk_4242"}, 0},
+		{"ref=email", execindex.Filter{Ref: "cus_bulk_42@example.com"}, 0},
+		{"ref=email,state=failed", execindex.Filter{Ref: "cus_bulk_42@example.com", States: []string{"retry", "archived"}}, 0},
 		{"state=archived", execindex.Filter{States: []string{"archived"}}, 0},
 		// The deep page: every execution of the last 7 days, page 2.
 		{"since=7d,page=2", execindex.Filter{From: time.Now().Add(-7 * 24 * time.Hour)}, 50},

@@ -31,6 +31,9 @@
 //	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
 //	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
 //	stripeq:idx:{stripe}:account:<acct_…>             ZSET
+//	stripeq:idx:{stripe}:ref:<id or email>            ZSET, by data.object's ID and what it names (stripetask.Metadata's
+//	                                                   ObjectID and Refs): ref:in_…, ref:ch_…, ref:pi_…, ref:sub_…, ref:dp_…,
+//	                                                   ref:cs_…, ref:<the customer's email, lower-cased>
 //	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it, length-prefixed
 //	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
@@ -158,6 +161,12 @@ func suffixes(m stripetask.Metadata) []string {
 	}
 	if m.Account != "" {
 		s = append(s, "account:"+m.Account)
+	}
+	if m.ObjectID != "" && m.ObjectID != m.Customer {
+		s = append(s, "ref:"+m.ObjectID)
+	}
+	for _, r := range m.Refs {
+		s = append(s, "ref:"+r)
 	}
 	return s
 }

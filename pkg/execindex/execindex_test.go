@@ -65,6 +65,13 @@ func TestQuery(t *testing.T) {
 		{"exact ID", execindex.Filter{ID: "evt_04"}, []string{"evt_04"}},
 		{"exact ID not matching the rest", execindex.Filter{ID: "evt_04", Livemode: "false"}, nil},
 		{"unknown ID", execindex.Filter{ID: "evt_nope"}, nil},
+		// Search by what an event is about: its data.object or what that
+		// names (the charge names its invoice), or the customer's email.
+		{"ref: an invoice", execindex.Filter{Ref: "in_stripeq_demo"}, []string{"evt_08", "evt_07", "evt_04", "evt_03", "evt_02", "evt_01"}},
+		{"ref: a subscription", execindex.Filter{Ref: "sub_stripeq_demo"}, []string{"evt_08", "evt_06", "evt_04", "evt_03", "evt_02", "evt_01"}},
+		{"ref: a charge, failed", execindex.Filter{Ref: "ch_stripeq_demo", States: []string{"retry", "archived"}}, []string{"evt_08", "evt_02", "evt_01"}},
+		{"ref: an email, one customer", execindex.Filter{Ref: "jenny.rosen@example.com", Customer: "cus_C"}, []string{"evt_05"}},
+		{"ref: unknown", execindex.Filter{Ref: "in_nope"}, nil},
 	}
 	large := execindex.New(db.Client, "stripe")
 	execindex.SetSmall(large, 1)

@@ -31,6 +31,11 @@ type Filter struct {
 	APIVersion string
 	Customer   string
 	Account    string
+	// Ref is an object the event is about (its data.object, or an
+	// invoice, charge, payment intent, subscription or checkout session
+	// it names: in_…, ch_…, pi_…, sub_…, dp_…, cs_…) or the customer's
+	// email, lower-cased (stripetask.NormalizeEmail).
+	Ref string
 	// States keeps executions in any of these states (see States); empty
 	// keeps every state.
 	States []string
@@ -53,7 +58,7 @@ func (f Filter) Validate() error {
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
 		return fmt.Errorf("%w: to is before from", ErrInvalidFilter)
 	}
-	for name, v := range map[string]string{"id": f.ID, "type": f.Type, "type prefix": f.TypePrefix, "apiVersion": f.APIVersion, "customer": f.Customer, "account": f.Account} {
+	for name, v := range map[string]string{"id": f.ID, "type": f.Type, "type prefix": f.TypePrefix, "apiVersion": f.APIVersion, "customer": f.Customer, "account": f.Account, "ref": f.Ref} {
 		if len(v) > 255 || strings.ContainsAny(v, "\n\r") {
 			return fmt.Errorf("%w: %s is longer than 255 bytes or has a line break", ErrInvalidFilter, name)
 		}
@@ -75,6 +80,7 @@ func (f Filter) keys() []string {
 	add("apiVersion", f.APIVersion)
 	add("customer", f.Customer)
 	add("account", f.Account)
+	add("ref", f.Ref)
 	return k
 }
 

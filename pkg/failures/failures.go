@@ -19,7 +19,13 @@
 //
 //	stripeq:fail:{stripe}:all          ZSET task ID → when it failed for good (unix ms)
 //	stripeq:fail:{stripe}:t:<task ID>  HASH type, payload, headers (JSON), attempts (JSON), failed, retried, max_retry, err
-//	stripeq:fail:{stripe}:att:<task ID> LIST the errors of the task's attempts so far (JSON each), while retries are left; expires after 7 days
+//	stripeq:fail:{stripe}:att:<task ID> LIST the task's attempt history (JSON each, the latest MaxAttempts): every attempt,
+//	                                   failed or not; expires 7 days after a failed attempt, the task's retention after it completes
+//
+// The worker writes a completed attempt, its outcome (the result field of
+// asynq's task hash, asynq:{stripe}:t:<task ID>) and the resolution of a
+// kept failure in one MULTI ([Store.Complete]): one round trip per
+// execution.
 //
 // With QUEUE_SHARDS each shard queue has its own keys under its own tag.
 // Key and field names are permanent once deployed.
@@ -31,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -59,12 +66,31 @@ func RecordKey(queue, id string) string { return KeyPrefix(queue) + "t:" + id }
 
 func attemptsKey(queue, id string) string { return KeyPrefix(queue) + "att:" + id }
 
-// Attempt is one failed attempt of an execution.
+// Attempt is one attempt of an execution.
 type Attempt struct {
-	At    time.Time `json:"at"`
+	At    time.Time `json:"at"`    // when it ended
 	Retry int       `json:"retry"` // retries before this attempt: 0 for the first
-	Error string    `json:"error"`
+	// Error is the attempt's error, without asynq's "skip retry for the
+	// task: " (see [Message]); "" for an attempt that succeeded.
+	Error string `json:"error,omitempty"`
+	// Start is when the handler started; zero for an attempt recorded by
+	// an older worker.
+	Start time.Time `json:"start,omitzero"`
+	// MS is how long the handler ran, in milliseconds.
+	MS int64 `json:"ms"`
+	// Worker is the process that ran it, "hostname:pid".
+	Worker string `json:"worker,omitempty"`
+	// Outcome is the attempt's outcome in one line (stripetask.Outcome's
+	// Line), when it noted one.
+	Outcome string `json:"outcome,omitempty"`
 }
+
+// skipRetryPrefix is what asynq.SkipRetry puts before a permanent error.
+var skipRetryPrefix = asynq.SkipRetry.Error() + ": "
+
+// Message is an error as an operator reads it: without asynq's "skip
+// retry for the task: ", which every permanent error starts with.
+func Message(err string) string { return strings.TrimPrefix(err, skipRetryPrefix) }
 
 // Record is one kept failure: what the task held when asynq gave up.
 type Record struct {
@@ -111,7 +137,7 @@ func cut(s string) string {
 
 // AddAttempt records a failed attempt of task id that has retries left.
 func (s *Store) AddAttempt(ctx context.Context, queue, id string, a Attempt) error {
-	a.Error = cut(a.Error)
+	a.Error = cut(Message(a.Error))
 	b, _ := json.Marshal(a)
 	k := attemptsKey(queue, id)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -126,13 +152,44 @@ func (s *Store) AddAttempt(ctx context.Context, queue, id string, a Attempt) err
 	return nil
 }
 
+// Complete records the attempt a of task id that succeeded, and in the same
+// MULTI writes result (when not nil) as the task's result in asynq's task
+// hash (as asynq's ResultWriter does) and, with resolve, forgets its kept
+// failure. The history then expires after ttl (the task's retention),
+// unless a later attempt renews it.
+func (s *Store) Complete(ctx context.Context, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) error {
+	b, _ := json.Marshal(a)
+	k := attemptsKey(queue, id)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, k, b)
+		p.LTrim(ctx, k, -MaxAttempts, -1)
+		p.PExpire(ctx, k, max(ttl, time.Minute))
+		if result != nil {
+			p.HSet(ctx, asynqTaskKey(queue, id), "result", result)
+		}
+		if resolve {
+			p.Del(ctx, RecordKey(queue, id))
+			p.ZRem(ctx, AllKey(queue), id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failures: complete %s: %w", id, err)
+	}
+	return nil
+}
+
+// asynqTaskKey is asynq's hash of task id in queue (asynq's
+// internal/base.TaskKey in v0.26): it shares the queue's hash tag.
+func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
 // Keep stores r, whose last attempt is last, as a failure asynq gives up
 // on. The attempts recorded by AddAttempt are moved into it. Keeping the
 // same ID again replaces the record (a re-run that failed again) and
 // keeps its earlier attempts. It also drops up to 100 records past the
 // retention from the ZSET of the queue.
 func (s *Store) Keep(ctx context.Context, r Record, last Attempt) error {
-	last.Error = cut(last.Error)
+	last.Error = cut(Message(last.Error))
 	b, _ := json.Marshal(last)
 	headers, _ := json.Marshal(r.Headers)
 	now := r.FailedAt
@@ -182,8 +239,9 @@ end
 return 1
 `)
 
-// Resolve forgets task id's failure and attempts: it completed, was
-// re-run (asynq holds it again) or was discarded. It is not an error when
+// Resolve forgets task id's failure and attempt history: it was re-run
+// (asynq holds it again) or discarded. (A completion resolves through
+// Complete, which keeps the history.) It is not an error when
 // nothing is kept.
 func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -196,6 +254,36 @@ func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	}
 	return nil
 }
+
+// Reopen forgets task id's kept failure because asynq runs the task again
+// (an operator's "run now" of an archived task), and moves its attempts
+// back into the task's attempt history, so the history goes on with the
+// new attempts. It is not an error when nothing is kept.
+func (s *Store) Reopen(ctx context.Context, queue, id string) error {
+	err := reopenScript.Run(ctx, s.rdb, []string{AllKey(queue), RecordKey(queue, id), attemptsKey(queue, id)},
+		id, MaxAttempts, attemptsTTL.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("failures: reopen %s: %w", id, err)
+	}
+	return nil
+}
+
+// reopenScript: KEYS all, record, attempts; ARGV id, max attempts, TTL ms.
+var reopenScript = redis.NewScript(`
+local old = redis.call("HGET", KEYS[2], "attempts")
+if old then
+  local prev = cjson.decode(old)
+  local later = redis.call("LRANGE", KEYS[3], 0, -1)
+  redis.call("DEL", KEYS[3])
+  for _, a in ipairs(prev) do redis.call("RPUSH", KEYS[3], cjson.encode(a)) end
+  for _, a in ipairs(later) do redis.call("RPUSH", KEYS[3], a) end
+  redis.call("LTRIM", KEYS[3], -tonumber(ARGV[2]), -1)
+  redis.call("PEXPIRE", KEYS[3], ARGV[3])
+end
+redis.call("DEL", KEYS[2])
+redis.call("ZREM", KEYS[1], ARGV[1])
+return 1
+`)
 
 // ErrNotKept means no failure is kept for the task.
 var ErrNotKept = errors.New("no failure kept")
@@ -219,8 +307,9 @@ func (s *Store) Get(ctx context.Context, queue, id string) (Record, error) {
 	return r, nil
 }
 
-// Attempts returns the attempts recorded so far for task id, which still
-// has retries left, oldest first.
+// Attempts returns the attempt history of task id, oldest first: every
+// attempt so far of a task asynq holds (for the task's retention after it
+// completed). A kept failure's attempts are in its Record.
 func (s *Store) Attempts(ctx context.Context, queue, id string) ([]Attempt, error) {
 	raw, err := s.rdb.LRange(ctx, attemptsKey(queue, id), 0, -1).Result()
 	if err != nil {

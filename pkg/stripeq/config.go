@@ -72,6 +72,10 @@ type Config struct {
 	// the failure store (pkg/failures) when nobody resolves it. Default:
 	// unset, kept until it is re-run or discarded.
 	FailedRetention time.Duration
+	// TaskRetention is TASK_RETENTION, as the api stores tasks with it:
+	// how long a completed execution's attempt history is kept with it.
+	// If zero, 72h (stripetask.DefaultRetention).
+	TaskRetention time.Duration
 	// MetricsAddr is METRICS_ADDR, where the worker serves Prometheus
 	// metrics at /metrics and a liveness check at /healthz. Default: unset,
 	// no HTTP server.
@@ -128,6 +132,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
 		AlertInterval:     env.Duration("ALERT_INTERVAL", 5*time.Minute),
 		FailedRetention:   env.Duration("FAILED_RETENTION", 0),
+		TaskRetention:     env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 		Destinations:      readDestinations(env),
@@ -165,6 +170,7 @@ func (c Config) withDefaults() Config {
 	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, d.RetryBaseDelay)
 	c.DashboardURL = cmp.Or(c.DashboardURL, d.DashboardURL)
 	c.AlertInterval = cmp.Or(c.AlertInterval, d.AlertInterval)
+	c.TaskRetention = cmp.Or(c.TaskRetention, stripetask.DefaultRetention)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -18,8 +18,9 @@
 //     retry ([RateLimitError]), and [Permanent] errors archived at once;
 //   - global concurrency over every worker process, alerts on archived
 //     tasks, Prometheus metrics and logs carrying the task's keys;
-//   - the Console lists every execution with its attempts and errors, and
-//     shows what [Meta.SetOutcome] recorded as its Result.
+//   - the Console lists every execution with its outcome or error, and
+//     shows its whole [Outcome] (noted with [Meta.RecordChanged],
+//     [Meta.Notified] and [Meta.SetOutcome]) and every attempt.
 //
 // Stripe delivers events out of order and more than once, and operators
 // re-run executions. Two helpers cover what every Stripe handler must get

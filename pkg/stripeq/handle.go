@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -52,22 +51,7 @@ type Meta struct {
 	// worker already logs every failure once.
 	Log *slog.Logger
 
-	result *asynq.ResultWriter
-}
-
-// SetOutcome records a short outcome of this execution, such as "emailed"
-// or "skipped: older than the record", as the task's result: the Console's
-// execution page and asynqmon show it as Result, for the task's retention.
-// A later call replaces it. It returns Redis's error; outside a running
-// worker (as in [Worker.ProcessTask] of a hand-built task) it does nothing.
-func (m Meta) SetOutcome(outcome string) error {
-	if m.result == nil {
-		return nil
-	}
-	if _, err := m.result.Write([]byte(outcome)); err != nil {
-		return fmt.Errorf("set outcome: %w", err)
-	}
-	return nil
+	outcome *outcome
 }
 
 // Event is one Stripe event handed to a handler, with data.object decoded
@@ -155,6 +139,7 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 		defer release()
 		start := time.Now()
 		defer func() { w.metrics.duration.WithLabelValues(m.Type).Observe(seconds(start)) }()
+		out := outcomeOf(ctx)
 		if w.stripe != nil {
 			if raw, err = w.stripe.event(ctx, m.ID, m.Account); err != nil {
 				return err
@@ -162,8 +147,9 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 			if err := decodeCopy(raw, m.Type, &e); err != nil {
 				return err
 			}
+			out.update(func(o *Outcome) { o.Fetched = true })
 		}
-		ev := &Event[O]{Meta: meta(ctx, w.log, t, m, e.ID, e.Created), Object: e.Data.Object, Raw: raw}
+		ev := &Event[O]{Meta: meta(ctx, w.log, t, m, e.ID, e.Created, out), Object: e.Data.Object, Raw: raw}
 		if err := h(ctx, ev); err != nil {
 			return rateLimited(err)
 		}
@@ -173,7 +159,7 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 }
 
 // meta is the Meta of the task t being handled in ctx.
-func meta(ctx context.Context, log *slog.Logger, t *asynq.Task, m stripetask.Metadata, id string, created int64) Meta {
+func meta(ctx context.Context, log *slog.Logger, t *asynq.Task, m stripetask.Metadata, id string, created int64, out *outcome) Meta {
 	taskID, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -185,7 +171,7 @@ func meta(ctx context.Context, log *slog.Logger, t *asynq.Task, m stripetask.Met
 		ID: id, Type: m.Type, Created: time.Unix(created, 0).UTC(), Livemode: m.Livemode, Account: m.Account,
 		Customer: m.Customer, ObjectID: m.ObjectID, APIVersion: m.APIVersion,
 		TaskID: taskID, Queue: queue, Retried: retried, MaxRetry: maxRetry,
-		Log: taskLogger(ctx, log, t), result: t.ResultWriter(),
+		Log: taskLogger(ctx, log, t), outcome: out,
 	}
 }
 
@@ -198,6 +184,7 @@ func (w *Worker) unhandled(ctx context.Context, t *asynq.Task) error {
 	}
 	eventType, _ := stripetask.EventType(t.Type())
 	taskLogger(ctx, w.log, t).InfoContext(ctx, "no handler for this event type; completed")
+	outcomeOf(ctx).update(func(o *Outcome) { o.Summary = "no handler for " + eventType })
 	w.metrics.handled.WithLabelValues(eventType, "success").Inc()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -53,8 +55,26 @@ func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
 	for {
 		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, m.ID)
 		if err == nil && info.State == asynq.TaskStateCompleted {
-			if string(info.Result) != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
+			o, _ := stripetask.ParseOutcome(info.Result)
+			if o.Line() != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
 				t.Errorf("result %q, retried %d, last error %q", info.Result, info.Retried, info.LastErr)
+			}
+			// Both attempts, in order: the failure with its error, then the
+			// success, each with its start, duration and worker.
+			h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, m.ID)
+			if err != nil || len(h) != 2 {
+				t.Fatalf("history %+v, %v", h, err)
+			}
+			if h[0].Error != "the database is down" || h[0].Retry != 0 || h[1].Error != "" || h[1].Retry != 1 || h[1].Outcome != "granted to cus_stripeq_demo" {
+				t.Errorf("history %+v", h)
+			}
+			for _, a := range h {
+				if a.Start.IsZero() || a.At.Before(a.Start) || !strings.Contains(a.Worker, ":") {
+					t.Errorf("attempt %+v", a)
+				}
+			}
+			if ttl := db.Client.PTTL(t.Context(), failures.KeyPrefix(stripetask.DefaultQueue)+"att:"+m.ID).Val(); ttl < 71*time.Hour || ttl > 72*time.Hour {
+				t.Errorf("history TTL %v, want TASK_RETENTION's 72h", ttl)
 			}
 			break
 		}

@@ -3,6 +3,7 @@ package stripetask_test
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -34,7 +35,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 			t.Errorf("%s: Body = %d bytes, %v; want the body as received", typ, len(got), err)
 		}
 		event, parsed, err := stripetask.Parse(asynq.NewTaskWithHeaders(task.Type(), task.Payload(), task.Headers()))
-		if err != nil || parsed != meta || string(event.Type) != typ {
+		if err != nil || !reflect.DeepEqual(parsed, meta) || string(event.Type) != typ {
 			t.Errorf("%s: Parse = %s, %+v, %v", typ, event.Type, parsed, err)
 		}
 		again := stripetask.NewFromMetadata(task.Payload(), meta, opts)

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,10 @@ const (
 	HeaderCustomer   = "customer"   // customer ID of data.object, only when present
 	HeaderObjectID   = "objectId"   // data.object.id, only when present
 	HeaderCreated    = "created"    // event creation time, unix seconds
+	// HeaderRefs lists, comma-separated, the objects data.object names
+	// (its invoice, charge, payment intent, subscription) and the
+	// customer's email, lower-cased, as [Metadata.Refs]; only when any.
+	HeaderRefs = "refs"
 	// HeaderRerunOf is set only on a copy of a completed execution that an
 	// operator re-ran from the dashboard: the task ID of the original.
 	HeaderRerunOf = "rerunOf"
@@ -97,6 +102,12 @@ type Metadata struct {
 	ObjectID   string // data.object.id, "" when absent
 	Created    int64  // unix seconds
 	Source     string // HeaderSource: "" for a webhook delivery, else e.g. SourceRecovery
+	// Refs are what else the event is about, for search: the IDs of the
+	// invoice, charge, payment intent, subscription and checkout session
+	// data.object names (in_…, ch_…, pi_…, sub_…, cs_…), and the
+	// customer's email (lower-cased) when the object carries it. It
+	// holds neither ObjectID nor Customer, which have their own headers.
+	Refs []string
 }
 
 // TaskType returns the asynq task type for a Stripe event type.
@@ -125,6 +136,19 @@ type envelope struct {
 			ID       string         `json:"id"`
 			Object   string         `json:"object"`
 			Customer jsontext.Value `json:"customer"`
+			// What Refs reads. Each is a raw value, read leniently: an
+			// unexpected shape is left out of Refs, never refused.
+			Invoice         jsontext.Value `json:"invoice"`
+			Charge          jsontext.Value `json:"charge"`
+			PaymentIntent   jsontext.Value `json:"payment_intent"`
+			LatestCharge    jsontext.Value `json:"latest_charge"`
+			Subscription    jsontext.Value `json:"subscription"`
+			CheckoutSession jsontext.Value `json:"checkout_session"`
+			Email           jsontext.Value `json:"email"`
+			CustomerEmail   jsontext.Value `json:"customer_email"`
+			ReceiptEmail    jsontext.Value `json:"receipt_email"`
+			CustomerDetails jsontext.Value `json:"customer_details"`
+			BillingDetails  jsontext.Value `json:"billing_details"`
 		} `json:"object"`
 	} `json:"data"`
 }
@@ -198,7 +222,83 @@ func Decode(body []byte) (Metadata, error) {
 	if m.Customer != "" && !ValidID(m.Customer) {
 		return Metadata{}, fmt.Errorf("%w: customer %q is not a Stripe ID", ErrNotEvent, truncate(m.Customer))
 	}
+	o := e.Data.Object
+	var r refs
+	for _, v := range []jsontext.Value{o.Invoice, o.Charge, o.PaymentIntent, o.LatestCharge, o.Subscription, o.CheckoutSession} {
+		r.id(expandableID(v), m.ObjectID, m.Customer)
+	}
+	for _, v := range []jsontext.Value{o.Email, o.CustomerEmail, o.ReceiptEmail, emailOf(o.CustomerDetails), emailOf(o.BillingDetails)} {
+		r.email(v)
+	}
+	m.Refs = r
 	return m, nil
+}
+
+// MaxRefs is the most [Metadata.Refs] an event gets.
+const MaxRefs = 8
+
+// refs collects Metadata.Refs, each once.
+type refs []string
+
+func (r *refs) add(v string) {
+	if v != "" && len(*r) < MaxRefs && !slices.Contains(*r, v) {
+		*r = append(*r, v)
+	}
+}
+
+// id adds a related object's ID, unless it is the object or the customer.
+func (r *refs) id(id, objectID, customer string) {
+	if id != objectID && id != customer && ValidID(id) {
+		r.add(id)
+	}
+}
+
+// email adds an email address, lower-cased, when raw is one: a string of
+// at most 254 bytes with an "@" and no space, comma or control character.
+func (r *refs) email(raw jsontext.Value) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || Unmarshal(raw, &s) != nil {
+		return
+	}
+	if NormalizeEmail(s) == "" {
+		return
+	}
+	r.add(NormalizeEmail(s))
+}
+
+// NormalizeEmail returns s as [Metadata.Refs] holds an email address:
+// trimmed and lower-cased; "" when s is not one (no "@", more than 254
+// bytes, or a space, comma or control character).
+func NormalizeEmail(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 3 || len(s) > 254 || strings.Count(s, "@") != 1 || s[0] == '@' || s[len(s)-1] == '@' {
+		return ""
+	}
+	for _, c := range s {
+		if c <= ' ' || c == ',' || c == 0x7f {
+			return ""
+		}
+	}
+	return s
+}
+
+// expandableID reads an expandable field: an ID, or an object with one.
+func expandableID(raw jsontext.Value) string { return customerID("", "", raw) }
+
+// emailOf returns the raw value of the email field of the object raw
+// (customer_details, billing_details); nil when raw is not an object.
+func emailOf(raw jsontext.Value) jsontext.Value {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var o struct {
+		Email jsontext.Value `json:"email"`
+	}
+	if Unmarshal(raw, &o) != nil {
+		return nil
+	}
+	return o.Email
 }
 
 // MaxIDLength is the longest ID or event type [ValidID] and [ValidType]
@@ -298,7 +398,7 @@ func (m Metadata) Headers() map[string]string {
 		HeaderAPIVersion: m.APIVersion,
 		HeaderCreated:    strconv.FormatInt(m.Created, 10),
 	}
-	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID, HeaderSource: m.Source} {
+	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID, HeaderSource: m.Source, HeaderRefs: strings.Join(m.Refs, ",")} {
 		if v != "" {
 			h[k] = v
 		}
@@ -320,7 +420,15 @@ func MetadataFromHeaders(id string, h map[string]string) Metadata {
 		ObjectID:   h[HeaderObjectID],
 		Created:    created,
 		Source:     h[HeaderSource],
+		Refs:       splitRefs(h[HeaderRefs]),
 	}
+}
+
+func splitRefs(h string) []string {
+	if h == "" {
+		return nil
+	}
+	return strings.Split(h, ",")
 }
 
 // Options are the enqueue settings of a Stripe task.

@@ -3,6 +3,7 @@ package stripetask_test
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if parsed != meta {
+			if !reflect.DeepEqual(parsed, meta) {
 				t.Errorf("parsed metadata %+v, want %+v", parsed, meta)
 			}
 			if string(event.Type) != typ || event.ID != meta.ID || event.Created != meta.Created {
@@ -58,23 +59,43 @@ func TestHeaders(t *testing.T) {
 	}{
 		{"customer is its own customer", nil, "customer.created", map[string]string{
 			"type": "customer.created", "livemode": "false", "apiVersion": "2023-10-16",
-			"customer": "cus_stripeq_demo", "objectId": "cus_stripeq_demo", "created": "1700000000"}},
+			"customer": "cus_stripeq_demo", "objectId": "cus_stripeq_demo", "created": "1700000000", "refs": "jenny.rosen@example.com"}},
 		{"invoice names its customer", nil, "invoice.paid", map[string]string{
 			"type": "invoice.paid", "livemode": "false", "apiVersion": "2023-10-16",
-			"customer": "cus_stripeq_demo", "objectId": "in_stripeq_demo", "created": "1700000000"}},
+			"customer": "cus_stripeq_demo", "objectId": "in_stripeq_demo", "created": "1700000000",
+			"refs": "ch_stripeq_demo,pi_stripeq_demo,sub_stripeq_demo,jenny.rosen@example.com"}},
 		{"upcoming invoice has no id", nil, "invoice.upcoming", map[string]string{
 			"type": "invoice.upcoming", "livemode": "false", "apiVersion": "2023-10-16",
-			"customer": "cus_stripeq_demo", "created": "1700000000"}},
+			"customer": "cus_stripeq_demo", "created": "1700000000", "refs": "sub_stripeq_demo,jenny.rosen@example.com"}},
 		{"connect, live, expanded customer", func(e map[string]any) {
 			e["account"] = "acct_123"
 			e["livemode"] = true
 			stripetest.Object(e)["customer"] = map[string]any{"id": "cus_expanded", "object": "customer"}
 		}, "invoice.paid", map[string]string{
 			"type": "invoice.paid", "livemode": "true", "apiVersion": "2023-10-16", "account": "acct_123",
-			"customer": "cus_expanded", "objectId": "in_stripeq_demo", "created": "1700000000"}},
+			"customer": "cus_expanded", "objectId": "in_stripeq_demo", "created": "1700000000",
+			"refs": "ch_stripeq_demo,pi_stripeq_demo,sub_stripeq_demo,jenny.rosen@example.com"}},
 		{"no api_version", func(e map[string]any) { delete(e, "api_version") }, "charge.failed", map[string]string{
 			"type": "charge.failed", "livemode": "false", "apiVersion": "",
-			"customer": "cus_stripeq_demo", "objectId": "ch_stripeq_demo", "created": "1700000000"}},
+			"customer": "cus_stripeq_demo", "objectId": "ch_stripeq_demo", "created": "1700000000",
+			"refs": "in_stripeq_demo,pi_stripeq_demo,jenny.rosen@example.com"}},
+		{"refs: expanded, mixed-case email, odd shapes left out", func(e map[string]any) {
+			o := stripetest.Object(e)
+			o["charge"] = map[string]any{"id": "ch_expanded", "object": "charge"}
+			o["payment_intent"] = 42
+			o["subscription"] = "sub with space"
+			o["customer_email"] = " Jenny.Rosen@Example.COM "
+			o["receipt_email"] = []any{"not", "an", "email"}
+		}, "invoice.paid", map[string]string{
+			"type": "invoice.paid", "livemode": "false", "apiVersion": "2023-10-16",
+			"customer": "cus_stripeq_demo", "objectId": "in_stripeq_demo", "created": "1700000000",
+			"refs": "ch_expanded,jenny.rosen@example.com"}},
+		{"refs: a checkout session's customer_details", func(e map[string]any) {
+			stripetest.Object(e)["customer_details"] = map[string]any{"email": "buyer@example.com", "name": "B"}
+		}, "checkout.session.completed", map[string]string{
+			"type": "checkout.session.completed", "livemode": "false", "apiVersion": "2023-10-16",
+			"customer": "cus_stripeq_demo", "objectId": "cs_stripeq_demo", "created": "1700000000",
+			"refs": "in_stripeq_demo,sub_stripeq_demo,buyer@example.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,8 @@ import (
 // ConsoleQueries are the Console filters (query strings of GET
 // /api/executions) that the benchmarks time over Bulk's executions, as an
 // operator types them: none, one field, several, a type prefix over a time
-// window, one customer ("cus_bulk_42"), a state, and all of them at once.
+// window, one customer ("cus_bulk_42"), a state, all of them at once, and
+// searches for an object one event names and for a customer's email.
 var ConsoleQueries = []string{
 	"",
 	"livemode=true",
@@ -30,6 +31,8 @@ var ConsoleQueries = []string{
 	"customer=cus_bulk_42",
 	"state=failed",
 	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
+	"q=in_bulk_4242",
+	"q=cus_bulk_42@example.com",
 }
 
 // BulkShape describes the executions Bulk writes.
@@ -91,6 +94,9 @@ func BulkContext(ctx context.Context, rdb redis.UniversalClient, queue string, s
 				Customer:   fmt.Sprintf("cus_bulk_%d", r.IntN(max(shape.Customers, 1))),
 				Created:    now.Unix(),
 			}
+			// What search finds it by: an invoice of its own, and its
+			// customer's email.
+			m.Refs = []string{fmt.Sprintf("in_bulk_%d", i), m.Customer + "@example.com"}
 			body := templates[typ+strconv.FormatBool(live)]
 			body = bytes.Replace(body, []byte("__EVENT_ID__"), []byte(m.ID), 1)
 			body = bytes.ReplaceAll(body, []byte("__CUSTOMER__"), []byte(m.Customer))

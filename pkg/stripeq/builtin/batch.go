@@ -19,8 +19,17 @@ import (
 // one way the built-ins touch their records: a single write is a batch of
 // one.
 type batch struct {
-	pipe redis.Pipeliner
-	what []string // per queued command, for errors
+	pipe    redis.Pipeliner
+	what    []string // per queued command, for errors
+	m       stripeq.Meta
+	written []written // the records written, for the execution's outcome
+}
+
+// written is a record a batch writes: always (a link), or as an apply
+// that may find the record newer.
+type written struct {
+	key   string
+	apply ref // noRef for a write that always applies
 }
 
 // ref names a command queued on a batch; its value is read from the
@@ -30,7 +39,9 @@ type ref int
 // noRef is a ref to nothing: its value is "" and it did not apply.
 const noRef ref = -1
 
-func (h *handlers) batch() *batch { return &batch{pipe: h.rdb.Pipeline()} }
+// batch starts the batch of the execution m, whose outcome notes the
+// records the batch writes.
+func (h *handlers) batch(m stripeq.Meta) *batch { return &batch{pipe: h.rdb.Pipeline(), m: m} }
 
 func (b *batch) add(what string) ref {
 	b.what = append(b.what, what)
@@ -46,7 +57,9 @@ func (b *batch) apply(ctx context.Context, rec stripeq.Record, m stripeq.Meta, f
 		clk = stripeq.DefaultClock
 	}
 	clock.Script.Eval(ctx, b.pipe, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields)...)
-	return b.add("update " + rec.Key)
+	r := b.add("update " + rec.Key)
+	b.written = append(b.written, written{key: rec.Key, apply: r})
+	return r
 }
 
 // script queues running s, described by what in errors (e.g. "update the
@@ -68,6 +81,7 @@ func (b *batch) link(ctx context.Context, chargeID string, fields map[string]str
 	if chargeID != "" && len(set) > 0 {
 		b.pipe.HSet(ctx, records.ChargeKey(chargeID), set)
 		b.add("update " + records.ChargeKey(chargeID))
+		b.written = append(b.written, written{key: records.ChargeKey(chargeID), apply: noRef})
 	}
 }
 
@@ -114,7 +128,15 @@ func (b *batch) exec(ctx context.Context) (result, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return result{}, fmt.Errorf("update records: %w", err)
 	}
-	return result{cmds: cmds}, nil
+	res := result{cmds: cmds}
+	for _, w := range b.written {
+		if w.apply == noRef || res.applied(w.apply) {
+			b.m.RecordChanged(w.key, true, "")
+		} else {
+			b.m.RecordChanged(w.key, false, "a newer event is already applied")
+		}
+	}
+	return res, nil
 }
 
 // applied reports whether the apply r applied its fields.

@@ -26,9 +26,10 @@ func (h *handlers) handleCheckoutCompleted(ctx context.Context, e *stripeq.Event
 	customer := string(s.Customer)
 	if customer == "" || s.ClientReferenceID == "" {
 		e.Log.InfoContext(ctx, "checkout session without a customer or client_reference_id; nothing to link", "session", s.ID)
+		e.SetOutcome("nothing to link: the session has no customer or client_reference_id")
 		return nil
 	}
-	b := h.batch()
+	b := h.batch(e.Meta)
 	b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockCheckout}, e.Meta,
 		"client_reference_id", s.ClientReferenceID)
 	_, err := b.exec(ctx)

@@ -30,7 +30,7 @@ func (h *handlers) handleCustomer(ctx context.Context, e *stripeq.Event[customer
 		return stripeq.Permanent(errors.New("customer without an id"))
 	}
 	deleted := c.Deleted || e.Type == stripetask.CustomerDeleted
-	b := h.batch()
+	b := h.batch(e.Meta)
 	applied := b.apply(ctx, stripeq.Record{Key: records.CustomerKey(c.ID)}, e.Meta,
 		"email", c.Email,
 		"name", c.Name,

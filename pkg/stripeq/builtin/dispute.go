@@ -52,7 +52,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 		return stripeq.Permanent(errors.New("dispute without an id"))
 	}
 	charge := string(d.Charge)
-	customer, err := h.chargeCustomer(ctx, charge, e.Account)
+	customer, err := h.chargeCustomer(ctx, e.Meta, charge, e.Account)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 		dueBy = strconv.FormatInt(d.EvidenceDetails.DueBy, 10)
 	}
 	// One round trip for the records, the hold and what the notice needs.
-	b := h.batch()
+	b := h.batch(e.Meta)
 	applied := b.apply(ctx, stripeq.Record{Key: records.DisputeKey(d.ID)}, e.Meta,
 		"charge", charge, "customer", customer, "status", string(d.Status),
 		"amount", strconv.FormatInt(d.Amount, 10), "currency", string(d.Currency),
@@ -105,6 +105,8 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 	case stripetask.DisputeCreated:
 		if !res.applied(applied) && closed(res.value(status)) {
 			e.Log.InfoContext(ctx, "the dispute closed before its opening was handled; no dispute_opened notice")
+			e.Notified(stripeq.Notice{Kind: records.KindDisputeOpened, Customer: customer, Status: stripeq.NoticeSkipped,
+				Reason: "the dispute closed before its opening was handled"})
 			return nil
 		}
 		kind, subject = records.KindDisputeOpened, "A payment of "+money(d.Amount, d.Currency)+" is disputed"
@@ -113,7 +115,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 	default:
 		return nil
 	}
-	return h.notifier.send(ctx, notification{
+	return h.notifier.send(ctx, e.Meta, notification{
 		Kind: kind, Customer: customer, Email: res.email(email), EventID: e.ID, Subject: subject,
 		Body: fmt.Sprintf("Dispute %s of charge %s (%s), reason %s: status %s.", d.ID, charge, money(d.Amount, d.Currency), d.Reason, d.Status),
 	})
@@ -160,11 +162,11 @@ return open
 
 // chargeCustomer finds the customer of a charge: from the link earlier
 // events recorded, else from Stripe when an API key is set, else "".
-func (h *handlers) chargeCustomer(ctx context.Context, charge, account string) (string, error) {
+func (h *handlers) chargeCustomer(ctx context.Context, m stripeq.Meta, charge, account string) (string, error) {
 	if charge == "" {
 		return "", nil
 	}
-	b := h.batch()
+	b := h.batch(m)
 	linked := b.get(ctx, records.ChargeKey(charge), "customer")
 	res, err := b.exec(ctx)
 	if err != nil {
@@ -177,7 +179,7 @@ func (h *handlers) chargeCustomer(ctx context.Context, charge, account string) (
 	if customer, err = h.stripeChargeCustomer(ctx, charge, account); err != nil {
 		return "", err
 	}
-	b = h.batch()
+	b = h.batch(m)
 	b.link(ctx, charge, map[string]string{"customer": customer})
 	_, err = b.exec(ctx)
 	return customer, err

@@ -47,7 +47,7 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	inv := e.Object
 	customer := string(inv.Customer)
 	// One round trip for the records and the email.
-	b := h.batch()
+	b := h.batch(e.Meta)
 	b.link(ctx, string(inv.Charge), map[string]string{
 		"customer": customer, "invoice": inv.ID, "payment_intent": string(inv.PaymentIntent),
 	})
@@ -65,7 +65,7 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	if err != nil {
 		return err
 	}
-	if settled(ctx, e.Meta, res, delinquent) {
+	if settled(ctx, e.Meta, res, delinquent, customer) {
 		return nil
 	}
 
@@ -111,7 +111,7 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	default:
 		return nil
 	}
-	return h.notifier.send(ctx, n)
+	return h.notifier.send(ctx, e.Meta, n)
 }
 
 // money renders an amount in the currency's minor unit, e.g. "20.00 USD".

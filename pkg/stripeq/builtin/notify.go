@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/stripeq"
 )
 
 // notificationsMaxLen caps the stream, approximately, at its newest entries.
@@ -32,18 +33,19 @@ type notification struct {
 }
 
 // record appends a notification to the stream unless it was appended
-// before, atomically with the record of that. It returns the entry's ID and
-// whether the notification was already emailed.
+// before, atomically with the record of that. It returns the entry's ID,
+// whether the notification was already emailed, and "1" when it was
+// appended before.
 //
 // KEYS[1] the notified key; KEYS[2] the stream; ARGV[1] TTL seconds;
 // ARGV[2] MAXLEN; ARGV[3…] the entry's field, value pairs.
 var recordNotification = redis.NewScript(`
 local id = redis.call('HGET', KEYS[1], 'stream_id')
-if id then return {id, redis.call('HGET', KEYS[1], 'emailed') or '0'} end
+if id then return {id, redis.call('HGET', KEYS[1], 'emailed') or '0', '1'} end
 id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 redis.call('HSET', KEYS[1], 'stream_id', id, 'emailed', '0')
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return {id, '0'}
+return {id, '0', '0'}
 `)
 
 // notifier sends notifications: always to the stream, and by email when a
@@ -54,11 +56,12 @@ type notifier struct {
 }
 
 // send delivers n at most once per (kind, dedupe ID), however often the
-// task is retried, re-run or delivered. An email that fails returns an
-// error, so the task retries and sends only the email again. The one
-// window for a second email is a crash after the SMTP server accepted it
-// and before it is marked sent.
-func (nt notifier) send(ctx context.Context, n notification) error {
+// task is retried, re-run or delivered, and notes in m's outcome whether
+// it was queued or emailed, and why not emailed. An email that fails
+// returns an error, so the task retries and sends only the email again.
+// The one window for a second email is a crash after the SMTP server
+// accepted it and before it is marked sent.
+func (nt notifier) send(ctx context.Context, m stripeq.Meta, n notification) error {
 	if n.DedupeID == "" {
 		n.DedupeID = n.EventID
 	}
@@ -70,12 +73,30 @@ func (nt notifier) send(ctx context.Context, n notification) error {
 	if err != nil {
 		return fmt.Errorf("record %s notification: %w", n.Kind, err)
 	}
-	if nt.mail == nil || n.Email == "" || res[1] == "1" {
+	note := stripeq.Notice{Kind: n.Kind, Customer: n.Customer, Email: n.Email, Status: stripeq.NoticeQueued}
+	before := len(res) > 2 && res[2] == "1"
+	switch {
+	case res[1] == "1":
+		note.Status, note.Reason = stripeq.NoticeEmailed, "by an earlier execution"
+	case nt.mail == nil:
+		note.Reason = "no SMTP_URL: in the notifications stream only"
+	case n.Email == "":
+		note.Reason = "the customer's email address is unknown"
+	}
+	if note.Reason != "" {
+		if before && note.Status == stripeq.NoticeQueued {
+			note.Reason = "queued by an earlier execution; " + note.Reason
+		}
+		m.Notified(note)
 		return nil
 	}
 	if err := nt.mail.send(ctx, n); err != nil {
+		note.Reason = "email failed; a retry sends it"
+		m.Notified(note)
 		return fmt.Errorf("email %s notification: %w", n.Kind, err)
 	}
+	note.Status = stripeq.NoticeEmailed
+	m.Notified(note)
 	if err := nt.rdb.HSet(ctx, key, "emailed", "1").Err(); err != nil {
 		return fmt.Errorf("mark %s notification emailed: %w", n.Kind, err)
 	}

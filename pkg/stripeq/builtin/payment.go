@@ -62,7 +62,7 @@ func (h *handlers) handleChargeFailed(ctx context.Context, e *stripeq.Event[char
 		customer: string(ch.Customer), invoice: string(ch.Invoice), payment: string(ch.PaymentIntent),
 		reason: ch.FailureMessage, amount: ch.Amount, currency: ch.Currency, receiptEmail: ch.ReceiptEmail,
 	}
-	b := h.batch()
+	b := h.batch(e.Meta)
 	b.link(ctx, ch.ID, map[string]string{"customer": p.customer, "invoice": p.invoice, "payment_intent": p.payment})
 	switch {
 	case ch.Outcome != nil && ch.Outcome.Reason != "":
@@ -84,7 +84,7 @@ func (h *handlers) handlePaymentIntentFailed(ctx context.Context, e *stripeq.Eve
 		customer: string(pi.Customer), invoice: string(pi.Invoice), payment: pi.ID,
 		amount: pi.Amount, currency: pi.Currency, receiptEmail: pi.ReceiptEmail,
 	}
-	b := h.batch()
+	b := h.batch(e.Meta)
 	b.link(ctx, string(pi.LatestCharge), map[string]string{"customer": p.customer, "invoice": p.invoice, "payment_intent": pi.ID})
 	if pe := pi.LastPaymentError; pe != nil {
 		switch {
@@ -124,10 +124,15 @@ func (h *handlers) paymentFailed(ctx context.Context, m stripeq.Meta, b *batch, 
 	if err != nil {
 		return err
 	}
-	if settled(ctx, m, res, delinquent) || !notify {
+	if settled(ctx, m, res, delinquent, p.customer) {
 		return nil
 	}
-	return h.notifier.send(ctx, notification{
+	if !notify {
+		m.Notified(stripeq.Notice{Kind: records.KindPaymentFailed, Customer: p.customer, Status: stripeq.NoticeSkipped,
+			Reason: "a payment of invoice " + p.invoice + ": its invoice.payment_failed sends the notice"})
+		return nil
+	}
+	return h.notifier.send(ctx, m, notification{
 		Kind: records.KindPaymentFailed, Customer: p.customer, Email: res.email(email), EventID: m.ID, DedupeID: p.payment,
 		Subject: "Your payment of " + money(p.amount, p.currency) + " failed",
 		Body:    fmt.Sprintf("We could not collect %s (%s). Please update your payment method.", money(p.amount, p.currency), orNone(p.reason)),
@@ -149,9 +154,11 @@ func (b *batch) markDelinquent(ctx context.Context, m stripeq.Meta, customer str
 // has since cleared delinquent (an invoice.paid handled first), read by
 // markDelinquent's ref, so that no payment_failed notice goes out for a
 // debt already settled.
-func settled(ctx context.Context, m stripeq.Meta, res result, delinquent ref) bool {
+func settled(ctx context.Context, m stripeq.Meta, res result, delinquent ref, customer string) bool {
 	if res.value(delinquent) == "false" {
 		m.Log.InfoContext(ctx, "a newer payment settled this failure; no payment_failed notice")
+		m.Notified(stripeq.Notice{Kind: records.KindPaymentFailed, Customer: customer, Status: stripeq.NoticeSkipped,
+			Reason: "a newer payment settled it"})
 		return true
 	}
 	return false

@@ -135,6 +135,9 @@ func TestRefetchFromStripe(t *testing.T) {
 	ok, _ := insp.GetTaskInfo("stripe", "evt_refetch_ok")
 	limited, _ := insp.GetTaskInfo("stripe", "evt_refetch_429")
 	missing, _ := insp.GetTaskInfo("stripe", "evt_refetch_404")
+	if o, _ := stripetask.ParseOutcome(ok.Result); !o.Fetched {
+		t.Errorf("outcome %s does not say Stripe's copy was fetched", ok.Result)
+	}
 	if limited.Retried != 0 || api.count("/v1/events/evt_refetch_429") != 3 {
 		t.Errorf("429 twice: retried %d times counted, %d requests; want 0 counted, 3 requests", limited.Retried, api.count("/v1/events/evt_refetch_429"))
 	}

@@ -47,7 +47,7 @@ func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subs
 	// record's is older than the customer's too, since the newer event that
 	// the record holds was applied to the customer as well (or, when its
 	// task failed in between, will be on its retry).
-	b := h.batch()
+	b := h.batch(e.Meta)
 	applied := b.apply(ctx, stripeq.Record{Key: records.SubscriptionKey(s.ID)}, e.Meta,
 		"customer", customer,
 		"status", string(s.Status),
@@ -69,7 +69,7 @@ func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subs
 	}
 	if trialEnds {
 		end := time.Unix(s.TrialEnd, 0).UTC().Format("January 2, 2006")
-		return h.notifier.send(ctx, notification{
+		return h.notifier.send(ctx, e.Meta, notification{
 			Kind: records.KindTrialWillEnd, Customer: customer, Email: res.email(email), EventID: e.ID,
 			Subject: "Your trial ends on " + end,
 			Body:    fmt.Sprintf("Your trial of subscription %s ends on %s. Your payment method will be charged then.", s.ID, end),

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestAudit: every operator action is in the audit log, newest first,
+// with who, what, how many, the reason and the result (refusals too);
+// viewers read it and do nothing else; entries past AUDIT_RETENTION are
+// neither shown nor kept.
+func TestAudit(t *testing.T) {
+	b := setup(t, seeds)
+	// An action from before the retention.
+	old := time.Now().Add(-b.srv.cfg.AuditRetention - time.Hour).UnixMilli()
+	if err := b.db.Client.XAdd(t.Context(), &redis.XAddArgs{Stream: auditKey, ID: strconv.FormatInt(old, 10) + "-0", Values: []any{"action", "rerun", "target", "evt_old"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []req{
+		{method: "POST", path: "/api/executions/evt_03/rerun?reason=INC-42%20card%20network"},
+		{method: "POST", path: "/api/executions/evt_07/cancel"},
+		{method: "DELETE", path: "/api/executions/evt_05?reason=test%20data"},
+		{method: "POST", path: "/api/executions/evt_04/discard?reason=sent%20by%20mistake"},
+		{method: "POST", path: "/api/executions/rerun", headers: map[string]string{"Content-Type": "application/json"},
+			body: `{"query":"state=failed&type=invoice.payment_failed","expect":2,"reason":"INC-42"}`},
+		{method: "POST", path: "/api/executions/evt_nope/rerun?reason=typo"},
+	} {
+		r.user, r.pass = opUser, opPass
+		if rec := b.do(t, r); rec.Code >= 500 {
+			t.Fatalf("%s %s: %d %s", r.method, r.path, rec.Code, rec.Body.String())
+		}
+	}
+	p := decode[auditPage](t, b.do(t, req{path: "/api/audit", user: viewerUser, pass: viewerPass}), 200)
+	type row struct {
+		action, target string
+		count          int
+		reason, result string
+	}
+	var got []row
+	for _, e := range p.Entries {
+		if e.User != opUser || e.At.IsZero() || time.Since(e.At) > time.Minute {
+			t.Errorf("entry %+v", e)
+		}
+		got = append(got, row{e.Action, e.Target, e.Count, e.Reason, e.Result})
+	}
+	want := []row{
+		{"rerun", "evt_nope", 1, "typo", "no such execution"},
+		{"bulk_rerun", "state=failed&type=invoice.payment_failed", 3, "INC-42", "not possible in this state: the filter now matches 3 executions, not the 2 confirmed; look again"},
+		{"discard", "evt_04", 1, "sent by mistake", "ok"},
+		{"delete", "evt_05", 1, "test data", "ok"},
+		{"cancel", "evt_07", 1, "", "ok"},
+		{"rerun", "evt_03", 1, "INC-42 card network", "ok"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("audit log:\n%+v\nwant\n%+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if p.Entries[5].Detail != "evt_03:rerun:1" || p.Entries[5].URL != "/executions/evt_03" {
+		t.Errorf("re-run entry %+v", p.Entries[5])
+	}
+
+	// Paging: two at a time, then the rest from Next.
+	p2 := decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=2"), 200)
+	if len(p2.Entries) != 2 || p2.Next != p2.Entries[1].ID {
+		t.Fatalf("page of 2: %+v", p2)
+	}
+	p3 := decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=10&before="+p2.Next), 200)
+	if len(p3.Entries) != 4 || p3.Entries[0].Action != "discard" || p3.Next != "" {
+		t.Errorf("next page: %+v", p3)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=501", "?before=yesterday", "?user=op"} {
+		if rec := b.op(t, "GET", "/api/audit"+bad); rec.Code != 400 {
+			t.Errorf("GET /api/audit%s = %d, want 400", bad, rec.Code)
+		}
+	}
+
+	// The page shows them.
+	page := b.op(t, "GET", "/audit").Body.String()
+	for _, s := range []string{"INC-42 card network", "bulk_rerun", "sent by mistake", "evt_03:rerun:1", "no such execution"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("/audit lacks %q", s)
+		}
+	}
+
+	// The action from before the retention is neither shown (above) nor
+	// kept: the first write after it trimmed it.
+	if n := b.db.Client.XLen(t.Context(), auditKey).Val(); n != 6 {
+		t.Errorf("%d entries kept, want the 6 within the retention", n)
+	}
+}
+
+func TestAuditRetentionSetting(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{{"", defaultAuditRetention, true}, {"720h", 720 * time.Hour, true}, {"10m", 0, false}, {"soon", 0, false}} {
+		vars := map[string]string{"DASHBOARD_USER": opUser, "DASHBOARD_PASSWORD": opPass, "AUDIT_RETENTION": tt.value}
+		cfg, err := loadConfig(func(k string) string { return vars[k] })
+		if (err == nil) != tt.ok || (tt.ok && cfg.AuditRetention != tt.want) {
+			t.Errorf("AUDIT_RETENTION=%q: %v, %v", tt.value, cfg.AuditRetention, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "AUDIT_RETENTION") {
+			t.Errorf("error does not name the variable: %v", err)
+		}
+	}
+}
+
+// TestAuditAsynqmon: an operator's change through asynqmon is in the
+// audit log by its API path, with its result (asynqmon answers 500 for an
+// unknown task); a read is not.
+func TestAuditAsynqmon(t *testing.T) {
+	b := setup(t, seeds[:1]) // evt_01, archived
+	b.op(t, "GET", "/monitoring/api/queues")
+	if rec := b.op(t, "POST", "/monitoring/api/queues/stripe/archived_tasks/evt_01:run"); rec.Code/100 != 2 {
+		t.Fatalf("run in asynqmon: %d", rec.Code)
+	}
+	b.op(t, "DELETE", "/monitoring/api/queues/stripe/archived_tasks/evt_nope")
+	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
+	if len(p.Entries) != 2 {
+		t.Fatalf("audit log %+v, want the two changes", p.Entries)
+	}
+	if e := p.Entries[1]; e.Action != "asynqmon" || e.Target != "POST queues/stripe/archived_tasks/evt_01:run" || e.Result != "ok" || e.User != opUser {
+		t.Errorf("run entry %+v", e)
+	}
+	if e := p.Entries[0]; e.Target != "DELETE queues/stripe/archived_tasks/evt_nope" || !strings.HasPrefix(e.Result, "HTTP ") {
+		t.Errorf("failed delete entry %+v", e)
+	}
+}

@@ -1,0 +1,109 @@
+package builtin
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// TestOutcomes runs the built-ins in a worker, one event at a time, and
+// reads each execution's outcome as the Console does (the task's result):
+// the records written or left alone, each notice emailed, queued or
+// skipped and why; and the attempt history beside it.
+func TestOutcomes(t *testing.T) {
+	mb := startMailbox(t, "127.0.0.1:0")
+	m, err := ParseMailer("smtp://mailer:mail-secret@"+mb.addr, "Billing <billing@example.com>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, db := setupWith(t, stripeq.Config{}, Options{Mailer: m})
+	runServer(t, w)
+	client := asynq.NewClientFromRedisClient(db.Client)
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	run := func(body []byte) stripetask.Outcome {
+		t.Helper()
+		task, meta, err := stripetask.New(body, stripetask.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			info, err := insp.GetTaskInfo(stripetask.DefaultQueue, meta.ID)
+			if err == nil && info.State == asynq.TaskStateCompleted {
+				o, ok := stripetask.ParseOutcome(info.Result)
+				if !ok {
+					t.Fatalf("%s: no result", meta.ID)
+				}
+				return o
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after 20s: %+v, %v", meta.ID, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cus := records.CustomerKey("cus_stripeq_demo")
+
+	o := run(stripetest.Fixture("customer.created"))
+	if len(o.Records) != 1 || o.Records[0] != (stripetask.RecordChange{Key: cus, Changed: true}) || len(o.Notices) != 0 {
+		t.Errorf("customer.created: %+v", o)
+	}
+	if o.Line() != "1 record updated" {
+		t.Errorf("customer.created line %q", o.Line())
+	}
+
+	o = run(stripetest.Fixture("invoice.payment_failed"))
+	want := stripetask.Notice{Kind: records.KindPaymentFailed, Customer: "cus_stripeq_demo", Email: "jenny.rosen@example.com", Status: stripetask.NoticeEmailed}
+	if len(o.Notices) != 1 || o.Notices[0] != want {
+		t.Errorf("invoice.payment_failed notices %+v, want %+v", o.Notices, want)
+	}
+	if line := o.Line(); line != "payment_failed emailed to jenny.rosen@example.com; 2 records updated" {
+		t.Errorf("invoice.payment_failed line %q", line)
+	}
+	if len(mb.received()) != 1 {
+		t.Errorf("%d emails", len(mb.received()))
+	}
+
+	// The same payment's charge.failed: its invoice's event sends the notice.
+	o = run(stripetest.Fixture("charge.failed"))
+	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeSkipped || o.Notices[0].Reason != "a payment of invoice in_stripeq_demo: its invoice.payment_failed sends the notice" {
+		t.Errorf("charge.failed notices %+v", o.Notices)
+	}
+
+	// A re-run copy of the failure: already emailed, not again.
+	o = run(stripetest.Edit(stripetest.Fixture("invoice.payment_failed"), func(e map[string]any) { e["id"] = "evt_copy" }))
+	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeEmailed {
+		t.Errorf("second payment_failed notices %+v", o.Notices)
+	}
+
+	// invoice.paid, then an older failure of another attempt arrives late:
+	// settled, skipped with its reason, and the record left alone.
+	run(stripetest.Fixture("invoice.paid"))
+	late := stripetest.Edit(stripetest.Fixture("invoice.payment_failed"), func(e map[string]any) {
+		e["id"] = "evt_late"
+		stripetest.Object(e)["attempt_count"] = 9
+	})
+	o = run(late)
+	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeSkipped || o.Notices[0].Reason != "a newer payment settled it" {
+		t.Errorf("late payment_failed notices %+v", o.Notices)
+	}
+	if line := o.Line(); line != "payment_failed skipped: a newer payment settled it; 1 record updated" {
+		t.Errorf("late payment_failed line %q", line)
+	}
+
+	// Each execution's attempt history: one attempt, by this process.
+	h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, "evt_stripeq_customer_created")
+	if err != nil || len(h) != 1 || h[0].Error != "" || h[0].Worker == "" || h[0].Start.IsZero() || h[0].Outcome != "1 record updated" {
+		t.Errorf("history %+v, %v", h, err)
+	}
+}

@@ -1,0 +1,121 @@
+package stripetask
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Outcome is what one execution did, as the worker keeps it: the task's
+// result (asynq's ResultWriter, field "result" of the task hash), as
+// JSON, kept with the task for its retention. The Console lists its
+// [Outcome.Line] and shows all of it; asynqmon shows the JSON. Field
+// names are permanent once deployed.
+type Outcome struct {
+	// Summary is the handler's own one-line summary; "" lets Line build
+	// one from the rest.
+	Summary string `json:"summary,omitempty"`
+	// Fetched is true when the handler read Stripe's copy of the event
+	// (STRIPE_SECRET_KEY) instead of the payload the api stored.
+	Fetched bool `json:"fetched,omitempty"`
+	// Records are the records the handler wrote, or left alone.
+	Records []RecordChange `json:"records,omitempty"`
+	// Notices are the notifications the handler sent, or skipped.
+	Notices []Notice `json:"notices,omitempty"`
+}
+
+// RecordChange is one record an execution wrote, or left alone.
+type RecordChange struct {
+	// Key is the record's Redis key, e.g. "stripeq:customer:{cus_1}".
+	Key string `json:"key"`
+	// Changed is false when the record was left alone, e.g. because it
+	// already holds a newer event.
+	Changed bool `json:"changed"`
+	// Why says why a record was left alone.
+	Why string `json:"why,omitempty"`
+}
+
+// The statuses of a [Notice].
+const (
+	// NoticeQueued: appended to the notifications stream, not emailed (no
+	// SMTP_URL, or no address).
+	NoticeQueued = "queued"
+	// NoticeEmailed: emailed, by this execution or an earlier one.
+	NoticeEmailed = "emailed"
+	// NoticeSkipped: not sent; Reason says why.
+	NoticeSkipped = "skipped"
+)
+
+// Notice is one notification an execution sent, or skipped.
+type Notice struct {
+	Kind     string `json:"kind"` // e.g. "payment_failed"
+	Customer string `json:"customer,omitempty"`
+	Email    string `json:"email,omitempty"`
+	// Status is NoticeQueued, NoticeEmailed or NoticeSkipped.
+	Status string `json:"status"`
+	// Reason says why it was skipped, or not emailed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Line is the outcome in one line, as the Console's list shows it: the
+// handler's Summary, else the notices, then how many records changed.
+func (o Outcome) Line() string {
+	if o.Summary != "" {
+		return o.Summary
+	}
+	var parts []string
+	for _, n := range o.Notices {
+		s := n.Kind + " " + n.Status
+		switch {
+		case n.Status == NoticeEmailed && n.Email != "":
+			s += " to " + n.Email
+		case n.Reason != "":
+			s += ": " + n.Reason
+		}
+		parts = append(parts, s)
+	}
+	changed, kept := 0, 0
+	why := ""
+	for _, r := range o.Records {
+		if r.Changed {
+			changed++
+		} else {
+			kept++
+			why = r.Why
+		}
+	}
+	switch {
+	case changed == 1:
+		parts = append(parts, "1 record updated")
+	case changed > 1:
+		parts = append(parts, fmt.Sprintf("%d records updated", changed))
+	}
+	if kept > 0 && changed == 0 {
+		s := "records unchanged"
+		if why != "" {
+			s += ": " + why
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		if o.Fetched {
+			return "read Stripe's copy; nothing else noted"
+		}
+		return "nothing noted"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ParseOutcome reads a task's result: an Outcome as the worker writes it,
+// or, for a result written otherwise (a handler's own ResultWriter, an
+// older worker's text), that text as the Summary. An empty result is the
+// zero Outcome and ok false.
+func ParseOutcome(result []byte) (o Outcome, ok bool) {
+	if len(result) == 0 {
+		return Outcome{}, false
+	}
+	if result[0] == '{' && json.Unmarshal(result, &o) == nil {
+		return o, true
+	}
+	return Outcome{Summary: string(result)}, true
+}
