@@ -49,7 +49,16 @@ func (s *server) handleListPage() gin.HandlerFunc {
 			l = listing{}
 		}
 		data["L"] = l
-		data["Facets"] = s.facets(ctx)
+		facets := s.facets(ctx)
+		data["Facets"] = facets
+		if err == nil {
+			// The chart is an extra: the list stands without it.
+			if ch, cerr := s.chart(ctx, q.Filter, facets.Types, now); cerr != nil {
+				c.Error(cerr)
+			} else {
+				data["Chart"] = ch.figure()
+			}
+		}
 		data["Tabs"] = stateTabs(v, l.Counts)
 		data["From"] = q.Offset + 1
 		data["To"] = q.Offset + len(l.Executions)

@@ -40,6 +40,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/jobs/:id", s.handleJob())
 	api.GET("/executions/:id", s.handleDetail())
 	api.GET("/facets", s.handleFacets())
+	api.GET("/chart", s.handleChart())
 	api.GET("/deliveries", s.handleDeliveries())
 	api.GET("/deliveries/:id", s.handleDelivery())
 	api.GET("/audit", s.handleAudit())
