@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -116,12 +117,16 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 	data["CSRF"] = c.GetString(ctxCSRF)
 	data["Queue"] = s.index.Name()
 	data["Monitoring"] = monitoringPath + "/"
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Header("Cache-Control", "no-store")
-	c.Status(status)
-	if err := pages[page].Execute(c.Writer, data); err != nil {
+	// Render into a buffer first: a template error halfway must be a 500,
+	// not a 200 with half a page.
+	var buf bytes.Buffer
+	if err := pages[page].Execute(&buf, data); err != nil {
 		c.Error(err)
+		c.String(http.StatusInternalServerError, "the page could not be rendered; the dashboard's log says why")
+		return
 	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
 // handleFavicon serves the Console's icon at /favicon.ico, where browsers
