@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/alert"
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/httpserver"
-	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/recovery"
 )
 
@@ -83,7 +80,10 @@ func startCheck(log *slog.Logger, cfg config, rdb redis.UniversalClient, r *reco
 		Interval: cfg.Check.Interval, Grace: cfg.Check.Grace, Auto: cfg.Check.Auto, Log: log,
 	}
 	if u := cfg.Check.AlertWebhookURL; u != "" {
-		c.Alert = func(ctx context.Context, text string) error { return postAlert(ctx, u, text) }
+		client := alert.Client()
+		c.Alert = func(ctx context.Context, text string) error {
+			return alert.Post(ctx, client, u, map[string]string{"text": text})
+		}
 	}
 	log.Info("recovery check on", "interval", c.Interval.String(), "grace", c.Grace.String(), "auto", c.Auto, "alert", c.Alert != nil)
 	r.wg.Add(1)
@@ -91,32 +91,4 @@ func startCheck(log *slog.Logger, cfg config, rdb redis.UniversalClient, r *reco
 		defer r.wg.Done()
 		c.Loop(r.ctx)
 	}()
-}
-
-// alertClient posts alerts. It follows no redirect: the alert goes to
-// ALERT_WEBHOOK_URL's host or nowhere.
-var alertClient = &http.Client{
-	Timeout:       5 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// postAlert POSTs {"text": text} to webhook, as the worker's alerts.
-func postAlert(ctx context.Context, webhook, text string) error {
-	body, _ := json.Marshal(map[string]string{"text": text})
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, webhook, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("ALERT_WEBHOOK_URL: %s", logging.RedactError(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := alertClient.Do(req)
-	if err != nil {
-		// RedactError cuts a URL the error quotes to its scheme and host:
-		// a chat webhook's URL is a credential.
-		return fmt.Errorf("alert webhook: %s", logging.RedactError(err))
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("alert webhook answered %d", resp.StatusCode)
-	}
-	return nil
 }

@@ -1,10 +1,9 @@
 package stripeq
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/alert"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -43,15 +43,8 @@ type alerter struct {
 }
 
 func newAlerter(cfg Config, rdb redis.UniversalClient) alerter {
-	return alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alertClient(),
+	return alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alert.Client(),
 		rdb: rdb, pre: "stripeq:alert:{" + cfg.Queue + "}:", interval: cfg.AlertInterval}
-}
-
-// alertClient is the HTTP client of the alert webhook. It follows no
-// redirect: the alert goes to ALERT_WEBHOOK_URL's host or nowhere, and a
-// redirect is logged as a refusal, by status.
-func alertClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // countScript counts one failure for the next summary, unless its type
@@ -226,21 +219,13 @@ func pairs(v any) map[string]int {
 
 // post sends one message to ALERT_WEBHOOK_URL.
 func (a alerter) post(ctx context.Context, log *slog.Logger, msg map[string]any) {
-	body, _ := json.Marshal(msg)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.webhookURL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, postErr := a.client.Do(req)
-	if postErr != nil {
-		// logging.Err cuts the URL the error quotes to its scheme and host:
-		// a chat webhook's URL is a credential.
-		log.ErrorContext(ctx, "alert webhook failed", logging.Err(postErr))
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		log.ErrorContext(ctx, "alert webhook refused the alert", slog.Int("status", resp.StatusCode))
+	err := alert.Post(ctx, a.client, a.webhookURL, msg)
+	var refused *alert.StatusError
+	switch {
+	case errors.As(err, &refused):
+		log.ErrorContext(ctx, "alert webhook refused the alert", slog.Int("status", refused.Status))
+	case err != nil:
+		log.ErrorContext(ctx, "alert webhook failed", logging.Err(err))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/alert"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -46,7 +47,7 @@ func TestAlertLogsNoWebhookURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			a := alerter{webhookURL: tt.url, dashboardURL: "http://dash.example", client: alertClient()}
+			a := alerter{webhookURL: tt.url, dashboardURL: "http://dash.example", client: alert.Client()}
 			a.archived(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), task, "evt_alert", errors.New("boom"))
 			out := buf.String()
 			if !strings.Contains(out, tt.want) {

@@ -1,0 +1,59 @@
+// Package alert sends Slack-compatible messages ({"text": …}) to a chat
+// webhook, ALERT_WEBHOOK_URL: the worker's failure alerts and the
+// dashboard's recovery check share it, so the wire format and the care a
+// credential-bearing URL needs live in one place.
+package alert
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/logging"
+)
+
+// Timeout bounds one POST, whatever its caller's context.
+const Timeout = 5 * time.Second
+
+// StatusError is the error of a webhook that answered outside 2xx.
+type StatusError struct{ Status int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("alert webhook answered %d", e.Status) }
+
+// Client returns the HTTP client of alert webhooks. It follows no
+// redirect: the alert goes to the webhook's host or nowhere, and a
+// redirect is a StatusError.
+func Client() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Post POSTs msg as JSON to webhook with c, within Timeout, even when ctx
+// is already cancelled (an alert about a stopping process still goes
+// out). It returns a *StatusError for an answer outside 2xx; any other
+// error quotes the URL only as far as its scheme and host, since a chat
+// webhook's URL is a credential.
+func Post(ctx context.Context, c *http.Client, webhook string, msg any) error {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("alert: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("alert webhook: %s", logging.RedactError(err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("alert webhook: %s", logging.RedactError(err))
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return &StatusError{Status: resp.StatusCode}
+	}
+	return nil
+}
