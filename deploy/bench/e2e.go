@@ -108,47 +108,11 @@ func (b *bench) e2eRate(ctx context.Context) error {
 // or raw), then starts the worker and measures how fast it drains them:
 // the most the worker can sustain.
 func (b *bench) e2eCapacity(ctx context.Context) error {
-	n := min(b.opt.drainEvents, b.corpus.len())
-	var rates, baseRates []float64
-	for round := 1; round <= b.opt.e2eRounds; round++ {
-		for _, stripeq := range []bool{true, false} {
-			s, rec, err := b.e2eRun(ctx, stripeq, b.corpus)
-			if err != nil {
-				return err
-			}
-			res := closedLoop(ctx, s, 16, 0, time.Minute, n)
-			if res.okAll != n {
-				return fmt.Errorf("%s: stored %d of %d events: %v", kindName(stripeq), res.okAll, n, res.errors)
-			}
-			w, err := b.startWorker(ctx, stripeq)
-			if err != nil {
-				return err
-			}
-			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
-			handled := rec.waitHandled(n, time.Minute)
-			us := cpu.perEvent(n)
-			err = b.checkStored(ctx, stripeq, b.corpus, n, handled)
-			w.stop()
-			if err != nil {
-				return err
-			}
-			first, last := int64(0), int64(0)
-			for i := range n {
-				a := rec.arrivals[i].Load()
-				if first == 0 || a < first {
-					first = a
-				}
-				last = max(last, a)
-			}
-			rate := float64(n-1) / time.Duration(last-first).Seconds()
-			b.logf("round %d/%d e2e-capacity %s drained %d events at %5.0f/s  CPU µs/event: worker %3.0f, redis %3.0f, recorder %3.0f",
-				round, b.opt.e2eRounds, kindName(stripeq), n, rate, us[0], us[1], us[2])
-			if stripeq {
-				rates = append(rates, rate)
-			} else {
-				baseRates = append(baseRates, rate)
-			}
-		}
+	rates, baseRates, err := b.drain(ctx, "e2e-capacity", "drained", b.startWorker, func(stripeq bool, n, handled int, _ *proc) error {
+		return b.checkStored(ctx, stripeq, b.corpus, n, handled)
+	})
+	if err != nil {
+		return err
 	}
 	b.results = append(b.results, line{
 		target:   "e2e-capacity",
@@ -289,4 +253,56 @@ func backlogSlope(samples []backlogSample, from time.Time) (float64, int64) {
 		return 0, most
 	}
 	return (n*sxy - sx*sy) / (n*sxx - sx*sx), most
+}
+
+// drain runs the rounds of a drain target (e2e-capacity, forward): in
+// each, for stripeq and then the baseline, it fills the queue with
+// -drain-events events, starts the process start gives, and measures how
+// fast the recorder sees them all, and the CPU each side used. check
+// judges what was handled before the process stops. It returns the rates
+// of each side, per round.
+func (b *bench) drain(ctx context.Context, target, verb string, start func(context.Context, bool) (*proc, error),
+	check func(stripeq bool, n, handled int, w *proc) error) (rates, baseRates []float64, err error) {
+	n := min(b.opt.drainEvents, b.corpus.len())
+	for round := 1; round <= b.opt.e2eRounds; round++ {
+		for _, stripeq := range []bool{true, false} {
+			s, rec, err := b.e2eRun(ctx, stripeq, b.corpus)
+			if err != nil {
+				return nil, nil, err
+			}
+			res := closedLoop(ctx, s, 16, 0, time.Minute, n)
+			if res.okAll != n {
+				return nil, nil, fmt.Errorf("%s: stored %d of %d events: %v", kindName(stripeq), res.okAll, n, res.errors)
+			}
+			w, err := start(ctx, stripeq)
+			if err != nil {
+				return nil, nil, err
+			}
+			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
+			handled := rec.waitHandled(n, time.Minute)
+			us := cpu.perEvent(n)
+			err = check(stripeq, n, handled, w)
+			w.stop()
+			if err != nil {
+				return nil, nil, err
+			}
+			first, last := int64(0), int64(0)
+			for i := range n {
+				a := rec.arrivals[i].Load()
+				if first == 0 || a < first {
+					first = a
+				}
+				last = max(last, a)
+			}
+			rate := float64(n-1) / time.Duration(last-first).Seconds()
+			b.logf("round %d/%d %s %s %s %d events at %5.0f/s  CPU µs/event: worker %3.0f, redis %3.0f, recorder %3.0f",
+				round, b.opt.e2eRounds, target, kindName(stripeq), verb, n, rate, us[0], us[1], us[2])
+			if stripeq {
+				rates = append(rates, rate)
+			} else {
+				baseRates = append(baseRates, rate)
+			}
+		}
+	}
+	return rates, baseRates, nil
 }

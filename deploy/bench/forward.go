@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -26,46 +25,14 @@ var forwardSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("bench-d
 // recorder, at DESTINATION_CONCURRENCY = the baseline's concurrency =
 // -worker-concurrency.
 func (b *bench) forward(ctx context.Context) error {
-	n := min(b.opt.drainEvents, b.corpus.len())
-	var rates, baseRates []float64
-	for round := 1; round <= b.opt.e2eRounds; round++ {
-		for _, stripeq := range []bool{true, false} {
-			s, rec, err := b.e2eRun(ctx, stripeq, b.corpus)
-			if err != nil {
-				return err
-			}
-			res := closedLoop(ctx, s, 16, 0, time.Minute, n)
-			if res.okAll != n {
-				return fmt.Errorf("%s: stored %d of %d events: %v", kindName(stripeq), res.okAll, n, res.errors)
-			}
-			w, err := b.startForwarder(ctx, stripeq)
-			if err != nil {
-				return err
-			}
-			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
-			handled := rec.waitHandled(n, time.Minute)
-			us := cpu.perEvent(n)
-			w.stop()
-			if handled != n {
-				return fmt.Errorf("%s: %d of %d events forwarded within a minute:\n%s", kindName(stripeq), handled, n, w.tail())
-			}
-			first, last := int64(0), int64(0)
-			for i := range n {
-				a := rec.arrivals[i].Load()
-				if first == 0 || a < first {
-					first = a
-				}
-				last = max(last, a)
-			}
-			rate := float64(n-1) / time.Duration(last-first).Seconds()
-			b.logf("round %d/%d forward %s forwarded %d events at %5.0f/s  CPU µs/event: worker %3.0f, redis %3.0f, recorder %3.0f",
-				round, b.opt.e2eRounds, kindName(stripeq), n, rate, us[0], us[1], us[2])
-			if stripeq {
-				rates = append(rates, rate)
-			} else {
-				baseRates = append(baseRates, rate)
-			}
+	rates, baseRates, err := b.drain(ctx, "forward", "forwarded", b.startForwarder, func(stripeq bool, n, handled int, w *proc) error {
+		if handled != n {
+			return fmt.Errorf("%s: %d of %d events forwarded within a minute:\n%s", kindName(stripeq), handled, n, w.tail())
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	ratio := median(rates) / median(baseRates)
 	b.results = append(b.results, line{
