@@ -63,7 +63,12 @@ func buildOutside(t *testing.T, program string) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	goMod := "module example.com/myworker\n\ngo 1.26.4\n\nrequire github.com/stripeq/stripeq v0.0.0\n\nreplace github.com/stripeq/stripeq => " + root + "\n"
+	ours, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goMod := "module example.com/myworker\n\ngo 1.26.4\n\nrequire github.com/stripeq/stripeq v0.0.0\n\nrequire (\n" +
+		requirements(string(ours)) + ")\n\nreplace github.com/stripeq/stripeq => " + root + "\n"
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +81,39 @@ func buildOutside(t *testing.T, program string) string {
 	bin := filepath.Join(dir, "myworker")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build of the README's program in %s: %v\n%s", dir, err, out)
 	}
 	return bin
+}
+
+// requirements returns the require lines of goMod (this module's go.mod),
+// one "path version" a line. The outside module lists them all, as `go mod
+// tidy` would once it imports stripeq: with every module it builds from
+// listed, the go command reads no go.mod beyond them (lazy loading), so the
+// build needs nothing but what this module's own build put in the module
+// cache. Without them it would resolve the whole graph, including go.mod
+// files of old versions (golang.org/x/sys@v0.6.0, required by go-isatty)
+// that a cache filled by this module's build does not hold.
+func requirements(goMod string) string {
+	var b strings.Builder
+	block := false
+	for line := range strings.Lines(goMod) {
+		line, _, _ = strings.Cut(line, "//")
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "require (":
+			block = true
+		case block && line == ")":
+			block = false
+		case block && line != "":
+			b.WriteString("\t" + line + "\n")
+		case strings.HasPrefix(line, "require ") && !strings.HasSuffix(line, "("):
+			b.WriteString("\t" + strings.TrimPrefix(line, "require ") + "\n")
+		}
+	}
+	return b.String()
 }
 
 // TestOwnHandlersOutsideTheModule builds the README's program (one handler
