@@ -50,8 +50,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	t.Cleanup(func() { rdb.Close() })
-	client := asynq.NewClientFromRedisClient(rdb)
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, rdb)
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, rdb)
 	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), srv.log)
 	t.Cleanup(func() { index.Close(context.Background()) })
 	srv.index = index
@@ -313,7 +312,7 @@ func TestWebhookRedisUnreachable(t *testing.T) {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, rdb)
 	h := srv.handler()
 
 	now := time.Now()
