@@ -50,7 +50,10 @@ func Encode(t Task) []byte {
 	}
 	b := make([]byte, 0, n)
 	b = appendString(b, fieldType, t.Type)
-	b = appendString(b, fieldPayload, string(t.Payload))
+	if len(t.Payload) > 0 {
+		b = protowire.AppendTag(b, fieldPayload, protowire.BytesType)
+		b = protowire.AppendBytes(b, t.Payload)
+	}
 	b = appendString(b, fieldID, t.ID)
 	b = appendString(b, fieldQueue, t.Queue)
 	// int32 fields encode as varints of their value sign-extended to 64 bits.
