@@ -34,10 +34,10 @@ const (
 
 // handleWebhook receives one Stripe delivery. It answers 200 only once the
 // event's task and its duplicate marker are stored in Redis (or were
-// stored before: "duplicate"), or
-// when the event type is not permitted ("ignored"). Anything it cannot
-// verify gets 400; a body over 1 MiB gets 413; a Redis failure gets 503 so
-// that Stripe delivers the event again later.
+// stored before: "duplicate"), or when the event type is not permitted
+// ("ignored"). Anything it cannot verify gets 400; a body over 1 MiB gets
+// 413; a Redis failure gets 503 so that Stripe delivers the event again
+// later.
 func (s *server) handleWebhook() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if enc := c.GetHeader("Content-Encoding"); enc != "" && enc != "identity" {
