@@ -12,7 +12,9 @@
 // enqueueCmd: the task hash asynq:{<queue>}:t:<id> with its msg, state
 // "pending" and pending_since, and the ID pushed on asynq:{<queue>}:pending),
 // and the message is asynq's TaskMessage protobuf ([Encode]). Like
-// asynq's RDB, a Store adds the queue to asynq:queues once per process.
+// asynq's RDB, a Store adds the queue to asynq:queues once per process,
+// with an SADD in the same pipeline, before the script (that key has no
+// hash tag, so it cannot be one of the script's keys on Redis Cluster).
 // asynq does not export its encoder, so the layout is copied; the tests
 // TestEncodeMatchesAsynq and TestStoreMatchesAsynq fail when an asynq
 // upgrade changes it, and TestStoredTaskIsProcessed has an asynq.Server
@@ -71,8 +73,9 @@ type Marker struct {
 	// field exists.
 	Lookup bool
 	// Write makes Store write the field when the task is stored or
-	// already exists, in the same script: never when the script fails
-	// before the task is stored. False only looks it up.
+	// already exists, in the same script. It is the script's last write,
+	// so a script that fails (Store returns an error) writes none. False
+	// only looks it up.
 	Write bool
 }
 
