@@ -368,3 +368,35 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookWaitReplicas: with REDIS_WAIT_REPLICAS, a write no replica
+// confirms (a standalone Redis has none) is answered 503, the task and
+// marker stored with it or not; an answer that writes nothing, a
+// redelivery its marker catches, is 200 duplicate.
+func TestWebhookWaitReplicas(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		age  time.Duration // of the event
+		want []int         // statuses of the first delivery, then of two redeliveries
+	}{
+		{"a live event: its task", time.Hour, []int{503, 503, 503}},
+		// The 503 left the task and marker in Redis: the redelivery's
+		// marker lookup finds it, writes nothing and waits for nothing.
+		{"an event 6 days old: its marker is looked up", 6 * day, []int{503, 200, 200}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, map[string]string{"REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "20ms"})
+			body := stripetest.Event("invoice.paid", "evt_test_wait_"+strconv.Itoa(i), time.Now().Add(-tt.age))
+			var got []int
+			for range tt.want {
+				status, _ := post(t, b.handler, body, stripetest.Sign(body, time.Now(), stripetest.Secret))
+				got = append(got, status)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("statuses = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
