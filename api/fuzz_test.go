@@ -23,20 +23,21 @@ import (
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
-// countingQueue counts the tasks stored through it.
-type countingQueue struct {
-	enqueuer
+// countingStore counts the tasks stored through it.
+type countingStore struct {
+	storer
 	stored atomic.Int64
 }
 
-func (q *countingQueue) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	info, err := q.enqueuer.EnqueueContext(ctx, t, opts...)
-	if err == nil {
+func (q *countingStore) Store(ctx context.Context, t taskstore.Task, m *taskstore.Marker) (taskstore.Result, error) {
+	res, err := q.storer.Store(ctx, t, m)
+	if err == nil && res == taskstore.Stored {
 		q.stored.Add(1)
 	}
-	return info, err
+	return res, err
 }
 
 // signature is what a Stripe-Signature header proves, judged by Stripe's
@@ -154,8 +155,10 @@ func FuzzWebhook(f *testing.F) {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	f.Cleanup(func() { rdb.Close() })
-	queue := &countingQueue{enqueuer: asynq.NewClientFromRedisClient(rdb)}
-	h := newServer(slog.New(slog.DiscardHandler), cfg, queue, rdb).handler()
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, rdb)
+	queue := &countingStore{storer: srv.store}
+	srv.store = queue
+	h := srv.handler()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
 	f.Fuzz(func(t *testing.T, body []byte, header string, resign bool) {

@@ -9,8 +9,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
@@ -37,9 +35,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if cfg.WaitReplicas > 0 {
 		redisconn.WaitForReplicas(rdb, cfg.WaitReplicas, cfg.WaitTimeout)
 	}
-	client := asynq.NewClientFromRedisClient(rdb)
-
-	srv := newServer(log, cfg, client, rdb)
+	srv := newServer(log, cfg, rdb)
 	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), log)
 	srv.index = index
 	l, err := net.Listen("tcp", cfg.Addr)

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
 // maxBodyBytes caps a delivery's body. Stripe's events are a few KB; the
@@ -28,9 +28,10 @@ const enqueueTimeout = 3 * time.Second
 // readyTimeout bounds the Redis PING of /readyz.
 const readyTimeout = time.Second
 
-// enqueuer stores a task; *asynq.Client is one.
-type enqueuer interface {
-	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+// storer stores an event's task with its duplicate marker;
+// *taskstore.Store is one.
+type storer interface {
+	Store(ctx context.Context, t taskstore.Task, m *taskstore.Marker) (taskstore.Result, error)
 }
 
 // indexer records a stored event for the Console without making the
@@ -45,19 +46,14 @@ type server struct {
 	verifier verifier
 	permits  func(eventType string) bool
 	taskOpts stripetask.Options
-	queue    enqueuer
-	// rdb is the Redis of queue: the api pings it and writes each event's
-	// duplicate marker and index entry there.
-	rdb redis.UniversalClient
-	// batch sends the small round trips of concurrent deliveries (their
-	// duplicate checks, then their markers and index entries) together.
-	batch *redisbatch.Batcher
+	// store writes each event's task and duplicate marker in one script,
+	// sharing a pipeline with the deliveries in flight (redisbatch); with
+	// REDIS_WAIT_REPLICAS, the write is confirmed on that many replicas
+	// before the 200.
+	store storer
+	// rdb is the Redis of store: the api pings it.
+	rdb   redis.UniversalClient
 	marks *dedupe.Marks
-	// waitReplicas and waitTimeout are REDIS_WAIT_REPLICAS and
-	// REDIS_WAIT_TIMEOUT: the marker, as the task, is confirmed on that
-	// many replicas before the 200.
-	waitReplicas int
-	waitTimeout  time.Duration
 	// index records each stored event for the dashboard's Console, in
 	// the background; nil skips it.
 	index indexer
@@ -67,21 +63,21 @@ type server struct {
 	seenVersions sync.Map // api_version values already logged as mismatched
 }
 
-// newServer returns the receiver storing tasks with queue in rdb, keeping
-// duplicate markers for cfg.DedupeWindow. Its index is nil until set.
-func newServer(log *slog.Logger, cfg config, queue enqueuer, rdb redis.UniversalClient) *server {
+// newServer returns the receiver storing tasks in rdb, keeping duplicate
+// markers for cfg.DedupeWindow. Its index is nil until set.
+func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient) *server {
+	store := taskstore.New(redisbatch.New(rdb))
+	store.WaitReplicas = cfg.WaitReplicas
+	store.WaitTimeout = cfg.WaitTimeout
 	return &server{
-		log:          log,
-		verifier:     verifier{secrets: cfg.Secrets, tolerance: cfg.Tolerance, now: time.Now},
-		permits:      cfg.permits(),
-		taskOpts:     cfg.Task,
-		queue:        queue,
-		rdb:          rdb,
-		batch:        redisbatch.New(rdb),
-		marks:        dedupe.New(rdb, cfg.DedupeWindow),
-		waitReplicas: cfg.WaitReplicas,
-		waitTimeout:  cfg.WaitTimeout,
-		metrics:      newMetrics(),
+		log:      log,
+		verifier: verifier{secrets: cfg.Secrets, tolerance: cfg.Tolerance, now: time.Now},
+		permits:  cfg.permits(),
+		taskOpts: cfg.Task,
+		store:    store,
+		rdb:      rdb,
+		marks:    dedupe.New(rdb, cfg.DedupeWindow),
+		metrics:  newMetrics(),
 	}
 }
 

@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/logging"
-	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
 // Messages of the webhook's JSON answers, {"message": …}. Stripe only looks
@@ -35,10 +33,11 @@ const (
 )
 
 // handleWebhook receives one Stripe delivery. It answers 200 only once the
-// event's task is stored in Redis (or was stored before: "duplicate"), or
-// when the event type is not permitted ("ignored"). Anything it cannot
-// verify gets 400; a body over 1 MiB gets 413; a Redis failure gets 503 so
-// that Stripe delivers the event again later.
+// event's task and its duplicate marker are stored in Redis (or were
+// stored before: "duplicate"), or when the event type is not permitted
+// ("ignored"). Anything it cannot verify gets 400; a body over 1 MiB gets
+// 413; a Redis failure gets 503 so that Stripe delivers the event again
+// later.
 func (s *server) handleWebhook() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if enc := c.GetHeader("Content-Encoding"); enc != "" && enc != "identity" {
@@ -68,7 +67,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 			return
 		}
 
-		task, meta, err := stripetask.New(body, s.taskOpts)
+		task, meta, err := stripetask.NewMessage(body, s.taskOpts)
 		if err != nil {
 			reply(c, http.StatusBadRequest, "bad_request", err.Error())
 			return
@@ -84,7 +83,6 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 
 		ctx, cancel := context.WithTimeout(c.Request.Context(), enqueueTimeout)
 		defer cancel()
-		queue := stripetask.QueueFor(meta.ID, s.taskOpts)
 		redisStart := time.Now()
 		defer since(s.metrics.enqueue, redisStart)
 		// The retained task catches a redelivery for TASK_RETENTION; the
@@ -92,35 +90,30 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		// task lives from its enqueue, after the event's creation, until
 		// TASK_RETENTION past its completion: an event created less than
 		// TASK_RETENTION ago still has its task, if it ever had one, and
-		// needs no marker lookup. Live traffic is such events.
-		seen := false
-		if s.needsMarkerLookup(meta.Created) {
-			var check *redis.BoolCmd
-			err = s.batch.Do(ctx, func(p redis.Pipeliner) { check = s.marks.Check(ctx, p, queue, meta.ID, meta.Created) })
-			if err == nil {
-				seen, err = check.Result()
-			}
-		}
-		if err != nil {
-			c.Error(err)
-			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
-			return
-		}
-		if seen {
-			reply(c, http.StatusOK, "duplicate", msgDuplicate)
-			return
-		}
-		_, err = s.queue.EnqueueContext(ctx, task)
+		// needs no marker lookup. Live traffic is such events. The lookup,
+		// the task and the marker are one script, in one round trip
+		// shared with the deliveries in flight (taskstore): the marker is
+		// written when the task is stored or already was, and with
+		// REDIS_WAIT_REPLICAS confirmed on the replicas with it.
+		marker := s.marks.Marker(task.Queue, meta.ID, meta.Created, s.needsMarkerLookup(meta.Created))
+		res, err := s.store.Store(ctx, task, marker)
 		switch {
-		case err == nil:
-			s.afterStore(ctx, c, queue, meta, true)
-		case errors.Is(err, asynq.ErrTaskIDConflict):
-			// Stored before, but maybe without its marker, if the process
-			// stopped in between; that delivery was not answered 200.
-			s.afterStore(ctx, c, queue, meta, false)
-		default:
-			c.Error(err)
+		case err != nil:
+			c.Error(fmt.Errorf("event %s: %w", meta.ID, err))
 			reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
+		case res == taskstore.Stored:
+			// A new event's entry in the Console's index is written in
+			// the background (execindex.Writer): the dashboard's
+			// reconcile indexes any the api could not.
+			if s.index != nil {
+				s.index.Add(meta.ID, meta, time.Now())
+			}
+			reply(c, http.StatusOK, "received", msgReceived)
+		default:
+			// Its task exists (stored before, maybe without its marker,
+			// if the process stopped in between; that delivery was not
+			// answered 200), or its marker does.
+			reply(c, http.StatusOK, "duplicate", msgDuplicate)
 		}
 	}
 }
@@ -133,53 +126,6 @@ func (s *server) needsMarkerLookup(created int64) bool {
 		retention = stripetask.DefaultRetention
 	}
 	return time.Since(time.Unix(created, 0)) >= retention
-}
-
-// afterStore writes, in one round trip shared with the deliveries in flight
-// (redisbatch), the duplicate marker of an event whose task is stored, and
-// then answers. Without its marker the event is answered 503, so that
-// Stripe delivers it again and the redelivery writes the marker: an event
-// answered 200 always has one. A new event's entry in the Console's index
-// is written in the background (execindex.Writer): the dashboard's
-// reconcile indexes any the api could not.
-func (s *server) afterStore(ctx context.Context, c *gin.Context, queue string, meta stripetask.Metadata, isNew bool) {
-	var mark redis.Cmder
-	var wait *redis.Cmd
-	var err error
-	if s.marks.Marks(meta.Created) {
-		err = s.batch.Do(ctx, func(p redis.Pipeliner) {
-			mark = s.marks.Mark(ctx, p, queue, meta.ID, meta.Created)
-			if s.waitReplicas > 0 {
-				// As the task's own write (redisconn.WaitForReplicas): WAIT
-				// counts this connection's writes, the marker's included.
-				wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
-			}
-		})
-	}
-	markErr := err
-	if markErr == nil && mark != nil {
-		markErr = mark.Err()
-	}
-	if markErr == nil && wait != nil {
-		if n, werr := wait.Int64(); werr != nil {
-			markErr = werr
-		} else if n < int64(s.waitReplicas) {
-			markErr = fmt.Errorf("%w: %d of %d within %v", redisconn.ErrNotReplicated, n, s.waitReplicas, s.waitTimeout)
-		}
-	}
-	if markErr != nil {
-		c.Error(fmt.Errorf("event %s stored, but its duplicate marker was not: %w", meta.ID, markErr))
-		reply(c, http.StatusServiceUnavailable, "unavailable", "cannot store the event; retry later")
-		return
-	}
-	if isNew && s.index != nil {
-		s.index.Add(meta.ID, meta, time.Now())
-	}
-	if isNew {
-		reply(c, http.StatusOK, "received", msgReceived)
-	} else {
-		reply(c, http.StatusOK, "duplicate", msgDuplicate)
-	}
 }
 
 // readBody reads the request's body, at most maxBodyBytes, into one buffer

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
@@ -124,7 +123,7 @@ func BenchmarkWebhook(b *testing.B) {
 		b.Fatal(err)
 	}
 	newSrv := func() *server {
-		s := newServer(slog.New(slog.NewJSONHandler(discard{}, nil)), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
+		s := newServer(slog.New(slog.NewJSONHandler(discard{}, nil)), cfg, rdb)
 		w := execindex.NewWriter(rdb, execindex.New(rdb, cfg.Task.Queue), s.log)
 		b.Cleanup(func() { w.Close(context.Background()) })
 		s.index = w

@@ -50,8 +50,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	t.Cleanup(func() { rdb.Close() })
-	client := asynq.NewClientFromRedisClient(rdb)
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, client, rdb)
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, rdb)
 	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), srv.log)
 	t.Cleanup(func() { index.Close(context.Background()) })
 	srv.index = index
@@ -313,7 +312,7 @@ func TestWebhookRedisUnreachable(t *testing.T) {
 	}
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	srv := newServer(slog.New(slog.DiscardHandler), cfg, asynq.NewClientFromRedisClient(rdb), rdb)
+	srv := newServer(slog.New(slog.DiscardHandler), cfg, rdb)
 	h := srv.handler()
 
 	now := time.Now()
@@ -367,5 +366,37 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}
+	}
+}
+
+// TestWebhookWaitReplicas: with REDIS_WAIT_REPLICAS, a write no replica
+// confirms (a standalone Redis has none) is answered 503, the task and
+// marker stored with it or not; an answer that writes nothing, a
+// redelivery its marker catches, is 200 duplicate.
+func TestWebhookWaitReplicas(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		age  time.Duration // of the event
+		want []int         // statuses of the first delivery, then of two redeliveries
+	}{
+		{"a live event: its task", time.Hour, []int{503, 503, 503}},
+		// The 503 left the task and marker in Redis: the redelivery's
+		// marker lookup finds it, writes nothing and waits for nothing.
+		{"an event 6 days old: its marker is looked up", 6 * day, []int{503, 200, 200}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, map[string]string{"REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "20ms"})
+			body := stripetest.Event("invoice.paid", "evt_test_wait_"+strconv.Itoa(i), time.Now().Add(-tt.age))
+			var got []int
+			for range tt.want {
+				status, _ := post(t, b.handler, body, stripetest.Sign(body, time.Now(), stripetest.Secret))
+				got = append(got, status)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("statuses = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

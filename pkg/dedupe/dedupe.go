@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
 // DefaultWindow is how long after an event's creation a redelivery of it
@@ -96,4 +98,27 @@ func (m *Marks) Mark(ctx context.Context, p redis.Pipeliner, queue, id string, c
 	cmd := p.HSetNX(ctx, key, id, strconv.FormatInt(now.Unix(), 10))
 	p.ExpireAt(ctx, key, exp)
 	return cmd
+}
+
+// Marker returns the marker of the event id of queue, created at created
+// (unix seconds), for taskstore.Store to write in the same script as the
+// event's task: as [Marks.Mark] writes it, and only when [Marks.Marks].
+// With lookup, the script first looks it up, as [Marks.Check], and stores
+// nothing when it exists. It returns nil when there is nothing to write or
+// look up.
+func (m *Marks) Marker(queue, id string, created int64, lookup bool) *taskstore.Marker {
+	exp := m.expiry(created)
+	now := m.now()
+	write := exp.After(now)
+	if !write && !lookup {
+		return nil
+	}
+	return &taskstore.Marker{
+		Key:      Key(queue, created),
+		Field:    id,
+		Value:    strconv.FormatInt(now.Unix(), 10),
+		ExpireAt: exp,
+		Lookup:   lookup,
+		Write:    write,
+	}
 }

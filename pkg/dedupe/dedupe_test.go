@@ -168,3 +168,42 @@ func TestMarkerSize(t *testing.T) {
 		t.Errorf("%.1f bytes per marker, want at most 150", per)
 	}
 }
+
+// TestMarker checks that the marker taskstore writes with an event's task
+// is the one Mark writes: the same key, field, value and expiry, written
+// exactly when Mark writes one, looked up when asked.
+func TestMarker(t *testing.T) {
+	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
+	m := New(nil, 7*24*time.Hour)
+	m.now = func() time.Time { return now }
+	tests := []struct {
+		name      string
+		created   time.Time
+		lookup    bool
+		wantNil   bool
+		wantWrite bool
+	}{
+		{"created today", now.Add(-time.Hour), false, false, true},
+		{"created 6 days ago, looked up", now.Add(-6 * 24 * time.Hour), true, false, true},
+		{"created 8 days ago: past the window", now.Add(-8 * 24 * time.Hour), false, true, false},
+		{"created 8 days ago, looked up", now.Add(-8 * 24 * time.Hour), true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created := tt.created.Unix()
+			got := m.Marker("stripe-2", "evt_1", created, tt.lookup)
+			if (got == nil) != tt.wantNil {
+				t.Fatalf("Marker = %+v, want nil %v", got, tt.wantNil)
+			}
+			if got == nil {
+				return
+			}
+			if got.Write != tt.wantWrite || got.Write != m.Marks(created) || got.Lookup != tt.lookup {
+				t.Errorf("Write %v, Lookup %v; want %v, %v", got.Write, got.Lookup, tt.wantWrite, tt.lookup)
+			}
+			if got.Key != Key("stripe-2", created) || got.Field != "evt_1" || got.Value != strconv.FormatInt(now.Unix(), 10) || !got.ExpireAt.Equal(m.expiry(created)) {
+				t.Errorf("Marker = %+v", got)
+			}
+		})
+	}
+}

@@ -2,7 +2,7 @@
 // together, one pipeline for all of those waiting: a group commit.
 //
 // Under load the api has many deliveries in flight, each needing a small
-// round trip (its duplicate check, then its marker and index entry). Sent
+// round trip (its task and marker, pkg/taskstore's one script). Sent
 // one by one, each costs a write and a read system call on both sides, and
 // those dominate the work. A [Batcher] sends a caller's commands at once
 // while fewer than [MaxInFlight] pipelines are under way; past that, it

@@ -31,6 +31,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
 // TypePrefix starts the asynq task type of every Stripe event:
@@ -518,8 +519,35 @@ func New(body []byte, o Options) (*asynq.Task, Metadata, error) {
 
 // NewFromMetadata builds the task for body when its metadata is already
 // known, as when the Console re-runs an execution. Its queue is [QueueFor]
-// m.ID. A body that is already compressed is kept as it is.
+// m.ID. A body that is already compressed is kept as it is. It is
+// [MessageFromMetadata] as an asynq task.
 func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
+	t := MessageFromMetadata(body, m, o)
+	return asynq.NewTaskWithHeaders(t.Type, t.Payload, t.Headers,
+		asynq.TaskID(t.ID),
+		asynq.Queue(t.Queue),
+		asynq.MaxRetry(t.MaxRetry),
+		asynq.Retention(t.Retention),
+	)
+}
+
+// NewMessage is [New] for pkg/taskstore, which writes asynq's task layout
+// itself: the same task, as a taskstore.Task. It returns the errors of
+// [Decode].
+func NewMessage(body []byte, o Options) (taskstore.Task, Metadata, error) {
+	m, err := Decode(body)
+	if err != nil {
+		return taskstore.Task{}, Metadata{}, err
+	}
+	return MessageFromMetadata(body, m, o), m, nil
+}
+
+// MessageFromMetadata is [NewFromMetadata] as a taskstore.Task: type
+// [TaskType], the payload (compressed with o.Compression, unless it
+// already is), the [Metadata.Headers], task ID m.ID, queue [QueueFor]
+// m.ID, [MaxRetry] retries, o.Retention (if zero, [DefaultRetention]),
+// and asynq's default timeout.
+func MessageFromMetadata(body []byte, m Metadata, o Options) taskstore.Task {
 	retention := o.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
@@ -527,12 +555,15 @@ func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
 	if o.Compression == CompressionZstd {
 		body = compress(body)
 	}
-	return asynq.NewTaskWithHeaders(TaskType(m.Type), body, m.Headers(),
-		asynq.TaskID(m.ID),
-		asynq.Queue(QueueFor(m.ID, o)),
-		asynq.MaxRetry(MaxRetry),
-		asynq.Retention(retention),
-	)
+	return taskstore.Task{
+		ID:        m.ID,
+		Type:      TaskType(m.Type),
+		Queue:     QueueFor(m.ID, o),
+		Payload:   body,
+		Headers:   m.Headers(),
+		MaxRetry:  MaxRetry,
+		Retention: retention,
+	}
 }
 
 // Parse turns a task back into its full stripe-go event and its metadata.
