@@ -199,3 +199,34 @@ func (m *cpuMeter) perEvent(n int) []float64 {
 	}
 	return out
 }
+
+// memoryStats returns MEMORY STATS's figures, db.0's prefixed "db.0.":
+// total.allocated, clients.normal, db.0.overhead.hashtable.main, ….
+func (r *redisServer) memoryStats(ctx context.Context) (map[string]int64, error) {
+	v, err := r.rdb.Do(ctx, "MEMORY", "STATS").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case []any:
+			for i := 0; i+1 < len(v); i += 2 {
+				if k, ok := v[i].(string); ok {
+					walk(prefix+k+".", v[i+1])
+				}
+			}
+		case map[any]any:
+			for k, x := range v {
+				if k, ok := k.(string); ok {
+					walk(prefix+k+".", x)
+				}
+			}
+		case int64:
+			out[strings.TrimSuffix(prefix, ".")] = v
+		}
+	}
+	walk("", v)
+	return out, nil
+}
