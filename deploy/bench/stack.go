@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -107,21 +106,6 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 // flush empties Redis between runs, so that every run starts alike.
 func (r *redisServer) flush(ctx context.Context) error {
 	return r.rdb.FlushAll(ctx).Err()
-}
-
-// usedMemory returns INFO memory's used_memory.
-func (r *redisServer) usedMemory(ctx context.Context) (int64, error) {
-	info, err := r.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "used_memory:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, errors.New("no used_memory in INFO memory")
 }
 
 // cpuTime returns the CPU time (user + system) a process has used so far,
