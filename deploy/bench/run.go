@@ -210,7 +210,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.out, "  "+format+"\n", args...) }
 
 func (b *bench) print(took time.Duration) {
-	mode := fmt.Sprintf("medians over %d ingest rounds (load: %s) and %d end-to-end rounds", b.opt.rounds, b.load, b.opt.e2eRounds)
+	mode := fmt.Sprintf("medians over %d end-to-end rounds", b.opt.e2eRounds)
+	if b.opt.wants("ingest") {
+		mode = fmt.Sprintf("medians over %d ingest rounds (load: %s) and %d end-to-end rounds", b.opt.rounds, b.load, b.opt.e2eRounds)
+	}
 	if b.opt.smoke {
 		mode = "SMOKE: one tiny round, figures are not meaningful"
 	}
