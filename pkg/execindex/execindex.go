@@ -238,7 +238,7 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 // for the keys hash: "=" then, for each key, a tag naming its family, the
 // length of its value in decimal, ":" and the value:
 //
-//	=t12:invoice.paidm5:falsev10:2023-10-16c14:cus_NffrFeUfNV2Hr26:in_1MtHbELkdIwHu7ixl4OzzPMv
+//	=t12:invoice.paidm5:falsev10:2023-10-16c17:cus_NffrFeUfNV2Hrr27:in_1MtHbELkdIwHu7ixl4OzzPMv
 //
 // Tags: t type (the entry is also in prefix: of every dot-prefix of the
 // type, which remove derives, so those keys are not written), m livemode,
@@ -246,7 +246,9 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 // other key, whole. The length prefix reads back unambiguously whatever
 // a value holds. Entries written before this form stay readable by
 // luaRemove: "<length>:<key>" repeated (it starts with a digit), and
-// before that keys joined by "\n" (it starts with a letter).
+// before that keys joined by "\n" (it starts with a letter). A remover
+// older than this form cannot read it: dashboards are upgraded before
+// apis (deploy/README.md, Upgrades).
 func joinKeys(sufs []string) string {
 	var b strings.Builder
 	b.WriteByte('=')
