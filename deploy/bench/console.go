@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/proctest"
 )
@@ -35,6 +36,11 @@ func (b *bench) console(ctx context.Context) error {
 		return fmt.Errorf("seeding %d executions: %w", n, err)
 	}
 	b.logf("console: seeded %d executions (real asynq tasks, indexed) in %v", n, time.Since(start).Round(time.Second))
+	if parts, index, err := b.keyMemory(ctx, execindex.KeyPrefix(queue)+"*", n); err == nil {
+		b.logf("console: the index per family, bytes each: %s = %.0f B", index.sum(indexFamilies), parts[partIndex])
+	} else {
+		return fmt.Errorf("the index's memory: %w", err)
+	}
 
 	bins, err := proctest.Build(ctx, filepath.Join(b.dir, "bin"), "dashboard")
 	if err != nil {

@@ -275,40 +275,10 @@ func keyFamily(key string) (part, index string) {
 // used0. Wherever a record of an execution lives (a key of its own, or a
 // field of asynq's task hash), it is counted.
 func (b *bench) measureMemory(ctx context.Context, n int, stats0 map[string]int64) (memFigures, error) {
-	rdb := b.redis.rdb
-	f := memFigures{parts: memParts{}, indexParts: memParts{}}
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, "*", 1000).Result()
-		if err != nil {
-			return f, err
-		}
-		cmds := make([]*redis.IntCmd, len(keys))
-		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
-				cmds[i] = p.MemoryUsage(ctx, k, 0)
-			}
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
-			return f, fmt.Errorf("MEMORY USAGE: %w", err)
-		}
-		for i, k := range keys {
-			u, err := cmds[i].Result()
-			if errors.Is(err, redis.Nil) {
-				continue // expired meanwhile
-			}
-			if err != nil {
-				return f, fmt.Errorf("MEMORY USAGE of %s: %w", k, err)
-			}
-			part, fam := keyFamily(k)
-			f.parts[part] += float64(u) / float64(n)
-			if part == partIndex {
-				f.indexParts[fam] += float64(u) / float64(n)
-			}
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
+	f := memFigures{}
+	var err error
+	if f.parts, f.indexParts, err = b.keyMemory(ctx, "*", n); err != nil {
+		return f, err
 	}
 	f.task, f.index, f.marker = f.parts[partTask], f.parts[partIndex], f.parts[partMarker]
 	stats, err := b.redis.memoryStats(ctx)
@@ -321,4 +291,45 @@ func (b *bench) measureMemory(ctx context.Context, n int, stats0 map[string]int6
 	f.parts[partKeyspace] = per("db.0.overhead.hashtable.main") - dictEntry*per("keys.count") + per("db.0.overhead.hashtable.expires")
 	f.used, f.clients = per("total.allocated"), per("clients.normal")
 	return f, nil
+}
+
+// keyMemory sums the MEMORY USAGE (exact: SAMPLES 0) of every key matching
+// pattern, by family (keyFamily), and the index's keys by index family,
+// each divided by n.
+func (b *bench) keyMemory(ctx context.Context, pattern string, n int) (parts, index memParts, err error) {
+	rdb := b.redis.rdb
+	parts, index = memParts{}, memParts{}
+	var cursor uint64
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmds := make([]*redis.IntCmd, len(keys))
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.MemoryUsage(ctx, k, 0)
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("MEMORY USAGE: %w", err)
+		}
+		for i, k := range keys {
+			u, err := cmds[i].Result()
+			if errors.Is(err, redis.Nil) {
+				continue // expired meanwhile
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("MEMORY USAGE of %s: %w", k, err)
+			}
+			part, fam := keyFamily(k)
+			parts[part] += float64(u) / float64(n)
+			if part == partIndex {
+				index[fam] += float64(u) / float64(n)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return parts, index, nil
+		}
+	}
 }
