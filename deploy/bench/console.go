@@ -138,7 +138,7 @@ func (b *bench) console(ctx context.Context) error {
 	b.results = append(b.results,
 		line{
 			target:   "console",
-			figure:   fmt.Sprintf("slowest median %.1f ms of %d filters and searches (%s), %d executions", ms(slowest), len(execindextest.ConsoleQueries), slowestQ, n),
+			figure:   fmt.Sprintf("slowest median of %d queries, %d executions: %.1f ms, %s", len(execindextest.ConsoleQueries), n, ms(slowest), slowestQ),
 			baseline: fmt.Sprintf("%.1f ms (asynqmon, unfiltered)", ms(baseMedian)),
 			ratio:    fmt.Sprintf("%.2f×", float64(slowest)/float64(baseMedian)),
 			goal:     "every median < 100 ms at 100,000 executions",
