@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/proctest"
 )
@@ -19,8 +20,10 @@ import (
 // (issue 4's 100,000: 97% completed, 3% archived, 2,000 customers, over
 // 72 hours), served by the real dashboard binary. The baseline is the
 // first page of asynqmon's list of completed tasks from the same process,
-// which cannot filter at all. Each round times every filter and the
-// baseline in turn; the figure is the median of the slowest filter.
+// which cannot filter at all. Each round times every filter and search
+// (execindextest.ConsoleQueries) and the baseline in turn; the figure is
+// the median of the slowest, and issue 20 wants every median under
+// 100 ms.
 func (b *bench) console(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
@@ -33,6 +36,11 @@ func (b *bench) console(ctx context.Context) error {
 		return fmt.Errorf("seeding %d executions: %w", n, err)
 	}
 	b.logf("console: seeded %d executions (real asynq tasks, indexed) in %v", n, time.Since(start).Round(time.Second))
+	if parts, index, err := b.keyMemory(ctx, execindex.KeyPrefix(queue)+"*", n); err == nil {
+		b.logf("console: the index per family, bytes each: %s = %.0f B", index.sum(indexFamilies), parts[partIndex])
+	} else {
+		return fmt.Errorf("the index's memory: %w", err)
+	}
 
 	bins, err := proctest.Build(ctx, filepath.Join(b.dir, "bin"), "dashboard")
 	if err != nil {
@@ -107,6 +115,7 @@ func (b *bench) console(ctx context.Context) error {
 		baseTimes = append(baseTimes, d)
 	}
 	slowest, slowestQ := time.Duration(0), ""
+	var each []line
 	for i, q := range execindextest.ConsoleQueries {
 		m := quantile(times[i], 0.5)
 		name := q
@@ -117,16 +126,34 @@ func (b *bench) console(ctx context.Context) error {
 		if m > slowest {
 			slowest, slowestQ = m, name
 		}
+		each = append(each, line{
+			target:  fmt.Sprintf("console/%d", i+1),
+			figure:  fmt.Sprintf("%.1f ms median, max %.1f", ms(m), ms(slices.Max(times[i]))),
+			goal:    "< 100 ms",
+			verdict: at100k(n, m < 100*time.Millisecond) + "  " + name, // last: long queries widen no column
+		})
 	}
 	baseMedian := quantile(baseTimes, 0.5)
 	b.logf("console asynqmon's completed tasks, page 1 of 50 (no filter)                               median %6.1f ms  max %6.1f ms", ms(baseMedian), ms(slices.Max(baseTimes)))
-	b.results = append(b.results, line{
-		target:   "console",
-		figure:   fmt.Sprintf("first page %.1f ms (slowest filter of %d, %s) over %d executions", ms(slowest), len(execindextest.ConsoleQueries), slowestQ, n),
-		baseline: fmt.Sprintf("%.1f ms (asynqmon, unfiltered)", ms(baseMedian)),
-		ratio:    fmt.Sprintf("%.2f×", float64(slowest)/float64(baseMedian)),
-		goal:     "< 300 ms",
-		verdict:  verdict(slowest < 300*time.Millisecond),
-	})
+	b.results = append(b.results,
+		line{
+			target:   "console",
+			figure:   fmt.Sprintf("slowest median of %d queries, %d executions: %.1f ms, %s", len(execindextest.ConsoleQueries), n, ms(slowest), slowestQ),
+			baseline: fmt.Sprintf("%.1f ms (asynqmon, unfiltered)", ms(baseMedian)),
+			ratio:    fmt.Sprintf("%.2f×", float64(slowest)/float64(baseMedian)),
+			goal:     "every median < 100 ms at 100,000 executions",
+			verdict:  at100k(n, slowest < 100*time.Millisecond),
+		},
+	)
+	b.results = append(b.results, each...)
 	return nil
+}
+
+// at100k is the verdict of a target the issue sets at 100,000
+// executions: n/a at other sizes (-smoke, -console-executions).
+func at100k(n int, ok bool) string {
+	if n != 100_000 {
+		return "n/a"
+	}
+	return verdict(ok)
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,7 @@ type options struct {
 	memCusts      int           // memory: distinct customers
 	concurrency   int           // WORKER_CONCURRENCY of both workers
 	global        int           // GLOBAL_CONCURRENCY of stripeq's worker
+	forwardConns  int           // forward: connections to the destination
 	consoleExecs  int           // console: retained executions
 	consoleRounds int           // console: times each filter is timed
 	only          string        // comma list of targets to run
@@ -65,6 +67,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.memEvents, "memory-events", 5000, "memory: retained executions to measure")
 	fs.IntVar(&o.concurrency, "worker-concurrency", 5, "WORKER_CONCURRENCY of stripeq's worker and the baseline worker")
 	fs.IntVar(&o.global, "global-concurrency", 5, "GLOBAL_CONCURRENCY of stripeq's worker")
+	fs.IntVar(&o.forwardConns, "forward-conns", 16, "forward: DESTINATION_CONCURRENCY of stripeq's worker and the bare forwarder's concurrency")
 	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
 	fs.IntVar(&o.consoleExecs, "console-executions", 100_000, "console: retained executions the Console filters")
 	fs.IntVar(&o.consoleRounds, "console-rounds", 15, "console: times each filter's first page is fetched")
@@ -207,14 +210,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.out, "  "+format+"\n", args...) }
 
 func (b *bench) print(took time.Duration) {
-	mode := fmt.Sprintf("medians over %d ingest rounds (load: %s) and %d end-to-end rounds", b.opt.rounds, b.load, b.opt.e2eRounds)
+	mode := fmt.Sprintf("medians over %d end-to-end rounds", b.opt.e2eRounds)
+	if b.opt.wants("ingest") {
+		mode = fmt.Sprintf("medians over %d ingest rounds (load: %s) and %d end-to-end rounds", b.opt.rounds, b.load, b.opt.e2eRounds)
+	}
 	if b.opt.smoke {
 		mode = "SMOKE: one tiny round, figures are not meaningful"
 	}
 	fmt.Fprintf(b.out, "\nresults (%s; %d cores; %v)\n", mode, runtime.NumCPU(), took.Round(time.Second))
-	fmt.Fprintf(b.out, "%-13s %-40s %-40s %-8s %s\n", "target", "stripeq", "baseline", "ratio", "goal")
+	// Issue 20's targets first, each with PASS, FAIL or n/a (not measured
+	// as the issue sets it); then the lines that only report.
+	targets, reports := []line{{target: "target", figure: "stripeq", baseline: "baseline", ratio: "ratio", goal: "goal (issue 20)"}}, []line{}
 	for _, l := range b.results {
-		fmt.Fprintf(b.out, "%-13s %-40s %-40s %-8s %s %s\n", l.target, l.figure, l.baseline, l.ratio, l.goal, l.verdict)
+		if l.verdict == "—" {
+			reports = append(reports, l)
+		} else {
+			targets = append(targets, l)
+		}
+	}
+	var w [5]int
+	for _, l := range append(targets[:1:1], b.results...) {
+		for i, f := range []string{l.target, l.figure, l.baseline, l.ratio, l.goal} {
+			w[i] = max(w[i], utf8.RuneCountInString(f), 8)
+		}
+	}
+	pad := func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s))) }
+	row := func(l line) {
+		fmt.Fprintln(b.out, strings.TrimRight(pad(l.target, w[0])+"  "+pad(l.figure, w[1])+"  "+pad(l.baseline, w[2])+"  "+pad(l.ratio, w[3])+"  "+pad(l.goal, w[4])+"  "+l.verdict, " "))
+	}
+	for _, l := range targets {
+		row(l)
+	}
+	if len(reports) > 0 {
+		fmt.Fprintln(b.out, "report only:")
+		for _, l := range reports {
+			row(l)
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -109,21 +108,6 @@ func (r *redisServer) flush(ctx context.Context) error {
 	return r.rdb.FlushAll(ctx).Err()
 }
 
-// usedMemory returns INFO memory's used_memory.
-func (r *redisServer) usedMemory(ctx context.Context) (int64, error) {
-	info, err := r.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "used_memory:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, errors.New("no used_memory in INFO memory")
-}
-
 // cpuTime returns the CPU time (user + system) a process has used so far,
 // from /proc; 0 when it cannot be read.
 func cpuTime(pid int) time.Duration {
@@ -198,4 +182,35 @@ func (m *cpuMeter) perEvent(n int) []float64 {
 		out[i] = float64(cpuTime(p)-m.start[i]) / float64(time.Microsecond) / float64(max(1, n))
 	}
 	return out
+}
+
+// memoryStats returns MEMORY STATS's figures, db.0's prefixed "db.0.":
+// total.allocated, clients.normal, db.0.overhead.hashtable.main, ….
+func (r *redisServer) memoryStats(ctx context.Context) (map[string]int64, error) {
+	v, err := r.rdb.Do(ctx, "MEMORY", "STATS").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case []any:
+			for i := 0; i+1 < len(v); i += 2 {
+				if k, ok := v[i].(string); ok {
+					walk(prefix+k+".", v[i+1])
+				}
+			}
+		case map[any]any:
+			for k, x := range v {
+				if k, ok := k.(string); ok {
+					walk(prefix+k+".", x)
+				}
+			}
+		case int64:
+			out[strings.TrimSuffix(prefix, ".")] = v
+		}
+	}
+	walk("", v)
+	return out, nil
 }

@@ -34,7 +34,12 @@
 //	stripeq:idx:{stripe}:ref:<id or email>            ZSET, by data.object's ID and what it names (stripetask.Metadata's
 //	                                                   ObjectID and Refs): ref:in_…, ref:ch_…, ref:pi_…, ref:sub_…, ref:dp_…,
 //	                                                   ref:cs_…, ref:<the customer's email, lower-cased>
-//	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it, length-prefixed
+//	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it: "=" then tag, length,
+//	                                                   ":", value for each: =t12:invoice.paidm5:falsev10:2023-10-16…
+//	                                                   (t type, and the prefix: keys derived from it; m livemode,
+//	                                                   v apiVersion, c customer, a account, r ref, R reruns, k any
+//	                                                   other key whole); entries written before are "<length>:<key>"
+//	                                                   repeated, or keys joined by "\n", and stay readable
 //	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
@@ -229,22 +234,44 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 	return p.ZAddNX(ctx, ix.pre+"all", z)
 }
 
-// joinKeys encodes the index keys of one entry for the keys hash, each as
-// its length in decimal, ":" and the key: "17:type:invoice.paid13:prefix:invoice…".
-// A length prefix reads back unambiguously whatever the keys hold, where
-// keys joined by a separator were split wrongly when a value held it (a
-// type or API version with a line break). The value starts with a digit
-// and a key never does, so luaRemove also reads entries written before,
-// joined by "\n".
+// joinKeys encodes the index keys of one entry (suffixes, and reruns:)
+// for the keys hash: "=" then, for each key, a tag naming its family, the
+// length of its value in decimal, ":" and the value:
+//
+//	=t12:invoice.paidm5:falsev10:2023-10-16c17:cus_NffrFeUfNV2Hrr27:in_1MtHbELkdIwHu7ixl4OzzPMv
+//
+// Tags: t type (the entry is also in prefix: of every dot-prefix of the
+// type, which remove derives, so those keys are not written), m livemode,
+// v apiVersion, c customer, a account, r ref, R reruns, and k for any
+// other key, whole. The length prefix reads back unambiguously whatever
+// a value holds. Entries written before this form stay readable by
+// luaRemove: "<length>:<key>" repeated (it starts with a digit), and
+// before that keys joined by "\n" (it starts with a letter). A remover
+// older than this form cannot read it: dashboards are upgraded before
+// apis (deploy/README.md, Upgrades).
 func joinKeys(sufs []string) string {
 	var b strings.Builder
+	b.WriteByte('=')
 	for _, s := range sufs {
-		b.WriteString(strconv.Itoa(len(s)))
+		tag, v := byte('k'), s
+		if fam, val, ok := strings.Cut(s, ":"); ok {
+			switch fam {
+			case "prefix":
+				continue // derived from the type
+			case "type", "livemode", "apiVersion", "customer", "account", "ref", "reruns":
+				tag, v = keyTags[fam], val
+			}
+		}
+		b.WriteByte(tag)
+		b.WriteString(strconv.Itoa(len(v)))
 		b.WriteByte(':')
-		b.WriteString(s)
+		b.WriteString(v)
 	}
 	return b.String()
 }
+
+// keyTags are the tags of joinKeys, by key family; luaRemove has the same.
+var keyTags = map[string]byte{"type": 't', "livemode": 'm', "apiVersion": 'v', "customer": 'c', "account": 'a', "ref": 'r', "reruns": 'R'}
 
 // Remove drops id from the index, and its re-run history when it is an
 // original. It is not an error when id is not indexed.

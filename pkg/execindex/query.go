@@ -265,10 +265,32 @@ func (ix *Index) Prune(ctx context.Context) (int, error) {
 // Lua shared by the scripts: remove(pre, id) drops id from every index key
 // that holds it, and its re-run history.
 const luaRemove = `
+local keyfams = {m = "livemode:", v = "apiVersion:", c = "customer:", a = "account:", r = "ref:", R = "reruns:", k = ""}
 local function remove(pre, id)
   local sufs = redis.call("HGET", pre .. "keys", id)
   if sufs then
-    if string.find(sufs, "^%d") then
+    if string.sub(sufs, 1, 1) == "=" then
+      -- "=" then "<tag><length>:<value>" repeated (joinKeys)
+      local i = 2
+      while i <= #sufs do
+        local tag = string.sub(sufs, i, i)
+        local colon = string.find(sufs, ":", i + 1, true)
+        local n = colon and tonumber(string.sub(sufs, i + 1, colon - 1))
+        if not n then break end
+        local v = string.sub(sufs, colon + 1, colon + n)
+        if tag == "t" then
+          redis.call("ZREM", pre .. "type:" .. v, id)
+          local dot = string.find(v, ".", 1, true)
+          while dot do
+            redis.call("ZREM", pre .. "prefix:" .. string.sub(v, 1, dot - 1), id)
+            dot = string.find(v, ".", dot + 1, true)
+          end
+        elseif keyfams[tag] then
+          redis.call("ZREM", pre .. keyfams[tag] .. v, id)
+        end
+        i = colon + n + 1
+      end
+    elseif string.find(sufs, "^%d") then
       -- "<length>:<key>" repeated (joinKeys)
       local i = 1
       while i <= #sufs do

@@ -22,7 +22,8 @@ import (
 // /api/executions) that the benchmarks time over Bulk's executions, as an
 // operator types them: none, one field, several, a type prefix over a time
 // window, one customer ("cus_bulk_42"), a state, all of them at once, and
-// searches for an object one event names and for a customer's email.
+// the searches (q=): an event ID, a customer ID, each kind of object an
+// event names (in_, ch_, pi_, sub_, dp_, cs_) and a customer's email.
 var ConsoleQueries = []string{
 	"",
 	"livemode=true",
@@ -31,9 +32,20 @@ var ConsoleQueries = []string{
 	"customer=cus_bulk_42",
 	"state=failed",
 	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
+	"q=evt_bulk_0004242",
+	"q=cus_bulk_42",
 	"q=in_bulk_4242",
+	"q=ch_bulk_4240",
+	"q=pi_bulk_4241",
+	"q=sub_bulk_4242",
+	"q=dp_bulk_4243",
+	"q=cs_bulk_4244",
 	"q=cus_bulk_42@example.com",
 }
+
+// bulkRefs are the kinds of object Bulk's executions name besides their
+// invoice, one each in turn: execution i names <bulkRefs[i%5]>_bulk_<i>.
+var bulkRefs = []string{"ch", "pi", "sub", "dp", "cs"}
 
 // BulkShape describes the executions Bulk writes.
 type BulkShape struct {
@@ -94,9 +106,10 @@ func BulkContext(ctx context.Context, rdb redis.UniversalClient, queue string, s
 				Customer:   fmt.Sprintf("cus_bulk_%d", r.IntN(max(shape.Customers, 1))),
 				Created:    now.Unix(),
 			}
-			// What search finds it by: an invoice of its own, and its
-			// customer's email.
-			m.Refs = []string{fmt.Sprintf("in_bulk_%d", i), m.Customer + "@example.com"}
+			// What search finds it by: an invoice of its own, one other
+			// object (a charge, payment intent, subscription, dispute or
+			// checkout session, in turn), and its customer's email.
+			m.Refs = []string{fmt.Sprintf("in_bulk_%d", i), fmt.Sprintf("%s_bulk_%d", bulkRefs[i%len(bulkRefs)], i), m.Customer + "@example.com"}
 			body := templates[typ+strconv.FormatBool(live)]
 			body = bytes.Replace(body, []byte("__EVENT_ID__"), []byte(m.ID), 1)
 			body = bytes.ReplaceAll(body, []byte("__CUSTOMER__"), []byte(m.Customer))
