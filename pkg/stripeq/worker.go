@@ -130,7 +130,7 @@ func (w *Worker) mux() *asynq.ServeMux {
 		return w.served
 	}
 	mux := asynq.NewServeMux()
-	mux.Use(keepFailures(w.failures, w.log, w.cfg.TaskRetention))
+	mux.Use(keepFailures(w.failures, w.rdb, w.log, w.cfg.TaskRetention))
 	for t, h := range w.handlers {
 		mux.Handle(stripetask.TaskType(t), h)
 	}
