@@ -187,7 +187,9 @@ func pushAttempt(ctx context.Context, p redis.Pipeliner, k string, b []byte, ttl
 // Complete records the attempt a of task id that succeeded, and in the same
 // round trip writes result (when not nil) as the task's result in asynq's
 // task hash (as asynq's ResultWriter does) and, with resolve, forgets its kept
-// failure. The attempt of a first attempt (a.Retry 0) is the field
+// failure. When both are set, a.Outcome must be the Line of result (see
+// stripetask.ParseOutcome), as the worker writes them: the field below
+// keeps only that it is. The attempt of a first attempt (a.Retry 0) is the field
 // AttemptField of asynq's task hash, which must exist (the task is
 // active), and goes with it; a later attempt is appended to the task's
 // attempt list, which then expires after ttl (the task's retention,
@@ -254,12 +256,11 @@ func compactOf(a Attempt, result []byte) []byte {
 	if !a.Start.IsZero() {
 		c.Start = a.Start.UnixNano()
 	}
-	if a.Outcome != "" {
-		if o, ok := stripetask.ParseOutcome(result); ok && o.Line() == a.Outcome {
-			c.Outcome = true
-		} else {
-			c.Line = a.Outcome
-		}
+	switch {
+	case a.Outcome != "" && result != nil:
+		c.Outcome = true // the caller's promise: a.Outcome is result's Line
+	case a.Outcome != "":
+		c.Line = a.Outcome
 	}
 	b, _ := json.Marshal(c)
 	return b
