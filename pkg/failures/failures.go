@@ -19,9 +19,9 @@
 //
 //	stripeq:fail:{stripe}:all          ZSET task ID → when it failed for good (unix ms)
 //	stripeq:fail:{stripe}:t:<task ID>  HASH type, payload, headers (JSON), attempts (JSON), failed, retried, max_retry, err
-//	stripeq:fail:{stripe}:att:<task ID> LIST the task's attempt history (JSON each, the latest MaxAttempts): every attempt,
-//	                                   failed or not, of a task with an earlier attempt; expires 7 days after a failed
-//	                                   attempt, the task's retention after it completes
+//	stripeq:fail:{stripe}:att:<task ID> LIST the task's attempt history (JSON each, the latest MaxAttempts): each failed
+//	                                   attempt, and a retry's that succeeded; expires 7 days after a failed attempt,
+//	                                   the task's retention after it completes
 //
 // An execution that succeeds on its first attempt (Retry 0) has no list:
 // its attempt is the field AttemptField ("stripeq_attempt", compact JSON:
@@ -41,8 +41,10 @@
 // and kept failure, and a reader that runs between the commands sees the
 // attempt a moment before its result. A connection lost in the middle of
 // the pipeline can leave a prefix of it applied: at worst an attempt
-// pushed to a list without its new TTL (the list is written RPUSH,
-// PEXPIRE, LTRIM to keep that window to one command).
+// pushed to a new list that then lacks its TTL (kept until a later
+// attempt, Keep or Resolve of the task; the list is written RPUSH,
+// PEXPIRE, LTRIM to keep that window to one command). A first attempt's
+// field and result are one HSET, whole or absent.
 //
 // With QUEUE_SHARDS each shard queue has its own keys under its own tag.
 // Key and field names are permanent once deployed.

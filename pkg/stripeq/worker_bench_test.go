@@ -21,6 +21,7 @@ import (
 // the worker's own cost per task (asynq, the slot, the attempt history),
 // for -cpuprofile. Compare CPU time, not ns/op, on a shared machine.
 func BenchmarkWorkerDrain(b *testing.B) {
+	b.ReportAllocs()
 	db := redistest.New(b)
 	log, err := logging.New(io.Discard, func(string) string { return "" }) // as the worker logs
 	if err != nil {
