@@ -19,13 +19,32 @@
 //
 //	stripeq:fail:{stripe}:all          ZSET task ID → when it failed for good (unix ms)
 //	stripeq:fail:{stripe}:t:<task ID>  HASH type, payload, headers (JSON), attempts (JSON), failed, retried, max_retry, err
-//	stripeq:fail:{stripe}:att:<task ID> LIST the task's attempt history (JSON each, the latest MaxAttempts): every attempt,
-//	                                   failed or not; expires 7 days after a failed attempt, the task's retention after it completes
+//	stripeq:fail:{stripe}:att:<task ID> LIST the task's attempt history (JSON each, the latest MaxAttempts): each failed
+//	                                   attempt, and a retry's that succeeded; expires 7 days after a failed attempt,
+//	                                   the task's retention after it completes
+//
+// An execution that succeeds on its first attempt (Retry 0) has no list:
+// its attempt is the field AttemptField ("stripeq_attempt", compact JSON:
+// at and start in unix ns, ms, worker, and outcome true when the
+// attempt's outcome line is the Line of the task's result) of asynq's own
+// task hash, asynq:{stripe}:t:<task ID>, beside the result: it lives and
+// dies with the task (asynq's janitor deletes the hash past the task's
+// retention). [Store.Attempts] reads both places.
 //
 // The worker writes a completed attempt, its outcome (the result field of
-// asynq's task hash, asynq:{stripe}:t:<task ID>) and the resolution of a
-// kept failure in one MULTI ([Store.Complete]): one round trip per
-// execution.
+// asynq's task hash) and the resolution of a kept failure in one pipeline
+// ([Store.CompleteIn]) that also carries the release of the task's global
+// concurrency slot: one round trip per execution. It is not a MULTI: the
+// slot's key has another hash tag than the queue's with QUEUE_SHARDS, and
+// a MULTI across hash slots fails on Redis Cluster. Nothing needs one:
+// while the task is active only its own worker writes its history, result
+// and kept failure, and a reader that runs between the commands sees the
+// attempt a moment before its result. A connection lost in the middle of
+// the pipeline can leave a prefix of it applied: at worst an attempt
+// pushed to a new list that then lacks its TTL (kept until a later
+// attempt, Keep or Resolve of the task; the list is written RPUSH,
+// PEXPIRE, LTRIM to keep that window to one command). A first attempt's
+// field and result are one HSET, whole or absent.
 //
 // With QUEUE_SHARDS each shard queue has its own keys under its own tag.
 // Key and field names are permanent once deployed.
@@ -36,12 +55,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // MaxAttempts is how many attempts a record keeps, the latest ones.
@@ -137,13 +159,8 @@ func cut(s string) string {
 
 // AddAttempt records a failed attempt of task id that has retries left.
 func (s *Store) AddAttempt(ctx context.Context, queue, id string, a Attempt) error {
-	a.Error = cut(Message(a.Error))
-	b, _ := json.Marshal(a)
-	k := attemptsKey(queue, id)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, k, b)
-		p.LTrim(ctx, k, -MaxAttempts, -1)
-		p.PExpire(ctx, k, attemptsTTL)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.AddAttemptIn(ctx, p, queue, id, a)
 		return nil
 	})
 	if err != nil {
@@ -152,31 +169,118 @@ func (s *Store) AddAttempt(ctx context.Context, queue, id string, a Attempt) err
 	return nil
 }
 
-// Complete records the attempt a of task id that succeeded, and in the same
-// MULTI writes result (when not nil) as the task's result in asynq's task
-// hash (as asynq's ResultWriter does) and, with resolve, forgets its kept
-// failure. The history then expires after ttl (the task's retention),
-// unless a later attempt renews it.
-func (s *Store) Complete(ctx context.Context, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) error {
+// AddAttemptIn queues in p the writes of [Store.AddAttempt], for a caller
+// that sends them with its own commands in one round trip. p must not be
+// a MULTI that spans other hash slots (see the package doc).
+func (s *Store) AddAttemptIn(ctx context.Context, p redis.Pipeliner, queue, id string, a Attempt) {
+	a.Error = cut(Message(a.Error))
 	b, _ := json.Marshal(a)
-	k := attemptsKey(queue, id)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, k, b)
-		p.LTrim(ctx, k, -MaxAttempts, -1)
-		p.PExpire(ctx, k, max(ttl, time.Minute))
-		if result != nil {
-			p.HSet(ctx, asynqTaskKey(queue, id), "result", result)
-		}
-		if resolve {
-			p.Del(ctx, RecordKey(queue, id))
-			p.ZRem(ctx, AllKey(queue), id)
-		}
+	pushAttempt(ctx, p, attemptsKey(queue, id), b, attemptsTTL)
+}
+
+// pushAttempt appends the attempt b to the list k, keeping the latest
+// MaxAttempts, which then expires after ttl.
+func pushAttempt(ctx context.Context, p redis.Pipeliner, k string, b []byte, ttl time.Duration) {
+	p.RPush(ctx, k, b)
+	p.PExpire(ctx, k, ttl)
+	p.LTrim(ctx, k, -MaxAttempts, -1)
+}
+
+// Complete records the attempt a of task id that succeeded, and in the same
+// round trip writes result (when not nil) as the task's result in asynq's
+// task hash (as asynq's ResultWriter does) and, with resolve, forgets its kept
+// failure. When both are set, a.Outcome must be the Line of result (see
+// stripetask.ParseOutcome), as the worker writes them: the field below
+// keeps only that it is. The attempt of a first attempt (a.Retry 0) is the field
+// AttemptField of asynq's task hash, which must exist (the task is
+// active), and goes with it; a later attempt is appended to the task's
+// attempt list, which then expires after ttl (the task's retention,
+// at least a minute), unless a later attempt renews it.
+func (s *Store) Complete(ctx context.Context, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.CompleteIn(ctx, p, queue, id, a, result, resolve, ttl)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("failures: complete %s: %w", id, err)
 	}
 	return nil
+}
+
+// CompleteIn queues in p the writes of [Store.Complete], for a caller that
+// sends them with its own commands in one round trip (the worker adds the
+// release of the task's global concurrency slot). p must not be a MULTI
+// that spans other hash slots (see the package doc).
+func (s *Store) CompleteIn(ctx context.Context, p redis.Pipeliner, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) {
+	tk := asynqTaskKey(queue, id)
+	if a.Retry == 0 {
+		f := compactOf(a, result)
+		if result != nil {
+			p.HSet(ctx, tk, "result", result, AttemptField, f)
+		} else {
+			p.HSet(ctx, tk, AttemptField, f)
+		}
+	} else {
+		b, _ := json.Marshal(a)
+		pushAttempt(ctx, p, attemptsKey(queue, id), b, max(ttl, time.Minute))
+		if result != nil {
+			p.HSet(ctx, tk, "result", result)
+		}
+	}
+	if resolve {
+		p.Del(ctx, RecordKey(queue, id))
+		p.ZRem(ctx, AllKey(queue), id)
+	}
+}
+
+// AttemptField is the field of asynq's task hash that holds the attempt
+// of an execution that succeeded on its first attempt (see the package
+// doc). The name is permanent once deployed.
+const AttemptField = "stripeq_attempt"
+
+// compact is an Attempt as the AttemptField keeps it. Its error is always
+// "" (the attempt succeeded) and its outcome line is rebuilt from the
+// task's result.
+type compact struct {
+	At      int64  `json:"at"`              // unix ns
+	Start   int64  `json:"start,omitempty"` // unix ns; 0 for none
+	MS      int64  `json:"ms"`
+	Retry   int    `json:"retry,omitempty"`
+	Worker  string `json:"worker,omitempty"`
+	Outcome bool   `json:"outcome,omitempty"` // the outcome line is the result's Line
+	Line    string `json:"line,omitempty"`    // the outcome line, when the result does not give it
+}
+
+// compactOf returns a as the AttemptField keeps it, with result the
+// task's result written with it (nil: none).
+func compactOf(a Attempt, result []byte) []byte {
+	c := compact{At: a.At.UnixNano(), MS: a.MS, Retry: a.Retry, Worker: a.Worker}
+	if !a.Start.IsZero() {
+		c.Start = a.Start.UnixNano()
+	}
+	switch {
+	case a.Outcome != "" && result != nil:
+		c.Outcome = true // the caller's promise: a.Outcome is result's Line
+	case a.Outcome != "":
+		c.Line = a.Outcome
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
+// attempt returns the Attempt that b, an AttemptField, keeps, with result
+// the task's result.
+func (c compact) attempt(result []byte) Attempt {
+	a := Attempt{At: time.Unix(0, c.At).UTC(), MS: c.MS, Retry: c.Retry, Worker: c.Worker, Outcome: c.Line}
+	if c.Start != 0 {
+		a.Start = time.Unix(0, c.Start).UTC()
+	}
+	if c.Outcome {
+		if o, ok := stripetask.ParseOutcome(result); ok {
+			a.Outcome = o.Line()
+		}
+	}
+	return a
 }
 
 // asynqTaskKey is asynq's hash of task id in queue (asynq's
@@ -246,6 +350,7 @@ return 1
 func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, RecordKey(queue, id), attemptsKey(queue, id))
+		p.HDel(ctx, asynqTaskKey(queue, id), AttemptField)
 		p.ZRem(ctx, AllKey(queue), id)
 		return nil
 	})
@@ -309,17 +414,40 @@ func (s *Store) Get(ctx context.Context, queue, id string) (Record, error) {
 
 // Attempts returns the attempt history of task id, oldest first: every
 // attempt so far of a task asynq holds (for the task's retention after it
-// completed). A kept failure's attempts are in its Record.
+// completed), from the attempt list and the AttemptField of asynq's task
+// hash, in one round trip. A kept failure's attempts are in its Record.
 func (s *Store) Attempts(ctx context.Context, queue, id string) ([]Attempt, error) {
-	raw, err := s.rdb.LRange(ctx, attemptsKey(queue, id), 0, -1).Result()
+	var raw *redis.StringSliceCmd
+	var field *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		raw = p.LRange(ctx, attemptsKey(queue, id), 0, -1)
+		field = p.HMGet(ctx, asynqTaskKey(queue, id), AttemptField, "result")
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("failures: attempts of %s: %w", id, err)
 	}
-	out := make([]Attempt, 0, len(raw))
-	for _, r := range raw {
+	out := make([]Attempt, 0, len(raw.Val())+1)
+	for _, r := range raw.Val() {
 		var a Attempt
 		if json.Unmarshal([]byte(r), &a) == nil {
 			out = append(out, a)
+		}
+	}
+	if v := field.Val(); len(v) == 2 {
+		if f, ok := v[0].(string); ok {
+			var c compact
+			if json.Unmarshal([]byte(f), &c) == nil {
+				result, _ := v[1].(string)
+				out = append(out, c.attempt([]byte(result)))
+				// Both places hold attempts only after a run-now of a
+				// failure (its attempts went back to the list) or a
+				// completed task run again after its lease expired:
+				// order them by when they ended.
+				if len(out) > 1 {
+					slices.SortStableFunc(out, func(x, y Attempt) int { return x.At.Compare(y.At) })
+				}
+			}
 		}
 	}
 	return out, nil

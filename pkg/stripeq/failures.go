@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/logging"
@@ -25,11 +26,17 @@ var errNotKept = errors.New("failure not kept: the failure store did not answer"
 // and every failure asynq is about to archive to the failure store, before
 // asynq sees the error. An attempt that succeeds is written with the
 // handler's Outcome as the task's result, and the resolution of a kept
-// failure, in one MULTI: one Redis round trip per execution. A handler's
-// panic is turned into its error here, so that it too is kept.
-// historyTTL is how long a completed task's history is kept: its
-// retention (TASK_RETENTION).
-func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Duration) asynq.MiddlewareFunc {
+// failure, in one pipeline (failures.Store.CompleteIn) that also releases
+// the task's global concurrency slot: one Redis round trip per execution;
+// a failed attempt with retries left is written, and its slot released,
+// the same way. (The slot of a task archived or waiting is released in a
+// round trip of its own.) A handler's panic is turned into its error here,
+// so that it too is kept. historyTTL is how long a completed task's
+// attempt list is kept: its retention (TASK_RETENTION).
+//
+// Without the middleware (Worker.ProcessTask, outside the server) the
+// handler releases its slot itself.
+func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Logger, historyTTL time.Duration) asynq.MiddlewareFunc {
 	return func(h asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) (err error) {
 			id, ok := asynq.GetTaskID(ctx)
@@ -40,6 +47,7 @@ func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Durat
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			ctx, out := withOutcome(ctx)
+			ctx, slots := withHandoff(ctx)
 			start := time.Now()
 			func() {
 				defer func() {
@@ -50,6 +58,7 @@ func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Durat
 				err = h.ProcessTask(ctx, t)
 			}()
 			end := time.Now()
+			held := slots.take() // released by the handler when it returned, even by a panic
 			o := out.get()
 			a := failures.Attempt{At: end.UTC(), Start: start.UTC(), MS: end.Sub(start).Milliseconds(), Retry: retried, Worker: workerName}
 			if o.Summary != "" || o.Fetched || len(o.Records) > 0 || len(o.Notices) > 0 {
@@ -66,20 +75,32 @@ func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Durat
 					result, _ = json.Marshal(o)
 				}
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
-				if cerr := store.Complete(sctx, queue, id, a, result, resolve, historyTTL); cerr != nil {
+				_, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+					store.CompleteIn(sctx, p, queue, id, a, result, resolve, historyTTL)
+					releaseIn(sctx, p, held)
+					return nil
+				})
+				if cerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "completed, but its outcome and attempt were not recorded", logging.Err(cerr))
 				}
 				return nil
 			case !isFailure(err):
+				releaseSlots(sctx, held)
 				return err
 			}
 			a.Error = err.Error()
 			if retried < maxRetry && !errors.Is(err, ErrPermanent) {
-				if aerr := store.AddAttempt(sctx, queue, id, a); aerr != nil {
+				_, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+					store.AddAttemptIn(sctx, p, queue, id, a)
+					releaseIn(sctx, p, held)
+					return nil
+				})
+				if aerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "attempt's error not recorded", logging.Err(aerr))
 				}
 				return err
 			}
+			releaseSlots(sctx, held)
 			r := failures.Record{
 				ID: id, Queue: queue, TaskType: t.Type(), Payload: t.Payload(), Headers: t.Headers(),
 				FailedAt: a.At, Retried: retried, MaxRetry: maxRetry, Err: err.Error(),
@@ -89,5 +110,12 @@ func keepFailures(store *failures.Store, log *slog.Logger, historyTTL time.Durat
 			}
 			return err
 		})
+	}
+}
+
+// releaseSlots releases held in a round trip of its own.
+func releaseSlots(ctx context.Context, held []slotHeld) {
+	if len(held) > 0 {
+		held[0].s.releaseNow(ctx, held)
 	}
 }

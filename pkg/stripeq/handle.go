@@ -171,7 +171,7 @@ func meta(ctx context.Context, log *slog.Logger, t *asynq.Task, m stripetask.Met
 		ID: id, Type: m.Type, Created: time.Unix(created, 0).UTC(), Livemode: m.Livemode, Account: m.Account,
 		Customer: m.Customer, ObjectID: m.ObjectID, APIVersion: m.APIVersion,
 		TaskID: taskID, Queue: queue, Retried: retried, MaxRetry: maxRetry,
-		Log: taskLogger(ctx, log, t), outcome: out,
+		Log: lazyTaskLogger(ctx, log, t), outcome: out,
 	}
 }
 

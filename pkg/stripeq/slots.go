@@ -83,7 +83,10 @@ return 1
 `)
 
 // acquire takes a slot for the task in ctx, waiting up to slotWait. It
-// returns a release function, or errNoSlot.
+// returns a release function, or errNoSlot. Under the keepFailures
+// middleware (ctx carries its handoff) release hands the slot to the
+// middleware, which removes it in the round trip that records the
+// attempt; otherwise release removes it at once.
 //
 // A task run outside the server (Worker.ProcessTask in a test) has no task
 // ID and takes no slot.
@@ -105,22 +108,11 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 			s.mu.Lock()
 			s.held[member]++
 			s.mu.Unlock()
-			return func() {
-				s.mu.Lock()
-				s.held[member]--
-				last := s.held[member] <= 0
-				if last {
-					delete(s.held, member)
-				}
-				s.mu.Unlock()
-				if !last {
-					return
-				}
-				// A fresh context: the task's may have ended.
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-				defer cancel()
-				s.rdb.ZRem(ctx, s.key, member)
-			}, nil
+			if h := handoffOf(ctx); h != nil {
+				// The middleware sends the release with the attempt's writes.
+				return func() { h.add(s, member) }, nil
+			}
+			return func() { s.releaseNow(ctx, []slotHeld{{s, member}}) }, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, errNoSlot
@@ -132,6 +124,88 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 		}
 		pause = min(pause*2, 20*time.Millisecond)
 	}
+}
+
+// drop forgets one holder of member and reports whether it was the last,
+// whose lease must then be removed from the ZSET.
+func (s *slots) drop(member string) (last bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[member]--
+	if s.held[member] > 0 {
+		return false
+	}
+	delete(s.held, member)
+	return true
+}
+
+// slotHeld is one slot a task holds.
+type slotHeld struct {
+	s      *slots
+	member string
+}
+
+// releaseIn queues in p the release of each slot in held, forgetting
+// them locally: the caller sends p (the worker's middleware, with the
+// attempt's writes). A release that does not reach Redis frees itself
+// when its lease ends, within slotLease.
+func releaseIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) {
+	for _, h := range held {
+		if h.s.drop(h.member) {
+			p.ZRem(ctx, h.s.key, h.member)
+		}
+	}
+}
+
+// releaseNow releases each slot in held in one round trip.
+func (s *slots) releaseNow(ctx context.Context, held []slotHeld) {
+	if len(held) == 0 {
+		return
+	}
+	// A fresh context: the task's may have ended.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		releaseIn(ctx, p, held)
+		return nil
+	})
+}
+
+// handoff collects the slots a task's handler released, for the
+// middleware (keepFailures) to release them in the round trip that
+// records the attempt.
+type handoff struct {
+	mu   sync.Mutex
+	held []slotHeld
+}
+
+type handoffKey struct{}
+
+// withHandoff returns ctx carrying a new handoff, for the handler below.
+func withHandoff(ctx context.Context) (context.Context, *handoff) {
+	h := &handoff{}
+	return context.WithValue(ctx, handoffKey{}, h), h
+}
+
+// handoffOf returns the handoff ctx carries, or nil.
+func handoffOf(ctx context.Context) *handoff {
+	h, _ := ctx.Value(handoffKey{}).(*handoff)
+	return h
+}
+
+func (h *handoff) add(s *slots, member string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held = append(h.held, slotHeld{s, member})
+}
+
+// take returns the slots released so far, and forgets them.
+func (h *handoff) take() []slotHeld {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := h.held
+	h.held = nil
+	return held
 }
 
 // renew extends this process's leases every slotRenew until close.

@@ -130,7 +130,7 @@ func (w *Worker) mux() *asynq.ServeMux {
 		return w.served
 	}
 	mux := asynq.NewServeMux()
-	mux.Use(keepFailures(w.failures, w.log, w.cfg.TaskRetention))
+	mux.Use(keepFailures(w.failures, w.rdb, w.log, w.cfg.TaskRetention))
 	for t, h := range w.handlers {
 		mux.Handle(stripetask.TaskType(t), h)
 	}
@@ -273,6 +273,48 @@ func taskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logg
 		slog.String(logging.KeyEventType, eventType),
 	)
 }
+
+// lazyTaskLogger returns what taskLogger does, but adds the task's keys
+// to log's handler (which formats them at once) only when a line is
+// logged: most handlers log nothing, and Meta.Log is made for each task.
+func lazyTaskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logger {
+	id, _ := asynq.GetTaskID(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	retry, _ := asynq.GetRetryCount(ctx)
+	eventType, _ := stripetask.EventType(t.Type())
+	return slog.New(&lazyAttrs{h: log.Handler(), attrs: []slog.Attr{
+		slog.String(logging.KeyTaskID, id),
+		slog.String(logging.KeyTaskType, t.Type()),
+		slog.String(logging.KeyQueue, queue),
+		slog.Int(logging.KeyRetry, retry),
+		slog.String(logging.KeyEventID, id),
+		slog.String(logging.KeyEventType, eventType),
+	}})
+}
+
+// lazyAttrs is h with attrs, added by h.WithAttrs at the first use that
+// needs them.
+type lazyAttrs struct {
+	h     slog.Handler
+	attrs []slog.Attr
+	once  sync.Once
+	with  slog.Handler
+}
+
+func (l *lazyAttrs) get() slog.Handler {
+	l.once.Do(func() { l.with = l.h.WithAttrs(l.attrs) })
+	return l.with
+}
+
+func (l *lazyAttrs) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.h.Enabled(ctx, level)
+}
+
+func (l *lazyAttrs) Handle(ctx context.Context, r slog.Record) error { return l.get().Handle(ctx, r) }
+
+func (l *lazyAttrs) WithAttrs(attrs []slog.Attr) slog.Handler { return l.get().WithAttrs(attrs) }
+
+func (l *lazyAttrs) WithGroup(name string) slog.Handler { return l.get().WithGroup(name) }
 
 // asynqLogger sends asynq's own log lines to slog.
 type asynqLogger struct{ log *slog.Logger }

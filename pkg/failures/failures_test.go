@@ -1,0 +1,133 @@
+package failures_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+)
+
+// TestAttemptsReadBothPlaces writes histories as the worker does and reads
+// them back with Attempts: a first attempt that succeeds is a field of
+// asynq's task hash (no list key), later attempts are the list, and the
+// reader returns every attempt as it was written, oldest first.
+func TestAttemptsReadBothPlaces(t *testing.T) {
+	const q = "stripe"
+	o := stripetask.Outcome{
+		Records: []stripetask.RecordChange{{Key: "stripeq:customer:{cus_1}", Changed: true}},
+		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_1", Status: stripetask.NoticeSkipped, Reason: "settled"}},
+	}
+	result, _ := json.Marshal(o)
+	t0 := time.Date(2026, 11, 30, 7, 0, 0, 123456789, time.UTC)
+	at := func(d time.Duration, retry int) failures.Attempt {
+		return failures.Attempt{Start: t0.Add(d), At: t0.Add(d + 3*time.Millisecond), MS: 3, Retry: retry, Worker: "host-a:41"}
+	}
+	first := at(0, 0)
+	first.Outcome = o.Line()
+	failed := at(0, 0)
+	failed.Error = "the database is down"
+	retried := at(time.Minute, 1)
+	retried.Outcome = o.Line()
+	noStart := at(0, 0)
+	noStart.Start = time.Time{}
+	ownLine := at(0, 0)
+	ownLine.Outcome = "written by hand"
+	later := at(time.Hour, 0)
+
+	tests := []struct {
+		name   string
+		write  func(t *testing.T, s *failures.Store, id string)
+		want   []failures.Attempt
+		list   bool   // the list key exists
+		result string // the task's result, when the test writes one itself
+	}{
+		{"first attempt with an outcome", func(t *testing.T, s *failures.Store, id string) {
+			complete(t, s, id, first, result, false)
+		}, []failures.Attempt{first}, false, ""},
+		{"first attempt without an outcome keeps the handler's own result", func(t *testing.T, s *failures.Store, id string) {
+			complete(t, s, id, noStart, nil, false)
+		}, []failures.Attempt{noStart}, false, "the handler's own result"},
+		{"first attempt whose outcome is not the result's line", func(t *testing.T, s *failures.Store, id string) {
+			complete(t, s, id, ownLine, nil, false)
+		}, []failures.Attempt{ownLine}, false, ""},
+		{"a retry after a failed attempt", func(t *testing.T, s *failures.Store, id string) {
+			if err := s.AddAttempt(t.Context(), q, id, failed); err != nil {
+				t.Fatal(err)
+			}
+			complete(t, s, id, retried, result, true)
+		}, []failures.Attempt{failed, retried}, true, ""},
+		{"run now of a kept failure that then succeeds on retry 0", func(t *testing.T, s *failures.Store, id string) {
+			if err := s.Keep(t.Context(), failures.Record{ID: id, Queue: q, TaskType: "stripe:invoice.paid", FailedAt: failed.At, Err: failed.Error}, failed); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Reopen(t.Context(), q, id); err != nil {
+				t.Fatal(err)
+			}
+			complete(t, s, id, later, nil, false)
+		}, []failures.Attempt{failed, later}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := redistest.New(t)
+			s := failures.New(db.Client, 0)
+			id := "evt_" + strings.ReplaceAll(tt.name, " ", "_")
+			task := "asynq:{" + q + "}:t:" + id
+			db.Client.HSet(t.Context(), task, "msg", "x") // the task is active: asynq holds its hash
+			if tt.result != "" {
+				db.Client.HSet(t.Context(), task, "result", tt.result)
+			}
+			tt.write(t, s, id)
+			got, err := s.Attempts(t.Context(), q, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(tt.want)
+			if string(g) != string(w) {
+				t.Errorf("attempts\n got %s\nwant %s", g, w)
+			}
+			if n := db.Client.Exists(t.Context(), failures.KeyPrefix(q)+"att:"+id).Val(); (n == 1) != tt.list {
+				t.Errorf("list key exists: %v, want %v", n == 1, tt.list)
+			}
+			if tt.result != "" && db.Client.HGet(t.Context(), task, "result").Val() != tt.result {
+				t.Errorf("the handler's own result was replaced")
+			}
+			if f := db.Client.HGet(t.Context(), task, failures.AttemptField).Val(); strings.Contains(f, "payment_failed") {
+				t.Errorf("the field repeats the outcome: %s", f)
+			}
+		})
+	}
+}
+
+func complete(t *testing.T, s *failures.Store, id string, a failures.Attempt, result []byte, resolve bool) {
+	t.Helper()
+	if err := s.Complete(t.Context(), "stripe", id, a, result, resolve, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResolveForgetsBothPlaces: a discarded or re-run failure has no
+// history left in either place.
+func TestResolveForgetsBothPlaces(t *testing.T) {
+	db := redistest.New(t)
+	s := failures.New(db.Client, 0)
+	id, task := "evt_1", "asynq:{stripe}:t:evt_1"
+	db.Client.HSet(t.Context(), task, "msg", "x")
+	now := time.Now().UTC()
+	if err := s.Complete(t.Context(), "stripe", id, failures.Attempt{At: now, Start: now}, nil, false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resolve(t.Context(), "stripe", id); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Attempts(t.Context(), "stripe", id); err != nil || len(h) != 0 {
+		t.Errorf("attempts after Resolve: %+v, %v", h, err)
+	}
+	if db.Client.HGet(t.Context(), task, "msg").Val() != "x" {
+		t.Errorf("Resolve touched asynq's own fields")
+	}
+}

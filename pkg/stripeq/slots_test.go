@@ -1,0 +1,157 @@
+package stripeq
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// slotReleases counts how the worker's client sends the ZREMs of the slot
+// key: with an attempt's writes in one pipeline, or on their own.
+type slotReleases struct {
+	key      string
+	mu       sync.Mutex
+	withAtt  int // in a pipeline that also writes the attempt
+	alone    int // in a round trip of their own
+	attempts int // round trips that write an attempt
+}
+
+func (h *slotReleases) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *slotReleases) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (h *slotReleases) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.count(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (h *slotReleases) count(cmds []redis.Cmder) {
+	zrem, att := false, false
+	for _, c := range cmds {
+		args := c.Args()
+		switch {
+		case c.Name() == "zrem" && len(args) > 1 && args[1] == h.key:
+			zrem = true
+		case c.Name() == "rpush" || (c.Name() == "hset" && strings.Contains(c.String(), "stripeq_attempt")):
+			att = true
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if att {
+		h.attempts++
+	}
+	switch {
+	case zrem && att:
+		h.withAtt++
+	case zrem:
+		h.alone++
+	}
+}
+
+// TestSlotReleasedWithAttempt runs tasks that succeed, panic, time out,
+// fail once and fail for good under a global concurrency limit: each slot
+// is released in the round trip that writes its attempt (a task archived
+// at once releases in its own), and every slot is free right after, not
+// a lease later.
+func TestSlotReleasedWithAttempt(t *testing.T) {
+	db := redistest.New(t)
+	w, err := NewWorker(Config{
+		RedisURL: db.URL, GlobalConcurrency: 2, RetryBaseDelay: 50 * time.Millisecond,
+		HandlerTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &slotReleases{key: SlotsKey(stripetask.DefaultQueue)}
+	w.rdb.AddHook(hook)
+	var mu sync.Mutex
+	runs := map[string]int{}
+	Handle(w, "invoice.paid", func(ctx context.Context, e *Event[map[string]any]) error {
+		mu.Lock()
+		runs[e.ID]++
+		n := runs[e.ID]
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(e.ID, "_panics") && n == 1:
+			panic("boom")
+		case strings.HasSuffix(e.ID, "_times_out") && n == 1:
+			<-ctx.Done()
+			return ctx.Err()
+		case strings.HasSuffix(e.ID, "_fails_once") && n == 1:
+			return errors.New("the database is down")
+		case strings.HasSuffix(e.ID, "_permanent"):
+			return Permanent(errors.New("bad event"))
+		}
+		return e.SetOutcome("done")
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	client := asynq.NewClientFromRedisClient(db.Client)
+	names := []string{"succeeds", "panics", "times_out", "fails_once", "permanent"}
+	for _, name := range names {
+		body := stripetest.Edit(stripetest.Fixture("invoice.paid"), func(e map[string]any) { e["id"] = "evt_slot_" + name })
+		task, _, err := stripetask.New(body, stripetask.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		finished := 0
+		for _, name := range names {
+			info, err := insp.GetTaskInfo(stripetask.DefaultQueue, "evt_slot_"+name)
+			if err == nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
+				finished++
+			}
+		}
+		if finished == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks finished after 30s", finished, len(names))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Well within the lease (6 s): the slots were released, not expired.
+	free := time.Now().Add(time.Second)
+	for db.Client.ZCard(t.Context(), hook.key).Val() != 0 {
+		if time.Now().After(free) {
+			t.Fatalf("slots still held: %v", db.Client.ZRangeWithScores(t.Context(), hook.key, 0, -1).Val())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	// 8 attempts: succeeds 1, panics 2, times out 2, fails once 2 (each with
+	// its attempt and release in one round trip), permanent 1 (kept, and
+	// released on its own).
+	if hook.withAtt != 7 || hook.alone != 1 || hook.attempts != 7 {
+		t.Errorf("slot releases: %d with their attempt's writes, %d alone; %d attempt writes; want 7, 1, 7", hook.withAtt, hook.alone, hook.attempts)
+	}
+}

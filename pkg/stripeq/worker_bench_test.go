@@ -1,0 +1,67 @@
+package stripeq_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// BenchmarkWorkerDrain drains b.N tasks whose handler only notes an
+// outcome, through a running worker with the global concurrency limit on:
+// the worker's own cost per task (asynq, the slot, the attempt history),
+// for -cpuprofile. Compare CPU time, not ns/op, on a shared machine.
+func BenchmarkWorkerDrain(b *testing.B) {
+	b.ReportAllocs()
+	db := redistest.New(b)
+	log, err := logging.New(io.Discard, func(string) string { return "" }) // as the worker logs
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := stripeq.NewWorker(stripeq.Config{RedisURL: db.URL, Concurrency: 5, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	type invoice struct {
+		Customer stripeq.ExpandableID `json:"customer"`
+	}
+	stripeq.Handle(w, "invoice.paid", func(ctx context.Context, e *stripeq.Event[invoice]) error {
+		return e.SetOutcome("granted to " + string(e.Object.Customer))
+	})
+	client := asynq.NewClientFromRedisClient(db.Client)
+	fixture := stripetest.Fixture("invoice.paid")
+	for i := range b.N {
+		body := stripetest.Edit(fixture, func(e map[string]any) { e["id"] = fmt.Sprintf("evt_bench_%08d", i) })
+		task, _, err := stripetask.New(body, stripetask.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			b.Fatal(err)
+		}
+	}
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	for {
+		q, err := insp.GetQueueInfo(stripetask.DefaultQueue)
+		if err == nil && q.Completed+q.Archived >= b.N {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+}
