@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,18 @@ func TestSmoke(t *testing.T) {
 		if !found {
 			t.Errorf("no result line for %s", target)
 		}
+	}
+}
+
+func TestParseCommandStats(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_evalsha:calls=10,usec=52,usec_per_call=5.20,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_zadd:calls=40,usec=80,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\ncmdstat_ping:calls=1,usec=0,usec_per_call=0.00\r\n"
+	got := parseCommandStats(info)
+	want := []cmdStat{{"zadd", 40, 80}, {"evalsha", 10, 52}, {"ping", 1, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("parseCommandStats = %v, want %v", got, want)
+	}
+	if line, want := commandProfile(got, 10, 2), "redis execution per event: zadd 4.00×, 8.0 µs; evalsha 1.00×, 5.2 µs"; line != want {
+		t.Errorf("commandProfile = %q, want %q", line, want)
 	}
 }

@@ -299,6 +299,9 @@ func (b *bench) drain(ctx context.Context, target, verb string, start func(conte
 			if res.okAll != n {
 				return stripeqs, base, fmt.Errorf("%s: stored %d of %d events: %v", kindName(stripeq), res.okAll, n, res.errors)
 			}
+			if err := b.redis.resetCommandStats(ctx); err != nil {
+				return stripeqs, base, err
+			}
 			w, err := start(ctx, stripeq)
 			if err != nil {
 				return stripeqs, base, err
@@ -306,6 +309,10 @@ func (b *bench) drain(ctx context.Context, target, verb string, start func(conte
 			cpu := meterCPU(w.Pid(), b.redis.Pid(), os.Getpid())
 			handled := rec.waitHandled(n, time.Minute)
 			us := cpu.perEvent(n)
+			stats, err := b.redis.commandStats(ctx)
+			if err != nil {
+				return stripeqs, base, err
+			}
 			err = check(stripeq, n, handled, w)
 			w.stop()
 			if err != nil {
@@ -322,6 +329,7 @@ func (b *bench) drain(ctx context.Context, target, verb string, start func(conte
 			rate := float64(n-1) / time.Duration(last-first).Seconds()
 			b.logf("round %d/%d %s %s %s %d events at %5.0f/s  CPU µs/event: worker %3.0f, redis %3.0f, recorder %3.0f",
 				round, b.opt.e2eRounds, target, kindName(stripeq), verb, n, rate, us[0], us[1], us[2])
+			b.logf("    %s", commandProfile(stats, n, 8))
 			f := &base
 			if stripeq {
 				f = &stripeqs

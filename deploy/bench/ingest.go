@@ -61,6 +61,9 @@ func (b *bench) ingest(ctx context.Context) error {
 				return err
 			}
 			b.corpus.sign(time.Now())
+			if err := b.redis.resetCommandStats(ctx); err != nil {
+				return err
+			}
 			var r ingestRun
 			if b.load == loadWrk {
 				if r, err = b.ingestWrk(ctx, rc.addr, rc.pid, limit, strings.TrimSpace(rc.name)); err != nil {
@@ -71,6 +74,10 @@ func (b *bench) ingest(ctx context.Context) error {
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			stats, err := b.redis.commandStats(ctx)
+			if err != nil {
+				return err
 			}
 			// Every 200 "Received" must be a stored task (and, for stripeq,
 			// an index entry), and nothing else may be stored. When wrk was
@@ -106,6 +113,7 @@ func (b *bench) ingest(ctx context.Context) error {
 			if lost != "" {
 				return fmt.Errorf("%w: %s", errLost, lost)
 			}
+			b.logf("    %s", commandProfile(stats, r.ok, 6))
 			rc.rates, rc.p99s = append(rc.rates, r.rate), append(rc.p99s, ms(r.p99))
 			rc.apiCPU, rc.redisCPU = append(rc.apiCPU, r.us[0]), append(rc.redisCPU, r.us[1])
 		}
