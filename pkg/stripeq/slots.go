@@ -55,7 +55,8 @@ const slotParkIdle = 75 * time.Millisecond
 // keeps its lease, renewed like the others, and the next handler of the
 // same process takes it without a round trip; one not taken within
 // slotParkIdle (75 ms) is released. So a lease's member names the task
-// that first took it, and a busy worker with no one waiting pays one
+// that first took it (with ":<n>" appended when that name is already one
+// of the process's leases: a retry of that task), and a busy worker with no one waiting pays one
 // round trip per task (its completion) instead of two. A parked slot
 // counts as taken everywhere, so the limit holds as before; a process
 // that wants a slot sets the flag, and the others release theirs at their
