@@ -21,11 +21,23 @@ import (
 // TestSlotsPark takes a slot, then parks it, renews it, releases it
 // while the flag is set, lets it idle, and closes with one parked: one
 // step at a time, against a Redis of its own, whose script cache starts
-// empty (parkIn then falls back from EVALSHA to EVAL).
+// empty (parkIn then falls back from EVALSHA to EVAL), and against a
+// Redis Cluster of 3 masters, where the pipeline that parks also writes
+// a key of another hash slot, as the worker's completion does with
+// QUEUE_SHARDS.
 func TestSlotsPark(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	t.Run("standalone", func(t *testing.T) {
+		srv := redistest.Start(t)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		t.Cleanup(func() { rdb.Close() })
+		testSlotsPark(t, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testSlotsPark(t, redistest.StartCluster(t, 3).Client)
+	})
+}
+
+func testSlotsPark(t *testing.T, rdb redis.UniversalClient) {
 	db := &redistest.DB{Client: rdb}
 	ctx := t.Context()
 	s := newSlots(db.Client, "q", 2)
@@ -42,10 +54,14 @@ func TestSlotsPark(t *testing.T) {
 		t.Helper()
 		var sent func()
 		db.Client.Pipelined(ctx, func(p redis.Pipeliner) error { // its NOSCRIPT is sent's to handle
+			p.Set(ctx, "stripeq:test:{q-1}", m, time.Minute) // another hash slot
 			sent = parkIn(ctx, p, []slotHeld{{s, m}})
 			return nil
 		})
 		sent()
+		if got := db.Client.Get(ctx, "stripeq:test:{q-1}").Val(); got != m {
+			t.Errorf("the pipeline's other write: %q, want %q", got, m)
+		}
 	}
 	state := func() (redisLeases int64, parked, leases int) {
 		s.mu.Lock()
