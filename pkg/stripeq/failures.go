@@ -76,13 +76,13 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 					result, _ = json.Marshal(o)
 				}
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
-				var sent func()
-				_, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+				var sent func([]redis.Cmder, error) error
+				cmds, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
 					store.CompleteIn(sctx, p, queue, id, a, result, resolve, historyTTL)
 					sent = parkIn(sctx, p, held)
 					return nil
 				})
-				sent()
+				cerr = sent(cmds, cerr)
 				if cerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "completed, but its outcome and attempt were not recorded", logging.Err(cerr))
 				}
@@ -93,13 +93,13 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 			}
 			a.Error = err.Error()
 			if retried < maxRetry && !errors.Is(err, ErrPermanent) {
-				var sent func()
-				_, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+				var sent func([]redis.Cmder, error) error
+				cmds, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
 					store.AddAttemptIn(sctx, p, queue, id, a)
 					sent = parkIn(sctx, p, held)
 					return nil
 				})
-				sent()
+				aerr = sent(cmds, aerr)
 				if aerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "attempt's error not recorded", logging.Err(aerr))
 				}

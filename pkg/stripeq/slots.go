@@ -282,24 +282,24 @@ type slotHeld struct {
 
 // parkIn queues in p, for each slot in held, a release, or its parking
 // when no task is waiting for a slot (parkScript). The caller sends p
-// (the worker's middleware, with the attempt's writes), then calls the
-// function returned, which keeps the parked slots for the next handlers
-// and forgets the others. A release that does not reach Redis frees
-// itself when its lease ends, within slotLease.
-func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func()) {
+// (the worker's middleware, with the attempt's writes), then calls sent
+// with what p's Exec returned. sent keeps the parked slots for the next
+// handlers, forgets the others, and returns the first error of p's other
+// commands: a script that Redis no longer has (NOSCRIPT, after a restart)
+// is run again, with its text, at once. A release that does not reach
+// Redis frees itself when its lease ends, within slotLease.
+func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func([]redis.Cmder, error) error) {
 	if len(held) == 0 {
-		return func() {}
+		return func(_ []redis.Cmder, err error) error { return err }
 	}
 	cmds := make([]*redis.Cmd, len(held))
 	for i, h := range held {
 		cmds[i] = p.EvalSha(ctx, parkScript.Hash(), []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member)
 	}
-	return func() {
+	return func(all []redis.Cmder, pipeErr error) error {
 		for i, h := range held {
 			kept, err := cmds[i].Int()
 			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				// Redis restarted, or this node never ran it: once more,
-				// with the script's text.
 				kept, err = parkScript.Run(ctx, h.s.rdb, []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member).Int()
 			}
 			if err == nil && kept == 1 {
@@ -308,6 +308,21 @@ func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func(
 				h.s.forget(h.member)
 			}
 		}
+		if pipeErr == nil {
+			return nil
+		}
+	others:
+		for _, c := range all {
+			for _, own := range cmds {
+				if c == redis.Cmder(own) {
+					continue others
+				}
+			}
+			if c.Err() != nil {
+				return c.Err()
+			}
+		}
+		return nil
 	}
 }
 

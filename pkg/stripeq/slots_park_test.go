@@ -52,13 +52,15 @@ func testSlotsPark(t *testing.T, rdb redis.UniversalClient) {
 	}
 	end := func(m string) {
 		t.Helper()
-		var sent func()
-		db.Client.Pipelined(ctx, func(p redis.Pipeliner) error { // its NOSCRIPT is sent's to handle
+		var sent func([]redis.Cmder, error) error
+		cmds, err := db.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, "stripeq:test:{q-1}", m, time.Minute) // another hash slot
 			sent = parkIn(ctx, p, []slotHeld{{s, m}})
 			return nil
 		})
-		sent()
+		if err := sent(cmds, err); err != nil {
+			t.Errorf("the pipeline's other write: %v", err) // not the park's NOSCRIPT, handled
+		}
 		if got := db.Client.Get(ctx, "stripeq:test:{q-1}").Val(); got != m {
 			t.Errorf("the pipeline's other write: %q, want %q", got, m)
 		}
