@@ -86,6 +86,11 @@ func testSlotsPark(t *testing.T, rdb redis.UniversalClient) {
 	end(a)
 	check("parked", 1, 1, 1)
 	before := db.Client.ZScore(ctx, s.key, a).Val()
+	// A parked slot is a lease like the others: a killed process's ends
+	// within slotLease.
+	if now := db.Client.Time(ctx).Val(); time.UnixMilli(int64(before)).Sub(now) > slotLease {
+		t.Errorf("the parked lease ends %v from now, want at most %v", time.UnixMilli(int64(before)).Sub(now), slotLease)
+	}
 	time.Sleep(5 * time.Millisecond)
 	if err := s.renewOnce(ctx); err != nil {
 		t.Fatalf("renew: %v", err)
