@@ -267,3 +267,33 @@ func TestSlotsNotHoarded(t *testing.T) {
 		t.Errorf("slots held after both workers stopped: %s", strings.Join(m, ", "))
 	}
 }
+
+// TestSlotLeaseOutlivesHandler runs a handler longer than a lease under
+// GLOBAL_CONCURRENCY=1 while a second task waits: the worker renews the
+// lease, so the second runs only after the first ends.
+func TestSlotLeaseOutlivesHandler(t *testing.T) {
+	db := redistest.New(t)
+	enqueueInvoices(t, db, "lease", 2)
+	w, err := NewWorker(Config{RedisURL: db.URL, GlobalConcurrency: 1, Concurrency: 2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, most, ran atomic.Int64
+	Handle(w, "invoice.paid", func(ctx context.Context, e *Event[map[string]any]) error {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if ran.Load() == 0 {
+			time.Sleep(slotLease + slotRenew/2)
+		}
+		running.Add(-1)
+		ran.Add(1)
+		return nil
+	})
+	sw := &slotWorker{w: w}
+	sw.start(t)
+	waitUntil(t, 30*time.Second, "both tasks run", func() bool { return ran.Load() == 2 })
+	if most.Load() != 1 {
+		t.Errorf("%d handlers ran at once; GLOBAL_CONCURRENCY is 1 and the first outlived its lease's first %v", most.Load(), slotLease)
+	}
+}
