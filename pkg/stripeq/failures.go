@@ -27,9 +27,10 @@ var errNotKept = errors.New("failure not kept: the failure store did not answer"
 // asynq sees the error. An attempt that succeeds is written with the
 // handler's Outcome as the task's result, and the resolution of a kept
 // failure, in one pipeline (failures.Store.CompleteIn) that also releases
-// the task's global concurrency slot: one Redis round trip per execution;
-// a failed attempt with retries left is written, and its slot released,
-// the same way. (The slot of a task archived or waiting is released in a
+// the task's global concurrency slot, or parks it for the process's next
+// handler (slots.go): one Redis round trip per execution; a failed attempt
+// with retries left is written, and its slot released or parked, the
+// same way. (The slot of a task archived or waiting is released in a
 // round trip of its own.) A handler's panic is turned into its error here,
 // so that it too is kept. historyTTL is how long a completed task's
 // attempt list is kept: its retention (TASK_RETENTION).
@@ -75,11 +76,13 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 					result, _ = json.Marshal(o)
 				}
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
-				_, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+				var sent func([]redis.Cmder, error) error
+				cmds, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
 					store.CompleteIn(sctx, p, queue, id, a, result, resolve, historyTTL)
-					releaseIn(sctx, p, held)
+					sent = parkIn(sctx, p, held)
 					return nil
 				})
+				cerr = sent(cmds, cerr)
 				if cerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "completed, but its outcome and attempt were not recorded", logging.Err(cerr))
 				}
@@ -90,11 +93,13 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 			}
 			a.Error = err.Error()
 			if retried < maxRetry && !errors.Is(err, ErrPermanent) {
-				_, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+				var sent func([]redis.Cmder, error) error
+				cmds, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
 					store.AddAttemptIn(sctx, p, queue, id, a)
-					releaseIn(sctx, p, held)
+					sent = parkIn(sctx, p, held)
 					return nil
 				})
+				aerr = sent(cmds, aerr)
 				if aerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "attempt's error not recorded", logging.Err(aerr))
 				}
@@ -113,9 +118,9 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 	}
 }
 
-// releaseSlots releases held in a round trip of its own.
+// releaseSlots releases held, each in a round trip of its own.
 func releaseSlots(ctx context.Context, held []slotHeld) {
-	if len(held) > 0 {
-		held[0].s.releaseNow(ctx, held)
+	for _, h := range held {
+		h.s.releaseNow(ctx, []string{h.member})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,12 +25,22 @@ var errNoSlot = errors.New("no global concurrency slot free")
 const slotWait = 3 * time.Second
 
 // Leases of global slots: a slot is held by a lease that its worker
-// renews every slotRenew while the handler runs. A worker killed with
-// SIGKILL renews nothing, so its slots free themselves within slotLease.
+// renews every slotRenew while the handler runs or the slot is parked. A
+// worker killed with SIGKILL renews nothing, so its slots free themselves
+// within slotLease.
 const (
 	slotLease = 6 * time.Second
 	slotRenew = 2 * time.Second
 )
+
+// slotWanted is how long the contention flag lasts after a task was last
+// refused a slot: while it is set, a finished handler releases its slot
+// instead of parking it.
+const slotWanted = time.Second
+
+// slotParkIdle is how long a parked slot waits for the next handler of
+// its process before it is released.
+const slotParkIdle = 75 * time.Millisecond
 
 // slots limits how many handlers run at once across every worker process
 // (GLOBAL_CONCURRENCY). The slots are a Redis ZSET of leases,
@@ -37,20 +48,49 @@ const (
 // lease's end in Redis's clock (unix ms). Taking a slot drops the expired
 // leases first, so a killed worker's slots free themselves within
 // slotLease (6 s); a live worker renews its leases every slotRenew.
+//
+// A handler that ends parks its slot instead of releasing it, unless a
+// task somewhere was refused a slot within the last slotWanted (1 s): the
+// refusal sets the flag stripeq:slots:{<QUEUE_NAME>}:wanted. A parked slot
+// keeps its lease, renewed like the others, and the next handler of the
+// same process takes it without a round trip; one not taken within
+// slotParkIdle (75 ms) is released. So a lease's member names the task
+// that first took it (with ":<n>" appended when that name is already one
+// of the process's leases: a retry of that task), and a busy worker with no one waiting pays one
+// round trip per task (its completion) instead of two. A parked slot
+// counts as taken everywhere, so the limit holds as before; a process
+// that wants a slot sets the flag, and the others release theirs at their
+// next completion.
 type slots struct {
-	rdb   redis.UniversalClient // nil when the limit is off
-	key   string
-	n     int
-	owner string // this process
+	rdb    redis.UniversalClient // nil when the limit is off
+	key    string
+	wanted string // the contention flag
+	n      int
+	owner  string // this process
 
-	mu   sync.Mutex
-	held map[string]int // member → holders (a task ID is run once at a time)
-	stop chan struct{}
-	once sync.Once
+	mu     sync.Mutex
+	leases map[string]struct{} // this process's leases, in use or parked
+	parked []*parkedSlot       // the latest last
+	seq    int                 // makes a member unique in this process
+	closed bool
+	stop   chan struct{}
+	once   sync.Once
+}
+
+// parkedSlot is a slot that no handler uses, kept for the next.
+type parkedSlot struct {
+	member string
+	timer  *time.Timer // releases it after slotParkIdle
+	gone   bool        // taken or released
 }
 
 // SlotsKey returns the ZSET of the global slots of queue (QUEUE_NAME).
 func SlotsKey(queue string) string { return "stripeq:slots:{" + queue + "}" }
+
+// SlotsWantedKey returns the flag that a task was refused a global slot of
+// queue (QUEUE_NAME) within the last second: while it is set, finished
+// handlers release their slots instead of keeping them for their process.
+func SlotsWantedKey(queue string) string { return SlotsKey(queue) + ":wanted" }
 
 // newSlots returns a limit of n handlers at once; 0 turns it off. queue
 // is QUEUE_NAME, also when it is sharded: one limit holds over every shard.
@@ -58,11 +98,15 @@ func newSlots(rdb redis.UniversalClient, queue string, n int) *slots {
 	if n == 0 {
 		return &slots{}
 	}
-	return &slots{rdb: rdb, key: SlotsKey(queue), n: n, owner: rand.Text()[:12], held: map[string]int{}, stop: make(chan struct{})}
+	return &slots{
+		rdb: rdb, key: SlotsKey(queue), wanted: SlotsWantedKey(queue), n: n, owner: rand.Text()[:12],
+		leases: map[string]struct{}{}, stop: make(chan struct{}),
+	}
 }
 
-// acquireScript takes a slot. KEYS[1] = the ZSET; ARGV = limit, lease ms,
-// member. It returns 1 when the slot is taken.
+// acquireScript takes a slot. KEYS[1] = the ZSET, KEYS[2] = the
+// contention flag; ARGV = limit, lease ms, member, flag ms. It returns 1
+// when the slot is taken; otherwise it sets the flag.
 var acquireScript = redis.NewScript(`
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -71,22 +115,42 @@ if redis.call("ZSCORE", KEYS[1], ARGV[3]) or redis.call("ZCARD", KEYS[1]) < tonu
   redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   return 1
 end
+redis.call("SET", KEYS[2], "1", "PX", ARGV[4])
 return 0
 `)
 
-// renewScript extends the leases ARGV[2…] that still exist by ARGV[1] ms.
-var renewScript = redis.NewScript(`
+// parkScript releases a slot whose handler ended, or keeps it for the
+// process when no one wants one. KEYS as acquireScript's; ARGV = lease
+// ms, member. It returns 1 when the slot is kept (its lease renewed), 0
+// when it is released or its lease is gone.
+var parkScript = redis.NewScript(`
+if redis.call("EXISTS", KEYS[2]) == 1 then
+  redis.call("ZREM", KEYS[1], ARGV[2])
+  return 0
+end
+if not redis.call("ZSCORE", KEYS[1], ARGV[2]) then
+  return 0
+end
 local t = redis.call("TIME")
-local until = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call("ZADD", KEYS[1], "XX", until, ARGV[i]) end
+redis.call("ZADD", KEYS[1], "XX", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), ARGV[2])
 return 1
 `)
 
-// acquire takes a slot for the task in ctx, waiting up to slotWait. It
-// returns a release function, or errNoSlot. Under the keepFailures
-// middleware (ctx carries its handoff) release hands the slot to the
-// middleware, which removes it in the round trip that records the
-// attempt; otherwise release removes it at once.
+// renewScript extends the leases ARGV[2…] that still exist by ARGV[1] ms.
+// (A variable named until, a Lua keyword, kept it from compiling.)
+var renewScript = redis.NewScript(`
+local t = redis.call("TIME")
+local lease_end = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call("ZADD", KEYS[1], "XX", lease_end, ARGV[i]) end
+return 1
+`)
+
+// acquire takes a slot for the task in ctx, waiting up to slotWait: a
+// slot this process parked, or one from Redis. It returns a release
+// function, or errNoSlot. Under the keepFailures middleware (ctx carries
+// its handoff) release hands the slot to the middleware, which parks or
+// releases it in the round trip that records the attempt; otherwise
+// release removes it at once.
 //
 // A task run outside the server (Worker.ProcessTask in a test) has no task
 // ID and takes no slot.
@@ -95,48 +159,119 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 	if s.rdb == nil || !ok {
 		return func() {}, nil
 	}
+	if member, ok := s.unpark(); ok {
+		return s.releaser(ctx, member), nil
+	}
 	s.once.Do(func() { go s.renew() })
-	member := s.owner + ":" + id
+	member := s.reserve(id)
 	deadline := time.Now().Add(slotWait)
 	pause := 5 * time.Millisecond
 	for {
-		got, err := acquireScript.Run(ctx, s.rdb, []string{s.key}, s.n, slotLease.Milliseconds(), member).Int()
+		got, err := acquireScript.Run(ctx, s.rdb, []string{s.key, s.wanted}, s.n, slotLease.Milliseconds(), member, slotWanted.Milliseconds()).Int()
 		if err != nil {
+			s.forget(member)
 			return nil, fmt.Errorf("global concurrency slot: %w", err)
 		}
 		if got == 1 {
-			s.mu.Lock()
-			s.held[member]++
-			s.mu.Unlock()
-			if h := handoffOf(ctx); h != nil {
-				// The middleware sends the release with the attempt's writes.
-				return func() { h.add(s, member) }, nil
-			}
-			return func() { s.releaseNow(ctx, []slotHeld{{s, member}}) }, nil
+			return s.releaser(ctx, member), nil
 		}
 		if time.Now().After(deadline) {
+			s.forget(member)
 			return nil, errNoSlot
 		}
 		select {
 		case <-ctx.Done():
+			s.forget(member)
 			return nil, ctx.Err()
 		case <-time.After(pause/2 + mrand.N(pause)):
+		}
+		if parked, ok := s.unpark(); ok {
+			s.forget(member)
+			return s.releaser(ctx, parked), nil
 		}
 		pause = min(pause*2, 20*time.Millisecond)
 	}
 }
 
-// drop forgets one holder of member and reports whether it was the last,
-// whose lease must then be removed from the ZSET.
-func (s *slots) drop(member string) (last bool) {
+// reserve returns the member of a new lease for task id, "<owner>:<id>",
+// unique in this process: a slot that an earlier run of the task parked
+// may still be used by another task.
+func (s *slots) reserve(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.held[member]--
-	if s.held[member] > 0 {
-		return false
+	member := s.owner + ":" + id
+	if _, dup := s.leases[member]; dup {
+		s.seq++
+		member += ":" + strconv.Itoa(s.seq)
 	}
-	delete(s.held, member)
-	return true
+	s.leases[member] = struct{}{}
+	return member
+}
+
+// releaser returns the release of member for the task in ctx.
+func (s *slots) releaser(ctx context.Context, member string) func() {
+	if h := handoffOf(ctx); h != nil {
+		// The middleware parks or releases it with the attempt's writes.
+		return func() { h.add(s, member) }
+	}
+	return func() { s.releaseNow(ctx, []string{member}) }
+}
+
+// unpark takes the slot parked last, if any.
+func (s *slots) unpark() (member string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.parked)
+	if n == 0 {
+		return "", false
+	}
+	p := s.parked[n-1]
+	s.parked[n-1] = nil
+	s.parked = s.parked[:n-1]
+	p.gone = true
+	p.timer.Stop()
+	return p.member, true
+}
+
+// park keeps member, whose lease Redis has just renewed, for the next
+// handler, for up to slotParkIdle.
+func (s *slots) park(member string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.releaseNow(context.Background(), []string{member})
+		return
+	}
+	p := &parkedSlot{member: member}
+	p.timer = time.AfterFunc(slotParkIdle, func() { s.idle(p) })
+	s.parked = append(s.parked, p)
+	s.mu.Unlock()
+}
+
+// idle releases p, parked and not taken for slotParkIdle.
+func (s *slots) idle(p *parkedSlot) {
+	s.mu.Lock()
+	if p.gone {
+		s.mu.Unlock()
+		return
+	}
+	p.gone = true
+	for i, q := range s.parked {
+		if q == p {
+			s.parked = append(s.parked[:i], s.parked[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.releaseNow(context.Background(), []string{p.member})
+}
+
+// forget drops member from this process's leases: it is released, or
+// its lease ends by itself.
+func (s *slots) forget(member string) {
+	s.mu.Lock()
+	delete(s.leases, member)
+	s.mu.Unlock()
 }
 
 // slotHeld is one slot a task holds.
@@ -145,35 +280,73 @@ type slotHeld struct {
 	member string
 }
 
-// releaseIn queues in p the release of each slot in held, forgetting
-// them locally: the caller sends p (the worker's middleware, with the
-// attempt's writes). A release that does not reach Redis frees itself
-// when its lease ends, within slotLease.
-func releaseIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) {
-	for _, h := range held {
-		if h.s.drop(h.member) {
-			p.ZRem(ctx, h.s.key, h.member)
+// parkIn queues in p, for each slot in held, a release, or its parking
+// when no task is waiting for a slot (parkScript). The caller sends p
+// (the worker's middleware, with the attempt's writes), then calls sent
+// with what p's Exec returned. sent keeps the parked slots for the next
+// handlers, forgets the others, and returns the first error of p's other
+// commands: a script that Redis no longer has (NOSCRIPT, after a restart)
+// is run again, with its text, at once. A release that does not reach
+// Redis frees itself when its lease ends, within slotLease.
+func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func([]redis.Cmder, error) error) {
+	if len(held) == 0 {
+		return func(_ []redis.Cmder, err error) error { return err }
+	}
+	cmds := make([]*redis.Cmd, len(held))
+	for i, h := range held {
+		cmds[i] = p.EvalSha(ctx, parkScript.Hash(), []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member)
+	}
+	return func(all []redis.Cmder, pipeErr error) error {
+		for i, h := range held {
+			kept, err := cmds[i].Int()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				kept, err = parkScript.Run(ctx, h.s.rdb, []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member).Int()
+			}
+			if err == nil && kept == 1 {
+				h.s.park(h.member)
+			} else {
+				h.s.forget(h.member)
+			}
 		}
+		if pipeErr == nil {
+			return nil
+		}
+	others:
+		for _, c := range all {
+			for _, own := range cmds {
+				if c == redis.Cmder(own) {
+					continue others
+				}
+			}
+			if c.Err() != nil {
+				return c.Err()
+			}
+		}
+		return nil
 	}
 }
 
-// releaseNow releases each slot in held in one round trip.
-func (s *slots) releaseNow(ctx context.Context, held []slotHeld) {
-	if len(held) == 0 {
+// releaseNow releases members in one round trip.
+func (s *slots) releaseNow(ctx context.Context, members []string) {
+	if len(members) == 0 {
 		return
 	}
+	s.mu.Lock()
+	args := make([]any, len(members))
+	for i, m := range members {
+		delete(s.leases, m)
+		args[i] = m
+	}
+	s.mu.Unlock()
 	// A fresh context: the task's may have ended.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		releaseIn(ctx, p, held)
-		return nil
-	})
+	s.rdb.ZRem(ctx, s.key, args...) // one that fails ends with its lease
 }
 
 // handoff collects the slots a task's handler released, for the
-// middleware (keepFailures) to release them in the round trip that
-// records the attempt.
+// middleware (keepFailures) to park or release them in the round trip
+// that records the attempt.
 type handoff struct {
 	mu   sync.Mutex
 	held []slotHeld
@@ -208,7 +381,8 @@ func (h *handoff) take() []slotHeld {
 	return held
 }
 
-// renew extends this process's leases every slotRenew until close.
+// renew extends this process's leases, in use or parked, every slotRenew
+// until close.
 func (s *slots) renew() {
 	t := time.NewTicker(slotRenew)
 	defer t.Stop()
@@ -218,27 +392,46 @@ func (s *slots) renew() {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		args := []any{slotLease.Milliseconds()}
-		for m := range s.held {
-			args = append(args, m)
-		}
-		s.mu.Unlock()
-		if len(args) == 1 {
-			continue
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), slotRenew)
-		renewScript.Run(ctx, s.rdb, []string{s.key}, args...) // a miss is retried at the next tick
+		s.renewOnce(ctx) // a miss is retried at the next tick
 		cancel()
 	}
 }
 
-func (s *slots) close() {
-	if s.stop != nil {
-		select {
-		case <-s.stop:
-		default:
-			close(s.stop)
-		}
+// renewOnce extends this process's leases by slotLease from now.
+func (s *slots) renewOnce(ctx context.Context) error {
+	s.mu.Lock()
+	args := []any{slotLease.Milliseconds()}
+	for m := range s.leases {
+		args = append(args, m)
 	}
+	s.mu.Unlock()
+	if len(args) == 1 {
+		return nil
+	}
+	return renewScript.Run(ctx, s.rdb, []string{s.key}, args...).Err()
+}
+
+// close stops the renewals and releases the parked slots, in one round
+// trip. A slot parked later is released at once.
+func (s *slots) close() {
+	if s.stop == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.stop)
+	var members []string
+	for _, p := range s.parked {
+		p.gone = true
+		p.timer.Stop()
+		members = append(members, p.member)
+	}
+	s.parked = nil
+	s.mu.Unlock()
+	s.releaseNow(context.Background(), members)
 }
