@@ -381,10 +381,17 @@ func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error)
 		// empty, in the same script: Query reads the types under a type
 		// prefix from values:type, so a type whose first entry is being
 		// written must stay listed.
-		forgetScript.Run(ctx, ix.rdb, []string{set}, append([]any{ix.pre + key}, gone...)...)
+		ix.forget(ctx, field, gone...)
 	}
 	slices.SortFunc(out, func(a, b ValueCount) int { return strings.Compare(a.Value, b.Value) })
 	return out, nil
+}
+
+// forget drops from the values set of field those of vals whose set is
+// empty, in one script, and returns how many it dropped.
+func (ix *Index) forget(ctx context.Context, field string, vals ...any) (int64, error) {
+	key := map[string]string{FieldType: "type:", FieldAPIVersion: "apiVersion:", FieldAccount: "account:"}[field]
+	return forgetScript.Run(ctx, ix.rdb, []string{ix.pre + "values:" + field}, append([]any{ix.pre + key}, vals...)...).Int64()
 }
 
 // forgetScript drops from a values set the values whose set is empty.

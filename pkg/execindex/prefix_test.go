@@ -194,3 +194,41 @@ func receivedAt(p execindex.Page) []int64 {
 	}
 	return out
 }
+
+// TestValuesForget: Values forgets a type once its set is empty, but never
+// one whose set holds an entry when it drops it (an entry written between
+// Values's count and its drop), since a type-prefix filter reads its
+// types from values:type. It runs on Redis and on miniredis.
+func TestValuesForget(t *testing.T) {
+	mr := miniredis.RunT(t)
+	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { mini.Close() })
+	for name, rdb := range map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			ix := execindex.New(rdb, "stripe")
+			pre := execindex.KeyPrefix("stripe")
+			m := stripetask.Metadata{ID: "evt_f1", Type: "invoice.paid", APIVersion: "2023-10-16"}
+			if err := ix.Add(ctx, m.ID, m, t0); err != nil {
+				t.Fatal(err)
+			}
+			// Its set filled again after Values counted it empty.
+			if n, err := execindex.Forget(ix, execindex.FieldType, "invoice.paid"); err != nil || n != 0 {
+				t.Fatalf("Forget of a type with an entry dropped %d (%v)", n, err)
+			}
+			if ok, _ := rdb.SIsMember(ctx, pre+"values:type", "invoice.paid").Result(); !ok {
+				t.Fatal("a type with an entry was forgotten")
+			}
+			if err := ix.Remove(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			v, err := ix.Values(ctx, execindex.FieldType)
+			if err != nil || len(v) != 0 {
+				t.Errorf("Values = %v (%v), want none", v, err)
+			}
+			if ok, _ := rdb.SIsMember(ctx, pre+"values:type", "invoice.paid").Result(); ok {
+				t.Error("a type with no entry left is still listed")
+			}
+		})
+	}
+}
