@@ -19,7 +19,9 @@ import (
 )
 
 // The chart's bounds: it costs at most chartMaxBuckets × (chartMaxTypes +
-// 2) ZCOUNTs per shard, in two round trips, whatever the index holds.
+// 2) ZCOUNTs per shard, in two round trips, whatever the index holds; for
+// a type prefix, whose total is the sum of its types' sets (the index
+// keeps no set per prefix), chartMaxBuckets × (its types + 1) at most.
 const (
 	// chartMaxBuckets is the most bars across: 24 hours make 48 whole
 	// half hours and a part of one at each end.
@@ -137,15 +139,16 @@ func (s *server) chart(ctx context.Context, f execindex.Filter, types []execinde
 	// The candidate types: those the filter names (a prefix's types), the
 	// most frequent first.
 	var cands []string
-	total := "all" // the set "other" is the rest of
+	total := []string{"all"} // the sets "other" is the rest of
 	switch {
 	case f.Type != "":
-		cands, total, c.Scope = []string{f.Type}, "type:"+f.Type, f.Type
+		cands, total, c.Scope = []string{f.Type}, []string{"type:" + f.Type}, f.Type
 	case f.TypePrefix != "":
-		total, c.Scope = "prefix:"+f.TypePrefix, f.TypePrefix+".*"
+		total, c.Scope = nil, f.TypePrefix+".*"
 		for _, t := range types {
 			if strings.HasPrefix(t.Value, f.TypePrefix+".") {
 				cands = append(cands, t.Value)
+				total = append(total, "type:"+t.Value)
 			}
 		}
 	default:
@@ -181,23 +184,26 @@ func (s *server) chart(ctx context.Context, f execindex.Filter, types []execinde
 	}
 
 	// Round trip 2: per bucket, each top type, the whole scope (for
-	// "other") and the failures, over every shard.
-	keys := make([]string, 0, len(cands)+1)
+	// "other") and the failures, over every shard. Each of keys is summed
+	// over its sets: the scope of a prefix is its types.
+	keys := make([][]string, 0, len(cands)+1)
 	for _, t := range cands {
-		keys = append(keys, "type:"+t)
+		keys = append(keys, []string{"type:" + t})
 	}
 	keys = append(keys, total)
 	p := s.rdb.Pipeline()
-	counts := make([][][]*redis.IntCmd, len(keys)+1) // [key][bucket][shard]
+	counts := make([][][]*redis.IntCmd, len(keys)+1) // [key][bucket][shard and set]
 	for k := range counts {
 		counts[k] = make([][]*redis.IntCmd, n)
 		for i := range n {
 			for _, q := range queues {
-				key := failures.AllKey(q)
-				if k < len(keys) {
-					key = execindex.KeyPrefix(q) + keys[k]
+				if k == len(keys) {
+					counts[k][i] = append(counts[k][i], p.ZCount(ctx, failures.AllKey(q), lo[i], hi[i]))
+					continue
 				}
-				counts[k][i] = append(counts[k][i], p.ZCount(ctx, key, lo[i], hi[i]))
+				for _, set := range keys[k] {
+					counts[k][i] = append(counts[k][i], p.ZCount(ctx, execindex.KeyPrefix(q)+set, lo[i], hi[i]))
+				}
 			}
 		}
 	}

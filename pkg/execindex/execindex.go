@@ -26,7 +26,8 @@
 //
 //	stripeq:idx:{stripe}:all                          ZSET task ID → received time (unix ms)
 //	stripeq:idx:{stripe}:type:<type>                  ZSET, e.g. type:invoice.paid
-//	stripeq:idx:{stripe}:prefix:<prefix>              ZSET, every dot-prefix of the type: prefix:invoice
+//	stripeq:idx:{stripe}:prefix:<prefix>              ZSET, no longer written (see below); older releases' entries
+//	                                                   are in one per dot-prefix of their type: prefix:invoice
 //	stripeq:idx:{stripe}:livemode:<true|false>        ZSET
 //	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
 //	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
@@ -36,13 +37,27 @@
 //	                                                   ref:cs_…, ref:<the customer's email, lower-cased>
 //	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it: "=" then tag, length,
 //	                                                   ":", value for each: =t12:invoice.paidm5:falsev10:2023-10-16…
-//	                                                   (t type, and the prefix: keys derived from it; m livemode,
+//	                                                   (t type, and the prefix: keys older releases derived from it; m livemode,
 //	                                                   v apiVersion, c customer, a account, r ref, R reruns, k any
 //	                                                   other key whole); entries written before are "<length>:<key>"
 //	                                                   repeated, or keys joined by "\n", and stay readable
-//	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account
+//	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account; a value
+//	                                                   is dropped only once its set is empty
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
+//
+// A type prefix has no set of its own. [Index.Query] and [Shards.Scan]
+// answer a [Filter]'s TypePrefix from the type sets of the types under it,
+// which values:type lists: "invoice" is the union of type:invoice.paid,
+// type:invoice.payment_failed, and so on (types are disjoint, so the
+// union's size is the sum of theirs). Every entry is in its type set,
+// however it was written, so this answers for old entries and new alike.
+// Releases before 2026-11-30 also wrote a prefix:<p> set per dot-prefix
+// of the type (189 bytes an event); nothing reads them now. The removal
+// script still removes an ID from the prefix sets of its type, so those
+// sets drain as their entries are removed (by asynq's retention, Prune or
+// an operator) and are gone once the last entry written before the
+// upgrade is.
 //
 // With QUEUE_SHARDS each shard queue ("stripe-0", …) has its own index
 // under its own hash tag (stripeq:idx:{stripe-0}:…), and [Shards] answers
@@ -152,15 +167,10 @@ func KeyPrefix(queue string) string { return "stripeq:idx:{" + queue + "}:" }
 func (ix *Index) Queue() string { return ix.queue }
 
 // suffixes returns the index keys (without the prefix) that hold an
-// execution with metadata m.
+// execution with metadata m. A type prefix has no set of its own: Query
+// and Scan answer it from the type sets of the types under it.
 func suffixes(m stripetask.Metadata) []string {
-	s := []string{"type:" + m.Type}
-	for i := range len(m.Type) {
-		if m.Type[i] == '.' {
-			s = append(s, "prefix:"+m.Type[:i])
-		}
-	}
-	s = append(s, "livemode:"+strconv.FormatBool(m.Livemode), "apiVersion:"+m.APIVersion)
+	s := []string{"type:" + m.Type, "livemode:" + strconv.FormatBool(m.Livemode), "apiVersion:" + m.APIVersion}
 	if m.Customer != "" {
 		s = append(s, "customer:"+m.Customer)
 	}
@@ -225,6 +235,9 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 	for _, s := range sufs {
 		p.ZAddNX(ctx, ix.pre+s, z)
 	}
+	// The values sets after the sets: Values forgets a value only while
+	// its set is empty (forgetScript), and a type prefix is answered from
+	// the types values:type lists.
 	p.SAdd(ctx, ix.pre+"values:"+FieldType, m.Type)
 	p.SAdd(ctx, ix.pre+"values:"+FieldAPIVersion, m.APIVersion)
 	if m.Account != "" {
@@ -240,8 +253,9 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 //
 //	=t12:invoice.paidm5:falsev10:2023-10-16c17:cus_NffrFeUfNV2Hrr27:in_1MtHbELkdIwHu7ixl4OzzPMv
 //
-// Tags: t type (the entry is also in prefix: of every dot-prefix of the
-// type, which remove derives, so those keys are not written), m livemode,
+// Tags: t type (an entry of an older release is also in prefix: of every
+// dot-prefix of the type, which remove derives; prefix: keys are never
+// written here), m livemode,
 // v apiVersion, c customer, a account, r ref, R reruns, and k for any
 // other key, whole. The length prefix reads back unambiguously whatever
 // a value holds. Entries written before this form stay readable by
@@ -363,8 +377,32 @@ func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error)
 		}
 	}
 	if len(gone) > 0 {
-		ix.rdb.SRem(ctx, set, gone...) // best effort: a value may come back
+		// Best effort. A value is forgotten only if its set is still
+		// empty, in the same script: Query reads the types under a type
+		// prefix from values:type, so a type whose first entry is being
+		// written must stay listed.
+		ix.forget(ctx, field, gone...)
 	}
 	slices.SortFunc(out, func(a, b ValueCount) int { return strings.Compare(a.Value, b.Value) })
 	return out, nil
 }
+
+// forget drops from the values set of field those of vals whose set is
+// empty, in one script, and returns how many it dropped.
+func (ix *Index) forget(ctx context.Context, field string, vals ...any) (int64, error) {
+	key := map[string]string{FieldType: "type:", FieldAPIVersion: "apiVersion:", FieldAccount: "account:"}[field]
+	return forgetScript.Run(ctx, ix.rdb, []string{ix.pre + "values:" + field}, append([]any{ix.pre + key}, vals...)...).Int64()
+}
+
+// forgetScript drops from a values set the values whose set is empty.
+// An entry's writes add to its sets before the values sets, so a value
+// it adds is either kept here or added again after.
+// KEYS[1] = the values set; ARGV[1] = the prefix of the values' sets
+// ("stripeq:idx:{q}:type:"), ARGV[2…] = the values.
+var forgetScript = redis.NewScript(`
+local n = 0
+for i = 2, #ARGV do
+  if redis.call("ZCARD", ARGV[1] .. ARGV[i]) == 0 then n = n + redis.call("SREM", KEYS[1], ARGV[i]) end
+end
+return n
+`)

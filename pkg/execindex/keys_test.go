@@ -67,8 +67,8 @@ func TestRemoveWithLineBreaks(t *testing.T) {
 					t.Errorf("after Remove, evt_old is still in %q", left)
 				}
 			})
-			if left := setsHolding(t, rdb, pre, victim.ID); len(left) != 6 {
-				t.Errorf("the untouched entry is in %q, want its 6 sets", left)
+			if left := setsHolding(t, rdb, pre, victim.ID); len(left) != 5 {
+				t.Errorf("the untouched entry is in %q, want its 5 sets (no prefix set)", left)
 			}
 		})
 	}
@@ -97,10 +97,12 @@ func setsHolding(t *testing.T, rdb redis.UniversalClient, pre, id string) []stri
 // TestKeysForms removes entries whose keys hash entry is in each form a
 // deployment may hold: the compact one Add writes now, the length-prefixed
 // one written before it, and keys joined by "\n" before that. Each entry
-// has every field, a type of three levels (two prefix sets), refs, and is
-// a re-run copy; values hold the encodings' own separators. No index set
-// may keep a removed ID, and an untouched entry keeps its sets. It runs on
-// Redis and on miniredis.
+// has every field, a type of three levels, refs, and is a re-run copy;
+// values hold the encodings' own separators. Add writes no prefix set;
+// entries of older releases are in two (prefix:customer and
+// prefix:customer.subscription), whatever the form, and Remove drains
+// them. No index set may keep a removed ID, and an untouched entry keeps
+// its sets. It runs on Redis and on miniredis.
 func TestKeysForms(t *testing.T) {
 	mr := miniredis.RunT(t)
 	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -122,8 +124,8 @@ func TestKeysForms(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := setsHolding(t, rdb, pre, victim.ID)
-			if len(want) != 11 {
-				t.Fatalf("the entry is in %q, want 11 sets", want)
+			if len(want) != 9 || slices.ContainsFunc(want, func(k string) bool { return strings.HasPrefix(k, "prefix:") }) {
+				t.Fatalf("the entry is in %q, want 9 sets and no prefix set", want)
 			}
 			// legacy writes the entry of id, with metadata m, as an older
 			// release did: in the index's sets, and its keys hash entry as
@@ -156,6 +158,9 @@ func TestKeysForms(t *testing.T) {
 						t.Fatal(err)
 					}
 				}},
+				{"compact, with prefix sets (an older release)", "evt_v2", func(id string) {
+					legacy(id, full(id), execindex.JoinKeys)
+				}},
 				{"length-prefixed", "evt_v1", func(id string) {
 					legacy(id, full(id), func(keys []string) string {
 						var b strings.Builder
@@ -172,8 +177,12 @@ func TestKeysForms(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					tt.write(tt.id)
-					if len(setsHolding(t, rdb, pre, tt.id)) == 0 {
+					in := setsHolding(t, rdb, pre, tt.id)
+					if len(in) == 0 {
 						t.Fatalf("%s is in no set", tt.id)
+					}
+					if legacy := strings.HasPrefix(tt.id, "evt_v"); legacy != slices.Contains(in, "prefix:customer.subscription") {
+						t.Fatalf("%s is in %q: want prefix sets only for an older release's entry", tt.id, in)
 					}
 					if err := ix.Remove(ctx, tt.id); err != nil {
 						t.Fatal(err)

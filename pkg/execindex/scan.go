@@ -1,10 +1,12 @@
 package execindex
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,12 +36,22 @@ func (s *Shards) Scan(ctx context.Context, f Filter, fn func([]Item) error) erro
 }
 
 func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Item) error) error {
-	var keys []string
+	// Each of keys is one set, or, for a type prefix, the type sets of the
+	// types under it, of which an entry is in at most one.
+	var keys [][]string
 	for _, suf := range f.keys() {
-		keys = append(keys, ix.pre+suf)
+		if strings.HasPrefix(suf, "prefix:") {
+			types, err := ix.typesUnder(ctx, f.typePrefix())
+			if err != nil {
+				return fmt.Errorf("execindex: scan: %w", err)
+			}
+			keys = append(keys, types)
+			continue
+		}
+		keys = append(keys, []string{ix.pre + suf})
 	}
 	if len(keys) == 0 {
-		keys = append(keys, ix.pre+"all")
+		keys = append(keys, []string{ix.pre + "all"})
 	}
 	hi, lo := "+inf", "-inf"
 	if !f.To.IsZero() {
@@ -71,23 +83,40 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 	} else {
 		driver, size := keys[0], int64(-1)
 		for _, k := range keys {
-			n, err := ix.rdb.ZCard(ctx, k).Result()
-			if err != nil {
-				return fmt.Errorf("execindex: scan: %w", err)
+			n := int64(0)
+			for _, key := range k {
+				c, err := ix.rdb.ZCard(ctx, key).Result()
+				if err != nil {
+					return fmt.Errorf("execindex: scan: %w", err)
+				}
+				n += c
 			}
 			if size < 0 || n < size {
 				driver, size = k, n
 			}
 		}
-		for off := int64(0); ; off += 5000 {
-			zs, err := ix.rdb.ZRevRangeByScoreWithScores(ctx, driver, &redis.ZRangeBy{Max: hi, Min: lo, Offset: off, Count: 5000}).Result()
-			if err != nil {
-				return fmt.Errorf("execindex: scan: %w", err)
+		for _, key := range driver {
+			for off := int64(0); ; off += 5000 {
+				zs, err := ix.rdb.ZRevRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Max: hi, Min: lo, Offset: off, Count: 5000}).Result()
+				if err != nil {
+					return fmt.Errorf("execindex: scan: %w", err)
+				}
+				cand = append(cand, zs...)
+				if len(zs) < 5000 {
+					break
+				}
 			}
-			cand = append(cand, zs...)
-			if len(zs) < 5000 {
-				break
-			}
+		}
+		if len(driver) > 1 {
+			// Newest first, as one set orders them: by score, then by
+			// member, both descending.
+			slices.SortStableFunc(cand, func(a, b redis.Z) int {
+				if c := cmp.Compare(b.Score, a.Score); c != 0 {
+					return c
+				}
+				return strings.Compare(b.Member.(string), a.Member.(string))
+			})
+			cand = slices.CompactFunc(cand, func(a, b redis.Z) bool { return a.Member == b.Member })
 		}
 	}
 	tpre, frec := "asynq:{"+ix.queue+"}:t:", failures.KeyPrefix(ix.queue)+"t:"
@@ -97,12 +126,14 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 		for i, z := range chunk {
 			ids[i] = z.Member.(string)
 		}
-		var inSets []*redis.FloatSliceCmd
+		inSets := make([][]*redis.FloatSliceCmd, len(keys))
 		states := make([]*redis.StringCmd, len(ids))
 		kept := make([]*redis.IntCmd, len(ids))
 		if _, err := ix.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range keys {
-				inSets = append(inSets, p.ZMScore(ctx, k, ids...))
+			for i, k := range keys {
+				for _, key := range k {
+					inSets[i] = append(inSets[i], p.ZMScore(ctx, key, ids...))
+				}
 			}
 			for i, id := range ids {
 				states[i] = p.HGet(ctx, tpre+id, "state")
@@ -115,8 +146,8 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 		var batch []Item
 	next:
 		for i, id := range ids {
-			for _, c := range inSets {
-				if c.Val()[i] == 0 {
+			for _, k := range inSets {
+				if !slices.ContainsFunc(k, func(c *redis.FloatSliceCmd) bool { return c.Val()[i] != 0 }) {
 					continue next
 				}
 			}
@@ -142,3 +173,20 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 }
 
 func msTime(score float64) time.Time { return time.UnixMilli(int64(score)) }
+
+// typesUnder returns the type sets of the types under prefix p (those
+// that start with p and a dot), sorted, from the values set of types.
+func (ix *Index) typesUnder(ctx context.Context, p string) ([]string, error) {
+	types, err := ix.rdb.SMembers(ctx, ix.pre+"values:"+FieldType).Result()
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, t := range types {
+		if strings.HasPrefix(t, p+".") {
+			keys = append(keys, ix.pre+"type:"+t)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
