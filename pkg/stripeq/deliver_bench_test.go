@@ -1,0 +1,127 @@
+package stripeq
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetest"
+)
+
+// BenchmarkForward runs the whole forwarding path of b.N events in one
+// worker, as the bench's forward target does: each event's task (a
+// handler that does nothing, a global concurrency slot, the enqueue of its
+// delivery, the completion) and each delivery's task (sign, POST to an
+// httptest receiver, record the attempt, completion), on a redis-server
+// of its own. It reports the Redis commands and the worker's round trips
+// per event, from INFO commandstats; -cpuprofile shows where the worker's
+// CPU goes. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
+// written there, to count the round trips of one event.
+func BenchmarkForward(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	var got atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+	}))
+	defer recv.Close()
+
+	client := asynq.NewClientFromRedisClient(rdb)
+	body := stripetest.Event("customer.created", "evt_bench", time.Now())
+	for i := range b.N {
+		ev := strings.Replace(string(body), `"evt_bench"`, `"evt_bench`+strconv.Itoa(i)+`"`, 1)
+		task, _, err := stripetask.New([]byte(ev), stripetask.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w, err := NewWorker(Config{
+		RedisURL: srv.URL(0), Concurrency: 16, GlobalConcurrency: 5, Logger: slog.New(slog.DiscardHandler),
+		Destinations: []Destination{{Name: defaultDestinationName, URL: recv.URL, Secret: testDestSecret, Concurrency: 16}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	Handle(w, "customer.created", func(context.Context, *Event[map[string]any]) error { return nil })
+	if f := os.Getenv("BENCH_MONITOR"); f != "" {
+		mon := exec.Command("sh", "-c", "redis-cli -h ${0%:*} -p ${0##*:} monitor", srv.Addr)
+		out, _ := os.Create(f)
+		mon.Stdout = out
+		mon.Start()
+		time.Sleep(200 * time.Millisecond)
+		defer func() { time.Sleep(200 * time.Millisecond); mon.Process.Kill(); out.Close() }()
+	}
+	before := commandStats(b, rdb)
+	b.ResetTimer()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	deadline := time.Now().Add(time.Duration(b.N)*time.Millisecond + time.Minute)
+	for got.Load() < int64(b.N) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	after := commandStats(b, rdb)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	if n := got.Load(); n < int64(b.N) {
+		b.Fatalf("%d of %d events forwarded", n, b.N)
+	}
+	var names []string
+	total := 0
+	for name, n := range after {
+		if d := n - before[name]; d > 0 {
+			names = append(names, fmt.Sprintf("%s=%.2f", name, float64(d)/float64(b.N)))
+			total += d
+		}
+	}
+	slices.Sort(names)
+	b.Logf("N=%d, Redis commands per event (including the idle polls of both servers): %s", b.N, strings.Join(names, " "))
+	b.ReportMetric(float64(total)/float64(b.N), "cmds/event")
+}
+
+// commandStats returns the calls of each Redis command so far, from INFO
+// commandstats ("exec" and "multi" count as commands of their own).
+func commandStats(tb testing.TB, rdb *redis.Client) map[string]int {
+	tb.Helper()
+	s, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		out[name], _ = strconv.Atoi(calls)
+	}
+	return out
+}
