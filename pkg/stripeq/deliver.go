@@ -104,6 +104,8 @@ type destination struct {
 	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
 	metrics *workerMetrics   // nil in tests
 	log     *slog.Logger
+	// attempts batches the attempt records of concurrent deliveries.
+	attempts attemptWriter
 }
 
 func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
@@ -286,17 +288,98 @@ func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.At
 		return
 	}
 	b, _ := json.Marshal(a)
-	key := stripetask.AttemptsKey(taskID)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, key, b)
-		p.LTrim(ctx, key, -50, -1)
-		p.Expire(ctx, key, stripetask.DefaultRetention)
+	if err := d.attempts.write(ctx, d.rdb, stripetask.AttemptsKey(taskID), b); err != nil {
+		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
+	}
+}
+
+// attemptWriter writes the attempts of a destination's concurrent
+// deliveries to Redis together: while one batch is on its way, the
+// attempts that come are queued, and the first of them then writes them
+// all in one round trip. Each delivery still waits for its own attempt to
+// be written, as before.
+type attemptWriter struct {
+	mu    sync.Mutex
+	busy  bool // a batch is being written
+	queue []*pendingAttempt
+}
+
+// pendingAttempt is one attempt waiting to be written.
+type pendingAttempt struct {
+	key  string
+	val  []byte
+	done chan struct{} // closed when written, or when it is its turn to write
+	lead bool          // done was closed for it to write the queue
+	err  error
+}
+
+// appendAttemptScript appends ARGV[1] to the list KEYS[1], keeps its last
+// 50 entries and expires it in ARGV[2] seconds, in one atomic step.
+var appendAttemptScript = redis.NewScript(`
+redis.call("RPUSH", KEYS[1], ARGV[1])
+redis.call("LTRIM", KEYS[1], -50, -1)
+redis.call("EXPIRE", KEYS[1], ARGV[2])
+return 1
+`)
+
+// write appends val to the list key, trimmed to its last 50 and expiring
+// with the delivery's retention, and returns once it is written. A batch
+// is one pipeline of appendAttemptScript, one call per attempt, so that
+// each attempt is written whole and on a Redis Cluster each goes to its
+// own slot.
+func (w *attemptWriter) write(ctx context.Context, rdb redis.UniversalClient, key string, val []byte) error {
+	me := &pendingAttempt{key: key, val: val, done: make(chan struct{})}
+	w.mu.Lock()
+	w.queue = append(w.queue, me)
+	if w.busy {
+		w.mu.Unlock()
+		<-me.done
+		if !me.lead {
+			return me.err
+		}
+		w.mu.Lock()
+	}
+	w.busy = true
+	batch := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	writeAttempts(ctx, rdb, batch)
+	for _, a := range batch {
+		if a != me {
+			close(a.done)
+		}
+	}
+	w.mu.Lock()
+	if len(w.queue) > 0 {
+		next := w.queue[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		w.busy = false
+	}
+	w.mu.Unlock()
+	return me.err
+}
+
+// writeAttempts writes a batch of attempts in one pipeline, setting each
+// one's err. An attempt whose script Redis does not have cached (after a
+// restart or a failover) is written again with the script's text.
+func writeAttempts(ctx context.Context, rdb redis.UniversalClient, batch []*pendingAttempt) {
+	ttl := int64(stripetask.DefaultRetention / time.Second)
+	cmds := make([]*redis.Cmd, len(batch))
+	rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, a := range batch {
+			cmds[i] = appendAttemptScript.EvalSha(ctx, p, []string{a.key}, a.val, ttl)
+		}
 		return nil
 	})
-	if err != nil {
-		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
+	for i, a := range batch {
+		a.err = cmds[i].Err()
+		if a.err != nil && redis.HasErrorPrefix(a.err, "NOSCRIPT") {
+			a.err = appendAttemptScript.Eval(ctx, rdb, []string{a.key}, a.val, ttl).Err()
+		}
 	}
 }
 
@@ -322,12 +405,19 @@ func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string
 		return nil
 	}
 	created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
-	if err := d.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID}).Err(); err != nil {
+	var join *redis.IntCmd
+	var ahead *redis.StringSliceCmd
+	d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID})
+		p.Expire(ctx, key, stripetask.DefaultRetention)
+		ahead = p.ZRange(ctx, key, 0, 0)
+		return nil
+	})
+	if err := join.Err(); err != nil {
 		return fmt.Errorf("destination %s: join the customer's order: %w", d.Name, err)
 	}
-	d.rdb.Expire(ctx, key, stripetask.DefaultRetention)
 	for range 10 {
-		head, err := d.rdb.ZRange(ctx, key, 0, 0).Result()
+		head, err := ahead.Result()
 		if err != nil {
 			return fmt.Errorf("destination %s: read the customer's order: %w", d.Name, err)
 		}
@@ -341,7 +431,11 @@ func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string
 		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("destination %s: read the delivery ahead: %w", d.Name, err)
 		}
-		d.rdb.ZRem(ctx, key, head[0])
+		d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZRem(ctx, key, head[0])
+			ahead = p.ZRange(ctx, key, 0, 0)
+			return nil
+		})
 	}
 	return errWaitTurn
 }
@@ -376,11 +470,16 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 			// member that waitTurn drops once it finds no such task.
 			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
 			key := stripetask.OrderKey(d.Name, customer)
-			if err := w.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)}).Err(); err != nil {
+			var join *redis.IntCmd
+			w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)})
+				p.Expire(ctx, key, stripetask.DefaultRetention)
+				return nil
+			})
+			if err := join.Err(); err != nil {
 				errs = append(errs, fmt.Errorf("order delivery to %s: %w", d.Name, err))
 				continue
 			}
-			w.rdb.Expire(ctx, key, stripetask.DefaultRetention)
 		}
 		_, err := client.EnqueueContext(ctx, delivery)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -184,5 +186,52 @@ func TestFanoutMatchesTypes(t *testing.T) {
 	}
 	if !(Destination{}).matches("anything.at_all") {
 		t.Error("a destination without events takes every type")
+	}
+}
+
+// TestAttemptWriter writes the attempts of many concurrent deliveries, and
+// more than 50 of one, and checks each list holds its own, trimmed to the
+// last 50 and expiring with the retention, also after Redis forgot the
+// script.
+func TestAttemptWriter(t *testing.T) {
+	db := redistest.New(t)
+	ctx := context.Background()
+	var w attemptWriter
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			key := stripetask.AttemptsKey("evt_w" + strconv.Itoa(i%8) + ":dest:t")
+			if err := w.write(ctx, db.Client, key, []byte(strconv.Itoa(i))); err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for k := range 8 {
+		key := stripetask.AttemptsKey("evt_w" + strconv.Itoa(k) + ":dest:t")
+		got, _ := db.Client.LRange(ctx, key, 0, -1).Result()
+		if len(got) != 8 {
+			t.Errorf("%s holds %v, want 8 attempts", key, got)
+		}
+		for _, v := range got {
+			if n, _ := strconv.Atoi(v); n%8 != k {
+				t.Errorf("%s holds attempt %s of another delivery", key, v)
+			}
+		}
+		if ttl := db.Client.TTL(ctx, key).Val(); ttl <= stripetask.DefaultRetention-time.Minute || ttl > stripetask.DefaultRetention {
+			t.Errorf("%s expires in %v, want %v", key, ttl, stripetask.DefaultRetention)
+		}
+	}
+	key := stripetask.AttemptsKey("evt_many:dest:t")
+	for i := range 60 {
+		if i == 30 {
+			db.Client.ScriptFlush(ctx)
+		}
+		if err := w.write(ctx, db.Client, key, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if got := db.Client.LRange(ctx, key, 0, -1).Val(); len(got) != 50 || got[0] != "10" || got[49] != "59" {
+		t.Errorf("%s holds %v, want attempts 10 to 59", key, got)
 	}
 }
