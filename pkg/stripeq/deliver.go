@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,7 +532,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			ErrorHandler:             deliveryErrorHandler(log, w.alerts, dst),
 			Logger:                   asynqLogger{log.With("component", "asynq")},
 		})
-		if err := srv.Start(dst); err != nil {
+		if err := startLabelled(srv, dst, d.Name); err != nil {
 			stop()
 			return nil, fmt.Errorf("start destination %s: %w", d.Name, err)
 		}
@@ -541,6 +542,16 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
 	}
 	return stop, nil
+}
+
+// startLabelled starts srv from a goroutine of its own labelled
+// stripeq_destination=name, which the server's goroutines inherit: a CPU
+// profile of the worker tells each destination's time from the event
+// tasks'.
+func startLabelled(srv *asynq.Server, h asynq.Handler, name string) error {
+	errc := make(chan error, 1)
+	go pprof.Do(context.Background(), pprof.Labels("stripeq_destination", name), func(context.Context) { errc <- srv.Start(h) })
+	return <-errc
 }
 
 // deliveryErrorHandler logs each failed delivery attempt once, and alerts

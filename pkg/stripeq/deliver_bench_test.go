@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,9 @@ import (
 // httptest receiver, record the attempt, completion), on a redis-server
 // of its own. It reports the Redis commands and the worker's round trips
 // per event, from INFO commandstats; -cpuprofile shows where the worker's
-// CPU goes. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
+// CPU goes: samples labelled stripeq_destination are the deliveries',
+// stripeq_events=worker the event tasks', the rest the receiver's and the
+// enqueue of the events. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
 // written there, to count the round trips of one event.
 func BenchmarkForward(b *testing.B) {
 	srv := redistest.Start(b)
@@ -78,7 +81,7 @@ func BenchmarkForward(b *testing.B) {
 	b.ResetTimer()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
+	go pprof.Do(runCtx, pprof.Labels("stripeq_events", "worker"), func(ctx context.Context) { done <- w.Run(ctx) })
 	deadline := time.Now().Add(time.Duration(b.N)*time.Millisecond + time.Minute)
 	for got.Load() < int64(b.N) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
