@@ -193,7 +193,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		a.LatencyMS = time.Since(at).Milliseconds()
 		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
-		d.record(ctx, t, a)
+		d.record(ctx, t, a, false)
 		d.observe(a, err)
 		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
 	}
@@ -206,11 +206,11 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome != nil {
 		a.Error = outcome.Error()
 	}
-	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
+	// The attempts are the delivery's result: no second write. A
+	// delivery that is done leaves its customer's order in the same
+	// round trip.
+	d.record(ctx, t, a, outcome == nil || errors.Is(outcome, ErrPermanent))
 	d.observe(a, outcome)
-	if outcome == nil || errors.Is(outcome, ErrPermanent) {
-		d.leaveTurn(ctx, t, taskID)
-	}
 	return outcome
 }
 
@@ -281,17 +281,22 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 }
 
 // record appends an attempt to the delivery's attempts list, kept for the
-// delivery's retention. A Redis error is logged: the delivery's outcome
-// does not depend on it.
-func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt) {
+// delivery's retention, and when leave is set takes the delivery out of
+// its customer's order (see leaveTurn). A Redis error is logged: the
+// delivery's outcome does not depend on it.
+func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt, leave bool) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	if taskID == "" || d.rdb == nil {
 		return
 	}
 	b, _ := json.Marshal(a)
+	p := &pendingAttempt{key: stripetask.AttemptsKey(taskID), val: b, member: taskID}
+	if leave {
+		p.order = d.orderKey(t)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := d.attempts.write(ctx, d.rdb, stripetask.AttemptsKey(taskID), b); err != nil {
+	if err := d.attempts.write(ctx, d.rdb, p); err != nil {
 		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
 	}
 }
@@ -309,11 +314,12 @@ type attemptWriter struct {
 
 // pendingAttempt is one attempt waiting to be written.
 type pendingAttempt struct {
-	key  string
-	val  []byte
-	done chan struct{} // closed when written, or when it is its turn to write
-	lead bool          // done was closed for it to write the queue
-	err  error
+	key           string        // the attempts list
+	val           []byte        // the attempt
+	order, member string        // when order is set, member leaves that order set
+	done          chan struct{} // closed when written, or when it is its turn to write
+	lead          bool          // done was closed for it to write the queue
+	err           error
 }
 
 // appendAttemptScript appends ARGV[1] to the list KEYS[1], keeps its last
@@ -325,13 +331,14 @@ redis.call("EXPIRE", KEYS[1], ARGV[2])
 return 1
 `)
 
-// write appends val to the list key, trimmed to its last 50 and expiring
-// with the delivery's retention, and returns once it is written. A batch
-// is one pipeline of appendAttemptScript, one call per attempt, so that
-// each attempt is written whole and on a Redis Cluster each goes to its
-// own slot.
-func (w *attemptWriter) write(ctx context.Context, rdb redis.UniversalClient, key string, val []byte) error {
-	me := &pendingAttempt{key: key, val: val, done: make(chan struct{})}
+// write appends me.val to the list me.key, trimmed to its last 50 and
+// expiring with the delivery's retention, removes me.member from the
+// sorted set me.order when set, and returns once they are written. A
+// batch is one pipeline of appendAttemptScript, one call per attempt, so
+// that each attempt is written whole and on a Redis Cluster each goes to
+// its own slot.
+func (w *attemptWriter) write(ctx context.Context, rdb redis.UniversalClient, me *pendingAttempt) error {
+	me.done = make(chan struct{})
 	w.mu.Lock()
 	w.queue = append(w.queue, me)
 	if w.busy {
@@ -373,6 +380,9 @@ func writeAttempts(ctx context.Context, rdb redis.UniversalClient, batch []*pend
 	rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, a := range batch {
 			cmds[i] = appendAttemptScript.EvalSha(ctx, p, []string{a.key}, a.val, ttl)
+			if a.order != "" {
+				p.ZRem(ctx, a.order, a.member) // its error is not the attempt's
+			}
 		}
 		return nil
 	})

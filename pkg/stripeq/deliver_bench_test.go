@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ import (
 // delivery, the completion) and each delivery's task (sign, POST to an
 // httptest receiver, record the attempt, completion), on a redis-server
 // of its own. It reports the Redis commands and the worker's round trips
-// per event, from INFO commandstats; -cpuprofile shows where the worker's
+// per event, from INFO commandstats, and the CPU time per event of this
+// process (the worker and the receiver) and of Redis; -cpuprofile shows where the worker's
 // CPU goes: samples labelled stripeq_destination are the deliveries',
 // stripeq_events=worker the event tasks', the rest the receiver's and the
 // enqueue of the events. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
@@ -78,6 +80,7 @@ func BenchmarkForward(b *testing.B) {
 		defer func() { time.Sleep(200 * time.Millisecond); mon.Process.Kill(); out.Close() }()
 	}
 	before := commandStats(b, rdb)
+	redisCPU, procCPU := redisCPUSeconds(b, rdb), processCPUSeconds()
 	b.ResetTimer()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -87,6 +90,7 @@ func BenchmarkForward(b *testing.B) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	b.StopTimer()
+	redisCPU, procCPU = redisCPUSeconds(b, rdb)-redisCPU, processCPUSeconds()-procCPU
 	after := commandStats(b, rdb)
 	cancel()
 	if err := <-done; err != nil {
@@ -106,6 +110,34 @@ func BenchmarkForward(b *testing.B) {
 	slices.Sort(names)
 	b.Logf("N=%d, Redis commands per event (including the idle polls of both servers): %s", b.N, strings.Join(names, " "))
 	b.ReportMetric(float64(total)/float64(b.N), "cmds/event")
+	b.ReportMetric(procCPU*1e6/float64(b.N), "process-µs/event")
+	b.ReportMetric(redisCPU*1e6/float64(b.N), "redis-µs/event")
+}
+
+// processCPUSeconds returns the CPU time of this process so far: the
+// worker's, and the receiver's.
+func processCPUSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// redisCPUSeconds returns the CPU time of the redis-server so far.
+func redisCPUSeconds(tb testing.TB, rdb *redis.Client) float64 {
+	tb.Helper()
+	s, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	total := 0.0
+	for line := range strings.Lines(s) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total
 }
 
 // commandStats returns the calls of each Redis command so far, from INFO

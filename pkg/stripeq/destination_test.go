@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -192,7 +193,7 @@ func TestFanoutMatchesTypes(t *testing.T) {
 // TestAttemptWriter writes the attempts of many concurrent deliveries, and
 // more than 50 of one, and checks each list holds its own, trimmed to the
 // last 50 and expiring with the retention, also after Redis forgot the
-// script.
+// script, and that a finished delivery leaves its customer's order.
 func TestAttemptWriter(t *testing.T) {
 	db := redistest.New(t)
 	ctx := context.Background()
@@ -201,7 +202,7 @@ func TestAttemptWriter(t *testing.T) {
 	for i := range 64 {
 		wg.Go(func() {
 			key := stripetask.AttemptsKey("evt_w" + strconv.Itoa(i%8) + ":dest:t")
-			if err := w.write(ctx, db.Client, key, []byte(strconv.Itoa(i))); err != nil {
+			if err := w.write(ctx, db.Client, &pendingAttempt{key: key, val: []byte(strconv.Itoa(i))}); err != nil {
 				t.Errorf("write %d: %v", i, err)
 			}
 		})
@@ -227,11 +228,19 @@ func TestAttemptWriter(t *testing.T) {
 		if i == 30 {
 			db.Client.ScriptFlush(ctx)
 		}
-		if err := w.write(ctx, db.Client, key, []byte(strconv.Itoa(i))); err != nil {
+		if err := w.write(ctx, db.Client, &pendingAttempt{key: key, val: []byte(strconv.Itoa(i))}); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}
 	if got := db.Client.LRange(ctx, key, 0, -1).Val(); len(got) != 50 || got[0] != "10" || got[49] != "59" {
 		t.Errorf("%s holds %v, want attempts 10 to 59", key, got)
+	}
+	order := stripetask.OrderKey("t", "cus_1")
+	db.Client.ZAdd(ctx, order, redis.Z{Score: 1, Member: "evt_a:dest:t"}, redis.Z{Score: 2, Member: "evt_b:dest:t"})
+	if err := w.write(ctx, db.Client, &pendingAttempt{key: stripetask.AttemptsKey("evt_a:dest:t"), val: []byte("{}"), order: order, member: "evt_a:dest:t"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Client.ZRange(ctx, order, 0, -1).Val(); len(got) != 1 || got[0] != "evt_b:dest:t" {
+		t.Errorf("the order holds %v, want only evt_b's delivery once evt_a's left", got)
 	}
 }
