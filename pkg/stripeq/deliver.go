@@ -105,8 +105,6 @@ type destination struct {
 	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
 	metrics *workerMetrics   // nil in tests
 	log     *slog.Logger
-	// attempts batches the attempt records of concurrent deliveries.
-	attempts attemptWriter
 }
 
 func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
@@ -282,44 +280,23 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 
 // record appends an attempt to the delivery's attempts list, kept for the
 // delivery's retention, and when leave is set takes the delivery out of
-// its customer's order (see leaveTurn). A Redis error is logged: the
-// delivery's outcome does not depend on it.
+// its customer's order (see leaveTurn), in one round trip. A Redis error
+// is logged: the delivery's outcome does not depend on it.
 func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt, leave bool) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	if taskID == "" || d.rdb == nil {
 		return
 	}
 	b, _ := json.Marshal(a)
-	p := &pendingAttempt{key: stripetask.AttemptsKey(taskID), val: b, member: taskID}
+	order := ""
 	if leave {
-		p.order = d.orderKey(t)
+		order = d.orderKey(t)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := d.attempts.write(ctx, d.rdb, p); err != nil {
+	if err := writeAttempt(ctx, d.rdb, stripetask.AttemptsKey(taskID), b, order, taskID); err != nil {
 		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
 	}
-}
-
-// attemptWriter writes the attempts of a destination's concurrent
-// deliveries to Redis together: while one batch is on its way, the
-// attempts that come are queued, and the first of them then writes them
-// all in one round trip. Each delivery still waits for its own attempt to
-// be written, as before.
-type attemptWriter struct {
-	mu    sync.Mutex
-	busy  bool // a batch is being written
-	queue []*pendingAttempt
-}
-
-// pendingAttempt is one attempt waiting to be written.
-type pendingAttempt struct {
-	key           string        // the attempts list
-	val           []byte        // the attempt
-	order, member string        // when order is set, member leaves that order set
-	done          chan struct{} // closed when written, or when it is its turn to write
-	lead          bool          // done was closed for it to write the queue
-	err           error
 }
 
 // appendAttemptScript appends ARGV[1] to the list KEYS[1], keeps its last
@@ -331,67 +308,26 @@ redis.call("EXPIRE", KEYS[1], ARGV[2])
 return 1
 `)
 
-// write appends me.val to the list me.key, trimmed to its last 50 and
-// expiring with the delivery's retention, removes me.member from the
-// sorted set me.order when set, and returns once they are written. A
-// batch is one pipeline of appendAttemptScript, one call per attempt, so
-// that each attempt is written whole and on a Redis Cluster each goes to
-// its own slot.
-func (w *attemptWriter) write(ctx context.Context, rdb redis.UniversalClient, me *pendingAttempt) error {
-	me.done = make(chan struct{})
-	w.mu.Lock()
-	w.queue = append(w.queue, me)
-	if w.busy {
-		w.mu.Unlock()
-		<-me.done
-		if !me.lead {
-			return me.err
-		}
-		w.mu.Lock()
-	}
-	w.busy = true
-	batch := w.queue
-	w.queue = nil
-	w.mu.Unlock()
-	writeAttempts(ctx, rdb, batch)
-	for _, a := range batch {
-		if a != me {
-			close(a.done)
-		}
-	}
-	w.mu.Lock()
-	if len(w.queue) > 0 {
-		next := w.queue[0]
-		next.lead = true
-		close(next.done)
-	} else {
-		w.busy = false
-	}
-	w.mu.Unlock()
-	return me.err
-}
-
-// writeAttempts writes a batch of attempts in one pipeline, setting each
-// one's err. An attempt whose script Redis does not have cached (after a
-// restart or a failover) is written again with the script's text.
-func writeAttempts(ctx context.Context, rdb redis.UniversalClient, batch []*pendingAttempt) {
+// writeAttempt appends attempt to the list key, trimmed to its last 50
+// and expiring with the delivery's retention, and when order is set
+// removes member from that sorted set, in one pipeline: the attempt is a
+// script (atomic, one key), so that on a Redis Cluster the order set may
+// live in another slot. Only the attempt's error is returned.
+func writeAttempt(ctx context.Context, rdb redis.UniversalClient, key string, attempt []byte, order, member string) error {
 	ttl := int64(stripetask.DefaultRetention / time.Second)
-	cmds := make([]*redis.Cmd, len(batch))
+	if order == "" {
+		return appendAttemptScript.Run(ctx, rdb, []string{key}, attempt, ttl).Err()
+	}
+	var add *redis.Cmd
 	rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, a := range batch {
-			cmds[i] = appendAttemptScript.EvalSha(ctx, p, []string{a.key}, a.val, ttl)
-			if a.order != "" {
-				p.ZRem(ctx, a.order, a.member) // its error is not the attempt's
-			}
-		}
+		add = appendAttemptScript.EvalSha(ctx, p, []string{key}, attempt, ttl)
+		p.ZRem(ctx, order, member)
 		return nil
 	})
-	for i, a := range batch {
-		a.err = cmds[i].Err()
-		if a.err != nil && redis.HasErrorPrefix(a.err, "NOSCRIPT") {
-			a.err = appendAttemptScript.Eval(ctx, rdb, []string{a.key}, a.val, ttl).Err()
-		}
+	if redis.HasErrorPrefix(add.Err(), "NOSCRIPT") { // Redis restarted, or failed over
+		return appendAttemptScript.Eval(ctx, rdb, []string{key}, attempt, ttl).Err()
 	}
+	return add.Err()
 }
 
 // orderKey returns the order set of delivery t, or "" when its
