@@ -38,8 +38,15 @@ import (
 // CPU goes: samples labelled stripeq_destination are the deliveries',
 // stripeq_events=worker the event tasks', the rest the receiver's and the
 // enqueue of the events. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
-// written there, to count the round trips of one event.
+// written there, to count the round trips of one event. "ordered" runs
+// the destination with DESTINATION_ORDER=customer, each event of its own
+// customer, so that none waits: the cost of the order itself.
 func BenchmarkForward(b *testing.B) {
+	b.Run("unordered", func(b *testing.B) { benchmarkForward(b, "") })
+	b.Run("ordered", func(b *testing.B) { benchmarkForward(b, OrderCustomer) })
+}
+
+func benchmarkForward(b *testing.B, order string) {
 	srv := redistest.Start(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
@@ -55,6 +62,7 @@ func BenchmarkForward(b *testing.B) {
 	body := stripetest.Event("customer.created", "evt_bench", time.Now())
 	for i := range b.N {
 		ev := strings.Replace(string(body), `"evt_bench"`, `"evt_bench`+strconv.Itoa(i)+`"`, 1)
+		ev = strings.Replace(ev, `"cus_stripeq_demo"`, `"cus_bench`+strconv.Itoa(i)+`"`, 1)
 		task, _, err := stripetask.New([]byte(ev), stripetask.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -65,7 +73,7 @@ func BenchmarkForward(b *testing.B) {
 	}
 	w, err := NewWorker(Config{
 		RedisURL: srv.URL(0), Concurrency: 16, GlobalConcurrency: 5, Logger: slog.New(slog.DiscardHandler),
-		Destinations: []Destination{{Name: defaultDestinationName, URL: recv.URL, Secret: testDestSecret, Concurrency: 16}},
+		Destinations: []Destination{{Name: defaultDestinationName, URL: recv.URL, Secret: testDestSecret, Concurrency: 16, Order: order}},
 	})
 	if err != nil {
 		b.Fatal(err)
