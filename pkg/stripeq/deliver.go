@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -89,16 +90,40 @@ func deliveryRetryDelay(base time.Duration) asynq.RetryDelayFunc {
 // at unix seconds ts, keyed with key (the base64-decoded part of a whsec_
 // secret): "v1," + base64(HMAC-SHA256(key, id + "." + ts + "." + body)).
 func Sign(key []byte, id string, ts int64, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
+	return sign(hmac.New(sha256.New, key), id, ts, body)
+}
+
+// sign is Sign with mac, a reset HMAC-SHA256 of the key.
+func sign(mac hash.Hash, id string, ts int64, body []byte) string {
+	var buf [96]byte
+	prefix := append(append(append(append(buf[:0], id...), '.'), strconv.FormatInt(ts, 10)...), '.')
+	mac.Write(prefix)
 	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	out := make([]byte, 3+base64.StdEncoding.EncodedLen(sha256.Size))
+	copy(out, "v1,")
+	base64.StdEncoding.Encode(out[3:], mac.Sum(sum[:0]))
+	return string(out)
+}
+
+// sign returns the signature of a delivery, as [Sign] does, with an HMAC
+// of the destination's key reused from an earlier delivery.
+func (d *destination) sign(id string, ts int64, body []byte) string {
+	mac, _ := d.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, d.key)
+	}
+	sig := sign(mac, id, ts, body)
+	mac.Reset()
+	d.macs.Put(mac)
+	return sig
 }
 
 // destination is a configured Destination, ready to deliver.
 type destination struct {
 	Destination
 	key     []byte
+	macs    sync.Pool // of hash.Hash: HMAC-SHA256s of key, reset
 	client  *http.Client
 	limiter *rate.Limiter // nil: unlimited
 	rdb     redis.UniversalClient
@@ -184,7 +209,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	req.Header.Set("User-Agent", "stripeq")
 	req.Header.Set(headerWebhookID, id)
 	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(headerWebhookSignature, Sign(d.key, id, at.Unix(), body))
+	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))
 	req.Header.Set(headerEventType, t.Headers()[stripetask.HeaderType])
 	resp, err := d.client.Do(req)
 	a := stripetask.Attempt{At: at}

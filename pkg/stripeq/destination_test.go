@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +53,21 @@ func TestSignInteroperates(t *testing.T) {
 	if theirs != sig {
 		t.Errorf("Sign = %s, the library's %s", sig, theirs)
 	}
+	// A destination reuses its HMACs: each signature is still its own.
+	d := newDestination(Destination{Name: "t", URL: "http://127.0.0.1:9/", Secret: testDestSecret}, false, nil, slog.New(slog.DiscardHandler))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				id := "evt_" + strings.Repeat("x", i*j) // past the stack buffer too
+				b := fmt.Appendf(slices.Clip(body), "%d", j)
+				if got, want := d.sign(id, now.Unix()+int64(j), b), Sign(key, id, now.Unix()+int64(j), b); got != want {
+					t.Errorf("the destination signs %s, Sign %s", got, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestDestinationConfig checks the destination settings: the unsafe and
