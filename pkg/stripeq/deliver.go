@@ -96,7 +96,7 @@ func Sign(key []byte, id string, ts int64, body []byte) string {
 // sign is Sign with mac, a reset HMAC-SHA256 of the key.
 func sign(mac hash.Hash, id string, ts int64, body []byte) string {
 	var buf [96]byte
-	prefix := append(append(append(append(buf[:0], id...), '.'), strconv.FormatInt(ts, 10)...), '.')
+	prefix := append(strconv.AppendInt(append(append(buf[:0], id...), '.'), ts, 10), '.')
 	mac.Write(prefix)
 	mac.Write(body)
 	var sum [sha256.Size]byte
