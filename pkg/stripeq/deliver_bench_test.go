@@ -32,20 +32,23 @@ import (
 // handler that does nothing, a global concurrency slot, the enqueue of its
 // delivery, the completion) and each delivery's task (sign, POST to an
 // httptest receiver, record the attempt, completion), on a redis-server
-// of its own. It reports the Redis commands and the worker's round trips
-// per event, from INFO commandstats, and the CPU time per event of this
-// process (the worker and the receiver) and of Redis; -cpuprofile shows where the worker's
-// CPU goes: samples labelled stripeq_destination are the deliveries',
-// stripeq_events=worker the event tasks', the rest the receiver's and the
-// enqueue of the events. With BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is
-// written there, to count the round trips of one event. "ordered" runs
-// the destination with DESTINATION_ORDER=customer, each event of its own
-// customer, so that none waits: the cost of the order itself.
+// of its own. It reports the Redis commands per event (from INFO
+// commandstats, counting those a script runs), and the CPU time per event
+// of this process (the worker and the receiver) and of Redis.
+//
+// In a -cpuprofile, samples labelled stripeq_destination are the
+// deliveries', stripeq_events=worker the event tasks', and the rest the
+// receiver's, the enqueue of the events and the runtime's. With
+// BENCH_MONITOR=<file>, redis-cli's MONITOR of the run is written there,
+// to read the round trips of one event. "ordered" runs the destination
+// with DESTINATION_ORDER=customer, each event of its own customer, so that
+// none waits: the cost of the order itself.
 func BenchmarkForward(b *testing.B) {
 	b.Run("unordered", func(b *testing.B) { benchmarkForward(b, "") })
 	b.Run("ordered", func(b *testing.B) { benchmarkForward(b, OrderCustomer) })
 }
 
+// benchmarkForward is BenchmarkForward with DESTINATION_ORDER order.
 func benchmarkForward(b *testing.B, order string) {
 	srv := redistest.Start(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
