@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,16 +90,40 @@ func deliveryRetryDelay(base time.Duration) asynq.RetryDelayFunc {
 // at unix seconds ts, keyed with key (the base64-decoded part of a whsec_
 // secret): "v1," + base64(HMAC-SHA256(key, id + "." + ts + "." + body)).
 func Sign(key []byte, id string, ts int64, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
+	return sign(hmac.New(sha256.New, key), id, ts, body)
+}
+
+// sign is Sign with mac, a reset HMAC-SHA256 of the key.
+func sign(mac hash.Hash, id string, ts int64, body []byte) string {
+	var buf [96]byte
+	prefix := append(strconv.AppendInt(append(append(buf[:0], id...), '.'), ts, 10), '.')
+	mac.Write(prefix)
 	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	out := make([]byte, 3+base64.StdEncoding.EncodedLen(sha256.Size))
+	copy(out, "v1,")
+	base64.StdEncoding.Encode(out[3:], mac.Sum(sum[:0]))
+	return string(out)
+}
+
+// sign returns the signature of a delivery, as [Sign] does, with an HMAC
+// of the destination's key reused from an earlier delivery.
+func (d *destination) sign(id string, ts int64, body []byte) string {
+	mac, _ := d.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, d.key)
+	}
+	sig := sign(mac, id, ts, body)
+	mac.Reset()
+	d.macs.Put(mac)
+	return sig
 }
 
 // destination is a configured Destination, ready to deliver.
 type destination struct {
 	Destination
 	key     []byte
+	macs    sync.Pool // of hash.Hash: HMAC-SHA256s of key, reset
 	client  *http.Client
 	limiter *rate.Limiter // nil: unlimited
 	rdb     redis.UniversalClient
@@ -183,14 +209,14 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	req.Header.Set("User-Agent", "stripeq")
 	req.Header.Set(headerWebhookID, id)
 	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(headerWebhookSignature, Sign(d.key, id, at.Unix(), body))
+	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))
 	req.Header.Set(headerEventType, t.Headers()[stripetask.HeaderType])
 	resp, err := d.client.Do(req)
 	a := stripetask.Attempt{At: at}
 	if err != nil {
 		a.LatencyMS = time.Since(at).Milliseconds()
 		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
-		d.record(ctx, t, a)
+		d.record(ctx, t, a, false)
 		d.observe(a, err)
 		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
 	}
@@ -203,11 +229,11 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome != nil {
 		a.Error = outcome.Error()
 	}
-	d.record(ctx, t, a) // the attempts are the delivery's result: no second write
+	// The attempts are the delivery's result: no second write. A
+	// delivery that is done leaves its customer's order in the same
+	// round trip.
+	d.record(ctx, t, a, outcome == nil || errors.Is(outcome, ErrPermanent))
 	d.observe(a, outcome)
-	if outcome == nil || errors.Is(outcome, ErrPermanent) {
-		d.leaveTurn(ctx, t, taskID)
-	}
 	return outcome
 }
 
@@ -278,26 +304,55 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 }
 
 // record appends an attempt to the delivery's attempts list, kept for the
-// delivery's retention. A Redis error is logged: the delivery's outcome
-// does not depend on it.
-func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt) {
+// delivery's retention, and when leave is set takes the delivery out of
+// its customer's order (see leaveTurn), in one round trip. A Redis error
+// is logged: the delivery's outcome does not depend on it.
+func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt, leave bool) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	if taskID == "" || d.rdb == nil {
 		return
 	}
 	b, _ := json.Marshal(a)
-	key := stripetask.AttemptsKey(taskID)
+	order := ""
+	if leave {
+		order = d.orderKey(t)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, key, b)
-		p.LTrim(ctx, key, -50, -1)
-		p.Expire(ctx, key, stripetask.DefaultRetention)
-		return nil
-	})
-	if err != nil {
+	if err := writeAttempt(ctx, d.rdb, stripetask.AttemptsKey(taskID), b, order, taskID); err != nil {
 		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
 	}
+}
+
+// appendAttemptScript appends ARGV[1] to the list KEYS[1], keeps its last
+// 50 entries and expires it in ARGV[2] seconds, in one atomic step.
+var appendAttemptScript = redis.NewScript(`
+redis.call("RPUSH", KEYS[1], ARGV[1])
+redis.call("LTRIM", KEYS[1], -50, -1)
+redis.call("EXPIRE", KEYS[1], ARGV[2])
+return 1
+`)
+
+// writeAttempt appends attempt to the list key, trimmed to its last 50
+// and expiring with the delivery's retention, and when order is set
+// removes member from that sorted set, in one pipeline: the attempt is a
+// script (atomic, one key), so that on a Redis Cluster the order set may
+// live in another slot. Only the attempt's error is returned.
+func writeAttempt(ctx context.Context, rdb redis.UniversalClient, key string, attempt []byte, order, member string) error {
+	ttl := int64(stripetask.DefaultRetention / time.Second)
+	if order == "" {
+		return appendAttemptScript.Run(ctx, rdb, []string{key}, attempt, ttl).Err()
+	}
+	var add *redis.Cmd
+	rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = appendAttemptScript.EvalSha(ctx, p, []string{key}, attempt, ttl)
+		p.ZRem(ctx, order, member)
+		return nil
+	})
+	if redis.HasErrorPrefix(add.Err(), "NOSCRIPT") { // Redis restarted, or failed over
+		return appendAttemptScript.Eval(ctx, rdb, []string{key}, attempt, ttl).Err()
+	}
+	return add.Err()
 }
 
 // orderKey returns the order set of delivery t, or "" when its
@@ -322,12 +377,19 @@ func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string
 		return nil
 	}
 	created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
-	if err := d.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID}).Err(); err != nil {
+	var join *redis.IntCmd
+	var ahead *redis.StringSliceCmd
+	d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: taskID})
+		p.Expire(ctx, key, stripetask.DefaultRetention)
+		ahead = p.ZRange(ctx, key, 0, 0)
+		return nil
+	})
+	if err := join.Err(); err != nil {
 		return fmt.Errorf("destination %s: join the customer's order: %w", d.Name, err)
 	}
-	d.rdb.Expire(ctx, key, stripetask.DefaultRetention)
 	for range 10 {
-		head, err := d.rdb.ZRange(ctx, key, 0, 0).Result()
+		head, err := ahead.Result()
 		if err != nil {
 			return fmt.Errorf("destination %s: read the customer's order: %w", d.Name, err)
 		}
@@ -341,7 +403,11 @@ func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string
 		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("destination %s: read the delivery ahead: %w", d.Name, err)
 		}
-		d.rdb.ZRem(ctx, key, head[0])
+		d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZRem(ctx, key, head[0])
+			ahead = p.ZRange(ctx, key, 0, 0)
+			return nil
+		})
 	}
 	return errWaitTurn
 }
@@ -376,11 +442,16 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 			// member that waitTurn drops once it finds no such task.
 			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
 			key := stripetask.OrderKey(d.Name, customer)
-			if err := w.rdb.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)}).Err(); err != nil {
+			var join *redis.IntCmd
+			w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)})
+				p.Expire(ctx, key, stripetask.DefaultRetention)
+				return nil
+			})
+			if err := join.Err(); err != nil {
 				errs = append(errs, fmt.Errorf("order delivery to %s: %w", d.Name, err))
 				continue
 			}
-			w.rdb.Expire(ctx, key, stripetask.DefaultRetention)
 		}
 		_, err := client.EnqueueContext(ctx, delivery)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -432,7 +503,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			ErrorHandler:             deliveryErrorHandler(log, w.alerts, dst),
 			Logger:                   asynqLogger{log.With("component", "asynq")},
 		})
-		if err := srv.Start(dst); err != nil {
+		if err := startLabelled(srv, dst, d.Name); err != nil {
 			stop()
 			return nil, fmt.Errorf("start destination %s: %w", d.Name, err)
 		}
@@ -442,6 +513,16 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
 	}
 	return stop, nil
+}
+
+// startLabelled starts srv from a goroutine of its own labelled
+// stripeq_destination=name, which the server's goroutines inherit: a CPU
+// profile of the worker tells each destination's time from the event
+// tasks'.
+func startLabelled(srv *asynq.Server, h asynq.Handler, name string) error {
+	errc := make(chan error, 1)
+	go pprof.Do(context.Background(), pprof.Labels("stripeq_destination", name), func(context.Context) { errc <- srv.Start(h) })
+	return <-errc
 }
 
 // deliveryErrorHandler logs each failed delivery attempt once, and alerts

@@ -4,19 +4,24 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -48,6 +53,21 @@ func TestSignInteroperates(t *testing.T) {
 	if theirs != sig {
 		t.Errorf("Sign = %s, the library's %s", sig, theirs)
 	}
+	// A destination reuses its HMACs: each signature is still its own.
+	d := newDestination(Destination{Name: "t", URL: "http://127.0.0.1:9/", Secret: testDestSecret}, false, nil, slog.New(slog.DiscardHandler))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				id := "evt_" + strings.Repeat("x", i*j) // past the stack buffer too
+				b := fmt.Appendf(slices.Clip(body), "%d", j)
+				if got, want := d.sign(id, now.Unix()+int64(j), b), Sign(key, id, now.Unix()+int64(j), b); got != want {
+					t.Errorf("the destination signs %s, Sign %s", got, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestDestinationConfig checks the destination settings: the unsafe and
@@ -184,5 +204,47 @@ func TestFanoutMatchesTypes(t *testing.T) {
 	}
 	if !(Destination{}).matches("anything.at_all") {
 		t.Error("a destination without events takes every type")
+	}
+}
+
+// TestWriteAttempt writes more than 50 attempts of one delivery and
+// checks its list holds the last 50, expiring with the retention, also
+// after Redis forgot the script, and that a finished delivery leaves its
+// customer's order.
+func TestWriteAttempt(t *testing.T) {
+	db := redistest.New(t)
+	ctx := context.Background()
+	key := stripetask.AttemptsKey("evt_many:dest:t")
+	order := stripetask.OrderKey("t", "cus_1")
+	for _, flush := range []bool{false, true} {
+		db.Client.Del(ctx, key)
+		db.Client.ZAdd(ctx, order, redis.Z{Score: 1, Member: "evt_a:dest:t"}, redis.Z{Score: 2, Member: "evt_b:dest:t"})
+		for i := range 60 {
+			if flush && i%20 == 0 {
+				db.Client.ScriptFlush(ctx)
+			}
+			if err := writeAttempt(ctx, db.Client, key, []byte(strconv.Itoa(i)), "", ""); err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		if got := db.Client.LRange(ctx, key, 0, -1).Val(); len(got) != 50 || got[0] != "10" || got[49] != "59" {
+			t.Errorf("%s holds %v, want attempts 10 to 59", key, got)
+		}
+		if ttl := db.Client.TTL(ctx, key).Val(); ttl <= stripetask.DefaultRetention-time.Minute || ttl > stripetask.DefaultRetention {
+			t.Errorf("%s expires in %v, want %v", key, ttl, stripetask.DefaultRetention)
+		}
+		if flush {
+			db.Client.ScriptFlush(ctx)
+		}
+		a := stripetask.AttemptsKey("evt_a:dest:t")
+		if err := writeAttempt(ctx, db.Client, a, []byte("{}"), order, "evt_a:dest:t"); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Client.LRange(ctx, a, 0, -1).Val(); len(got) == 0 {
+			t.Errorf("the leaving delivery's attempt was not written")
+		}
+		if got := db.Client.ZRange(ctx, order, 0, -1).Val(); len(got) != 1 || got[0] != "evt_b:dest:t" {
+			t.Errorf("the order holds %v, want only evt_b's delivery once evt_a's left", got)
+		}
 	}
 }
