@@ -21,10 +21,7 @@ import (
 // written in that old form: no index set may keep the removed ID, and
 // another entry must keep its place. It runs on Redis and on miniredis.
 func TestRemoveWithLineBreaks(t *testing.T) {
-	mr := miniredis.RunT(t)
-	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { mini.Close() })
-	for name, rdb := range map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini} {
+	for name, rdb := range redisAndMiniredis(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			ix := execindex.New(rdb, "stripe")
@@ -104,16 +101,13 @@ func setsHolding(t *testing.T, rdb redis.UniversalClient, pre, id string) []stri
 // them. No index set may keep a removed ID, and an untouched entry keeps
 // its sets. It runs on Redis and on miniredis.
 func TestKeysForms(t *testing.T) {
-	mr := miniredis.RunT(t)
-	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { mini.Close() })
 	full := func(id string) stripetask.Metadata {
 		return stripetask.Metadata{ID: id, Type: "customer.subscription.updated", Livemode: true, APIVersion: "2023-10-16",
 			Customer: "cus_" + id, Account: "acct_1", ObjectID: "sub_" + id, Refs: []string{"in_" + id, id + "@example.com"}}
 	}
 	odd := stripetask.Metadata{ID: "evt_odd", Type: "a.=t3:x.b:12", Livemode: false, APIVersion: "=v1:2:", Customer: "cus_=c3:", Account: "acct_7:",
 		ObjectID: "in_12:r", Refs: []string{"=", "", "r0:"}}
-	for name, rdb := range map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini} {
+	for name, rdb := range redisAndMiniredis(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			ix := execindex.New(rdb, "stripe")
@@ -216,4 +210,15 @@ func TestJoinKeys(t *testing.T) {
 	if got != want {
 		t.Errorf("JoinKeys = %q, want %q", got, want)
 	}
+}
+
+// redisAndMiniredis returns a real Redis and a miniredis, by name, for the
+// tests that must hold on both: the index's scripts run on miniredis in
+// the local dev stack.
+func redisAndMiniredis(t *testing.T) map[string]redis.UniversalClient {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { mini.Close() })
+	return map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini}
 }

@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
-	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -32,9 +30,6 @@ var prefixTypes = []string{"invoice.paid", "invoice.payment_failed", "invoice.fi
 // release) and without alike. Removing the older entries drains their
 // prefix sets.
 func TestTypePrefix(t *testing.T) {
-	mr := miniredis.RunT(t)
-	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { mini.Close() })
 	states := []string{"completed", "completed", "archived", "retry", "scheduled", "pending", "completed"}
 	var execs []execindextest.Exec
 	for i := range 84 {
@@ -48,7 +43,7 @@ func TestTypePrefix(t *testing.T) {
 			ReceivedAt: t0.Add(time.Duration(i/2) * time.Second),
 		})
 	}
-	for name, rdb := range map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini} {
+	for name, rdb := range redisAndMiniredis(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			env := execindextest.Seed(t, rdb, "stripe", execs)
@@ -200,10 +195,7 @@ func receivedAt(p execindex.Page) []int64 {
 // Values's count and its drop), since a type-prefix filter reads its
 // types from values:type. It runs on Redis and on miniredis.
 func TestValuesForget(t *testing.T) {
-	mr := miniredis.RunT(t)
-	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { mini.Close() })
-	for name, rdb := range map[string]redis.UniversalClient{"redis": redistest.New(t).Client, "miniredis": mini} {
+	for name, rdb := range redisAndMiniredis(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			ix := execindex.New(rdb, "stripe")

@@ -260,36 +260,31 @@ func errorHandler(log *slog.Logger, alerts alerter, m *workerMetrics) asynq.Erro
 
 // taskLogger returns log with the task's ID, type, queue and retry count.
 func taskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logger {
+	return slog.New(log.Handler().WithAttrs(taskAttrs(ctx, t)))
+}
+
+// taskAttrs are the keys taskLogger adds: task_id, task_type, queue,
+// retry, stripe_event_id and stripe_event_type.
+func taskAttrs(ctx context.Context, t *asynq.Task) []slog.Attr {
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	retry, _ := asynq.GetRetryCount(ctx)
 	eventType, _ := stripetask.EventType(t.Type())
-	return log.With(
+	return []slog.Attr{
 		slog.String(logging.KeyTaskID, id),
 		slog.String(logging.KeyTaskType, t.Type()),
 		slog.String(logging.KeyQueue, queue),
 		slog.Int(logging.KeyRetry, retry),
 		slog.String(logging.KeyEventID, id),
 		slog.String(logging.KeyEventType, eventType),
-	)
+	}
 }
 
 // lazyTaskLogger returns what taskLogger does, but adds the task's keys
 // to log's handler (which formats them at once) only when a line is
 // logged: most handlers log nothing, and Meta.Log is made for each task.
 func lazyTaskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logger {
-	id, _ := asynq.GetTaskID(ctx)
-	queue, _ := asynq.GetQueueName(ctx)
-	retry, _ := asynq.GetRetryCount(ctx)
-	eventType, _ := stripetask.EventType(t.Type())
-	return slog.New(&lazyAttrs{h: log.Handler(), attrs: []slog.Attr{
-		slog.String(logging.KeyTaskID, id),
-		slog.String(logging.KeyTaskType, t.Type()),
-		slog.String(logging.KeyQueue, queue),
-		slog.Int(logging.KeyRetry, retry),
-		slog.String(logging.KeyEventID, id),
-		slog.String(logging.KeyEventType, eventType),
-	}})
+	return slog.New(&lazyAttrs{h: log.Handler(), attrs: taskAttrs(ctx, t)})
 }
 
 // lazyAttrs is h with attrs, added by h.WithAttrs at the first use that
