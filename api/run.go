@@ -32,9 +32,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redisconn.SetLogger(log)
 	rdb := redisconn.NewClient(cfg.Redis)
 	defer rdb.Close()
-	if cfg.WaitReplicas > 0 {
-		redisconn.WaitForReplicas(rdb, cfg.WaitReplicas, cfg.WaitTimeout)
-	}
 	srv := newServer(log, cfg, rdb)
 	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), log)
 	srv.index = index
