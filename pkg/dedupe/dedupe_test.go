@@ -173,7 +173,7 @@ func TestMarkerSize(t *testing.T) {
 // is the one Mark writes: the same key, field, value and expiry, written
 // exactly when Mark writes one, looked up when asked.
 func TestMarker(t *testing.T) {
-	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
+	now := time.Now().UTC().Truncate(24 * time.Hour).Add(15 * time.Hour) // 15:00 UTC today: any day
 	m := New(nil, 7*24*time.Hour)
 	m.now = func() time.Time { return now }
 	tests := []struct {
