@@ -76,13 +76,9 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 					result, _ = json.Marshal(o)
 				}
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
-				var sent func([]redis.Cmder, error) error
-				cmds, cerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
+				cerr := withSlots(sctx, rdb, held, func(p redis.Pipeliner) {
 					store.CompleteIn(sctx, p, queue, id, a, result, resolve, historyTTL)
-					sent = parkIn(sctx, p, held)
-					return nil
 				})
-				cerr = sent(cmds, cerr)
 				if cerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "completed, but its outcome and attempt were not recorded", logging.Err(cerr))
 				}
@@ -93,13 +89,7 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 			}
 			a.Error = err.Error()
 			if retried < maxRetry && !errors.Is(err, ErrPermanent) {
-				var sent func([]redis.Cmder, error) error
-				cmds, aerr := rdb.Pipelined(sctx, func(p redis.Pipeliner) error {
-					store.AddAttemptIn(sctx, p, queue, id, a)
-					sent = parkIn(sctx, p, held)
-					return nil
-				})
-				aerr = sent(cmds, aerr)
+				aerr := withSlots(sctx, rdb, held, func(p redis.Pipeliner) { store.AddAttemptIn(sctx, p, queue, id, a) })
 				if aerr != nil {
 					taskLogger(ctx, log, t).WarnContext(ctx, "attempt's error not recorded", logging.Err(aerr))
 				}
@@ -116,6 +106,18 @@ func keepFailures(store *failures.Store, rdb redis.UniversalClient, log *slog.Lo
 			return err
 		})
 	}
+}
+
+// withSlots sends write's commands and the parking or release of held
+// (parkIn) in one pipeline, and returns the first error of write's.
+func withSlots(ctx context.Context, rdb redis.UniversalClient, held []slotHeld, write func(redis.Pipeliner)) error {
+	var sent func([]redis.Cmder, error) error
+	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		write(p)
+		sent = parkIn(ctx, p, held)
+		return nil
+	})
+	return sent(cmds, err)
 }
 
 // releaseSlots releases held, each in a round trip of its own.
