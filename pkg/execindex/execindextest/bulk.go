@@ -21,7 +21,8 @@ import (
 // ConsoleQueries are the Console filters (query strings of GET
 // /api/executions) that the benchmarks time over Bulk's executions, as an
 // operator types them: none, one field, several, a type prefix over a time
-// window, one customer ("cus_bulk_42"), a state, all of them at once, and
+// window, a type prefix with a smaller filter (test mode: its type sets are
+// looked up per candidate), one customer ("cus_bulk_42"), a state, all of them at once, and
 // the searches (q=): an event ID, a customer ID, each kind of object an
 // event names (in_, ch_, pi_, sub_, dp_, cs_) and a customer's email.
 var ConsoleQueries = []string{
@@ -29,6 +30,7 @@ var ConsoleQueries = []string{
 	"livemode=true",
 	"type=invoice.payment_failed&livemode=true&state=archived",
 	"type=invoice.*&since=24h",
+	"type=customer.*&livemode=false",
 	"customer=cus_bulk_42",
 	"state=failed",
 	"type=invoice.payment_failed&livemode=true&customer=cus_bulk_42&state=failed&since=1h",
