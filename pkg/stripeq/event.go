@@ -18,10 +18,11 @@ import (
 // stripe-go's stripe.Event would build a map of every field of the object
 // and keep a copy of its JSON, several times the CPU.
 type event[O any] struct {
-	ID      string `json:"id"`
-	Type    string `json:"type"`
-	Created int64  `json:"created"`
-	Data    *struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Created    int64  `json:"created"`
+	APIVersion string `json:"api_version"`
+	Data       *struct {
 		Object *O `json:"object"`
 	} `json:"data"`
 }

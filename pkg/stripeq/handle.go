@@ -33,7 +33,13 @@ type Meta struct {
 	Customer string
 	// ObjectID is data.object.id; "" when absent.
 	ObjectID string
-	// APIVersion is the event's API version, e.g. "2023-10-16".
+	// APIVersion is the API version data.object is rendered at, e.g.
+	// "2023-10-16" or "2026-08-26.dahlia": the stored event's, or with
+	// StripeSecretKey, that of Stripe's copy, which the Events API
+	// renders at the account's version when the event was created, not
+	// at the webhook endpoint's. See [APIVersions] and the helpers that
+	// read moved fields ([InvoiceSubscription], [SubscriptionPeriod],
+	// [PaymentInvoice]).
 	APIVersion string
 	// TaskID is the asynq task's ID: the event ID, or "<event ID>:rerun:<n>"
 	// for the n-th re-run copy from the Console.
@@ -84,10 +90,12 @@ type HandlerFunc[O any] func(ctx context.Context, e *Event[O]) error
 // completed without work (the api stores only the types STRIPE_EVENTS
 // permits).
 //
-// Handle panics when eventType is empty, already has a handler, or the
-// worker is already running: these are bugs in the program, found at its
-// start.
-func Handle[O any](w *Worker, eventType string, h HandlerFunc[O]) {
+// Options such as [APIVersions] configure this registration.
+//
+// Handle panics when eventType is empty, h is nil, eventType already has
+// a handler, or the worker is already running: these are bugs in the
+// program, found at its start.
+func Handle[O any](w *Worker, eventType string, h HandlerFunc[O], opts ...HandleOption) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
@@ -100,7 +108,11 @@ func Handle[O any](w *Worker, eventType string, h HandlerFunc[O]) {
 	case w.running:
 		panic("stripeq: Handle " + eventType + " after Run")
 	}
-	w.handlers[eventType] = adapt(w, h)
+	var cfg handleConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w.handlers[eventType] = adapt(w, h, cfg)
 	w.served = nil
 }
 
@@ -108,8 +120,9 @@ func Handle[O any](w *Worker, eventType string, h HandlerFunc[O]) {
 // (archiving one that cannot be parsed), takes a global concurrency slot,
 // replaces the payload by Stripe's copy when an API key is set, decodes
 // the event once, with data.object into an O, and bounds the handler's
-// time.
-func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
+// time. An event at an API version cfg does not support is archived
+// (ErrAPIVersion) without calling h.
+func adapt[O any](w *Worker, h HandlerFunc[O], cfg handleConfig) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		var e event[O]
 		var m stripetask.Metadata
@@ -148,6 +161,12 @@ func adapt[O any](w *Worker, h HandlerFunc[O]) asynq.Handler {
 				return err
 			}
 			out.update(func(o *Outcome) { o.Fetched = true })
+		}
+		if e.APIVersion != "" {
+			m.APIVersion = e.APIVersion // Stripe's copy is rendered at the event's own version
+		}
+		if err := cfg.checkVersion(m.Type, m.APIVersion); err != nil {
+			return err
 		}
 		ev := &Event[O]{Meta: meta(ctx, w.log, t, m, e.ID, e.Created, out), Object: e.Data.Object, Raw: raw}
 		if err := h(ctx, ev); err != nil {

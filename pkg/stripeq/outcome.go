@@ -76,6 +76,7 @@ func (o *outcome) get() Outcome {
 	c := o.o
 	c.Records = append([]RecordChange(nil), c.Records...)
 	c.Notices = append([]Notice(nil), c.Notices...)
+	c.Unknown = append([]stripetask.Unknown(nil), c.Unknown...)
 	return c
 }
 
@@ -104,6 +105,17 @@ func (m Meta) RecordChanged(key string, changed bool, why string) {
 // skipped, with its reason.
 func (m Meta) Notified(n Notice) {
 	m.outcome.update(func(o *Outcome) { o.Notices = append(o.Notices, n) })
+}
+
+// Unknown notes in this execution's [Outcome] a value the handler needed
+// that the event does not carry at its API version (field, e.g.
+// "current_period_end"), and why, with what the handler did instead. The
+// Console shows it; a handler that notes one writes no zero or empty
+// value that would look real.
+func (m Meta) Unknown(field, reason string) {
+	m.outcome.update(func(o *Outcome) {
+		o.Unknown = append(o.Unknown, stripetask.Unknown{Field: field, Reason: reason})
+	})
 }
 
 // Outcome returns what this execution noted so far.

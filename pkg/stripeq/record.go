@@ -57,7 +57,7 @@ func (r Record) Apply(ctx context.Context, rdb redis.Scripter, m Meta, fields ..
 	if c == "" {
 		c = DefaultClock
 	}
-	n, err := clock.Script.Run(ctx, rdb, []string{r.Key}, clock.Args(c, m.ID, m.Created.Unix(), fields)...).Int()
+	n, err := clock.Script.Run(ctx, rdb, []string{r.Key}, clock.Args(c, m.ID, m.Created.Unix(), fields, nil)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("update %s: %w", r.Key, err)
 	}

@@ -22,6 +22,20 @@ type Outcome struct {
 	Records []RecordChange `json:"records,omitempty"`
 	// Notices are the notifications the handler sent, or skipped.
 	Notices []Notice `json:"notices,omitempty"`
+	// Unknown are the values the handler needed that the event did not
+	// carry at its API version, each with what the handler did instead.
+	Unknown []Unknown `json:"unknown,omitempty"`
+}
+
+// Unknown is one value an execution needed that its event did not carry
+// at its API version, such as a subscription's current_period_end or the
+// invoice of a failed payment since 2025-03-31.basil.
+type Unknown struct {
+	// Field names the value, e.g. "current_period_end".
+	Field string `json:"field"`
+	// Reason says why it is unknown and what the handler did instead
+	// (left the record's field unset, sent no notice).
+	Reason string `json:"reason"`
 }
 
 // RecordChange is one record an execution wrote, or left alone.
@@ -73,6 +87,9 @@ func (o Outcome) Line() string {
 			s += ": " + n.Reason
 		}
 		parts = append(parts, s)
+	}
+	for _, u := range o.Unknown {
+		parts = append(parts, u.Field+" unknown")
 	}
 	changed, kept := 0, 0
 	why := ""

@@ -19,6 +19,7 @@ const (
 	InvoicePaymentFailed       = "invoice.payment_failed"
 	ChargeFailed               = "charge.failed"
 	PaymentIntentPaymentFailed = "payment_intent.payment_failed"
+	PaymentIntentSucceeded     = "payment_intent.succeeded"
 	InvoicePaid                = "invoice.paid"
 	InvoiceUpcoming            = "invoice.upcoming"
 	InvoiceFinalized           = "invoice.finalized"

@@ -52,11 +52,18 @@ func (b *batch) add(what string) ref {
 // (EVAL): Redis caches it by its hash, and a pipeline cannot fall back
 // from EVALSHA after a restart emptied the cache.
 func (b *batch) apply(ctx context.Context, rec stripeq.Record, m stripeq.Meta, fields ...string) ref {
+	return b.applyUnset(ctx, rec, m, nil, fields...)
+}
+
+// applyUnset is apply that also deletes the fields unset, which the event
+// m leaves unknown: a record must not keep an older event's value beside
+// the newer event's clock.
+func (b *batch) applyUnset(ctx context.Context, rec stripeq.Record, m stripeq.Meta, unset []string, fields ...string) ref {
 	clk := rec.Clock
 	if clk == "" {
 		clk = stripeq.DefaultClock
 	}
-	clock.Script.Eval(ctx, b.pipe, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields)...)
+	clock.Script.Eval(ctx, b.pipe, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields, unset)...)
 	r := b.add("update " + rec.Key)
 	b.written = append(b.written, written{key: rec.Key, apply: r})
 	return r

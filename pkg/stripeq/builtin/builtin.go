@@ -72,6 +72,7 @@ func Register(w *stripeq.Worker, o Options) {
 	}
 	stripeq.Handle(w, stripetask.ChargeFailed, h.handleChargeFailed)
 	stripeq.Handle(w, stripetask.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed)
+	stripeq.Handle(w, stripetask.PaymentIntentSucceeded, h.handlePaymentIntentSucceeded)
 	for _, t := range []string{
 		stripetask.DisputeCreated, stripetask.DisputeUpdated, stripetask.DisputeClosed,
 		stripetask.DisputeFundsWithdrawn, stripetask.DisputeFundsReinstated,

@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -22,6 +23,19 @@ func idOf[T any](p *T) string {
 	}
 	return reflect.ValueOf(p).Elem().FieldByName("ID").String()
 }
+
+// subscriptionRead is what handleSubscription reads of a subscription,
+// its period end as Period gives it.
+type subscriptionRead struct {
+	ID, Customer      string
+	Status            stripe.SubscriptionStatus
+	CancelAtPeriodEnd bool
+	TrialEnd          int64
+	CurrentPeriodEnd  int64
+}
+
+// known is a field present in the event, as every field is at 2023-10-16.
+func known(id string) moved.ID { return moved.ID{ID: id, Known: true} }
 
 // viaStripeGo decodes data.object of body as the worker did before it had
 // its own small structs: stripe-go's stripe.Event, then the object's
@@ -41,7 +55,7 @@ func viaStripeGo(t *testing.T, typ string, body []byte) any {
 	case strings.HasPrefix(typ, "customer.subscription."):
 		var s stripe.Subscription
 		decode(&s)
-		return subscriptionObject{s.ID, stripeq.ExpandableID(idOf(s.Customer)), s.Status, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.TrialEnd}
+		return subscriptionRead{s.ID, idOf(s.Customer), s.Status, s.CancelAtPeriodEnd, s.TrialEnd, s.CurrentPeriodEnd}
 	case strings.HasPrefix(typ, "customer."):
 		var c stripe.Customer
 		decode(&c)
@@ -50,26 +64,27 @@ func viaStripeGo(t *testing.T, typ string, body []byte) any {
 		var i stripe.Invoice
 		decode(&i)
 		return invoiceObject{
-			i.ID, stripeq.ExpandableID(idOf(i.Customer)), i.CustomerEmail, stripeq.ExpandableID(idOf(i.Charge)), stripeq.ExpandableID(idOf(i.PaymentIntent)),
+			i.ID, stripeq.ExpandableID(idOf(i.Customer)), i.CustomerEmail,
 			i.Number, i.AmountDue, i.AmountPaid, i.Currency, i.AttemptCount, i.NextPaymentAttempt, i.DueDate, i.PeriodEnd, i.HostedInvoiceURL,
+			moved.Invoice{Subscription: known(idOf(i.Subscription)), Charge: known(idOf(i.Charge)), PaymentIntent: known(idOf(i.PaymentIntent))},
 		}
 	case typ == stripetask.ChargeFailed:
 		var c stripe.Charge
 		decode(&c)
 		o := chargeObject{
-			c.ID, stripeq.ExpandableID(idOf(c.Customer)), stripeq.ExpandableID(idOf(c.Invoice)), stripeq.ExpandableID(idOf(c.PaymentIntent)),
-			c.Amount, c.Currency, c.ReceiptEmail, c.FailureCode, c.FailureMessage, nil,
+			c.ID, stripeq.ExpandableID(idOf(c.Customer)), stripeq.ExpandableID(idOf(c.PaymentIntent)),
+			c.Amount, c.Currency, c.ReceiptEmail, c.FailureCode, c.FailureMessage, nil, moved.Payment{Invoice: known(idOf(c.Invoice))},
 		}
 		if c.Outcome != nil {
 			o.Outcome = &chargeOutcome{c.Outcome.Reason}
 		}
 		return o
-	case typ == stripetask.PaymentIntentPaymentFailed:
+	case strings.HasPrefix(typ, "payment_intent."):
 		var p stripe.PaymentIntent
 		decode(&p)
 		o := paymentIntentObject{
-			p.ID, stripeq.ExpandableID(idOf(p.Customer)), stripeq.ExpandableID(idOf(p.Invoice)), stripeq.ExpandableID(idOf(p.LatestCharge)),
-			p.Amount, p.Currency, p.ReceiptEmail, nil,
+			p.ID, stripeq.ExpandableID(idOf(p.Customer)), stripeq.ExpandableID(idOf(p.LatestCharge)),
+			p.Amount, p.Currency, p.ReceiptEmail, nil, moved.Payment{Invoice: known(idOf(p.Invoice))},
 		}
 		if e := p.LastPaymentError; e != nil {
 			o.LastPaymentError = &paymentError{string(e.DeclineCode), string(e.Code), e.Msg}
@@ -97,14 +112,19 @@ func viaWorker(t *testing.T, typ string, body []byte) any {
 	t.Helper()
 	switch {
 	case strings.HasPrefix(typ, "customer.subscription."):
-		return decodeFor[subscriptionObject](t, typ, body)
+		s := decodeFor[subscriptionObject](t, typ, body)
+		_, end, err := s.Period()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return subscriptionRead{s.ID, string(s.Customer), s.Status, s.CancelAtPeriodEnd, s.TrialEnd, end}
 	case strings.HasPrefix(typ, "customer."):
 		return decodeFor[customerObject](t, typ, body)
 	case strings.HasPrefix(typ, "invoice."):
 		return decodeFor[invoiceObject](t, typ, body)
 	case typ == stripetask.ChargeFailed:
 		return decodeFor[chargeObject](t, typ, body)
-	case typ == stripetask.PaymentIntentPaymentFailed:
+	case strings.HasPrefix(typ, "payment_intent."):
 		return decodeFor[paymentIntentObject](t, typ, body)
 	case strings.HasPrefix(typ, "charge.dispute."):
 		return decodeFor[disputeObject](t, typ, body)

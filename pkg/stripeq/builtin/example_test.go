@@ -40,6 +40,6 @@ func ExampleRegister() {
 	}
 	fmt.Println(w.Redis().HGet(context.Background(), records.CustomerKey("cus_stripeq_demo"), "email").Val())
 	// Output:
-	// 22 types handled
+	// 23 types handled
 	// jenny.rosen@example.com
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -19,8 +20,6 @@ type invoiceObject struct {
 	ID                 string               `json:"id"`
 	Customer           stripeq.ExpandableID `json:"customer"`
 	CustomerEmail      string               `json:"customer_email"`
-	Charge             stripeq.ExpandableID `json:"charge"`
-	PaymentIntent      stripeq.ExpandableID `json:"payment_intent"`
 	Number             string               `json:"number"`
 	AmountDue          int64                `json:"amount_due"`
 	AmountPaid         int64                `json:"amount_paid"`
@@ -30,6 +29,8 @@ type invoiceObject struct {
 	DueDate            int64                `json:"due_date"`
 	PeriodEnd          int64                `json:"period_end"`
 	HostedInvoiceURL   string               `json:"hosted_invoice_url"`
+	// Its charge and payment intent, up to 2024-09-30.acacia.
+	moved.Invoice
 }
 
 // handleInvoice handles invoice.payment_failed, invoice.paid,
@@ -48,8 +49,11 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	customer := string(inv.Customer)
 	// One round trip for the records and the email.
 	b := h.batch(e.Meta)
-	b.link(ctx, string(inv.Charge), map[string]string{
-		"customer": customer, "invoice": inv.ID, "payment_intent": string(inv.PaymentIntent),
+	// Up to acacia, the invoice names its charge, which a dispute may name
+	// later; since basil it does not, and charge and payment intent events
+	// link the charge instead.
+	b.link(ctx, inv.Charge.ID, map[string]string{
+		"customer": customer, "invoice": inv.ID, "payment_intent": inv.PaymentIntent.ID,
 	})
 	delinquent := noRef
 	switch e.Type {

@@ -8,13 +8,13 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
 )
 
 // chargeObject is what handleChargeFailed reads of a stripe.Charge.
 type chargeObject struct {
 	ID             string               `json:"id"`
 	Customer       stripeq.ExpandableID `json:"customer"`
-	Invoice        stripeq.ExpandableID `json:"invoice"`
 	PaymentIntent  stripeq.ExpandableID `json:"payment_intent"`
 	Amount         int64                `json:"amount"`
 	Currency       stripe.Currency      `json:"currency"`
@@ -22,6 +22,8 @@ type chargeObject struct {
 	FailureCode    string               `json:"failure_code"`
 	FailureMessage string               `json:"failure_message"`
 	Outcome        *chargeOutcome       `json:"outcome"`
+	// Its invoice, up to 2024-09-30.acacia.
+	moved.Payment
 }
 
 // chargeOutcome is what handleChargeFailed reads of a
@@ -35,12 +37,13 @@ type chargeOutcome struct {
 type paymentIntentObject struct {
 	ID               string               `json:"id"`
 	Customer         stripeq.ExpandableID `json:"customer"`
-	Invoice          stripeq.ExpandableID `json:"invoice"`
 	LatestCharge     stripeq.ExpandableID `json:"latest_charge"`
 	Amount           int64                `json:"amount"`
 	Currency         stripe.Currency      `json:"currency"`
 	ReceiptEmail     string               `json:"receipt_email"`
 	LastPaymentError *paymentError        `json:"last_payment_error"`
+	// Its invoice, up to 2024-09-30.acacia.
+	moved.Payment
 }
 
 // paymentError is what handlePaymentIntentFailed reads of a payment
@@ -55,25 +58,21 @@ type paymentError struct {
 // and last_payment_error (the decline code, else the failure code or
 // message). A charge of an invoice is notified by invoice.payment_failed;
 // any other sends one payment_failed notice per payment (its payment
-// intent, else the charge).
+// intent, else the charge). See paymentFailed for a charge whose event
+// does not say whether it belongs to an invoice.
 func (h *handlers) handleChargeFailed(ctx context.Context, e *stripeq.Event[chargeObject]) error {
 	ch := e.Object
 	p := failedPayment{
-		customer: string(ch.Customer), invoice: string(ch.Invoice), payment: string(ch.PaymentIntent),
+		customer: string(ch.Customer), invoice: ch.Invoice, paymentIntent: string(ch.PaymentIntent), charge: ch.ID,
 		reason: ch.FailureMessage, amount: ch.Amount, currency: ch.Currency, receiptEmail: ch.ReceiptEmail,
 	}
-	b := h.batch(e.Meta)
-	b.link(ctx, ch.ID, map[string]string{"customer": p.customer, "invoice": p.invoice, "payment_intent": p.payment})
 	switch {
 	case ch.Outcome != nil && ch.Outcome.Reason != "":
 		p.reason = ch.Outcome.Reason
 	case ch.FailureCode != "":
 		p.reason = ch.FailureCode
 	}
-	if p.payment == "" {
-		p.payment = ch.ID
-	}
-	return h.paymentFailed(ctx, e.Meta, b, p)
+	return h.paymentFailed(ctx, e.Meta, p)
 }
 
 // handlePaymentIntentFailed is handleChargeFailed for a payment intent: its
@@ -81,11 +80,9 @@ func (h *handlers) handleChargeFailed(ctx context.Context, e *stripeq.Event[char
 func (h *handlers) handlePaymentIntentFailed(ctx context.Context, e *stripeq.Event[paymentIntentObject]) error {
 	pi := e.Object
 	p := failedPayment{
-		customer: string(pi.Customer), invoice: string(pi.Invoice), payment: pi.ID,
+		customer: string(pi.Customer), invoice: pi.Invoice, paymentIntent: pi.ID, charge: string(pi.LatestCharge),
 		amount: pi.Amount, currency: pi.Currency, receiptEmail: pi.ReceiptEmail,
 	}
-	b := h.batch(e.Meta)
-	b.link(ctx, string(pi.LatestCharge), map[string]string{"customer": p.customer, "invoice": p.invoice, "payment_intent": pi.ID})
 	if pe := pi.LastPaymentError; pe != nil {
 		switch {
 		case pe.DeclineCode != "":
@@ -96,29 +93,69 @@ func (h *handlers) handlePaymentIntentFailed(ctx context.Context, e *stripeq.Eve
 			p.reason = pe.Msg
 		}
 	}
-	return h.paymentFailed(ctx, e.Meta, b, p)
+	return h.paymentFailed(ctx, e.Meta, p)
+}
+
+// handlePaymentIntentSucceeded links the payment intent's charge to its
+// customer (and, up to 2024-09-30.acacia, its invoice), so that a dispute
+// of that charge finds its customer at every API version: up to acacia
+// the paid invoice names its charge too, since 2025-03-31.basil only the
+// payment's own events do.
+func (h *handlers) handlePaymentIntentSucceeded(ctx context.Context, e *stripeq.Event[paymentIntentObject]) error {
+	pi := e.Object
+	b := h.batch(e.Meta)
+	b.link(ctx, string(pi.LatestCharge), map[string]string{"customer": string(pi.Customer), "invoice": pi.Invoice.ID, "payment_intent": pi.ID})
+	_, err := b.exec(ctx)
+	return err
 }
 
 // failedPayment is what a charge or payment intent failure says.
 type failedPayment struct {
-	customer     string
-	reason       string // decline code, else failure code or message
-	invoice      string // "" for a payment outside an invoice
-	payment      string // the payment intent, else the charge: one notice per payment
-	amount       int64
-	currency     stripe.Currency
-	receiptEmail string
+	customer string
+	reason   string // decline code, else failure code or message
+	// invoice is the invoice the payment belongs to, "" for none; not
+	// Known when the event does not say (API version basil or later).
+	invoice       moved.ID
+	paymentIntent string // "" for a charge without one
+	charge        string // "" for a payment intent not yet charged
+	amount        int64
+	currency      stripe.Currency
+	receiptEmail  string
 }
 
-// paymentFailed marks the customer delinquent with the reason, and notifies
-// a failed payment that no invoice.payment_failed will notify. The writes
-// and reads go out in one round trip, with those already queued on b.
-func (h *handlers) paymentFailed(ctx context.Context, m stripeq.Meta, b *batch, p failedPayment) error {
+// payment is the ID a failed payment is notified once by: its payment
+// intent, else its charge.
+func (p failedPayment) payment() string {
+	if p.paymentIntent != "" {
+		return p.paymentIntent
+	}
+	return p.charge
+}
+
+// paymentFailed marks the customer delinquent with the reason, links the
+// charge, and notifies a failed payment that no invoice.payment_failed
+// will notify. The writes and reads go out in one round trip.
+//
+// Since 2025-03-31.basil, a charge or payment intent no longer names its
+// invoice, and no event of a failed payment does (an invoice's payments
+// are InvoicePayment objects). With STRIPE_SECRET_KEY, the payment is
+// then retrieved from Stripe at stripe-go's version, 2023-10-16, whose
+// charge and payment intent still name their invoice. Without it, the
+// invoice is unknown: the notice is left to invoice.payment_failed, which
+// every failed invoice attempt sends, so a customer is never told twice;
+// a failed payment outside any invoice then gets no notice, and its
+// execution's outcome says why.
+func (h *handlers) paymentFailed(ctx context.Context, m stripeq.Meta, p failedPayment) error {
+	if err := h.resolveInvoice(ctx, m, &p); err != nil {
+		return err
+	}
+	b := h.batch(m)
+	b.link(ctx, p.charge, map[string]string{"customer": p.customer, "invoice": p.invoice.ID, "payment_intent": p.paymentIntent})
 	if p.customer != "" && p.reason != "" {
 		b.apply(ctx, stripeq.Record{Key: records.CustomerKey(p.customer), Clock: records.ClockPaymentError}, m, "last_payment_error", p.reason)
 	}
 	delinquent := b.markDelinquent(ctx, m, p.customer)
-	notify := p.invoice == ""
+	notify := p.invoice.Known && p.invoice.ID == ""
 	email := b.customerEmail(ctx, p.customer, p.receiptEmail, notify)
 	res, err := b.exec(ctx)
 	if err != nil {
@@ -127,16 +164,39 @@ func (h *handlers) paymentFailed(ctx context.Context, m stripeq.Meta, b *batch, 
 	if settled(ctx, m, res, delinquent, p.customer) {
 		return nil
 	}
-	if !notify {
+	switch {
+	case !p.invoice.Known:
+		m.Unknown("invoice", "the event, at API version "+orNone(m.APIVersion)+", does not say whether this payment belongs to an invoice, "+
+			"and without STRIPE_SECRET_KEY Stripe cannot be asked; no notice from this event: an invoice's failed attempt is notified by its invoice.payment_failed")
 		m.Notified(stripeq.Notice{Kind: records.KindPaymentFailed, Customer: p.customer, Status: stripeq.NoticeSkipped,
-			Reason: "a payment of invoice " + p.invoice + ": its invoice.payment_failed sends the notice"})
+			Reason: "whether the payment belongs to an invoice is unknown at API version " + orNone(m.APIVersion)})
+		return nil
+	case !notify:
+		m.Notified(stripeq.Notice{Kind: records.KindPaymentFailed, Customer: p.customer, Status: stripeq.NoticeSkipped,
+			Reason: "a payment of invoice " + p.invoice.ID + ": its invoice.payment_failed sends the notice"})
 		return nil
 	}
 	return h.notifier.send(ctx, m, notification{
-		Kind: records.KindPaymentFailed, Customer: p.customer, Email: res.email(email), EventID: m.ID, DedupeID: p.payment,
+		Kind: records.KindPaymentFailed, Customer: p.customer, Email: res.email(email), EventID: m.ID, DedupeID: p.payment(),
 		Subject: "Your payment of " + money(p.amount, p.currency) + " failed",
 		Body:    fmt.Sprintf("We could not collect %s (%s). Please update your payment method.", money(p.amount, p.currency), orNone(p.reason)),
 	})
+}
+
+// resolveInvoice asks Stripe for the invoice of a failed payment whose
+// event does not name it (API version basil or later), when an API key
+// is set (moved.LookupInvoice). Without a key, p.invoice stays unknown.
+func (h *handlers) resolveInvoice(ctx context.Context, m stripeq.Meta, p *failedPayment) error {
+	if p.invoice.Known || h.stripe == nil || p.payment() == "" {
+		return nil
+	}
+	inv, err := moved.LookupInvoice(ctx, h.stripe, m.Account, p.paymentIntent, p.charge)
+	if err != nil {
+		return stripeq.ClassifyStripe("retrieve payment "+p.payment()+" for its invoice", err)
+	}
+	p.invoice = inv
+	m.Log.DebugContext(ctx, "asked Stripe for the invoice of a failed payment", "payment", p.payment(), "invoice", inv.ID)
+	return nil
 }
 
 // markDelinquent queues on b setting delinquent on the customer for the

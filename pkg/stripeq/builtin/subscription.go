@@ -11,6 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -20,9 +21,11 @@ type subscriptionObject struct {
 	ID                string                    `json:"id"`
 	Customer          stripeq.ExpandableID      `json:"customer"`
 	Status            stripe.SubscriptionStatus `json:"status"`
-	CurrentPeriodEnd  int64                     `json:"current_period_end"`
 	CancelAtPeriodEnd bool                      `json:"cancel_at_period_end"`
 	TrialEnd          int64                     `json:"trial_end"`
+	// The current period: the subscription's own up to
+	// 2024-09-30.acacia, its items' since 2025-03-31.basil.
+	moved.Subscription
 }
 
 // handleSubscription keeps the subscription record, and the customer's
@@ -36,6 +39,11 @@ type subscriptionObject struct {
 //
 // The customer's fields follow the subscription changed by the newest
 // event. trial_will_end also sends a trial_will_end notification.
+//
+// current_period_end is the subscription's own up to 2024-09-30.acacia;
+// since 2025-03-31.basil, the end of its items' current period (the
+// earliest, when they differ). An event with neither leaves the field
+// unset, never 0, and says so in the execution's outcome.
 func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subscriptionObject]) error {
 	s := e.Object
 	if s.ID == "" {
@@ -48,12 +56,19 @@ func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subs
 	// the record holds was applied to the customer as well (or, when its
 	// task failed in between, will be on its retry).
 	b := h.batch(e.Meta)
-	applied := b.apply(ctx, stripeq.Record{Key: records.SubscriptionKey(s.ID)}, e.Meta,
+	fields := []string{
 		"customer", customer,
 		"status", string(s.Status),
-		"current_period_end", strconv.FormatInt(s.CurrentPeriodEnd, 10),
 		"cancel_at_period_end", strconv.FormatBool(s.CancelAtPeriodEnd),
-	)
+	}
+	var unset []string
+	if _, end, err := s.Period(); err != nil {
+		unset = append(unset, "current_period_end")
+		e.Unknown("current_period_end", err.Error()+" at API version "+orNone(e.APIVersion)+"; the record's field is left unset")
+	} else {
+		fields = append(fields, "current_period_end", strconv.FormatInt(end, 10))
+	}
+	applied := b.applyUnset(ctx, stripeq.Record{Key: records.SubscriptionKey(s.ID)}, e.Meta, unset, fields...)
 	if customer != "" {
 		b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockSubscription}, e.Meta,
 			"subscription_id", s.ID, "subscription_status", string(s.Status))
