@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,7 +23,18 @@ type apiMetrics struct {
 	requests *prometheus.CounterVec
 	verify   prometheus.Histogram // signature check
 	enqueue  prometheus.Histogram // a delivery's Redis work, from duplicate check to marker
+	// versions counts verified deliveries by the API version their event
+	// is rendered at (label api_version; see versionLabel).
+	versions *prometheus.CounterVec
+
+	mu            sync.Mutex
+	versionLabels map[string]bool // the api_version label values in use
 }
+
+// maxVersionLabels bounds the api_version label's values: Stripe has a
+// few versions a year, so more than this is not Stripe; the rest count
+// as "other".
+const maxVersionLabels = 32
 
 func newMetrics() *apiMetrics {
 	reg := metrics.NewRegistry()
@@ -42,8 +54,13 @@ func newMetrics() *apiMetrics {
 			Help:    "Time a permitted delivery spends in Redis: the duplicate check, the enqueue, the marker and the Console index.",
 			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16), // 0.1 ms … 3.3 s
 		}),
+		versions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stripeq_api_events_by_api_version_total",
+			Help: "Verified Stripe webhook deliveries by the API version their event is rendered at (\"none\" for an event without one).",
+		}, []string{"api_version"}),
+		versionLabels: map[string]bool{},
 	}
-	reg.MustRegister(m.requests, m.verify, m.enqueue)
+	reg.MustRegister(m.requests, m.verify, m.enqueue, m.versions)
 	for _, o := range []string{"received", "duplicate", "ignored", "bad_signature", "bad_request", "too_large", "unavailable"} {
 		m.requests.WithLabelValues(o) // export every outcome from the start, at 0
 	}
@@ -59,6 +76,28 @@ func (m *apiMetrics) countOutcome() gin.HandlerFunc {
 			m.requests.WithLabelValues(o).Inc()
 		}
 	}
+}
+
+// countVersion counts a verified delivery of an event at API version v.
+func (m *apiMetrics) countVersion(v string) {
+	m.versions.WithLabelValues(m.versionLabel(v)).Inc()
+}
+
+// versionLabel is the api_version label of v: v itself, "none" when
+// empty, "other" once maxVersionLabels values are in use.
+func (m *apiMetrics) versionLabel(v string) string {
+	if v == "" {
+		return "none"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.versionLabels[v] {
+		if len(m.versionLabels) >= maxVersionLabels {
+			return "other"
+		}
+		m.versionLabels[v] = true
+	}
+	return v
 }
 
 func (m *apiMetrics) handler() http.Handler {

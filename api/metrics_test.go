@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -44,6 +45,43 @@ func TestMetricsCountOutcomes(t *testing.T) {
 		if got := scrape(t, b.metrics, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
+	}
+}
+
+// TestMetricsCountAPIVersions: every verified delivery counts under the
+// API version its event is rendered at, duplicates and ignored types
+// included; the label's values are bounded.
+func TestMetricsCountAPIVersions(t *testing.T) {
+	b := setup(t, nil)
+	now := time.Now()
+	send := func(id, version string) {
+		body := stripetest.Edit(stripetest.Event("customer.created", id, now), func(e map[string]any) {
+			if version == "" {
+				delete(e, "api_version")
+			} else {
+				e["api_version"] = version
+			}
+		})
+		post(t, b.handler, body, stripetest.Sign(body, now, stripetest.Secret))
+	}
+	send("evt_v1", "2023-10-16")
+	send("evt_v1", "2023-10-16") // a duplicate delivery
+	send("evt_v2", "2026-08-26.dahlia")
+	send("evt_v3", "")
+	for sample, want := range map[string]float64{
+		`stripeq_api_events_by_api_version_total{api_version="2023-10-16"}`:        2,
+		`stripeq_api_events_by_api_version_total{api_version="2026-08-26.dahlia"}`: 1,
+		`stripeq_api_events_by_api_version_total{api_version="none"}`:              1,
+	} {
+		if got := scrape(t, b.metrics, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+	for i := range maxVersionLabels {
+		send(fmt.Sprintf("evt_many%d", i), fmt.Sprintf("2030-01-%02d.test", i%28+1)+strings.Repeat("x", i/28))
+	}
+	if got := scrape(t, b.metrics, `stripeq_api_events_by_api_version_total{api_version="other"}`); got < 1 {
+		t.Errorf(`api_version="other" = %v after %d more versions, want the excess counted there`, got, maxVersionLabels)
 	}
 }
 

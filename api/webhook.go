@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/stripe/stripe-go/v76"
 
+	"github.com/stripeq/stripeq/pkg/apiversion"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/taskstore"
@@ -143,18 +144,21 @@ func readBody(c *gin.Context) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// noteAPIVersion logs, once per version, an event rendered with another API
-// version than stripe-go's. Such events are accepted: the worker decodes
-// the fields it needs, and the endpoint's version is the sender's choice.
+// noteAPIVersion counts the event by its API version, and logs, once per
+// version, one that the built-in handlers are not tested with. Every
+// version is accepted: the worker reads the fields it needs wherever the
+// event's version puts them, and the endpoint's version is the sender's
+// choice (api/README.md says which to give it).
 func (s *server) noteAPIVersion(c *gin.Context, m stripetask.Metadata) {
-	if m.APIVersion == stripe.APIVersion {
+	s.metrics.countVersion(m.APIVersion)
+	if apiversion.BuiltinsCover(m.APIVersion) {
 		return
 	}
 	if _, seen := s.seenVersions.LoadOrStore(m.APIVersion, true); seen {
 		return
 	}
-	s.log.Warn("event rendered with another API version than stripe-go's; accepting it (logged once per version)",
-		"api_version", m.APIVersion, "stripe_go_api_version", stripe.APIVersion,
+	s.log.Warn("event rendered at an API version the built-in handlers are not tested with; accepting it (logged once per version)",
+		"api_version", m.APIVersion, "tested_api_versions", strings.Join(apiversion.Tested(), ","),
 		slog.String(logging.KeyEventID, m.ID), slog.String(logging.KeyEventType, m.Type),
 		slog.String(logging.KeyRequestID, c.GetString(logging.KeyRequestID)))
 }

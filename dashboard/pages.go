@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/stripeq/stripeq/pkg/apiversion"
 )
 
 //go:embed web
@@ -117,6 +119,10 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 	data["CSRF"] = c.GetString(ctxCSRF)
 	data["Queue"] = s.index.Name()
 	data["Monitoring"] = monitoringPath + "/"
+	if data["User"] != "" {
+		data["UntestedVersions"] = s.untestedVersions(c.Request.Context())
+		data["TestedVersions"] = apiversion.Tested()
+	}
 	// Render into a buffer first: a template error halfway must be a 500,
 	// not a 200 with half a page.
 	var buf bytes.Buffer

@@ -55,6 +55,8 @@ type server struct {
 	recoveries *recoveries
 	// deliveries are the events forwarded to destinations.
 	deliveries *deliveries
+	// versions is what the banner of untested API versions last read.
+	versions versionBanner
 }
 
 // handler returns the Gin engine serving every route in routes.

@@ -104,7 +104,8 @@ type Metadata struct {
 	Created    int64  // unix seconds
 	Source     string // HeaderSource: "" for a webhook delivery, else e.g. SourceRecovery
 	// Refs are what else the event is about, for search: the IDs of the
-	// invoice, charge, payment intent, subscription and checkout session
+	// invoice, charge, payment intent, subscription (an invoice's own, or
+	// since 2025-03-31.basil its parent's) and checkout session
 	// data.object names (in_…, ch_…, pi_…, sub_…, cs_…), and the
 	// customer's email (lower-cased) when the object carries it. It
 	// holds neither ObjectID nor Customer, which have their own headers.
@@ -139,11 +140,14 @@ type envelope struct {
 			Customer jsontext.Value `json:"customer"`
 			// What Refs reads. Each is a raw value, read leniently: an
 			// unexpected shape is left out of Refs, never refused.
-			Invoice         jsontext.Value `json:"invoice"`
-			Charge          jsontext.Value `json:"charge"`
-			PaymentIntent   jsontext.Value `json:"payment_intent"`
-			LatestCharge    jsontext.Value `json:"latest_charge"`
-			Subscription    jsontext.Value `json:"subscription"`
+			Invoice       jsontext.Value `json:"invoice"`
+			Charge        jsontext.Value `json:"charge"`
+			PaymentIntent jsontext.Value `json:"payment_intent"`
+			LatestCharge  jsontext.Value `json:"latest_charge"`
+			Subscription  jsontext.Value `json:"subscription"`
+			// Since 2025-03-31.basil an invoice's subscription is
+			// parent.subscription_details.subscription.
+			Parent          jsontext.Value `json:"parent"`
 			CheckoutSession jsontext.Value `json:"checkout_session"`
 			Email           jsontext.Value `json:"email"`
 			CustomerEmail   jsontext.Value `json:"customer_email"`
@@ -225,7 +229,7 @@ func Decode(body []byte) (Metadata, error) {
 	}
 	o := e.Data.Object
 	var r refs
-	for _, v := range []jsontext.Value{o.Invoice, o.Charge, o.PaymentIntent, o.LatestCharge, o.Subscription, o.CheckoutSession} {
+	for _, v := range []jsontext.Value{o.Invoice, o.Charge, o.PaymentIntent, o.LatestCharge, o.Subscription, parentSubscription(o.Parent), o.CheckoutSession} {
 		r.id(expandableID(v), m.ObjectID, m.Customer)
 	}
 	for _, v := range []jsontext.Value{o.Email, o.CustomerEmail, o.ReceiptEmail, emailOf(o.CustomerDetails), emailOf(o.BillingDetails)} {
@@ -285,6 +289,25 @@ func NormalizeEmail(s string) string {
 
 // expandableID reads an expandable field: an ID, or an object with one.
 func expandableID(raw jsontext.Value) string { return customerID("", "", raw) }
+
+// parentSubscription returns the raw subscription of an invoice's parent
+// (parent.subscription_details.subscription, since basil); nil when raw
+// is not an object that has one.
+func parentSubscription(raw jsontext.Value) jsontext.Value {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var p struct {
+		SubscriptionDetails *struct {
+			Subscription jsontext.Value `json:"subscription"`
+		} `json:"subscription_details"`
+	}
+	if Unmarshal(raw, &p) != nil || p.SubscriptionDetails == nil {
+		return nil
+	}
+	return p.SubscriptionDetails.Subscription
+}
 
 // emailOf returns the raw value of the email field of the object raw
 // (customer_details, billing_details); nil when raw is not an object.

@@ -290,3 +290,34 @@ func TestOneParse(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeRefs: the Console finds an invoice's events by its
+// subscription at every API version: invoice.subscription up to acacia,
+// invoice.parent.subscription_details.subscription since basil.
+func TestDecodeRefs(t *testing.T) {
+	tests := []struct {
+		name, object string
+		want         []string
+	}{
+		{"2023-10-16", `{"id":"in_1","object":"invoice","customer":"cus_1","subscription":"sub_1","charge":"ch_1","payment_intent":"pi_1"}`,
+			[]string{"ch_1", "pi_1", "sub_1"}},
+		{"2026-08-26.dahlia", `{"id":"in_1","object":"invoice","customer":"cus_1","parent":{"type":"subscription_details","quote_details":null,"subscription_details":{"metadata":{},"subscription":"sub_1"}}}`,
+			[]string{"sub_1"}},
+		{"dahlia, expanded", `{"id":"in_1","object":"invoice","parent":{"subscription_details":{"subscription":{"id":"sub_1","object":"subscription"}}}}`,
+			[]string{"sub_1"}},
+		{"dahlia, a quote's invoice", `{"id":"in_1","object":"invoice","parent":{"type":"quote_details","quote_details":{"quote":"qt_1"},"subscription_details":null}}`,
+			nil},
+		{"a parent that is not an object", `{"id":"in_1","object":"invoice","parent":"x"}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := stripetask.Decode([]byte(`{"id":"evt_1","object":"event","type":"invoice.paid","created":1700000000,"data":{"object":` + tt.object + `}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m.Refs, tt.want) {
+				t.Errorf("Refs = %q, want %q", m.Refs, tt.want)
+			}
+		})
+	}
+}

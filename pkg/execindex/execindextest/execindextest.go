@@ -35,6 +35,8 @@ type Exec struct {
 	Livemode bool
 	Customer string
 	Account  string
+	// APIVersion overrides the fixture's api_version when set.
+	APIVersion string
 	// State is one of execindex.States; empty means pending.
 	State string
 	// ReceivedAt is the indexed received time; zero means now.
@@ -69,6 +71,9 @@ func Body(e Exec) []byte {
 		m["livemode"] = e.Livemode
 		if e.Account != "" {
 			m["account"] = e.Account
+		}
+		if e.APIVersion != "" {
+			m["api_version"] = e.APIVersion
 		}
 		if e.Customer != "" {
 			o := stripetest.Object(m)
