@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,9 @@ import (
 //     by the Stripe-Account header, else the platform's.
 //   - GET /v1/events/{id}: one event, of the Stripe-Account as above.
 //   - GET /v1/accounts: the connected accounts, paged the same way.
+//   - GET /v1/payment_intents/{id} and /v1/charges/{id}: objects stored
+//     with [API.AddObject], as Stripe renders them at stripe-go v76's
+//     version (2023-10-16), which the worker asks for.
 //
 // Every request needs "Authorization: Bearer sk_…" or "rk_…" (401
 // otherwise). [API.Fail429] makes the next requests answer 429 with a
@@ -29,7 +33,8 @@ type API struct {
 	*httptest.Server
 
 	mu         sync.Mutex
-	events     map[string][]storedEvent // by account; "" is the platform
+	events     map[string][]storedEvent   // by account; "" is the platform
+	objects    map[string]json.RawMessage // by account + " " + path, e.g. "/v1/charges/ch_1"
 	accounts   []string
 	fail429    int
 	retryAfter int
@@ -41,6 +46,7 @@ type Request struct {
 	Method, Path string
 	Query        string // the raw query
 	Account      string // the Stripe-Account header
+	Version      string // the Stripe-Version header
 	Status       int    // the status answered
 }
 
@@ -53,7 +59,7 @@ type storedEvent struct {
 
 // NewAPI starts an API, closed when t ends.
 func NewAPI(t testing.TB) *API {
-	a := &API{events: map[string][]storedEvent{}}
+	a := &API{events: map[string][]storedEvent{}, objects: map[string]json.RawMessage{}}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(a.Close)
 	return a
@@ -94,6 +100,35 @@ func (a *API) Add(account string, bodies ...[]byte) {
 	}
 }
 
+// AddObject stores Stripe objects (their JSON, with "id" and "object")
+// under account ("" for the platform), served at GET
+// /v1/payment_intents/{id} for a payment_intent and /v1/charges/{id} for
+// a charge. It panics on any other kind of object.
+func (a *API) AddObject(account string, objects ...[]byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if account != "" && !slices.Contains(a.accounts, account) {
+		a.accounts = append(a.accounts, account)
+	}
+	for _, b := range objects {
+		var o struct {
+			ID     string `json:"id"`
+			Object string `json:"object"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil || o.ID == "" {
+			panic(fmt.Sprintf("stripetest: AddObject of a body that is not an object with an id: %v", err))
+		}
+		path, ok := objectPaths[o.Object]
+		if !ok {
+			panic("stripetest: AddObject of a " + o.Object + ", which API does not serve")
+		}
+		a.objects[account+" "+path+o.ID] = b
+	}
+}
+
+// objectPaths are where API serves each kind of object AddObject takes.
+var objectPaths = map[string]string{"payment_intent": "/v1/payment_intents/", "charge": "/v1/charges/"}
+
 // Fail429 makes the next n requests answer 429 with Retry-After:
 // retryAfter seconds (no header when negative).
 func (a *API) Fail429(n, retryAfter int) {
@@ -113,7 +148,7 @@ func (a *API) Requests() []Request {
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Account: r.Header.Get("Stripe-Account")}
+	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Account: r.Header.Get("Stripe-Account"), Version: r.Header.Get("Stripe-Version")}
 	status := a.answer(w, r, rec.Account)
 	rec.Status = status
 	a.requests = append(a.requests, rec)
@@ -158,6 +193,13 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, account string) int
 			}
 		}
 		return stripeError(w, http.StatusNotFound, "invalid_request_error", "No such event: '"+id+"'")
+	case strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"), strings.HasPrefix(r.URL.Path, "/v1/charges/"):
+		if b, ok := a.objects[account+" "+r.URL.Path]; ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b)
+			return http.StatusOK
+		}
+		return stripeError(w, http.StatusNotFound, "invalid_request_error", "No such object: '"+path.Base(r.URL.Path)+"'")
 	case r.URL.Path == "/v1/accounts":
 		var objs []json.RawMessage
 		for _, id := range a.accounts {
