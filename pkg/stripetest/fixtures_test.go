@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stripe/stripe-go/v76"
+
+	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
 const eventsDir = "testdata/events"
@@ -27,72 +30,323 @@ const (
 	currency        = stripe.CurrencyUSD
 )
 
-// lifecycle lists the event types with a fixture, in the order their
-// created times follow.
-var lifecycle = []string{
-	"customer.created",
-	"checkout.session.completed",
-	"customer.subscription.created",
-	"invoice.finalized",
-	"invoice.upcoming",
-	"invoice.payment_failed",
-	"charge.failed",
-	"payment_intent.payment_failed",
-	"charge.dispute.created",
-	"charge.dispute.funds_withdrawn",
-	"invoice.paid",
-	"charge.dispute.updated",
-	"charge.dispute.closed",
-	"charge.dispute.funds_reinstated",
-	"customer.subscription.updated",
-	"customer.updated",
-	"customer.subscription.trial_will_end",
-	"customer.subscription.paused",
-	"customer.subscription.resumed",
-	"customer.subscription.deleted",
-	"customer.deleted",
+// versions are the fixtures' API versions, oldest first.
+var versions = []string{stripetest.APIVersion20231016, stripetest.APIVersionBasil, stripetest.APIVersionDahlia}
+
+func TestAPIVersions(t *testing.T) {
+	if got := stripetest.APIVersions(); !slices.Equal(got, versions) {
+		t.Errorf("APIVersions() = %q, want %q", got, versions)
+	}
+	eq(t, "APIVersion20231016", stripetest.APIVersion20231016, stripe.APIVersion) // stripe-go v76's
 }
 
+func TestLifecycle(t *testing.T) {
+	lc := stripetest.Lifecycle()
+	sorted := slices.Clone(lc)
+	slices.Sort(sorted)
+	if got := stripetest.FixtureTypes(); !slices.Equal(got, sorted) {
+		t.Errorf("FixtureTypes() = %q, want the lifecycle sorted: %q", got, sorted)
+	}
+	if len(slices.Compact(sorted)) != len(lc) {
+		t.Errorf("Lifecycle() has duplicates: %q", lc)
+	}
+	lc[0] = "changed"
+	if stripetest.Lifecycle()[0] == "changed" {
+		t.Error("Lifecycle() returns its own slice; changing it changes the next result")
+	}
+}
+
+// TestFixtureFilesAreTheHandledTypes checks that each version's directory
+// holds one file per lifecycle type and nothing else, and that the
+// directories are the versions'.
 func TestFixtureFilesAreTheHandledTypes(t *testing.T) {
-	entries, err := os.ReadDir(eventsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
 	var want []string
-	for _, typ := range lifecycle {
+	for _, typ := range stripetest.Lifecycle() {
 		want = append(want, typ+".json")
 	}
-	slices.Sort(got)
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("files in %s:\n got %q\nwant %q", eventsDir, got, want)
+	var dirs []string
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			entries, err := os.ReadDir(versionDir(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				if e.IsDir() {
+					if v == stripetest.APIVersion20231016 {
+						dirs = append(dirs, e.Name())
+					}
+					continue
+				}
+				got = append(got, e.Name())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("files in %s:\n got %q\nwant %q", versionDir(v), got, want)
+			}
+		})
+	}
+	if !slices.Equal(dirs, versions[1:]) {
+		t.Errorf("directories in %s: %q, want one per later version %q", eventsDir, dirs, versions[1:])
+	}
+}
+
+// TestFixtureEnvelopes checks every event's envelope at every version: its
+// ID and created time are the same at every version, its api_version is
+// its version's, and it has no field stripe.Event lacks.
+func TestFixtureEnvelopes(t *testing.T) {
+	for _, v := range versions {
+		for _, typ := range stripetest.Lifecycle() {
+			t.Run(v+"/"+typ, func(t *testing.T) {
+				e := readEventAt(t, v, typ)
+				first := readEventAt(t, stripetest.APIVersion20231016, typ)
+				eq(t, "event id", e.ID, "evt_stripeq_"+strings.ReplaceAll(typ, ".", "_"))
+				eq(t, "event type", string(e.Type), typ)
+				eq(t, "event api_version", e.APIVersion, v)
+				eq(t, "event created", e.Created, first.Created)
+				eq(t, "data.object.object", e.Data.Object["object"], first.Data.Object["object"])
+				if updated := strings.HasSuffix(typ, ".updated"); updated != (e.Data.PreviousAttributes != nil) {
+					t.Errorf("previous_attributes present = %v, want %v", e.Data.PreviousAttributes != nil, updated)
+				}
+				if !bytes.Equal(stripetest.FixtureAt(v, typ), readFile(t, v, typ)) {
+					t.Error("FixtureAt returns other bytes than the file")
+				}
+			})
+		}
 	}
 }
 
 func TestFixtureCreatedTimesFollowTheLifecycle(t *testing.T) {
-	var prev int64
-	for i, typ := range lifecycle {
-		e := readEvent(t, typ)
-		if i > 0 && e.Created <= prev {
-			t.Errorf("%s created %d, not after the %s before it (%d)", typ, e.Created, lifecycle[i-1], prev)
-		}
-		prev = e.Created
+	lc := stripetest.Lifecycle()
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			var prev int64
+			for i, typ := range lc {
+				e := readEventAt(t, v, typ)
+				if i > 0 && e.Created <= prev {
+					t.Errorf("%s created %d, not after the %s before it (%d)", typ, e.Created, lc[i-1], prev)
+				}
+				prev = e.Created
+			}
+		})
 	}
 }
 
 func TestFixtureEventIDsAreUnique(t *testing.T) {
-	seen := map[string]string{}
-	for _, typ := range lifecycle {
-		id := readEvent(t, typ).ID
-		if other, ok := seen[id]; ok {
-			t.Errorf("%s and %s share event ID %s", other, typ, id)
-		}
-		seen[id] = typ
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			seen := map[string]string{}
+			for _, typ := range stripetest.Lifecycle() {
+				id := readEventAt(t, v, typ).ID
+				if other, ok := seen[id]; ok {
+					t.Errorf("%s and %s share event ID %s", other, typ, id)
+				}
+				seen[id] = typ
+			}
+		})
 	}
+}
+
+// TestFixturesTellTheSameStory checks that every value a later version's
+// object (or previous attributes) has at the same place as the 2023-10-16
+// one is the same value: the versions differ only in where fields are.
+func TestFixturesTellTheSameStory(t *testing.T) {
+	for _, v := range versions[1:] {
+		for _, typ := range stripetest.Lifecycle() {
+			t.Run(v+"/"+typ, func(t *testing.T) {
+				old, now := rawEvent(t, stripetest.APIVersion20231016, typ), rawEvent(t, v, typ)
+				shared := 0
+				for _, part := range []string{"object", "previous_attributes"} {
+					oldLeaves, nowLeaves := leaves(old.data(part)), leaves(now.data(part))
+					for path, want := range oldLeaves {
+						if got, ok := nowLeaves[path]; ok {
+							shared++
+							if got != want {
+								t.Errorf("%s.%s = %s, want %s as at %s", part, path, got, want, stripetest.APIVersion20231016)
+							}
+						}
+					}
+				}
+				if shared < 10 {
+					t.Errorf("only %d values in common with %s", shared, stripetest.APIVersion20231016)
+				}
+			})
+		}
+	}
+}
+
+// TestFixturesAtEachVersion checks that the fields issue 24 names are where
+// each version puts them: since 2025-03-31.basil an invoice names its
+// subscription under parent.subscription_details and has no charge,
+// payment_intent or paid; a charge or payment intent has no invoice; a
+// subscription has no current period, each of its items has it.
+func TestFixturesAtEachVersion(t *testing.T) {
+	invoices := []string{"invoice.finalized", "invoice.upcoming", "invoice.payment_failed", "invoice.paid"}
+	subscriptions := []string{
+		"customer.subscription.created", "customer.subscription.updated", "customer.subscription.trial_will_end",
+		"customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.deleted",
+	}
+	payments := []string{"charge.failed", "payment_intent.payment_failed", "payment_intent.succeeded"}
+	tests := []struct {
+		name  string
+		types []string
+		// check is given the event at the version (e) and at 2023-10-16
+		// (old); later tells whether the version is basil or later.
+		check func(t *testing.T, e, old raw, later bool)
+	}{
+		{"invoice's subscription", invoices, func(t *testing.T, e, old raw, later bool) {
+			o := e.object()
+			if !later {
+				eq(t, "subscription", o["subscription"], any(subscriptionID))
+				hasNot(t, o, "parent")
+				return
+			}
+			eq(t, "parent.type", at(o, "parent.type"), any("subscription_details"))
+			eq(t, "parent.subscription_details.subscription", at(o, "parent.subscription_details.subscription"), any(subscriptionID))
+			eq(t, "parent.quote_details", at(o, "parent.quote_details"), nil)
+			hasNot(t, o, "subscription", "subscription_details")
+		}},
+		{"invoice's payment", invoices, func(t *testing.T, e, old raw, later bool) {
+			o := e.object()
+			if !later {
+				has(t, o, "charge", "payment_intent", "paid")
+				return
+			}
+			hasNot(t, o, "charge", "payment_intent", "paid", "paid_out_of_band")
+			eq(t, "amount_paid", o["amount_paid"], old.object()["amount_paid"])
+			eq(t, "status", o["status"], old.object()["status"])
+		}},
+		{"invoice line's subscription item and price", invoices, func(t *testing.T, e, old raw, later bool) {
+			line := at(e.object(), "lines.data").([]any)[0].(map[string]any)
+			if !later {
+				eq(t, "lines[0].subscription_item", line["subscription_item"], any("si_stripeq_demo"))
+				eq(t, "lines[0].price.id", at(line, "price.id"), any("price_stripeq_pro_monthly"))
+				return
+			}
+			hasNot(t, line, "subscription_item", "type", "price", "proration")
+			eq(t, "lines[0].parent.subscription_item_details.subscription_item", at(line, "parent.subscription_item_details.subscription_item"), any("si_stripeq_demo"))
+			eq(t, "lines[0].parent.subscription_item_details.subscription", at(line, "parent.subscription_item_details.subscription"), any(subscriptionID))
+			eq(t, "lines[0].pricing.price_details.price", at(line, "pricing.price_details.price"), any("price_stripeq_pro_monthly"))
+			eq(t, "lines[0].subscription", line["subscription"], any(subscriptionID))
+		}},
+		{"charge's and payment intent's invoice", payments, func(t *testing.T, e, old raw, later bool) {
+			o := e.object()
+			if !later {
+				eq(t, "invoice", o["invoice"], any(invoiceID))
+				return
+			}
+			hasNot(t, o, "invoice")
+			eq(t, "customer", o["customer"], any(customerID))
+		}},
+		{"subscription's current period", subscriptions, func(t *testing.T, e, old raw, later bool) {
+			o, oldSub := e.object(), old.object()
+			item := at(o, "items.data").([]any)[0].(map[string]any)
+			if !later {
+				has(t, o, "current_period_start", "current_period_end")
+				hasNot(t, item, "current_period_start", "current_period_end")
+				return
+			}
+			hasNot(t, o, "current_period_start", "current_period_end")
+			eq(t, "items[0].current_period_start", item["current_period_start"], oldSub["current_period_start"])
+			eq(t, "items[0].current_period_end", item["current_period_end"], oldSub["current_period_end"])
+			if oldSub["current_period_end"] == nil {
+				t.Error("the 2023-10-16 subscription has no current_period_end")
+			}
+		}},
+		{"subscription's previous period", []string{"customer.subscription.updated"}, func(t *testing.T, e, old raw, later bool) {
+			prev, oldPrev := e.data("previous_attributes"), old.data("previous_attributes")
+			if !later {
+				has(t, prev, "current_period_start", "current_period_end")
+				return
+			}
+			hasNot(t, prev, "current_period_start", "current_period_end")
+			item := at(prev, "items.data").([]any)[0].(map[string]any)
+			eq(t, "previous_attributes.items[0].current_period_start", item["current_period_start"], oldPrev["current_period_start"])
+			eq(t, "previous_attributes.items[0].current_period_end", item["current_period_end"], oldPrev["current_period_end"])
+			eq(t, "previous_attributes.status", prev["status"], oldPrev["status"])
+		}},
+		{"checkout session's shipping", []string{"checkout.session.completed"}, func(t *testing.T, e, old raw, later bool) {
+			if later {
+				hasNot(t, e.object(), "shipping_details")
+				has(t, e.object(), "collected_information")
+			}
+		}},
+		{"upcoming invoice has no ID", []string{"invoice.upcoming"}, func(t *testing.T, e, old raw, later bool) {
+			hasNot(t, e.object(), "id")
+		}},
+	}
+	for _, v := range versions {
+		for _, tc := range tests {
+			for _, typ := range tc.types {
+				t.Run(v+"/"+tc.name+"/"+typ, func(t *testing.T) {
+					tc.check(t, rawEvent(t, v, typ), rawEvent(t, stripetest.APIVersion20231016, typ), v != stripetest.APIVersion20231016)
+				})
+			}
+		}
+	}
+}
+
+// TestFixturesDecodeIntoStripeGo checks that every object at every version
+// decodes into stripe-go v76's struct for it, as the built-in handlers
+// decode them: fields a version moved arrive as zero values, not errors.
+func TestFixturesDecodeIntoStripeGo(t *testing.T) {
+	structs := map[string]func() any{
+		"customer": func() any { return new(stripe.Customer) }, "subscription": func() any { return new(stripe.Subscription) },
+		"invoice": func() any { return new(stripe.Invoice) }, "charge": func() any { return new(stripe.Charge) },
+		"payment_intent": func() any { return new(stripe.PaymentIntent) }, "dispute": func() any { return new(stripe.Dispute) },
+		"checkout.session": func() any { return new(stripe.CheckoutSession) },
+	}
+	for _, v := range versions {
+		for _, typ := range stripetest.Lifecycle() {
+			t.Run(v+"/"+typ, func(t *testing.T) {
+				e := readEventAt(t, v, typ)
+				kind, _ := e.Data.Object["object"].(string)
+				newStruct, ok := structs[kind]
+				if !ok {
+					t.Fatalf("no stripe-go struct for a %q", kind)
+				}
+				decode(t, e, newStruct())
+			})
+		}
+	}
+}
+
+func TestFixtureAtUnknown(t *testing.T) {
+	for _, tc := range []struct{ version, typ string }{
+		{"2024-06-20", "invoice.paid"},
+		{"", "invoice.paid"},
+		{stripetest.APIVersionDahlia, "invoice.nope"},
+	} {
+		t.Run(tc.version+"/"+tc.typ, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("FixtureAt did not panic")
+				}
+			}()
+			stripetest.FixtureAt(tc.version, tc.typ)
+		})
+	}
+}
+
+// TestRelabel checks that Relabel gives every shared object ID, at every
+// version, the suffix, wherever it occurs.
+func TestRelabel(t *testing.T) {
+	ids := []string{customerID, subscriptionID, "si_stripeq_demo", invoiceID, paymentIntentID, chargeID, disputeID, sessionID}
+	for _, v := range versions {
+		for _, typ := range stripetest.Lifecycle() {
+			t.Run(v+"/"+typ, func(t *testing.T) {
+				body := stripetest.FixtureAt(v, typ)
+				out := stripetest.Relabel(body, "r1")
+				for _, id := range ids {
+					before := bytes.Count(body, []byte(`"`+id+`"`))
+					eq(t, id+" left", bytes.Count(out, []byte(`"`+id+`"`)), 0)
+					eq(t, id+"_r1", bytes.Count(out, []byte(`"`+id+`_r1"`)), before)
+				}
+			})
+		}
+	}
+	eq(t, "CustomerID", stripetest.CustomerID("r1"), customerID+"_r1")
 }
 
 func TestFixtures(t *testing.T) {
@@ -254,6 +508,28 @@ func TestFixtures(t *testing.T) {
 			eq(t, "last_payment_error.payment_method.customer", lpe.PaymentMethod.Customer.ID, customerID)
 		}},
 
+		{"payment_intent.succeeded", func(t *testing.T, e *stripe.Event) {
+			var pi stripe.PaymentIntent
+			decode(t, e, &pi)
+			eq(t, "id", pi.ID, paymentIntentID)
+			eq(t, "status", pi.Status, stripe.PaymentIntentStatusSucceeded)
+			eq(t, "amount", pi.Amount, amount)
+			eq(t, "amount_received", pi.AmountReceived, amount)
+			eq(t, "currency", pi.Currency, currency)
+			eq(t, "customer", idOf(pi.Customer), customerID)
+			eq(t, "invoice", idOf(pi.Invoice), invoiceID)
+			eq(t, "latest_charge", idOf(pi.LatestCharge), chargeID)
+			if v, ok := e.Data.Object["last_payment_error"]; !ok || v != nil {
+				t.Errorf("raw last_payment_error = %v (present %v), want null", v, ok)
+			}
+			failed := readEvent(t, "payment_intent.payment_failed")
+			paid := readEvent(t, "invoice.paid")
+			eq(t, "created", e.Created, paid.Created-30)
+			if e.Created <= failed.Created {
+				t.Errorf("created %d, not after payment_intent.payment_failed (%d)", e.Created, failed.Created)
+			}
+		}},
+
 		{"charge.dispute.created", func(t *testing.T, e *stripe.Event) {
 			d := checkDispute(t, e, stripe.DisputeStatusNeedsResponse)
 			if d.EvidenceDetails.DueBy <= e.Created {
@@ -285,8 +561,8 @@ func TestFixtures(t *testing.T) {
 		}},
 	}
 
-	if len(tests) != len(lifecycle) {
-		t.Errorf("%d cases for %d fixtures", len(tests), len(lifecycle))
+	if len(tests) != len(stripetest.Lifecycle()) {
+		t.Errorf("%d cases for %d fixtures", len(tests), len(stripetest.Lifecycle()))
 	}
 	for _, tc := range tests {
 		t.Run(tc.typ, func(t *testing.T) {
@@ -313,19 +589,123 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
+// readEvent reads the 2023-10-16 event of type typ.
 func readEvent(t *testing.T, typ string) *stripe.Event {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(eventsDir, typ+".json"))
+	return readEventAt(t, stripetest.APIVersion20231016, typ)
+}
+
+// versionDir is where the events of version v are.
+func versionDir(v string) string {
+	if v == stripetest.APIVersion20231016 {
+		return eventsDir
+	}
+	return filepath.Join(eventsDir, v)
+}
+
+func readFile(t *testing.T, v, typ string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(versionDir(v), typ+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
+	return b
+}
+
+// readEventAt reads the event of type typ at version v.
+func readEventAt(t *testing.T, v, typ string) *stripe.Event {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(readFile(t, v, typ)))
 	d.DisallowUnknownFields() // the envelope has no fields stripe.Event lacks
 	var e stripe.Event
 	if err := d.Decode(&e); err != nil {
-		t.Fatalf("%s: %v", typ, err)
+		t.Fatalf("%s at %s: %v", typ, v, err)
 	}
 	return &e
+}
+
+// raw is an event decoded into maps, numbers as json.Number.
+type raw map[string]any
+
+func rawEvent(t *testing.T, v, typ string) raw {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(stripetest.FixtureAt(v, typ)))
+	d.UseNumber()
+	var e raw
+	if err := d.Decode(&e); err != nil {
+		t.Fatalf("%s at %s: %v", typ, v, err)
+	}
+	return e
+}
+
+// data returns data.<part> of e, or nil.
+func (e raw) data(part string) map[string]any {
+	m, _ := e["data"].(map[string]any)[part].(map[string]any)
+	return m
+}
+
+func (e raw) object() map[string]any { return e.data("object") }
+
+// at returns the value at the dotted path in o, or nil.
+func at(o map[string]any, path string) any {
+	var v any = o
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// leaves returns every scalar (and empty list or object) of v by its path,
+// as JSON.
+func leaves(v any) map[string]string {
+	out := map[string]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if len(v) > 0 {
+				for k, x := range v {
+					walk(path+"."+k, x)
+				}
+				return
+			}
+		case []any:
+			if len(v) > 0 {
+				for i, x := range v {
+					walk(path+"["+strconv.Itoa(i)+"]", x)
+				}
+				return
+			}
+		}
+		b, _ := json.Marshal(v)
+		out[strings.TrimPrefix(path, ".")] = string(b)
+	}
+	if v != nil {
+		walk("", v)
+	}
+	return out
+}
+
+func has(t *testing.T, o map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, ok := o[k]; !ok {
+			t.Errorf("no %q", k)
+		}
+	}
+}
+
+func hasNot(t *testing.T, o map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if v, ok := o[k]; ok {
+			t.Errorf("has %q (%v); the version has none", k, v)
+		}
+	}
 }
 
 func decode(t *testing.T, e *stripe.Event, v any) {
