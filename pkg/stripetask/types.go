@@ -38,7 +38,7 @@ var handled = []string{
 	CustomerCreated, CustomerUpdated, CustomerDeleted,
 	SubscriptionCreated, SubscriptionUpdated, SubscriptionDeleted,
 	SubscriptionPaused, SubscriptionResumed, SubscriptionTrialWillEnd,
-	InvoicePaymentFailed, ChargeFailed, PaymentIntentPaymentFailed,
+	InvoicePaymentFailed, ChargeFailed, PaymentIntentPaymentFailed, PaymentIntentSucceeded,
 	InvoicePaid, InvoiceUpcoming, InvoiceFinalized,
 	DisputeCreated, DisputeUpdated, DisputeClosed, DisputeFundsWithdrawn, DisputeFundsReinstated,
 	CheckoutSessionCompleted,

@@ -2,11 +2,14 @@ package builtin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +70,8 @@ func TestHandlers(t *testing.T) {
 			records.ChargeKey("ch_stripeq_demo"): {"customer": cus, "invoice": "in_stripeq_demo", "payment_intent": "pi_stripeq_demo"}}, []string{records.KindPaymentFailed}},
 		{"charge.failed", nil, map[string]map[string]string{customer: {"delinquent": "true", "last_payment_error": "insufficient_funds"}}, nil},
 		{"payment_intent.payment_failed", nil, map[string]map[string]string{customer: {"delinquent": "true", "last_payment_error": "insufficient_funds"}}, nil},
+		{"payment_intent.succeeded", nil, map[string]map[string]string{
+			records.ChargeKey("ch_stripeq_demo"): {"customer": cus, "invoice": "in_stripeq_demo", "payment_intent": "pi_stripeq_demo"}}, nil},
 		{"invoice.paid", []string{"invoice.payment_failed"}, map[string]map[string]string{customer: {"delinquent": "false"}}, []string{records.KindInvoice}},
 		{"invoice.finalized", nil, nil, []string{records.KindInvoice}},
 		{"invoice.upcoming", nil, nil, []string{records.KindUpcomingCharge}},
@@ -185,90 +190,115 @@ func TestNotificationsGoOutOnce(t *testing.T) {
 	}
 }
 
-// lifecycle is the customer's whole story, in the order Stripe created it.
-var lifecycle = []string{
-	"customer.created", "checkout.session.completed", "customer.subscription.created", "invoice.finalized",
-	"invoice.upcoming", "invoice.payment_failed", "charge.failed", "payment_intent.payment_failed",
-	"charge.dispute.created", "charge.dispute.funds_withdrawn", "invoice.paid", "charge.dispute.updated",
-	"charge.dispute.closed", "charge.dispute.funds_reinstated", "customer.subscription.updated", "customer.updated",
-	"customer.subscription.trial_will_end", "customer.subscription.paused", "customer.subscription.resumed",
-	"customer.subscription.deleted", "customer.deleted",
-}
-
 // TestLifecycleShuffledWithDuplicates delivers the whole lifecycle in random
 // orders, every event once or twice, through a real asynq server with
-// concurrency, and checks that the records end as Stripe's final state
-// says and that every notification went out once.
+// concurrency, at every API version of the fixtures, and checks that the
+// records end as Stripe's final state says and that every notification
+// went out once, one payment_failed notice at most for the one failed
+// attempt.
 func TestLifecycleShuffledWithDuplicates(t *testing.T) {
-	for seed := range uint64(3) {
-		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-			w, db := setup(t)
-			rng := rand.New(rand.NewPCG(seed, 42))
-			var deliveries []string
-			for _, typ := range lifecycle {
-				deliveries = append(deliveries, typ)
-				if rng.IntN(2) == 0 {
-					deliveries = append(deliveries, typ)
-				}
-			}
-			rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
-
-			runServer(t, w)
-			client := asynq.NewClientFromRedisClient(db.Client)
-			duplicates := 0
-			for _, typ := range deliveries {
-				task, _, _ := stripetask.New(stripetest.Fixture(typ), stripetask.Options{})
-				if _, err := client.Enqueue(task); errors.Is(err, asynq.ErrTaskIDConflict) {
-					duplicates++
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if duplicates != len(deliveries)-len(lifecycle) {
-				t.Errorf("%d duplicates caught, want %d", duplicates, len(deliveries)-len(lifecycle))
-			}
-			waitCompleted(t, db, len(lifecycle))
-
-			customer := hash(t, db.Client, records.CustomerKey("cus_stripeq_demo"))
-			for f, v := range map[string]string{
-				"email": "jenny.rosen@example.com", "name": "Jenny Rosen", "deleted": "true", "last_event_id": "evt_stripeq_customer_deleted",
-				"delinquent": "false", "last_payment_error": "insufficient_funds",
-				"subscription_id": "sub_stripeq_demo", "subscription_status": "canceled",
-				"on_hold": "false", "last_dispute_outcome": "won", "client_reference_id": "user_42",
-			} {
-				if customer[f] != v {
-					t.Errorf("customer %s = %q, want %q", f, customer[f], v)
-				}
-			}
-			if s := hash(t, db.Client, records.SubscriptionKey("sub_stripeq_demo")); s["status"] != "canceled" || s["last_event_id"] != "evt_stripeq_customer_subscription_deleted" {
-				t.Errorf("subscription = %v, want canceled by the deleted event", s)
-			}
-			if d := hash(t, db.Client, records.DisputeKey("dp_stripeq_demo")); d["status"] != "won" || d["customer"] != "cus_stripeq_demo" {
-				t.Errorf("dispute = %v, want won, of cus_stripeq_demo", d)
-			}
-			counts := map[string]int{}
-			for _, n := range notifications(t, db.Client) {
-				counts[n.Kind+" "+n.EventID]++
-			}
-			for k, n := range counts {
-				if n != 1 {
-					t.Errorf("notification %s sent %d times", k, n)
-				}
-			}
-			// Every notification but payment_failed and dispute_opened, which
-			// are rightly skipped when the invoice was paid, or the dispute
-			// closed, before the failure or the opening was handled.
-			for _, kind := range []string{records.KindInvoice, records.KindUpcomingCharge, records.KindDisputeClosed, records.KindTrialWillEnd} {
-				found := false
-				for k := range counts {
-					found = found || k[:len(kind)+1] == kind+" "
-				}
-				if !found {
-					t.Errorf("no %s notification; sent: %v", kind, counts)
-				}
-			}
-		})
+	lifecycle := stripetest.Lifecycle()
+	for _, version := range stripetest.APIVersions() {
+		for seed := range uint64(2) {
+			t.Run(fmt.Sprintf("%s/seed %d", version, seed), func(t *testing.T) {
+				lifecycleShuffled(t, version, seed, lifecycle)
+			})
+		}
 	}
+}
+
+func lifecycleShuffled(t *testing.T, version string, seed uint64, lifecycle []string) {
+	w, db := setup(t)
+	rng := rand.New(rand.NewPCG(seed, 42))
+	var deliveries []string
+	for _, typ := range lifecycle {
+		deliveries = append(deliveries, typ)
+		if rng.IntN(2) == 0 {
+			deliveries = append(deliveries, typ)
+		}
+	}
+	rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
+
+	runServer(t, w)
+	client := asynq.NewClientFromRedisClient(db.Client)
+	duplicates := 0
+	for _, typ := range deliveries {
+		task, _, _ := stripetask.New(stripetest.FixtureAt(version, typ), stripetask.Options{})
+		if _, err := client.Enqueue(task); errors.Is(err, asynq.ErrTaskIDConflict) {
+			duplicates++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if duplicates != len(deliveries)-len(lifecycle) {
+		t.Errorf("%d duplicates caught, want %d", duplicates, len(deliveries)-len(lifecycle))
+	}
+	waitCompleted(t, db, len(lifecycle))
+
+	customer := hash(t, db.Client, records.CustomerKey("cus_stripeq_demo"))
+	for f, v := range map[string]string{
+		"email": "jenny.rosen@example.com", "name": "Jenny Rosen", "deleted": "true", "last_event_id": "evt_stripeq_customer_deleted",
+		"delinquent": "false", "last_payment_error": "insufficient_funds",
+		"subscription_id": "sub_stripeq_demo", "subscription_status": "canceled",
+		"on_hold": "false", "last_dispute_outcome": "won", "client_reference_id": "user_42",
+	} {
+		if customer[f] != v {
+			t.Errorf("customer %s = %q, want %q", f, customer[f], v)
+		}
+	}
+	if s := hash(t, db.Client, records.SubscriptionKey("sub_stripeq_demo")); s["status"] != "canceled" || s["last_event_id"] != "evt_stripeq_customer_subscription_deleted" ||
+		s["current_period_end"] != finalPeriodEnd(t) {
+		t.Errorf("subscription = %v, want canceled by the deleted event, current_period_end %s", s, finalPeriodEnd(t))
+	}
+	if d := hash(t, db.Client, records.DisputeKey("dp_stripeq_demo")); d["status"] != "won" || d["customer"] != "cus_stripeq_demo" {
+		t.Errorf("dispute = %v, want won, of cus_stripeq_demo", d)
+	}
+	counts := map[string]int{}
+	for _, n := range notifications(t, db.Client) {
+		counts[n.Kind+" "+n.EventID]++
+	}
+	paymentFailed := 0
+	for k, n := range counts {
+		if n != 1 {
+			t.Errorf("notification %s sent %d times", k, n)
+		}
+		if strings.HasPrefix(k, records.KindPaymentFailed+" ") {
+			paymentFailed++
+		}
+	}
+	if paymentFailed > 1 {
+		t.Errorf("%d payment_failed notices for one failed attempt: %v", paymentFailed, counts)
+	}
+	// Every notification but payment_failed and dispute_opened, which
+	// are rightly skipped when the invoice was paid, or the dispute
+	// closed, before the failure or the opening was handled.
+	for _, kind := range []string{records.KindInvoice, records.KindUpcomingCharge, records.KindDisputeClosed, records.KindTrialWillEnd} {
+		found := false
+		for k := range counts {
+			found = found || k[:len(kind)+1] == kind+" "
+		}
+		if !found {
+			t.Errorf("no %s notification; sent: %v", kind, counts)
+		}
+	}
+}
+
+// finalPeriodEnd is the current_period_end of the story's last
+// subscription event at 2023-10-16, which every version's record must
+// hold.
+func finalPeriodEnd(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Data struct {
+			Object struct {
+				CurrentPeriodEnd int64 `json:"current_period_end"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(stripetest.Fixture("customer.subscription.deleted"), &e); err != nil || e.Data.Object.CurrentPeriodEnd == 0 {
+		t.Fatalf("the 2023-10-16 fixture's current_period_end: %v", err)
+	}
+	return strconv.FormatInt(e.Data.Object.CurrentPeriodEnd, 10)
 }
 
 // waitCompleted waits until n tasks are completed, or fails the test.
