@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/eventsender"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -54,23 +55,42 @@ func TestTrigger(t *testing.T) {
 	}
 }
 
+// TestTriggerScenarioShuffled plays the scenario shuffled at the default
+// API version (2023-10-16) and at the one a new Stripe account defaults to
+// (2026-08-26.dahlia), for a customer each, on one stack.
 func TestTriggerScenarioShuffled(t *testing.T) {
 	s := startStack(t)
-	out := s.trigger(t, "-objects", "e2e", "scenario", "-shuffle")
-	if c := strings.Count(out, `→ 200 {"message":"Received"}`); c != 9 {
-		t.Errorf("%d events received, want 9:\n%s", c, out)
+	tests := []struct {
+		name string
+		args []string // before scenario
+		want string   // the version scenario names
+	}{
+		{"default", []string{"-objects", "e2e"}, stripetest.APIVersion20231016},
+		{stripetest.APIVersionDahlia, []string{"-objects", "e2edahlia", "-api-version", stripetest.APIVersionDahlia}, stripetest.APIVersionDahlia},
 	}
-	for _, want := range []string{
-		"redis-cli HGETALL 'stripeq:customer:{cus_stripeq_demo_e2e}'",
-		"delinquent                   false",
-		"last_dispute_outcome         won",
-		"last_payment_error           insufficient_funds",
-		"on_hold                      false",
-		"subscription_status          active",
-		"email                        jenny.rosen@example.com",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the final record lacks %q:\n%s", want, out)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := s.trigger(t, append(tc.args, "scenario", "-shuffle")...)
+			customer := stripetest.CustomerID(tc.args[1])
+			if !strings.Contains(out, "scenario for customer "+customer+" (shuffled order, API version "+tc.want+")") {
+				t.Errorf("the output does not name the customer and version:\n%s", out)
+			}
+			if c := strings.Count(out, `→ 200 {"message":"Received"}`); c != len(eventsender.Lifecycle) {
+				t.Errorf("%d events received, want %d:\n%s", c, len(eventsender.Lifecycle), out)
+			}
+			for _, want := range []string{
+				"redis-cli HGETALL 'stripeq:customer:{" + customer + "}'",
+				"delinquent                   false",
+				"last_dispute_outcome         won",
+				"last_payment_error           insufficient_funds",
+				"on_hold                      false",
+				"subscription_status          active",
+				"email                        jenny.rosen@example.com",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the final record lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }

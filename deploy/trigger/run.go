@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs.StringVar(&d.Account, "account", "", "a Connect account ID (acct_…) for the event")
 	fs.BoolVar(&d.Livemode, "livemode", false, "mark the event live mode")
 	fs.StringVar(&d.Objects, "objects", "", "suffix for the object IDs (cus_stripeq_demo_<suffix>, …); default: the fixtures' IDs, or a fresh one for scenario")
+	fs.StringVar(&s.APIVersion, "api-version", stripetest.APIVersion20231016, "the webhook endpoint's Stripe API version, at which the events are rendered: "+strings.Join(stripetest.APIVersions(), ", "))
 	shuffle := fs.Bool("shuffle", false, "scenario: deliver in a random order")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "scenario: the Redis to read the customer record from (default REDIS_URL)")
 	fs.Usage = func() {
@@ -63,10 +64,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fs.Usage()
 		return errors.New("name one event type, scenario or list")
 	}
+	if !slices.Contains(stripetest.APIVersions(), s.APIVersion) {
+		return fmt.Errorf("-api-version %q: no fixtures at that version; the versions are %s", s.APIVersion, strings.Join(stripetest.APIVersions(), ", "))
+	}
 	switch cmd := words[0]; {
 	case cmd == "list":
+		fmt.Fprintln(out, "event types (at every API version):")
 		for _, t := range stripetest.FixtureTypes() {
-			fmt.Fprintln(out, t)
+			fmt.Fprintln(out, "  "+t)
+		}
+		fmt.Fprintf(out, "API versions (-api-version, default %s):\n", stripetest.APIVersion20231016)
+		for _, v := range stripetest.APIVersions() {
+			fmt.Fprintln(out, "  "+v)
 		}
 		return nil
 	case cmd == "scenario":
@@ -80,12 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 }
 
 // scenario plays the lifecycle for a new customer, waits until the worker
-// has handled every event, and prints the customer record from Redis.
+// has handled every event the api took (not those whose type it ignores),
+// and prints the customer record from Redis.
 func scenario(ctx context.Context, s eventsender.Sender, d eventsender.Delivery, shuffle bool, redisURL string, out io.Writer) error {
 	if d.Objects == "" {
 		d.Objects = eventsender.RandomSuffix()
 	}
-	fmt.Fprintf(out, "scenario for customer %s (%s order)\n", stripetest.CustomerID(d.Objects), map[bool]string{true: "shuffled", false: "Stripe's"}[shuffle])
+	fmt.Fprintf(out, "scenario for customer %s (%s order, API version %s)\n", stripetest.CustomerID(d.Objects), map[bool]string{true: "shuffled", false: "Stripe's"}[shuffle], s.APIVersion)
 	ids, err := s.Scenario(ctx, d, shuffle)
 	if err != nil {
 		return err

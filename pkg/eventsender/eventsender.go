@@ -1,6 +1,7 @@
 // Package eventsender delivers realistic, signed Stripe events to a stripeq
 // receiver, as Stripe would: the offline `stripe trigger` behind `go tool
-// task trigger` and the demo. The events are pkg/stripetest's fixtures.
+// task trigger` and the demo. The events are pkg/stripetest's fixtures, at
+// the API version the Sender's endpoint has.
 package eventsender
 
 import (
@@ -35,6 +36,21 @@ type Sender struct {
 	URL    string    // the webhook URL, e.g. http://127.0.0.1:8080/webhooks/stripe
 	Secret string    // the signing secret
 	Out    io.Writer // one line per delivery: type, event ID, answer
+	// APIVersion is the API version of the webhook endpoint, at which Stripe
+	// renders the events: one of stripetest.APIVersions. If empty,
+	// stripetest.APIVersion20231016.
+	APIVersion string
+}
+
+// apiVersion returns s's API version, or an error naming the known ones.
+func (s Sender) apiVersion() (string, error) {
+	if s.APIVersion == "" {
+		return stripetest.APIVersion20231016, nil
+	}
+	if !slices.Contains(stripetest.APIVersions(), s.APIVersion) {
+		return "", fmt.Errorf("no fixtures at API version %q; the versions are %s", s.APIVersion, strings.Join(stripetest.APIVersions(), ", "))
+	}
+	return s.APIVersion, nil
 }
 
 // Delivery is what a delivery varies, as Stripe really does.
@@ -50,17 +66,28 @@ type Delivery struct {
 	Edit func(e map[string]any)
 }
 
-// Send builds an event of eventType, created at created, and delivers it.
-// It returns the event ID.
+// Send builds an event of eventType at s's API version, created at created,
+// and delivers it. It returns the event ID.
 func (s Sender) Send(ctx context.Context, eventType string, created time.Time, d Delivery) (string, error) {
-	if !slices.Contains(stripetest.FixtureTypes(), eventType) {
-		return "", fmt.Errorf("no fixture for event type %q", eventType)
+	id, _, err := s.send(ctx, eventType, created, d)
+	return id, err
+}
+
+// send is Send, also reporting whether the receiver ignored the event (its
+// type is not permitted: STRIPE_EVENTS).
+func (s Sender) send(ctx context.Context, eventType string, created time.Time, d Delivery) (id string, ignored bool, err error) {
+	version, err := s.apiVersion()
+	if err != nil {
+		return "", false, err
 	}
-	id := d.ID
+	if !slices.Contains(stripetest.FixtureTypes(), eventType) {
+		return "", false, fmt.Errorf("no fixture for event type %q", eventType)
+	}
+	id = d.ID
 	if id == "" {
 		id = "evt_" + randomHex(12)
 	}
-	body := stripetest.Fixture(eventType)
+	body := stripetest.FixtureAt(version, eventType)
 	if d.Objects != "" {
 		body = stripetest.Relabel(body, d.Objects)
 	}
@@ -74,7 +101,7 @@ func (s Sender) Send(ctx context.Context, eventType string, created time.Time, d
 		}
 	})
 	if _, err := stripetask.Decode(body); err != nil {
-		return "", fmt.Errorf("event %s: %w", eventType, err)
+		return "", false, fmt.Errorf("event %s: %w", eventType, err)
 	}
 	deliveries := 1
 	if d.Twice {
@@ -91,14 +118,19 @@ func (s Sender) Send(ctx context.Context, eventType string, created time.Time, d
 		}
 		status, answer, err := s.post(ctx, body, stripetest.Sign(body, ts, secrets...))
 		if err != nil {
-			return id, err
+			return id, false, err
 		}
 		if s.Out != nil {
 			fmt.Fprintf(s.Out, "%-40s %s → %d %s\n", eventType, id, status, answer)
 		}
+		ignored = status == http.StatusOK && answer == answerIgnored
 	}
-	return id, nil
+	return id, ignored, nil
 }
+
+// answerIgnored is the api's answer to an event whose type it does not
+// permit (STRIPE_EVENTS): it stores no task for it.
+const answerIgnored = `{"message":"ignored"}`
 
 // post delivers body with the headers Stripe sends and returns the status
 // and the answer's body.
@@ -121,10 +153,12 @@ func (s Sender) post(ctx context.Context, body []byte, sig string) (int, string,
 	return resp.StatusCode, strings.TrimSpace(string(b)), nil
 }
 
-// Lifecycle is one customer's story, in the order Stripe creates it:
-// subscription created → upcoming invoice → payment failed → dispute
-// opened → invoice paid → dispute won.
-var Lifecycle = []string{
+// Lifecycle is one customer's story as Scenario plays it, in the order
+// Stripe creates it (stripetest.Lifecycle's): subscription created →
+// upcoming invoice → payment failed → dispute opened → invoice paid →
+// dispute won. It is the part of stripetest's story whose events the
+// customer record depends on.
+var Lifecycle = storyTypes(
 	"customer.created",
 	"customer.subscription.created",
 	"invoice.upcoming",
@@ -134,12 +168,32 @@ var Lifecycle = []string{
 	"charge.dispute.created",
 	"invoice.paid",
 	"charge.dispute.closed",
+)
+
+// storyTypes returns the types of stripetest.Lifecycle that are in types,
+// in its order; it panics on a type it lacks.
+func storyTypes(types ...string) []string {
+	var out []string
+	for _, t := range stripetest.Lifecycle() {
+		if slices.Contains(types, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) != len(types) {
+		panic(fmt.Sprintf("eventsender: %q are not all in stripetest.Lifecycle", types))
+	}
+	return out
 }
 
-// Scenario delivers the Lifecycle for the customer of d.Objects, created a
-// second apart a few minutes ago, in Stripe's order or shuffled. It returns
-// the event IDs.
+// Scenario delivers the Lifecycle at s's API version for the customer of
+// d.Objects, created a second apart a few minutes ago, in Stripe's order or
+// shuffled. It returns the IDs of the events the receiver took, to wait for
+// (WaitHandled): an event it ignored, its type not being permitted
+// (STRIPE_EVENTS), is delivered but left out.
 func (s Sender) Scenario(ctx context.Context, d Delivery, shuffle bool) ([]string, error) {
+	if _, err := s.apiVersion(); err != nil {
+		return nil, err
+	}
 	d.ID = ""
 	start := time.Now().Add(-5 * time.Minute)
 	created := map[string]time.Time{}
@@ -152,11 +206,13 @@ func (s Sender) Scenario(ctx context.Context, d Delivery, shuffle bool) ([]strin
 	}
 	var ids []string
 	for _, t := range order {
-		id, err := s.Send(ctx, t, created[t], d)
+		id, ignored, err := s.send(ctx, t, created[t], d)
 		if err != nil {
 			return ids, err
 		}
-		ids = append(ids, id)
+		if !ignored {
+			ids = append(ids, id)
+		}
 	}
 	return ids, nil
 }

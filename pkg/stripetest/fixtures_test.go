@@ -484,15 +484,8 @@ func TestFixtures(t *testing.T) {
 			eq(t, "outcome.reason", c.Outcome.Reason, "insufficient_funds")
 		}},
 		{"payment_intent.payment_failed", func(t *testing.T, e *stripe.Event) {
-			var pi stripe.PaymentIntent
-			decode(t, e, &pi)
-			eq(t, "id", pi.ID, paymentIntentID)
-			eq(t, "status", pi.Status, stripe.PaymentIntentStatusRequiresPaymentMethod)
-			eq(t, "amount", pi.Amount, amount)
-			eq(t, "currency", pi.Currency, currency)
-			eq(t, "customer", idOf(pi.Customer), customerID)
-			eq(t, "invoice", idOf(pi.Invoice), invoiceID)
-			eq(t, "latest_charge", idOf(pi.LatestCharge), chargeID)
+			pi := checkPaymentIntent(t, e, stripe.PaymentIntentStatusRequiresPaymentMethod)
+			eq(t, "amount_received", pi.AmountReceived, 0)
 			lpe := pi.LastPaymentError
 			if lpe == nil {
 				t.Fatal("last_payment_error is null")
@@ -509,16 +502,8 @@ func TestFixtures(t *testing.T) {
 		}},
 
 		{"payment_intent.succeeded", func(t *testing.T, e *stripe.Event) {
-			var pi stripe.PaymentIntent
-			decode(t, e, &pi)
-			eq(t, "id", pi.ID, paymentIntentID)
-			eq(t, "status", pi.Status, stripe.PaymentIntentStatusSucceeded)
-			eq(t, "amount", pi.Amount, amount)
+			pi := checkPaymentIntent(t, e, stripe.PaymentIntentStatusSucceeded)
 			eq(t, "amount_received", pi.AmountReceived, amount)
-			eq(t, "currency", pi.Currency, currency)
-			eq(t, "customer", idOf(pi.Customer), customerID)
-			eq(t, "invoice", idOf(pi.Invoice), invoiceID)
-			eq(t, "latest_charge", idOf(pi.LatestCharge), chargeID)
 			if v, ok := e.Data.Object["last_payment_error"]; !ok || v != nil {
 				t.Errorf("raw last_payment_error = %v (present %v), want null", v, ok)
 			}
@@ -798,6 +783,22 @@ func checkInvoice(t *testing.T, e *stripe.Event, id string, status stripe.Invoic
 	}
 	eq(t, "lines[0].subscription", idOf(in.Lines.Data[0].Subscription), subscriptionID)
 	return &in
+}
+
+// checkPaymentIntent checks what the invoice's payment intent has in every
+// event: its ID, amount, customer, invoice and latest charge.
+func checkPaymentIntent(t *testing.T, e *stripe.Event, status stripe.PaymentIntentStatus) *stripe.PaymentIntent {
+	t.Helper()
+	var pi stripe.PaymentIntent
+	decode(t, e, &pi)
+	eq(t, "id", pi.ID, paymentIntentID)
+	eq(t, "status", pi.Status, status)
+	eq(t, "amount", pi.Amount, amount)
+	eq(t, "currency", pi.Currency, currency)
+	eq(t, "customer", idOf(pi.Customer), customerID)
+	eq(t, "invoice", idOf(pi.Invoice), invoiceID)
+	eq(t, "latest_charge", idOf(pi.LatestCharge), chargeID)
+	return &pi
 }
 
 func checkDispute(t *testing.T, e *stripe.Event, status stripe.DisputeStatus) *stripe.Dispute {

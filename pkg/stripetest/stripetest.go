@@ -1,6 +1,5 @@
 // Package stripetest makes signed, real-shaped Stripe webhook deliveries for
-// tests, benchmarks and the local event sender. It is test support: its
-// names may change with stripeq's own tests, without a compatibility promise.
+// tests, benchmarks and the local event sender.
 //
 // # The story
 //
