@@ -13,6 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // The audit log records every operator action, in the Console or through
@@ -24,7 +26,7 @@ import (
 //	stripeq:audit  STREAM  user, action, target, count, reason, result, detail
 //
 // Field names are permanent once deployed.
-const auditKey = "stripeq:audit"
+const auditKey = keyspace.Audit
 
 // defaultAuditRetention is AUDIT_RETENTION's default: 90 days.
 const defaultAuditRetention = 90 * 24 * time.Hour

@@ -20,6 +20,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // role is what a signed-in user may do.
@@ -44,10 +46,6 @@ const (
 
 // sessionCookie is the name of the session cookie.
 const sessionCookie = "stripeq_session"
-
-// sessionKeyPrefix starts the Redis key of a session:
-// stripeq:dashboard:session:<SHA-256 of the cookie value>.
-const sessionKeyPrefix = "stripeq:dashboard:session:"
 
 // account is one configured user.
 type account struct {
@@ -144,7 +142,7 @@ func (a *authenticator) sessionProof(acc account, salt []byte, key string) strin
 
 func sessionKey(token string) string {
 	h := sha256.Sum256([]byte(token))
-	return sessionKeyPrefix + hex.EncodeToString(h[:])
+	return keyspace.DashboardSession(hex.EncodeToString(h[:]))
 }
 
 // session is what Redis holds for one login.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // Bulk re-runs over more than maxBulk executions run as jobs in the
@@ -25,7 +26,7 @@ const jobTTL = 24 * time.Hour
 // jobWorkers is how many re-runs a job does at once.
 const jobWorkers = 8
 
-func (s *server) jobKey(id string) string { return "stripeq:job:{" + s.cfg.Task.Queue + "}:" + id }
+func (s *server) jobKey(id string) string { return keyspace.Job(s.cfg.Task.Queue, id) }
 
 // job is the progress of one bulk re-run.
 type job struct {

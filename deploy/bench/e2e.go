@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/records"
 )
 
@@ -201,7 +202,7 @@ func (b *bench) checkStored(ctx context.Context, stripeq bool, c *corpus, stored
 	if !stripeq {
 		return nil
 	}
-	completed := "asynq:{" + queue + "}:completed"
+	completed := keyspace.Completed(queue)
 	deadline := time.Now().Add(10 * time.Second)
 	for count(ctx, b.redis.rdb, completed) < int64(stored) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -239,7 +240,7 @@ func (b *bench) sampleBacklog(ctx context.Context) func() []backlogSample {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				n := count(ctx, b.redis.rdb, "asynq:{"+queue+"}:pending")
+				n := count(ctx, b.redis.rdb, keyspace.Pending(queue))
 				mu.Lock()
 				samples = append(samples, backlogSample{time.Now(), n})
 				mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -90,7 +91,7 @@ func (b *bench) ingest(ctx context.Context) error {
 				}
 				return fmt.Sprintf(" %s: %d answered 200 but %d %s", strings.ToUpper(what), r.ok, got, what)
 			}
-			lost := check("stored", count(ctx, b.redis.rdb, "asynq:{"+queue+"}:pending"))
+			lost := check("stored", count(ctx, b.redis.rdb, keyspace.Pending(queue)))
 			if rc.indexed {
 				// The api writes index entries in the background: give
 				// the last ones a moment.

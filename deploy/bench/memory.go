@@ -11,9 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/stripeq/stripeq/pkg/execindex"
-	"github.com/stripeq/stripeq/pkg/failures"
-	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // memory measures the Redis memory a retained execution costs: -memory-events
@@ -73,7 +71,7 @@ func (b *bench) memory(ctx context.Context) error {
 		},
 		line{
 			target:   "marker",
-			figure:   fmt.Sprintf("%.0f B/event kept for DEDUPE_WINDOW (stripeq:seen:*)", s.marker),
+			figure:   fmt.Sprintf("%.0f B/event kept for DEDUPE_WINDOW (%s*)", s.marker, keyspace.Seen(queue, "")),
 			baseline: fmt.Sprintf("%.0f B/task kept instead", base.perExecution()),
 			ratio:    fmt.Sprintf("%.3f×", s.marker/base.perExecution()),
 			goal:     "report",
@@ -94,7 +92,7 @@ func (b *bench) memory(ctx context.Context) error {
 		},
 		line{
 			target:   "index",
-			figure:   fmt.Sprintf("%.0f B/event (stripeq:idx:*; keys hash entry %.0f)", s.index, s.indexParts["keys"]),
+			figure:   fmt.Sprintf("%.0f B/event (%s*; keys hash entry %.0f)", s.index, keyspace.Index(queue), s.indexParts["keys"]),
 			baseline: "0 (no index)",
 			ratio:    fmt.Sprintf("+%.0f%%", 100*s.index/(s.perExecution()-s.index)),
 			goal:     "report",
@@ -169,8 +167,8 @@ const (
 	partAttempts  = "attempt history" // stripeq:fail:{q}:att:<id>
 	partFailures  = "failure store"   // every other stripeq:fail:{q}:* key
 	partMarker    = "duplicate marker"
-	partKeyspace  = "keyspace"             // the main and expires dictionaries' bucket slots and expires entries, from MEMORY STATS
-	partRecords   = "other stripeq:* keys" // the worker's records of customers, subscriptions…, slots, alerts: per object or fixed, not per execution
+	partKeyspace  = "keyspace"              // the main and expires dictionaries' bucket slots and expires entries, from MEMORY STATS
+	partRecords   = "other keys of stripeq" // the worker's records of customers, subscriptions…, slots, alerts: per object or fixed, not per execution
 	partAsynq     = "asynq's other keys"
 	partOther     = "other keys"
 )
@@ -247,7 +245,7 @@ func (f memFigures) gap() float64 { return (f.used - f.clients - f.all()) / f.al
 // keyFamily names the family of key (execParts, otherParts), and for an
 // index key its index family.
 func keyFamily(key string) (part, index string) {
-	asynqQ, idx := "asynq:{"+queue+"}:", execindex.KeyPrefix(queue)
+	asynqQ, idx := keyspace.Queue(queue), keyspace.Index(queue)
 	switch {
 	case strings.HasPrefix(key, asynqQ+"t:"):
 		return partTask, ""
@@ -256,15 +254,15 @@ func keyFamily(key string) (part, index string) {
 	case strings.HasPrefix(key, idx):
 		fam, _, _ := strings.Cut(key[len(idx):], ":")
 		return partIndex, fam
-	case strings.HasPrefix(key, failures.KeyPrefix(queue)+"att:"):
+	case strings.HasPrefix(key, keyspace.FailAttempts(queue, "")):
 		return partAttempts, ""
-	case strings.HasPrefix(key, failures.KeyPrefix(queue)):
+	case strings.HasPrefix(key, keyspace.Fail(queue)):
 		return partFailures, ""
-	case strings.HasPrefix(key, "stripeq:seen:{"+queue+"}:"):
+	case strings.HasPrefix(key, keyspace.Seen(queue, "")):
 		return partMarker, ""
-	case strings.HasPrefix(key, records.Prefix):
+	case strings.HasPrefix(key, keyspace.Prefix):
 		return partRecords, ""
-	case strings.HasPrefix(key, "asynq:"):
+	case strings.HasPrefix(key, keyspace.AsynqPrefix):
 		return partAsynq, ""
 	}
 	return partOther, ""

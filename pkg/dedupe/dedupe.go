@@ -34,6 +34,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
@@ -61,7 +62,7 @@ func New(rdb redis.UniversalClient, window time.Duration) *Marks {
 // Key returns the key of the markers of the events of queue created on
 // the UTC day of created (unix seconds): "stripeq:seen:{<queue>}:<yyyymmdd>".
 func Key(queue string, created int64) string {
-	return "stripeq:seen:{" + queue + "}:" + time.Unix(created, 0).UTC().Format("20060102")
+	return keyspace.Seen(queue, time.Unix(created, 0).UTC().Format("20060102"))
 }
 
 // expiry returns when the key of created's day expires: the end of that

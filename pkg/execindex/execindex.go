@@ -79,6 +79,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -161,7 +162,7 @@ func (ix *Index) SetMaxExamined(n int) {
 
 // KeyPrefix returns the prefix of every index key of queue:
 // "stripeq:idx:{queue}:".
-func KeyPrefix(queue string) string { return "stripeq:idx:{" + queue + "}:" }
+func KeyPrefix(queue string) string { return keyspace.Index(queue) }
 
 // Queue returns the queue the index covers.
 func (ix *Index) Queue() string { return ix.queue }
@@ -238,13 +239,13 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 	// The values sets after the sets: Values forgets a value only while
 	// its set is empty (forgetScript), and a type prefix is answered from
 	// the types values:type lists.
-	p.SAdd(ctx, ix.pre+"values:"+FieldType, m.Type)
-	p.SAdd(ctx, ix.pre+"values:"+FieldAPIVersion, m.APIVersion)
+	p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldType), m.Type)
+	p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldAPIVersion), m.APIVersion)
 	if m.Account != "" {
-		p.SAdd(ctx, ix.pre+"values:"+FieldAccount, m.Account)
+		p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldAccount), m.Account)
 	}
-	p.HSet(ctx, ix.pre+"keys", id, joinKeys(sufs))
-	return p.ZAddNX(ctx, ix.pre+"all", z)
+	p.HSet(ctx, keyspace.IndexKeys(ix.queue), id, joinKeys(sufs))
+	return p.ZAddNX(ctx, keyspace.IndexAll(ix.queue), z)
 }
 
 // joinKeys encodes the index keys of one entry (suffixes, and reruns:)
@@ -290,7 +291,7 @@ var keyTags = map[string]byte{"type": 't', "livemode": 'm', "apiVersion": 'v', "
 // Remove drops id from the index, and its re-run history when it is an
 // original. It is not an error when id is not indexed.
 func (ix *Index) Remove(ctx context.Context, id string) error {
-	if err := removeScript.Run(ctx, ix.rdb, []string{ix.pre + "keys"}, ix.pre, id).Err(); err != nil {
+	if err := removeScript.Run(ctx, ix.rdb, []string{keyspace.IndexKeys(ix.queue)}, ix.pre, id).Err(); err != nil {
 		return fmt.Errorf("execindex: remove %s: %w", id, err)
 	}
 	return nil
@@ -299,7 +300,7 @@ func (ix *Index) Remove(ctx context.Context, id string) error {
 // NextRerunID returns a new task ID for a re-run copy of original:
 // "<original>:rerun:<n>", n counting from 1.
 func (ix *Index) NextRerunID(ctx context.Context, original string) (string, error) {
-	n, err := ix.rdb.HIncrBy(ctx, ix.pre+"rerunseq", original, 1).Result()
+	n, err := ix.rdb.HIncrBy(ctx, keyspace.IndexRerunSeq(ix.queue), original, 1).Result()
 	if err != nil {
 		return "", fmt.Errorf("execindex: next re-run ID of %s: %w", original, err)
 	}
@@ -315,7 +316,7 @@ type Rerun struct {
 // Reruns returns the re-run copies of original that are still indexed,
 // oldest first.
 func (ix *Index) Reruns(ctx context.Context, original string) ([]Rerun, error) {
-	zs, err := ix.rdb.ZRangeWithScores(ctx, ix.pre+"reruns:"+original, 0, -1).Result()
+	zs, err := ix.rdb.ZRangeWithScores(ctx, keyspace.IndexReruns(ix.queue, original), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("execindex: re-runs of %s: %w", original, err)
 	}
@@ -328,7 +329,7 @@ func (ix *Index) Reruns(ctx context.Context, original string) ([]Rerun, error) {
 
 // ReceivedAt returns when id was indexed, and false when it is not.
 func (ix *Index) ReceivedAt(ctx context.Context, id string) (time.Time, bool, error) {
-	s, err := ix.rdb.ZScore(ctx, ix.pre+"all", id).Result()
+	s, err := ix.rdb.ZScore(ctx, keyspace.IndexAll(ix.queue), id).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return time.Time{}, false, nil
@@ -349,7 +350,7 @@ type ValueCount struct {
 // FieldAccount) that indexed executions have, sorted by value, with their
 // counts. Values with no execution left are forgotten.
 func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error) {
-	set := ix.pre + "values:" + field
+	set := keyspace.IndexValues(ix.queue, field)
 	vals, err := ix.rdb.SMembers(ctx, set).Result()
 	if err != nil {
 		return nil, fmt.Errorf("execindex: values of %s: %w", field, err)
@@ -391,7 +392,7 @@ func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error)
 // empty, in one script, and returns how many it dropped.
 func (ix *Index) forget(ctx context.Context, field string, vals ...any) (int64, error) {
 	key := map[string]string{FieldType: "type:", FieldAPIVersion: "apiVersion:", FieldAccount: "account:"}[field]
-	return forgetScript.Run(ctx, ix.rdb, []string{ix.pre + "values:" + field}, append([]any{ix.pre + key}, vals...)...).Int64()
+	return forgetScript.Run(ctx, ix.rdb, []string{keyspace.IndexValues(ix.queue, field)}, append([]any{ix.pre + key}, vals...)...).Int64()
 }
 
 // forgetScript drops from a values set the values whose set is empty.

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // Filter selects executions. Every set field must match; the zero Filter
@@ -161,7 +162,7 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 		keys = append(keys, ix.pre+s)
 	}
 	if len(keys) == 0 {
-		keys = append(keys, ix.pre+"all")
+		keys = append(keys, keyspace.IndexAll(ix.queue))
 	}
 	hi, lo := "+inf", "-inf"
 	if !f.To.IsZero() {
@@ -179,7 +180,7 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 		setops = "1"
 	}
 	res, err := queryScript.Run(ctx, ix.rdb, keys,
-		ix.pre, "asynq:{"+ix.queue+"}:", hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small, ix.examine,
+		ix.pre, keyspace.Queue(ix.queue), hi, lo, strings.Join(f.States, " "), offset, limit, allOnly, f.ID, setops, rand.Text(), ix.small, ix.examine,
 		failures.KeyPrefix(ix.queue), f.typePrefix()).Slice()
 	if err != nil {
 		return Page{}, fmt.Errorf("execindex: query: %w", err)
@@ -192,7 +193,7 @@ func (ix *Index) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 // neither; there Query always uses the walk.
 func (ix *Index) hasSetOps(ctx context.Context) bool {
 	ix.setopsOnce.Do(func() {
-		ix.setops = ix.rdb.Do(ctx, "ZINTERCARD", 1, ix.pre+"all").Err() == nil
+		ix.setops = ix.rdb.Do(ctx, "ZINTERCARD", 1, keyspace.IndexAll(ix.queue)).Err() == nil
 	})
 	return ix.setops
 }
@@ -260,7 +261,7 @@ func (ix *Index) Prune(ctx context.Context) (int, error) {
 	const chunk = 1000
 	start, dropped := int64(0), 0
 	for {
-		res, err := pruneScript.Run(ctx, ix.rdb, []string{ix.pre + "all"}, ix.pre, "asynq:{"+ix.queue+"}:", start, chunk, failures.KeyPrefix(ix.queue)).Int64Slice()
+		res, err := pruneScript.Run(ctx, ix.rdb, []string{keyspace.IndexAll(ix.queue)}, ix.pre, keyspace.Queue(ix.queue), start, chunk, failures.KeyPrefix(ix.queue)).Int64Slice()
 		if err != nil {
 			return dropped, fmt.Errorf("execindex: prune: %w", err)
 		}

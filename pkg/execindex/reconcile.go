@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -27,7 +28,7 @@ type TaskGetter interface {
 // entries it added.
 func (ix *Index) Reconcile(ctx context.Context, tasks TaskGetter) (int, error) {
 	const chunk = 1000
-	qpre := "asynq:{" + ix.queue + "}:"
+	qpre := keyspace.Queue(ix.queue)
 	added := 0
 	for _, state := range States {
 		key := qpre + state
@@ -45,7 +46,7 @@ func (ix *Index) Reconcile(ctx context.Context, tasks TaskGetter) (int, error) {
 			if len(ids) == 0 {
 				break
 			}
-			scores, err := ix.rdb.ZMScore(ctx, ix.pre+"all", ids...).Result()
+			scores, err := ix.rdb.ZMScore(ctx, keyspace.IndexAll(ix.queue), ids...).Result()
 			if err != nil {
 				return added, fmt.Errorf("execindex: reconcile %s: %w", state, err)
 			}
@@ -111,7 +112,7 @@ func (ix *Index) reconcileFailures(ctx context.Context) (int, error) {
 		if len(ids) == 0 {
 			return added, nil
 		}
-		scores, err := ix.rdb.ZMScore(ctx, ix.pre+"all", ids...).Result()
+		scores, err := ix.rdb.ZMScore(ctx, keyspace.IndexAll(ix.queue), ids...).Result()
 		if err != nil {
 			return added, fmt.Errorf("execindex: reconcile failures: %w", err)
 		}

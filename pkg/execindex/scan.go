@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // scanChunk is how many entries Scan checks per round trip.
@@ -51,7 +51,7 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 		keys = append(keys, []string{ix.pre + suf})
 	}
 	if len(keys) == 0 {
-		keys = append(keys, []string{ix.pre + "all"})
+		keys = append(keys, []string{keyspace.IndexAll(ix.queue)})
 	}
 	hi, lo := "+inf", "-inf"
 	if !f.To.IsZero() {
@@ -65,12 +65,12 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 	var cand []redis.Z
 	if f.ID != "" {
 		ids := []string{f.ID}
-		reruns, err := ix.rdb.ZRange(ctx, ix.pre+"reruns:"+f.ID, 0, -1).Result()
+		reruns, err := ix.rdb.ZRange(ctx, keyspace.IndexReruns(ix.queue, f.ID), 0, -1).Result()
 		if err != nil {
 			return fmt.Errorf("execindex: scan: %w", err)
 		}
 		ids = append(ids, reruns...)
-		sc, err := ix.rdb.ZMScore(ctx, ix.pre+"all", ids...).Result()
+		sc, err := ix.rdb.ZMScore(ctx, keyspace.IndexAll(ix.queue), ids...).Result()
 		if err != nil {
 			return fmt.Errorf("execindex: scan: %w", err)
 		}
@@ -119,7 +119,7 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 			cand = slices.CompactFunc(cand, func(a, b redis.Z) bool { return a.Member == b.Member })
 		}
 	}
-	tpre, frec := "asynq:{"+ix.queue+"}:t:", failures.KeyPrefix(ix.queue)+"t:"
+	tpre, frec := keyspace.Task(ix.queue, ""), keyspace.FailRecord(ix.queue, "")
 	for start := 0; start < len(cand); start += scanChunk {
 		chunk := cand[start:min(start+scanChunk, len(cand))]
 		ids := make([]string, len(chunk))
@@ -177,14 +177,14 @@ func msTime(score float64) time.Time { return time.UnixMilli(int64(score)) }
 // typesUnder returns the type sets of the types under prefix p (those
 // that start with p and a dot), sorted, from the values set of types.
 func (ix *Index) typesUnder(ctx context.Context, p string) ([]string, error) {
-	types, err := ix.rdb.SMembers(ctx, ix.pre+"values:"+FieldType).Result()
+	types, err := ix.rdb.SMembers(ctx, keyspace.IndexValues(ix.queue, FieldType)).Result()
 	if err != nil {
 		return nil, err
 	}
 	var keys []string
 	for _, t := range types {
 		if strings.HasPrefix(t, p+".") {
-			keys = append(keys, ix.pre+"type:"+t)
+			keys = append(keys, keyspace.IndexSet(ix.queue, FieldType, t))
 		}
 	}
 	slices.Sort(keys)

@@ -63,6 +63,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -78,15 +79,15 @@ const attemptsTTL = 7 * 24 * time.Hour
 
 // KeyPrefix returns the prefix of every key of queue's failures:
 // "stripeq:fail:{queue}:".
-func KeyPrefix(queue string) string { return "stripeq:fail:{" + queue + "}:" }
+func KeyPrefix(queue string) string { return keyspace.Fail(queue) }
 
 // AllKey returns the ZSET of queue's kept failures.
-func AllKey(queue string) string { return KeyPrefix(queue) + "all" }
+func AllKey(queue string) string { return keyspace.FailAll(queue) }
 
 // RecordKey returns the HASH of one kept failure.
-func RecordKey(queue, id string) string { return KeyPrefix(queue) + "t:" + id }
+func RecordKey(queue, id string) string { return keyspace.FailRecord(queue, id) }
 
-func attemptsKey(queue, id string) string { return KeyPrefix(queue) + "att:" + id }
+func attemptsKey(queue, id string) string { return keyspace.FailAttempts(queue, id) }
 
 // Attempt is one attempt of an execution.
 type Attempt struct {
@@ -212,7 +213,7 @@ func (s *Store) Complete(ctx context.Context, queue, id string, a Attempt, resul
 // release of the task's global concurrency slot). p must not be a MULTI
 // that spans other hash slots (see the package doc).
 func (s *Store) CompleteIn(ctx context.Context, p redis.Pipeliner, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) {
-	tk := asynqTaskKey(queue, id)
+	tk := keyspace.Task(queue, id)
 	if a.Retry == 0 {
 		f := compactOf(a, result)
 		if result != nil {
@@ -283,10 +284,6 @@ func (c compact) attempt(result []byte) Attempt {
 	return a
 }
 
-// asynqTaskKey is asynq's hash of task id in queue (asynq's
-// internal/base.TaskKey in v0.26): it shares the queue's hash tag.
-func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
-
 // Keep stores r, whose last attempt is last, as a failure asynq gives up
 // on. The attempts recorded by AddAttempt are moved into it. Keeping the
 // same ID again replaces the record (a re-run that failed again) and
@@ -307,7 +304,7 @@ func (s *Store) Keep(ctx context.Context, r Record, last Attempt) error {
 	err := keepScript.Run(ctx, s.rdb,
 		[]string{AllKey(r.Queue), RecordKey(r.Queue, r.ID), attemptsKey(r.Queue, r.ID)},
 		r.ID, r.TaskType, r.Payload, headers, b, now.UnixMilli(), r.Retried, r.MaxRetry, cut(r.Err),
-		MaxAttempts, s.retention.Milliseconds(), cutoff, KeyPrefix(r.Queue)+"t:").Err()
+		MaxAttempts, s.retention.Milliseconds(), cutoff, keyspace.FailRecord(r.Queue, "")).Err()
 	if err != nil {
 		return fmt.Errorf("failures: keep %s: %w", r.ID, err)
 	}
@@ -350,7 +347,7 @@ return 1
 func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, RecordKey(queue, id), attemptsKey(queue, id))
-		p.HDel(ctx, asynqTaskKey(queue, id), AttemptField)
+		p.HDel(ctx, keyspace.Task(queue, id), AttemptField)
 		p.ZRem(ctx, AllKey(queue), id)
 		return nil
 	})
@@ -421,7 +418,7 @@ func (s *Store) Attempts(ctx context.Context, queue, id string) ([]Attempt, erro
 	var field *redis.SliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		raw = p.LRange(ctx, attemptsKey(queue, id), 0, -1)
-		field = p.HMGet(ctx, asynqTaskKey(queue, id), AttemptField, "result")
+		field = p.HMGet(ctx, keyspace.Task(queue, id), AttemptField, "result")
 		return nil
 	})
 	if err != nil {

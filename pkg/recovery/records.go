@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // States of a [Record].
@@ -26,9 +28,8 @@ const (
 //	STRING stripeq:recoveries:check the periodic check's lock: the replica that
 //	                               set it checks; expires within RECOVER_INTERVAL
 const (
-	recordPrefix = "stripeq:recovery:"
-	listKey      = "stripeq:recoveries"
-	checkLockKey = "stripeq:recoveries:check"
+	listKey      = keyspace.Recoveries
+	checkLockKey = keyspace.RecoveriesCheck
 )
 
 // RecordTTL is how long a recovery's record is kept; KeepRecords is how
@@ -85,7 +86,7 @@ func (r *Records) Save(ctx context.Context, rec Record) error {
 		return err
 	}
 	_, err = r.RDB.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, recordPrefix+rec.ID, b, RecordTTL)
+		p.Set(ctx, keyspace.Recovery(rec.ID), b, RecordTTL)
 		p.ZAdd(ctx, listKey, redis.Z{Score: float64(rec.StartedAt.UnixMilli()), Member: rec.ID})
 		p.ZRemRangeByRank(ctx, listKey, 0, -KeepRecords-1)
 		return nil
@@ -98,7 +99,7 @@ func (r *Records) Save(ctx context.Context, rec Record) error {
 
 // Get reads the record id, or returns ErrNotFound.
 func (r *Records) Get(ctx context.Context, id string) (Record, error) {
-	b, err := r.RDB.Get(ctx, recordPrefix+id).Bytes()
+	b, err := r.RDB.Get(ctx, keyspace.Recovery(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
 
@@ -73,7 +74,7 @@ func New(t testing.TB) *DB {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		for n := 1; n <= 15; n++ {
-			key := "stripeq:test:claim:" + strconv.Itoa(n)
+			key := keyspace.TestClaim(n)
 			ok, err := claims.SetNX(ctx, key, token, 15*time.Minute).Result()
 			if err != nil {
 				t.Fatalf("redistest: TEST_REDIS_URL does not answer: %v", err)

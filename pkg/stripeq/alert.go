@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/alert"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -38,13 +39,13 @@ type alerter struct {
 	dashboardURL string // for the link in the message
 	client       *http.Client
 	rdb          redis.UniversalClient // nil: every failure alerts at once
-	pre          string                // "stripeq:alert:{queue}:"
+	queue        string                // QUEUE_NAME, the keys' hash tag
 	interval     time.Duration
 }
 
 func newAlerter(cfg Config, rdb redis.UniversalClient) alerter {
 	return alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alert.Client(),
-		rdb: rdb, pre: "stripeq:alert:{" + cfg.Queue + "}:", interval: cfg.AlertInterval}
+		rdb: rdb, queue: cfg.Queue, interval: cfg.AlertInterval}
 }
 
 // countScript counts one failure for the next summary, unless its type
@@ -122,7 +123,7 @@ func (a alerter) first(ctx context.Context, kind string, err error) bool {
 		return false
 	}
 	if a.rdb != nil {
-		keys := []string{a.pre + "seen:" + kind, a.pre + "bytype", a.pre + "byerr"}
+		keys := []string{keyspace.AlertSeen(a.queue, kind), keyspace.AlertByType(a.queue), keyspace.AlertByError(a.queue)}
 		first, cerr := countScript.Run(ctx, a.rdb, keys, a.interval.Milliseconds(), kind, errorClass(err)).Int()
 		if cerr == nil && first == 0 {
 			return false // in the next summary
@@ -161,7 +162,7 @@ func (a alerter) run(ctx context.Context, log *slog.Logger) {
 // summarize sends the summary of the failures counted since the last one,
 // when it is due.
 func (a alerter) summarize(ctx context.Context, log *slog.Logger) {
-	res, err := takeScript.Run(ctx, a.rdb, []string{a.pre + "bytype", a.pre + "byerr", a.pre + "lock"}, a.interval.Milliseconds()).Slice()
+	res, err := takeScript.Run(ctx, a.rdb, []string{keyspace.AlertByType(a.queue), keyspace.AlertByError(a.queue), keyspace.AlertLock(a.queue)}, a.interval.Milliseconds()).Slice()
 	if err != nil || len(res) != 2 {
 		if err != nil && ctx.Err() == nil {
 			log.Warn("alert summary: Redis did not answer", logging.Err(err))

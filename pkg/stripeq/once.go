@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // OnceTTL is how long [Once] remembers that a side effect was done: 100
@@ -25,7 +27,7 @@ const (
 // OnceKey is the Redis key [Once] keeps for the event eventID and kind:
 // "stripeq:once:{<event ID>}:<kind>". It holds "done", or the claim of a
 // running execution, expiring.
-func OnceKey(eventID, kind string) string { return "stripeq:once:{" + eventID + "}:" + kind }
+func OnceKey(eventID, kind string) string { return keyspace.Once(eventID, kind) }
 
 // onceClaim claims KEYS[1] for ARGV[1] for ARGV[2] ms, unless it is done
 // or claimed.

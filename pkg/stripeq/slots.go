@@ -12,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // errNoSlot means every global concurrency slot stayed taken while the task
@@ -85,12 +87,12 @@ type parkedSlot struct {
 }
 
 // SlotsKey returns the ZSET of the global slots of queue (QUEUE_NAME).
-func SlotsKey(queue string) string { return "stripeq:slots:{" + queue + "}" }
+func SlotsKey(queue string) string { return keyspace.Slots(queue) }
 
 // SlotsWantedKey returns the flag that a task was refused a global slot of
 // queue (QUEUE_NAME) within the last second: while it is set, finished
 // handlers release their slots instead of keeping them for their process.
-func SlotsWantedKey(queue string) string { return SlotsKey(queue) + ":wanted" }
+func SlotsWantedKey(queue string) string { return keyspace.SlotsWanted(queue) }
 
 // newSlots returns a limit of n handlers at once; 0 turns it off. queue
 // is QUEUE_NAME, also when it is sharded: one limit holds over every shard.

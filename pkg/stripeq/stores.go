@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -52,7 +53,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, q := range c.queues {
 		// One queue's keys share a slot; a pipeline per queue suits Cluster.
 		kept[i] = c.rdb.ZCard(ctx, failures.AllKey(q))
-		archived[i] = c.rdb.ZCard(ctx, "asynq:{"+q+"}:archived")
+		archived[i] = c.rdb.ZCard(ctx, keyspace.Archived(q))
 	}
 	for i, q := range c.queues {
 		if kept[i].Err() == nil {

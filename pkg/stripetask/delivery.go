@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // A delivery is one Stripe event forwarded to one destination (an HTTP
@@ -96,7 +98,7 @@ func NewDelivery(t *asynq.Task, taskID, name string, retention time.Duration) *a
 // AttemptsKey is the Redis list of a delivery's attempts, oldest first,
 // each one [Attempt] as JSON. The worker expires it with the delivery's
 // retention.
-func AttemptsKey(deliveryTaskID string) string { return "stripeq:delivery:attempts:" + deliveryTaskID }
+func AttemptsKey(deliveryTaskID string) string { return keyspace.DeliveryAttempts(deliveryTaskID) }
 
 // MaxAttemptResponse is how much of a destination's response body an
 // [Attempt] keeps, in bytes.
@@ -135,7 +137,7 @@ func DestinationOf(taskID string) (string, bool) {
 // DeliveryRerunsKey counts the re-run copies of a delivery made from the
 // Console: the n-th is [RerunID](deliveryTaskID, n).
 func DeliveryRerunsKey(deliveryTaskID string) string {
-	return "stripeq:delivery:reruns:" + deliveryTaskID
+	return keyspace.DeliveryReruns(deliveryTaskID)
 }
 
 // OrderKey is the sorted set of the deliveries to destination name that
@@ -143,4 +145,4 @@ func DeliveryRerunsKey(deliveryTaskID string) string {
 // delivery task IDs scored by their event's creation time. A delivery
 // is POSTed only while it is first; it leaves the set when delivered or
 // archived.
-func OrderKey(name, customer string) string { return "stripeq:delivery:order:" + name + ":" + customer }
+func OrderKey(name, customer string) string { return keyspace.DeliveryOrder(name, customer) }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
@@ -97,14 +98,6 @@ type Store struct {
 // New returns a Store sending on batch's Redis.
 func New(batch *redisbatch.Batcher) *Store { return &Store{batch: batch} }
 
-// allQueues is asynq's set of queue names (base.AllQueues).
-const allQueues = "asynq:queues"
-
-// taskKey and pendingKey are asynq's keys of the task id of queue and of
-// its pending list (base.TaskKey, base.PendingKey).
-func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
-func pendingKey(queue string) string  { return "asynq:{" + queue + "}:pending" }
-
 // storeScript stores a task as asynq's enqueueCmd does, with its marker.
 //
 // KEYS[1] asynq:{<queue>}:t:<id>, KEYS[2] asynq:{<queue>}:pending,
@@ -147,7 +140,7 @@ func (s *Store) Store(ctx context.Context, t Task, m *Marker) (Result, error) {
 	if strings.TrimSpace(t.ID) == "" || strings.TrimSpace(t.Type) == "" || strings.TrimSpace(t.Queue) == "" {
 		return 0, fmt.Errorf("%w: ID %q, type %q, queue %q", ErrInvalid, t.ID, t.Type, t.Queue)
 	}
-	keys := []string{taskKey(t.Queue, t.ID), pendingKey(t.Queue)}
+	keys := []string{keyspace.Task(t.Queue, t.ID), keyspace.Pending(t.Queue)}
 	args := []any{Encode(t), t.ID, time.Now().UnixNano(), 0}
 	marks := m != nil && m.Write
 	if m != nil && (m.Lookup || m.Write) {
@@ -180,7 +173,7 @@ func (s *Store) run(ctx context.Context, queue string, keys []string, args []any
 	_, published := s.published.Load(queue)
 	err := s.batch.Do(ctx, func(p redis.Pipeliner) {
 		if !published {
-			sadd = p.SAdd(ctx, allQueues, queue)
+			sadd = p.SAdd(ctx, keyspace.AsynqQueues, queue)
 		}
 		if eval {
 			script = storeScript.Eval(ctx, p, keys, args...)
@@ -199,7 +192,7 @@ func (s *Store) run(ctx context.Context, queue string, keys []string, args []any
 	}
 	if sadd != nil {
 		if err := sadd.Err(); err != nil {
-			return 0, fmt.Errorf("sadd %s: %w", allQueues, err)
+			return 0, fmt.Errorf("sadd %s: %w", keyspace.AsynqQueues, err)
 		}
 		s.published.Store(queue, true)
 	}
