@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
 	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/taskstore"
@@ -83,7 +83,7 @@ func newServer(log *slog.Logger, cfg config, rdb redis.UniversalClient) *server 
 
 // handler returns the Gin engine serving every route in routes.
 func (s *server) handler() http.Handler {
-	r := httpserver.NewEngine(s.log, ctxOutcome, ctxEventID, ctxEventType)
+	r := ginserver.NewEngine(s.log, ctxOutcome, ctxEventID, ctxEventType)
 	r.Use(refuseConflictingLengths())
 	s.routes(r)
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"message": "not found"}) })

@@ -15,7 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -142,7 +142,7 @@ func BenchmarkWebhook(b *testing.B) {
 		{"no-access-log", func() http.Handler {
 			s := newSrv()
 			r := gin.New()
-			r.Use(httpserver.RequestID(), httpserver.Recovery(s.log))
+			r.Use(ginserver.RequestID(), ginserver.Recovery(s.log))
 			s.routes(r)
 			return r
 		}},

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
-	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
 )
 
 // monitoringPath is where asynqmon is mounted.
@@ -61,7 +61,7 @@ type server struct {
 
 // handler returns the Gin engine serving every route in routes.
 func (s *server) handler() http.Handler {
-	r := httpserver.NewEngine(s.log, ctxUser, ctxClient)
+	r := ginserver.NewEngine(s.log, ctxUser, ctxClient)
 	// Route on the escaped path, so that an ID holding "/" (as %2F) is
 	// one path parameter; parameters are unescaped.
 	r.UseRawPath = true
