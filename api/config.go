@@ -128,4 +128,4 @@ func signingSecrets(env *envconfig.Reader) []string {
 }
 
 // permits reports whether an event type is permitted by c.Events.
-func (c config) permits() func(string) bool { return stripetask.Permits(c.Events) }
+func (c config) permits() func(string) bool { return taskenv.Permits(c.Events) }

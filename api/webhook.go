@@ -68,7 +68,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 			return
 		}
 
-		task, meta, err := stripetask.NewMessage(body, s.taskOpts)
+		spec, meta, err := stripetask.NewSpec(body, s.taskOpts)
 		if err != nil {
 			reply(c, http.StatusBadRequest, "bad_request", err.Error())
 			return
@@ -96,6 +96,7 @@ func (s *server) handleWebhook() gin.HandlerFunc {
 		// shared with the deliveries in flight (taskstore): the marker is
 		// written when the task is stored or already was, and with
 		// REDIS_WAIT_REPLICAS confirmed on the replicas with it.
+		task := taskstore.FromSpec(spec)
 		marker := s.marks.Marker(task.Queue, meta.ID, meta.Created, s.needsMarkerLookup(meta.Created))
 		res, err := s.store.Store(ctx, task, marker)
 		switch {

@@ -18,12 +18,13 @@ import (
 	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
 // benchType is a 3.4 KB real-shaped event, pretty-printed as Stripe sends it.
-const benchType = stripetask.ChargeFailed
+const benchType = events.ChargeFailed
 
 // BenchmarkVerifyAndDecode is the api's CPU work per delivery before Redis:
 // the signature check and the envelope decode, against stripe-go's

@@ -23,6 +23,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -197,8 +198,8 @@ func TestWebhookStoresACompressedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !stripetask.IsCompressed(info.Payload) || len(info.Payload) >= len(body)/2 {
-		t.Errorf("stored payload: %d bytes for a %d-byte body, compressed %v", len(info.Payload), len(body), stripetask.IsCompressed(info.Payload))
+	if !compress.IsCompressed(info.Payload) || len(info.Payload) >= len(body)/2 {
+		t.Errorf("stored payload: %d bytes for a %d-byte body, compressed %v", len(info.Payload), len(body), compress.IsCompressed(info.Payload))
 	}
 	got, err := stripetask.Body(info.Payload)
 	if err != nil || !bytes.Equal(got, body) {

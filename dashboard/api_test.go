@@ -15,7 +15,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/failures"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 func rowIDs(l listing) []string {
@@ -497,7 +497,7 @@ func TestPublicAssets(t *testing.T) {
 // seedOutcome writes, as the worker does, a failed attempt and then the
 // completing one with its outcome for task id: the payment_failed notice
 // skipped because a newer payment settled it.
-func seedOutcome(t testing.TB, b *bundle, id string) stripetask.Outcome {
+func seedOutcome(t testing.TB, b *bundle, id string) outcome.Outcome {
 	t.Helper()
 	store := failures.New(b.db.Client, 0)
 	start := time.Now().Add(-2 * time.Minute).UTC()
@@ -507,9 +507,9 @@ func seedOutcome(t testing.TB, b *bundle, id string) stripetask.Outcome {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	o := stripetask.Outcome{
-		Records: []stripetask.RecordChange{{Key: "stripeq:customer:{cus_X}", Changed: false, Why: "a newer event is already applied"}, {Key: "stripeq:charge:{ch_1}", Changed: true}},
-		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: stripetask.NoticeSkipped, Reason: "a newer payment settled it"}},
+	o := outcome.Outcome{
+		Records: []outcome.RecordChange{{Key: "stripeq:customer:{cus_X}", Changed: false, Why: "a newer event is already applied"}, {Key: "stripeq:charge:{ch_1}", Changed: true}},
+		Notices: []outcome.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: outcome.NoticeSkipped, Reason: "a newer payment settled it"}},
 	}
 	result, _ := json.Marshal(o)
 	second := start.Add(time.Minute)

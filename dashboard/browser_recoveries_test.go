@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -59,8 +59,8 @@ func TestBrowserRecoveries(t *testing.T) {
 	b, api := setupRecovery(t, 3)
 	start := time.Now().Add(-30 * time.Minute)
 	api.Add("acct_browser",
-		stripetest.Event(stripetask.InvoicePaid, "evt_browser_a", start),
-		stripetest.Event(stripetask.InvoicePaid, "evt_browser_b", start.Add(time.Second)))
+		stripetest.Event(events.InvoicePaid, "evt_browser_a", start),
+		stripetest.Event(events.InvoicePaid, "evt_browser_b", start.Add(time.Second)))
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/recoveries", opUser, opPass)
 
@@ -73,7 +73,7 @@ func TestBrowserRecoveries(t *testing.T) {
 	got := br.counts()
 	want := map[string]string{
 		"listed": "5", "missing": "5", "enqueued": "0",
-		"by-type:" + stripetask.CustomerCreated: "3", "by-type:" + stripetask.InvoicePaid: "2",
+		"by-type:" + events.CustomerCreated: "3", "by-type:" + events.InvoicePaid: "2",
 		"by-account:platform": "3", "by-account:acct_browser": "2",
 	}
 	for k, v := range want {

@@ -16,13 +16,16 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
+	"github.com/stripeq/stripeq/pkg/stripetask/rerun"
 )
 
 // deliveries is the Console's view of the events forwarded to
 // destinations: each destination's queue ("dest-<name>") read through
 // asynq's inspector, and each delivery's attempts from its
-// stripetask.AttemptsKey list.
+// keyspace.DeliveryAttempts list.
 type deliveries struct {
 	rdb   redis.UniversalClient
 	tasks *asynq.Inspector
@@ -51,14 +54,14 @@ type deliveryRow struct {
 // deliveryDetail is one delivery with its attempts.
 type deliveryDetail struct {
 	deliveryRow
-	Result   string               `json:"result,omitempty"`
-	Attempts []stripetask.Attempt `json:"attempts"`
+	Result   string             `json:"result,omitempty"`
+	Attempts []delivery.Attempt `json:"attempts"`
 }
 
 func rowOf(info *asynq.TaskInfo) deliveryRow {
-	name, _ := stripetask.DestinationOf(info.ID)
+	name, _ := delivery.DestinationOf(info.ID)
 	r := deliveryRow{
-		ID: info.ID, Destination: name, EventID: info.Headers[stripetask.HeaderEventID],
+		ID: info.ID, Destination: name, EventID: info.Headers[delivery.HeaderEventID],
 		EventType: info.Headers[stripetask.HeaderType], State: info.State.String(), Retried: info.Retried,
 		LastError: info.LastErr, RerunOf: info.Headers[stripetask.HeaderRerunOf],
 	}
@@ -82,7 +85,7 @@ func (d *deliveries) destinations() ([]string, error) {
 	}
 	var out []string
 	for _, q := range qs {
-		if name, ok := strings.CutPrefix(q, stripetask.DeliveryQueuePrefix); ok && stripetask.ValidDestinationName(name) {
+		if name, ok := strings.CutPrefix(q, delivery.QueuePrefix); ok && delivery.ValidName(name) {
 			out = append(out, name)
 		}
 	}
@@ -99,7 +102,7 @@ func (d *deliveries) list(destination, state string, page, size int) ([]delivery
 		if names, err = d.destinations(); err != nil {
 			return nil, err
 		}
-	} else if !stripetask.ValidDestinationName(destination) {
+	} else if !delivery.ValidName(destination) {
 		return nil, fmt.Errorf("%w: no destination %q", errNotFound, destination)
 	}
 	states := deliveryStates
@@ -112,7 +115,7 @@ func (d *deliveries) list(destination, state string, page, size int) ([]delivery
 	rows := []deliveryRow{}
 	opts := []asynq.ListOption{asynq.Page(page), asynq.PageSize(size)}
 	for _, name := range names {
-		q := stripetask.DeliveryQueue(name)
+		q := delivery.Queue(name)
 		for _, st := range states {
 			var infos []*asynq.TaskInfo
 			var err error
@@ -148,11 +151,11 @@ var errBadDeliveryFilter = errors.New("bad filter")
 
 // info returns the stored delivery id.
 func (d *deliveries) info(id string) (*asynq.TaskInfo, error) {
-	name, ok := stripetask.DestinationOf(id)
+	name, ok := delivery.DestinationOf(id)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not a delivery", errNotFound, id)
 	}
-	info, err := d.tasks.GetTaskInfo(stripetask.DeliveryQueue(name), id)
+	info, err := d.tasks.GetTaskInfo(delivery.Queue(name), id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil, fmt.Errorf("%w: no delivery %s", errNotFound, id)
 	}
@@ -165,13 +168,13 @@ func (d *deliveries) detail(ctx context.Context, id string) (deliveryDetail, err
 	if err != nil {
 		return deliveryDetail{}, err
 	}
-	raw, err := d.rdb.LRange(ctx, stripetask.AttemptsKey(id), 0, -1).Result()
+	raw, err := d.rdb.LRange(ctx, keyspace.DeliveryAttempts(id), 0, -1).Result()
 	if err != nil {
 		return deliveryDetail{}, err
 	}
-	out := deliveryDetail{deliveryRow: rowOf(info), Result: string(info.Result), Attempts: []stripetask.Attempt{}}
+	out := deliveryDetail{deliveryRow: rowOf(info), Result: string(info.Result), Attempts: []delivery.Attempt{}}
 	for _, s := range raw {
-		var a stripetask.Attempt
+		var a delivery.Attempt
 		if json.Unmarshal([]byte(s), &a) == nil {
 			out.Attempts = append(out.Attempts, a)
 		}
@@ -197,15 +200,15 @@ func (d *deliveries) rerun(ctx context.Context, id string) (rerunResult, error) 
 	default:
 		return rerunResult{}, fmt.Errorf("%w: %s is %s", errConflict, id, info.State)
 	}
-	original := stripetask.Original(info)
+	original := rerun.Original(info)
 	for range 20 {
-		n, err := d.rdb.Incr(ctx, stripetask.DeliveryRerunsKey(original)).Result()
+		n, err := d.rdb.Incr(ctx, keyspace.DeliveryReruns(original)).Result()
 		if err != nil {
 			return rerunResult{}, err
 		}
-		d.rdb.Expire(ctx, stripetask.DeliveryRerunsKey(original), stripetask.DefaultRetention)
+		d.rdb.Expire(ctx, keyspace.DeliveryReruns(original), stripetask.DefaultRetention)
 		newID := stripetask.RerunID(original, n)
-		_, err = d.queue.EnqueueContext(ctx, stripetask.NewRerun(info, newID))
+		_, err = d.queue.EnqueueContext(ctx, rerun.New(info, newID))
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			continue
 		}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -26,17 +28,17 @@ func TestDeliveries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.Enqueue(stripetask.NewDelivery(task, m.ID, dest, 0)); err != nil {
+		if _, err := client.Enqueue(delivery.New(task, m.ID, dest, 0)); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, stripetask.DeliveryID(m.ID, dest))
+		ids = append(ids, delivery.ID(m.ID, dest))
 	}
 	insp := asynq.NewInspectorFromRedisClient(b.db.Client)
 	if err := insp.ArchiveTask("dest-app", ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := json.Marshal(stripetask.Attempt{At: time.Now(), Status: 410, LatencyMS: 12, Response: "<script>alert(1)</script>", Error: "destination app answered 410 Gone"})
-	b.db.Client.RPush(context.Background(), stripetask.AttemptsKey(ids[0]), a)
+	a, _ := json.Marshal(delivery.Attempt{At: time.Now(), Status: 410, LatencyMS: 12, Response: "<script>alert(1)</script>", Error: "destination app answered 410 Gone"})
+	b.db.Client.RPush(context.Background(), keyspace.DeliveryAttempts(ids[0]), a)
 
 	type list struct{ Deliveries []deliveryRow }
 	for _, tt := range []struct {

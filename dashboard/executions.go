@@ -18,6 +18,8 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
+	"github.com/stripeq/stripeq/pkg/stripetask/rerun"
 )
 
 // Page sizes of the executions list.
@@ -219,7 +221,7 @@ type execution struct {
 	LastError    string     `json:"last_error,omitempty"`
 	LastFailedAt *time.Time `json:"last_failed_at,omitempty"`
 	// Outcome is what a completed execution did, in one line
-	// (stripetask.Outcome's Line); "" when it recorded none.
+	// (outcome.Outcome's Line); "" when it recorded none.
 	Outcome       string     `json:"outcome,omitempty"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
@@ -235,10 +237,10 @@ type detail struct {
 	Headers map[string]string `json:"headers"`
 	Payload json.RawMessage   `json:"payload"`
 	// Result is the task's result as stored; Outcome is it read.
-	Result    string              `json:"result,omitempty"`
-	OutcomeOf *stripetask.Outcome `json:"outcome_detail,omitempty"`
-	Retention string              `json:"retention"`
-	Reruns    []rerunLink         `json:"reruns"`
+	Result    string           `json:"result,omitempty"`
+	OutcomeOf *outcome.Outcome `json:"outcome_detail,omitempty"`
+	Retention string           `json:"retention"`
+	Reruns    []rerunLink      `json:"reruns"`
 	// Attempts is the attempt history, oldest first (the latest
 	// failures.MaxAttempts): each attempt's start, duration, worker, and
 	// error or outcome.
@@ -297,7 +299,7 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 	if info.State == asynq.TaskStateCompleted {
 		// An earlier attempt's error is history, not the execution's state.
 		e.LastError, e.LastFailedAt = "", nil
-		if o, ok := stripetask.ParseOutcome(info.Result); ok {
+		if o, ok := outcome.Parse(info.Result); ok {
 			e.Outcome = o.Line()
 		}
 	}
@@ -412,7 +414,7 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	if d.Attempts == nil {
 		d.Attempts = []failures.Attempt{}
 	}
-	if o, ok := stripetask.ParseOutcome(info.Result); ok {
+	if o, ok := outcome.Parse(info.Result); ok {
 		d.OutcomeOf = &o
 	}
 	if keptOnly {
@@ -554,7 +556,7 @@ func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
 }
 
 func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResult, error) {
-	original := stripetask.Original(info)
+	original := rerun.Original(info)
 	m, _ := stripetask.MetadataOf(info)
 	m.ID = original
 	// The copy stays in the original's queue (its shard), and so does its
@@ -566,7 +568,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 		if err != nil {
 			return rerunResult{}, err
 		}
-		_, err = s.queue.EnqueueContext(ctx, stripetask.NewRerun(info, newID))
+		_, err = s.queue.EnqueueContext(ctx, rerun.New(info, newID))
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			continue
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/recovery"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -19,7 +19,7 @@ func setupRecovery(t *testing.T, n int) (*bundle, *stripetest.API) {
 	api := stripetest.NewAPI(t)
 	start := time.Now().Add(-time.Hour)
 	for i := range n {
-		api.Add("", stripetest.Event(stripetask.CustomerCreated, fmt.Sprintf("evt_dash_%d", i), start.Add(time.Duration(i)*time.Second)))
+		api.Add("", stripetest.Event(events.CustomerCreated, fmt.Sprintf("evt_dash_%d", i), start.Add(time.Duration(i)*time.Second)))
 	}
 	b := setupEnv(t, nil, map[string]string{"STRIPE_SECRET_KEY": "rk_test_dashboard", "STRIPE_API_BASE": api.URL})
 	return b, api
@@ -51,7 +51,7 @@ func TestRecoveryAPI(t *testing.T) {
 	if dry.State != recovery.StateDone || dry.Listed != 5 || dry.Missing != 5 || dry.Enqueued != 0 || dry.Error != "" {
 		t.Fatalf("dry run: %+v", dry)
 	}
-	if dry.Progress.MissingByType[stripetask.CustomerCreated] != 5 {
+	if dry.Progress.MissingByType[events.CustomerCreated] != 5 {
 		t.Errorf("dry run by type: %v", dry.Progress.MissingByType)
 	}
 	run := decode[recovery.Record](t, b.op(t, http.MethodPost, "/api/recoveries?since=2h&until=1m"), http.StatusAccepted)

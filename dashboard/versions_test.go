@@ -8,7 +8,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/failures"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 // TestUntestedVersionsBanner: every page tells a signed-in user when
@@ -57,9 +57,9 @@ func TestUntestedVersionsBanner(t *testing.T) {
 // version is in the outcome's line and in the detail's "What it did".
 func TestDetailShowsUnknownFields(t *testing.T) {
 	b := setup(t, seeds[:4])
-	o := stripetask.Outcome{
-		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: stripetask.NoticeSkipped, Reason: "whether the payment belongs to an invoice is unknown at API version 2026-08-26.dahlia"}},
-		Unknown: []stripetask.Unknown{{Field: "invoice", Reason: "the event does not say whether this payment belongs to an invoice"}},
+	o := outcome.Outcome{
+		Notices: []outcome.Notice{{Kind: "payment_failed", Customer: "cus_X", Status: outcome.NoticeSkipped, Reason: "whether the payment belongs to an invoice is unknown at API version 2026-08-26.dahlia"}},
+		Unknown: []outcome.Unknown{{Field: "invoice", Reason: "the event does not say whether this payment belongs to an invoice"}},
 	}
 	result, _ := json.Marshal(o)
 	now := time.Now().UTC()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 )
 
 // TestRunReportsEverySettingAtOnce: the worker's and the built-ins'
@@ -34,7 +34,7 @@ func TestRunStartsAndStops(t *testing.T) {
 	if err := run(ctx, func(k string) string { return env[k] }, &out); err != nil {
 		t.Fatal(err)
 	}
-	types := strconv.Itoa(len(stripetask.Handled()))
+	types := strconv.Itoa(len(events.Handled()))
 	for _, want := range []string{`"msg":"built-in handlers registered","types":` + types + `,"email":true`, `"msg":"worker running"`, `"handled_types":` + types, `"msg":"worker stopped"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, out.String())

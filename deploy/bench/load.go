@@ -19,7 +19,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -28,8 +28,8 @@ import (
 // handlers need no other event first (a dispute would wait for its
 // charge's customer).
 var mix = []string{
-	stripetask.ChargeFailed, stripetask.PaymentIntentPaymentFailed, stripetask.SubscriptionCreated,
-	stripetask.SubscriptionUpdated, stripetask.CheckoutSessionCompleted,
+	events.ChargeFailed, events.PaymentIntentPaymentFailed, events.SubscriptionCreated,
+	events.SubscriptionUpdated, events.CheckoutSessionCompleted,
 }
 
 // topLevelCreated matches the event's own "created" in a pretty-printed

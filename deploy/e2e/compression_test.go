@@ -13,6 +13,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -40,9 +41,9 @@ func TestCompressedPayloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored, err := stripetask.Body(info.Payload)
-	if !stripetask.IsCompressed(info.Payload) || err != nil || !bytes.Equal(stored, body) {
+	if !compress.IsCompressed(info.Payload) || err != nil || !bytes.Equal(stored, body) {
 		t.Fatalf("stored payload: %d bytes, compressed %v, decompresses to the body: %v (%v)",
-			len(info.Payload), stripetask.IsCompressed(info.Payload), bytes.Equal(stored, body), err)
+			len(info.Payload), compress.IsCompressed(info.Payload), bytes.Equal(stored, body), err)
 	}
 	ctx := context.Background()
 	if email := s.db.Client.HGet(ctx, records.CustomerKey("cus_stripeq_demo"), "email").Val(); email != "zstd@e2e.example.com" {

@@ -18,7 +18,9 @@ import (
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -129,7 +131,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	env := map[string]string{
 		"REDIS_URL":             db.URL,
 		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
-		"STRIPE_EVENTS":         strings.Join(append(stripetask.Handled(), "invoice.payment_succeeded"), ","),
+		"STRIPE_EVENTS":         strings.Join(append(events.Handled(), "invoice.payment_succeeded"), ","),
 		"API_ADDR":              apiAddr,
 		"METRICS_ADDR":          metricsAddr,
 		"RETRY_BASE_DELAY":      "1s",
@@ -197,7 +199,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 			t.Errorf("task %s: %v", id, err)
 			continue
 		}
-		if o, _ := stripetask.ParseOutcome(info.Result); o.Summary != "granted to cus_stripeq_demo" || info.Retried != 0 {
+		if o, _ := outcome.Parse(info.Result); o.Summary != "granted to cus_stripeq_demo" || info.Retried != 0 {
 			t.Errorf("task %s: result %s, retried %d; want the outcome as its result, no retry", id, info.Result, info.Retried)
 		}
 	}

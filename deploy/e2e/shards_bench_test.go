@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -65,7 +66,7 @@ func BenchmarkShardedEnqueue(b *testing.B) {
 		{"3-masters", clusterClient(b, three, goroutines), addrs(three), sharded},
 		{"plain-1-queue", plainClient, []string{plain.Addr}, stripetask.Options{Queue: "stripeq"}},
 	}
-	body := stripetest.Fixture(stripetask.InvoicePaymentFailed)
+	body := stripetest.Fixture(events.InvoicePaymentFailed)
 	rates := make([][]float64, len(targets))
 	ceilings := make([][]float64, len(targets))
 	cpu := map[string]float64{} // Redis CPU seconds of each master of B

@@ -18,7 +18,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -89,7 +89,7 @@ func TestSoak(t *testing.T) {
 	// Unique events: every fixture type the api permits by default for each
 	// customer group, each type a minute newer than the one before it, so
 	// each aspect has one newest.
-	types := slices.DeleteFunc(stripetest.FixtureTypes(), func(t string) bool { return !slices.Contains(stripetask.Handled(), t) })
+	types := slices.DeleteFunc(stripetest.FixtureTypes(), func(t string) bool { return !slices.Contains(events.Handled(), t) })
 	unique := total - total/10
 	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	var events []soakEvent

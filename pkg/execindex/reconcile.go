@@ -11,6 +11,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/rerun"
 )
 
 // TaskGetter reads one task; *asynq.Inspector is one.
@@ -91,7 +92,7 @@ func (ix *Index) indexInfo(ctx context.Context, info *asynq.TaskInfo) (int, erro
 	if m.Created == 0 {
 		at = time.Now()
 	}
-	if orig := stripetask.Original(info); orig != id {
+	if orig := rerun.Original(info); orig != id {
 		return 1, ix.AddRerun(ctx, orig, id, m, at)
 	}
 	return 1, ix.Add(ctx, id, m, at)

@@ -64,7 +64,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 // MaxAttempts is how many attempts a record keeps, the latest ones.
@@ -103,7 +103,7 @@ type Attempt struct {
 	MS int64 `json:"ms"`
 	// Worker is the process that ran it, "hostname:pid".
 	Worker string `json:"worker,omitempty"`
-	// Outcome is the attempt's outcome in one line (stripetask.Outcome's
+	// Outcome is the attempt's outcome in one line (outcome.Outcome's
 	// Line), when it noted one.
 	Outcome string `json:"outcome,omitempty"`
 }
@@ -130,7 +130,7 @@ type Record struct {
 }
 
 // TaskInfo returns r as asynq would describe its archived task, for
-// readers that handle both alike (stripetask.NewRerun).
+// readers that handle both alike (rerun.New).
 func (r Record) TaskInfo() *asynq.TaskInfo {
 	return &asynq.TaskInfo{
 		ID: r.ID, Queue: r.Queue, Type: r.TaskType, Payload: r.Payload, Headers: r.Headers,
@@ -191,7 +191,7 @@ func pushAttempt(ctx context.Context, p redis.Pipeliner, k string, b []byte, ttl
 // round trip writes result (when not nil) as the task's result in asynq's
 // task hash (as asynq's ResultWriter does) and, with resolve, forgets its kept
 // failure. When both are set, a.Outcome must be the Line of result (see
-// stripetask.ParseOutcome), as the worker writes them: the field below
+// outcome.Parse), as the worker writes them: the field below
 // keeps only that it is. The attempt of a first attempt (a.Retry 0) is the field
 // AttemptField of asynq's task hash, which must exist (the task is
 // active), and goes with it; a later attempt is appended to the task's
@@ -277,7 +277,7 @@ func (c compact) attempt(result []byte) Attempt {
 		a.Start = time.Unix(0, c.Start).UTC()
 	}
 	if c.Outcome {
-		if o, ok := stripetask.ParseOutcome(result); ok {
+		if o, ok := outcome.Parse(result); ok {
 			a.Outcome = o.Line()
 		}
 	}

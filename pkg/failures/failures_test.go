@@ -8,7 +8,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 // TestAttemptsReadBothPlaces writes histories as the worker does and reads
@@ -17,9 +17,9 @@ import (
 // reader returns every attempt as it was written, oldest first.
 func TestAttemptsReadBothPlaces(t *testing.T) {
 	const q = "stripe"
-	o := stripetask.Outcome{
-		Records: []stripetask.RecordChange{{Key: "stripeq:customer:{cus_1}", Changed: true}},
-		Notices: []stripetask.Notice{{Kind: "payment_failed", Customer: "cus_1", Status: stripetask.NoticeSkipped, Reason: "settled"}},
+	o := outcome.Outcome{
+		Records: []outcome.RecordChange{{Key: "stripeq:customer:{cus_1}", Changed: true}},
+		Notices: []outcome.Notice{{Kind: "payment_failed", Customer: "cus_1", Status: outcome.NoticeSkipped, Reason: "settled"}},
 	}
 	result, _ := json.Marshal(o)
 	t0 := time.Date(2026, 11, 30, 7, 0, 0, 123456789, time.UTC)

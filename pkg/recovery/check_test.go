@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/recovery"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -22,9 +23,9 @@ func TestCheck(t *testing.T) {
 		t.Run(map[bool]string{false: "dry", true: "auto"}[auto], func(t *testing.T) {
 			b := setup(t)
 			now := time.Now()
-			got := stripetest.Event(stripetask.CustomerCreated, "evt_chk_got", now.Add(-3*time.Hour))
-			lost := stripetest.Event(stripetask.InvoicePaid, "evt_chk_lost", now.Add(-2*time.Hour))
-			young := stripetest.Event(stripetask.InvoicePaid, "evt_chk_young", now.Add(-10*time.Minute))
+			got := stripetest.Event(events.CustomerCreated, "evt_chk_got", now.Add(-3*time.Hour))
+			lost := stripetest.Event(events.InvoicePaid, "evt_chk_lost", now.Add(-2*time.Hour))
+			young := stripetest.Event(events.InvoicePaid, "evt_chk_young", now.Add(-10*time.Minute))
 			b.api.Add("", got, lost, young)
 			b.deliver(t, got)
 			var alerts []string
@@ -60,7 +61,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckFindsNothing(t *testing.T) {
 	b := setup(t)
-	got := stripetest.Event(stripetask.CustomerCreated, "evt_chk_ok", time.Now().Add(-2*time.Hour))
+	got := stripetest.Event(events.CustomerCreated, "evt_chk_ok", time.Now().Add(-2*time.Hour))
 	b.api.Add("", got)
 	b.deliver(t, got)
 	alerted := false

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // Errors of [Recoverer.Check] and [ParseTime]; each is a mistake of the
@@ -129,7 +130,7 @@ func (r *Recoverer) Check(req Request) (Request, error) {
 // typeChunks splits the permitted types into filters of at most MaxTypes:
 // one filter of none (every type) for "*".
 func (r *Recoverer) typeChunks() [][]string {
-	if slices.Contains(r.Events, stripetask.AllEvents) {
+	if slices.Contains(r.Events, taskenv.AllEvents) {
 		return [][]string{nil}
 	}
 	return slices.Collect(slices.Chunk(r.Events, MaxTypes))
@@ -159,7 +160,7 @@ func (r *Recoverer) Run(ctx context.Context, req Request, progress func(Progress
 	}
 	p.Accounts = len(accounts)
 	report()
-	permits := stripetask.Permits(r.Events)
+	permits := taskenv.Permits(r.Events)
 	for _, account := range accounts {
 		for _, types := range r.typeChunks() {
 			err := r.Lister.Events(ctx, account, types, req.Since.Unix(), req.Until.Unix(), func(events []json.RawMessage) error {

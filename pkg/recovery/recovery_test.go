@@ -17,6 +17,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeapi"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -55,16 +56,16 @@ func setup(t *testing.T) *bundle {
 			Marks: dedupe.New(db.Client, dedupe.DefaultWindow),
 			Index: execindex.NewShards(db.Client, b.opts),
 		},
-		Events:       stripetask.Handled(),
+		Events:       events.Handled(),
 		DedupeWindow: dedupe.DefaultWindow,
 	}
 	return b
 }
 
-// events makes n events of the handled types, created a minute apart
+// makeEvents makes n events of the handled types, created a minute apart
 // from start, with IDs prefix_0 … .
-func events(prefix string, n int, start time.Time) [][]byte {
-	types := stripetask.Handled()
+func makeEvents(prefix string, n int, start time.Time) [][]byte {
+	types := events.Handled()
 	var out [][]byte
 	for i := range n {
 		out = append(out, stripetest.Event(types[i%len(types)], fmt.Sprintf("evt_%s_%d", prefix, i), start.Add(time.Duration(i)*time.Minute)))
@@ -115,7 +116,7 @@ func (b *bundle) task(t *testing.T, id string) *asynq.TaskInfo {
 func TestDryRunRunRerun(t *testing.T) {
 	b := setup(t)
 	start := time.Now().Add(-5 * time.Hour)
-	all := events("a", 30, start)
+	all := makeEvents("a", 30, start)
 	b.api.Add("", all...)
 	// An event of a type stripeq does not permit is not listed.
 	b.api.Add("", stripetest.Edit(stripetest.Event("customer.created", "evt_other", start), func(e map[string]any) { e["type"] = "balance.available" }))
@@ -188,7 +189,7 @@ func sum(m map[string]int) int {
 func TestPagesAndTypes(t *testing.T) {
 	b := setup(t)
 	start := time.Now().Add(-50 * time.Hour)
-	b.api.Add("", events("p", 250, start)...)
+	b.api.Add("", makeEvents("p", 250, start)...)
 	// Outside the window on both sides.
 	b.api.Add("", stripetest.Event("customer.created", "evt_before", start.Add(-time.Hour)))
 	b.api.Add("", stripetest.Event("customer.created", "evt_after", start.Add(300*time.Minute)))
@@ -225,9 +226,9 @@ func TestPagesAndTypes(t *testing.T) {
 func TestConnectedAccounts(t *testing.T) {
 	b := setup(t)
 	start := time.Now().Add(-time.Hour)
-	b.api.Add("", events("plat", 3, start)...)
-	b.api.Add("acct_1ConnA", events("conna", 4, start)...)
-	b.api.Add("acct_1ConnB", events("connb", 5, start)...)
+	b.api.Add("", makeEvents("plat", 3, start)...)
+	b.api.Add("acct_1ConnA", makeEvents("conna", 4, start)...)
+	b.api.Add("acct_1ConnB", makeEvents("connb", 5, start)...)
 
 	one := b.run(t, recovery.Request{Since: start.Add(-time.Minute), Account: "acct_1ConnB", DryRun: true})
 	if one.Listed != 5 || one.MissingByAccount["acct_1ConnB"] != 5 || one.Accounts != 1 {
@@ -254,7 +255,7 @@ func TestConnectedAccounts(t *testing.T) {
 func TestRateLimited(t *testing.T) {
 	b := setup(t)
 	start := time.Now().Add(-time.Hour)
-	b.api.Add("", events("r", 3, start)...)
+	b.api.Add("", makeEvents("r", 3, start)...)
 	b.api.Fail429(2, 3)
 	got := b.run(t, recovery.Request{Since: start.Add(-time.Minute), DryRun: true})
 	if got.Listed != 3 {
@@ -331,7 +332,7 @@ func TestParseTime(t *testing.T) {
 func TestRaces(t *testing.T) {
 	b := setup(t)
 	start := time.Now().Add(-time.Hour)
-	all := events("race", 60, start)
+	all := makeEvents("race", 60, start)
 	b.api.Add("", all...)
 	var wg sync.WaitGroup
 	results := make([]recovery.Progress, 2)

@@ -21,6 +21,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 )
 
 // alerter tells people that tasks failed for good: an error log line for
@@ -110,7 +111,7 @@ func (a alerter) deliveryArchived(ctx context.Context, log *slog.Logger, t *asyn
 		logging.Err(err), slog.String("destination", destination), slog.String("dashboard", link))
 	if a.first(ctx, "delivery to "+destination, err) {
 		text := fmt.Sprintf(":rotating_light: stripeq: the delivery of event %s (%s) to destination %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this kind come in one summary per %s.",
-			t.Headers()[stripetask.HeaderEventID], m.Type, destination, err, link, a.interval)
+			t.Headers()[delivery.HeaderEventID], m.Type, destination, err, link, a.interval)
 		a.post(ctx, log, map[string]any{"text": text})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/alert"
 	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -43,7 +44,7 @@ func TestAlertLogsNoWebhookURL(t *testing.T) {
 		{"refused", refuse.URL + secret, `"status":500`},
 		{"redirected", redirect.URL + secret, `"status":307`},
 	}
-	task := asynq.NewTaskWithHeaders(stripetask.TaskType(stripetask.ChargeFailed), stripetest.Fixture(stripetask.ChargeFailed), nil)
+	task := asynq.NewTaskWithHeaders(stripetask.TaskType(events.ChargeFailed), stripetest.Fixture(events.ChargeFailed), nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer

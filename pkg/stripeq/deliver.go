@@ -27,8 +27,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 )
 
 // Errors of a delivery. Each reads well with the package name.
@@ -186,7 +188,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return Permanent(err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
-	id := t.Headers()[stripetask.HeaderEventID] // the webhook-id
+	id := t.Headers()[delivery.HeaderEventID] // the webhook-id
 	if id == "" {
 		id, _, _ = strings.Cut(stripetask.EventID(taskID), ":")
 	}
@@ -212,7 +214,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))
 	req.Header.Set(headerEventType, t.Headers()[stripetask.HeaderType])
 	resp, err := d.client.Do(req)
-	a := stripetask.Attempt{At: at}
+	a := delivery.Attempt{At: at}
 	if err != nil {
 		a.LatencyMS = time.Since(at).Milliseconds()
 		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
@@ -220,7 +222,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		d.observe(a, err)
 		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
 	}
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, stripetask.MaxAttemptResponse))
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, delivery.MaxAttemptResponse))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	resp.Body.Close()
 	a.LatencyMS = time.Since(at).Milliseconds()
@@ -239,7 +241,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // observe counts a successful attempt and times every POST; failures are
 // counted by the error handler, which knows whether one is archived.
-func (d *destination) observe(a stripetask.Attempt, err error) {
+func (d *destination) observe(a delivery.Attempt, err error) {
 	if d.metrics == nil {
 		return
 	}
@@ -307,7 +309,7 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 // delivery's retention, and when leave is set takes the delivery out of
 // its customer's order (see leaveTurn), in one round trip. A Redis error
 // is logged: the delivery's outcome does not depend on it.
-func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.Attempt, leave bool) {
+func (d *destination) record(ctx context.Context, t *asynq.Task, a delivery.Attempt, leave bool) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	if taskID == "" || d.rdb == nil {
 		return
@@ -319,7 +321,7 @@ func (d *destination) record(ctx context.Context, t *asynq.Task, a stripetask.At
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := writeAttempt(ctx, d.rdb, stripetask.AttemptsKey(taskID), b, order, taskID); err != nil {
+	if err := writeAttempt(ctx, d.rdb, keyspace.DeliveryAttempts(taskID), b, order, taskID); err != nil {
 		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
 	}
 }
@@ -362,7 +364,7 @@ func (d *destination) orderKey(t *asynq.Task) string {
 	if d.Order != OrderCustomer || customer == "" || d.rdb == nil {
 		return ""
 	}
-	return stripetask.OrderKey(d.Name, customer)
+	return keyspace.DeliveryOrder(d.Name, customer)
 }
 
 // waitTurn returns errWaitTurn while an earlier delivery of the same
@@ -396,7 +398,7 @@ func (d *destination) waitTurn(ctx context.Context, t *asynq.Task, taskID string
 		if len(head) == 0 || head[0] == taskID {
 			return nil
 		}
-		info, err := d.tasks.GetTaskInfo(stripetask.DeliveryQueue(d.Name), head[0])
+		info, err := d.tasks.GetTaskInfo(delivery.Queue(d.Name), head[0])
 		if err == nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
 			return errWaitTurn
 		}
@@ -435,16 +437,16 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 		if !d.matches(eventType) {
 			continue
 		}
-		delivery := stripetask.NewDelivery(t, taskID, d.Name, stripetask.DefaultRetention)
+		dt := delivery.New(t, taskID, d.Name, stripetask.DefaultRetention)
 		if customer := t.Headers()[stripetask.HeaderCustomer]; d.Order == OrderCustomer && customer != "" {
 			// Joining the order before the enqueue keeps a later event's
 			// delivery from overtaking it; a crash in between leaves a
 			// member that waitTurn drops once it finds no such task.
 			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
-			key := stripetask.OrderKey(d.Name, customer)
+			key := keyspace.DeliveryOrder(d.Name, customer)
 			var join *redis.IntCmd
 			w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: stripetask.DeliveryID(taskID, d.Name)})
+				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: delivery.ID(taskID, d.Name)})
 				p.Expire(ctx, key, stripetask.DefaultRetention)
 				return nil
 			})
@@ -453,7 +455,7 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 				continue
 			}
 		}
-		_, err := client.EnqueueContext(ctx, delivery)
+		_, err := client.EnqueueContext(ctx, dt)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			errs = append(errs, fmt.Errorf("enqueue delivery to %s: %w", d.Name, err))
 		}
@@ -494,7 +496,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 		log := w.log.With("destination", d.Name)
 		srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 			Concurrency:              dst.Concurrency,
-			Queues:                   map[string]int{stripetask.DeliveryQueue(d.Name): 1},
+			Queues:                   map[string]int{delivery.Queue(d.Name): 1},
 			TaskCheckInterval:        taskCheckInterval,
 			DelayedTaskCheckInterval: time.Second,
 			RetryDelayFunc:           deliveryRetryDelay(w.cfg.RetryBaseDelay),
@@ -508,7 +510,7 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			return nil, fmt.Errorf("start destination %s: %w", d.Name, err)
 		}
 		servers = append(servers, srv)
-		w.log.Info("destination running", "destination", d.Name, "queue", stripetask.DeliveryQueue(d.Name),
+		w.log.Info("destination running", "destination", d.Name, "queue", delivery.Queue(d.Name),
 			"url", logging.RedactURL(d.URL), "events", len(d.Events), "concurrency", dst.Concurrency,
 			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
 	}
@@ -535,7 +537,7 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asyn
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		l := log.With(slog.String(logging.KeyTaskID, id), slog.String(logging.KeyTaskType, t.Type()),
 			slog.String(logging.KeyQueue, queue), slog.Int(logging.KeyRetry, retried),
-			slog.String(logging.KeyEventID, t.Headers()[stripetask.HeaderEventID]),
+			slog.String(logging.KeyEventID, t.Headers()[delivery.HeaderEventID]),
 			slog.String(logging.KeyEventType, t.Headers()[stripetask.HeaderType]))
 		count := func(outcome string) {
 			if d.metrics != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 )
 
 // Destination is an HTTP endpoint of your own app that the worker forwards
@@ -163,8 +164,8 @@ func checkDestinations(env *envconfig.Reader, ds []Destination, allowLinkLocal b
 			}
 			return "DESTINATIONS_FILE destination " + d.Name + " " + strings.ToLower(strings.TrimPrefix(v, "DESTINATION_"))
 		}
-		if !stripetask.ValidDestinationName(d.Name) {
-			env.Fail("DESTINATIONS_FILE", fmt.Sprintf("destination name %q must be 1 to %d lowercase letters, digits, _ or -", d.Name, stripetask.MaxDestinationName))
+		if !delivery.ValidName(d.Name) {
+			env.Fail("DESTINATIONS_FILE", fmt.Sprintf("destination name %q must be 1 to %d lowercase letters, digits, _ or -", d.Name, delivery.MaxName))
 			continue
 		}
 		if seen[d.Name] {

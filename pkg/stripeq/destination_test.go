@@ -21,8 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -170,7 +172,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 			d := newDestination(Destination{Name: "t", URL: srv.URL, Secret: testDestSecret}, false, nil, slog.New(slog.DiscardHandler))
 			body := stripetest.Event("customer.created", "evt_outcome", time.Now())
 			task, _, _ := stripetask.New(body, stripetask.Options{})
-			err := d.ProcessTask(context.Background(), stripetask.NewDelivery(task, "evt_outcome", "t", 0))
+			err := d.ProcessTask(context.Background(), delivery.New(task, "evt_outcome", "t", 0))
 			if !tt.check(err) {
 				t.Fatalf("error %v", err)
 			}
@@ -187,7 +189,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 		d := newDestination(Destination{Name: "t", URL: "http://169.254.169.254:1/", Secret: testDestSecret, Timeout: Duration(time.Second)},
 			false, nil, slog.New(slog.DiscardHandler))
 		task, _, _ := stripetask.New(stripetest.Event("customer.created", "evt_ssrf", time.Now()), stripetask.Options{})
-		err := d.ProcessTask(context.Background(), stripetask.NewDelivery(task, "evt_ssrf", "t", 0))
+		err := d.ProcessTask(context.Background(), delivery.New(task, "evt_ssrf", "t", 0))
 		if err == nil || !strings.Contains(err.Error(), ErrForbiddenAddress.Error()) {
 			t.Fatalf("error %v, want %v", err, ErrForbiddenAddress)
 		}
@@ -214,8 +216,8 @@ func TestFanoutMatchesTypes(t *testing.T) {
 func TestWriteAttempt(t *testing.T) {
 	db := redistest.New(t)
 	ctx := context.Background()
-	key := stripetask.AttemptsKey("evt_many:dest:t")
-	order := stripetask.OrderKey("t", "cus_1")
+	key := keyspace.DeliveryAttempts("evt_many:dest:t")
+	order := keyspace.DeliveryOrder("t", "cus_1")
 	for _, flush := range []bool{false, true} {
 		db.Client.Del(ctx, key)
 		db.Client.ZAdd(ctx, order, redis.Z{Score: 1, Member: "evt_a:dest:t"}, redis.Z{Score: 2, Member: "evt_b:dest:t"})
@@ -236,7 +238,7 @@ func TestWriteAttempt(t *testing.T) {
 		if flush {
 			db.Client.ScriptFlush(ctx)
 		}
-		a := stripetask.AttemptsKey("evt_a:dest:t")
+		a := keyspace.DeliveryAttempts("evt_a:dest:t")
 		if err := writeAttempt(ctx, db.Client, a, []byte("{}"), order, "evt_a:dest:t"); err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func (*skipped) UnmarshalJSON([]byte) error { return nil }
 // metadata of its headers (of the payload, for a task written without
 // headers). It makes stripetask.Parse's checks (stripetask.Open and
 // Check) without building a stripe.Event. Its errors are permanent:
-// stripetask.ErrNotStripeTask, ErrCompressed, ErrMalformed or ErrNotEvent,
+// stripetask.ErrNotStripeTask, compress.ErrCorrupt, ErrMalformed or ErrNotEvent,
 // or a data.object that does not decode into O.
 func parse[O any](t *asynq.Task, e *event[O]) (stripetask.Metadata, []byte, error) {
 	eventType, body, err := stripetask.Open(t) // decompressed when stored with PAYLOAD_COMPRESSION

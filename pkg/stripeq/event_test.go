@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -20,7 +21,7 @@ type chargeObject struct {
 }
 
 func TestParseErrors(t *testing.T) {
-	body := stripetest.Fixture(stripetask.ChargeFailed)
+	body := stripetest.Fixture(events.ChargeFailed)
 	good, _, _ := stripetask.New(body, stripetask.Options{})
 	edit := func(fn func(e map[string]any)) *asynq.Task {
 		return asynq.NewTaskWithHeaders(good.Type(), stripetest.Edit(body, fn), good.Headers())
@@ -53,7 +54,7 @@ func TestParseErrors(t *testing.T) {
 			// Every parse error archives the task at once.
 			w := newTestWorker(t)
 			ran := false
-			Handle(w, stripetask.ChargeFailed, func(context.Context, *Event[chargeObject]) error { ran = true; return nil })
+			Handle(w, events.ChargeFailed, func(context.Context, *Event[chargeObject]) error { ran = true; return nil })
 			if err := w.ProcessTask(t.Context(), tt.task); tt.want != stripetask.ErrNotStripeTask && (!errors.Is(err, asynq.SkipRetry) || ran) {
 				t.Errorf("handler: %v, want SkipRetry", err)
 			}
@@ -62,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestDecodeCopy(t *testing.T) {
-	body := stripetest.Fixture(stripetask.ChargeFailed)
+	body := stripetest.Fixture(events.ChargeFailed)
 	tests := []struct {
 		name      string
 		body      []byte
@@ -75,14 +76,14 @@ func TestDecodeCopy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var e event[chargeObject]
-			err := decodeCopy(tt.body, stripetask.ChargeFailed, &e)
+			err := decodeCopy(tt.body, events.ChargeFailed, &e)
 			if err == nil || errors.Is(err, asynq.SkipRetry) != tt.permanent {
 				t.Errorf("err = %v, want permanent %v", err, tt.permanent)
 			}
 		})
 	}
 	var e event[chargeObject]
-	if err := decodeCopy(body, stripetask.ChargeFailed, &e); err != nil || e.Data.Object.ID != "ch_stripeq_demo" {
+	if err := decodeCopy(body, events.ChargeFailed, &e); err != nil || e.Data.Object.ID != "ch_stripeq_demo" {
 		t.Errorf("decodeCopy = %v, object %+v", err, e.Data.Object)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	taskoutcome "github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 // Outcome is what one execution did: the records it wrote or left alone,
@@ -16,21 +16,21 @@ import (
 // the attempt's history: the Console lists its one-line form and shows
 // all of it. See [Meta.SetOutcome], [Meta.RecordChanged] and
 // [Meta.Notified].
-type Outcome = stripetask.Outcome
+type Outcome = taskoutcome.Outcome
 
 // Notice is one notification an execution sent or skipped, for
-// [Meta.Notified]. Its Status is one of stripetask.NoticeQueued,
+// [Meta.Notified]. Its Status is one of taskoutcome.NoticeQueued,
 // NoticeEmailed or NoticeSkipped.
-type Notice = stripetask.Notice
+type Notice = taskoutcome.Notice
 
 // RecordChange is one record an execution wrote or left alone.
-type RecordChange = stripetask.RecordChange
+type RecordChange = taskoutcome.RecordChange
 
 // The statuses of a [Notice].
 const (
-	NoticeQueued  = stripetask.NoticeQueued
-	NoticeEmailed = stripetask.NoticeEmailed
-	NoticeSkipped = stripetask.NoticeSkipped
+	NoticeQueued  = taskoutcome.NoticeQueued
+	NoticeEmailed = taskoutcome.NoticeEmailed
+	NoticeSkipped = taskoutcome.NoticeSkipped
 )
 
 // outcome collects an execution's Outcome while its handler runs. The
@@ -76,7 +76,7 @@ func (o *outcome) get() Outcome {
 	c := o.o
 	c.Records = append([]RecordChange(nil), c.Records...)
 	c.Notices = append([]Notice(nil), c.Notices...)
-	c.Unknown = append([]stripetask.Unknown(nil), c.Unknown...)
+	c.Unknown = append([]taskoutcome.Unknown(nil), c.Unknown...)
 	return c
 }
 
@@ -114,7 +114,7 @@ func (m Meta) Notified(n Notice) {
 // value that would look real.
 func (m Meta) Unknown(field, reason string) {
 	m.outcome.update(func(o *Outcome) {
-		o.Unknown = append(o.Unknown, stripetask.Unknown{Field: field, Reason: reason})
+		o.Unknown = append(o.Unknown, taskoutcome.Unknown{Field: field, Reason: reason})
 	})
 }
 

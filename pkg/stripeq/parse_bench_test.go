@@ -6,6 +6,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -15,7 +16,7 @@ import (
 // did before: stripetask.Parse into a stripe.Event, then data.object into
 // a stripe.Charge.
 func BenchmarkParse(b *testing.B) {
-	task, _, _ := stripetask.New(stripetest.Fixture(stripetask.ChargeFailed), stripetask.Options{})
+	task, _, _ := stripetask.New(stripetest.Fixture(events.ChargeFailed), stripetask.Options{})
 	b.Run("worker", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

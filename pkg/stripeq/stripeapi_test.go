@@ -9,7 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 )
 
 // TestStripeAnswersThatDoNotDecode: a 200 whose body is not an event is
@@ -40,7 +40,7 @@ func TestStripeAnswersThatDoNotDecode(t *testing.T) {
 				t.Errorf("Stripe-Account = %q, want the event's account", got)
 			}
 			var e event[chargeObject]
-			err = decodeCopy(raw, stripetask.ChargeFailed, &e)
+			err = decodeCopy(raw, events.ChargeFailed, &e)
 			if err == nil || errors.Is(err, asynq.SkipRetry) != permanent {
 				t.Errorf("err = %v, want permanent %v", err, permanent)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -55,7 +56,7 @@ func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
 	for {
 		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, m.ID)
 		if err == nil && info.State == asynq.TaskStateCompleted {
-			o, _ := stripetask.ParseOutcome(info.Result)
+			o, _ := outcome.Parse(info.Result)
 			if o.Line() != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
 				t.Errorf("result %q, retried %d, last error %q", info.Result, info.Retried, info.LastErr)
 			}

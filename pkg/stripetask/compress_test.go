@@ -9,7 +9,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -18,15 +20,15 @@ import (
 // the body back byte for byte, Parse reads it as from an uncompressed
 // task, and a re-run copy of it is not compressed twice.
 func TestCompressedRoundTrip(t *testing.T) {
-	opts := stripetask.Options{Compression: stripetask.CompressionZstd}
+	opts := stripetask.Options{Compression: compress.Zstd}
 	total, stored := 0, 0
-	for _, typ := range stripetask.Handled() {
+	for _, typ := range events.Handled() {
 		body := stripetest.Fixture(typ)
 		task, meta, err := stripetask.New(body, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !stripetask.IsCompressed(task.Payload()) || len(task.Payload()) >= len(body) {
+		if !compress.IsCompressed(task.Payload()) || len(task.Payload()) >= len(body) {
 			t.Errorf("%s: payload of %d bytes for a %d-byte body is not a smaller zstd frame", typ, len(task.Payload()), len(body))
 		}
 		total, stored = total+len(body), stored+len(task.Payload())
@@ -43,7 +45,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 			t.Errorf("%s: a re-run copy of a compressed payload was compressed again", typ)
 		}
 	}
-	t.Logf("%d fixtures: %d bytes of JSON stored in %d (%.0f%%)", len(stripetask.Handled()), total, stored, 100*float64(stored)/float64(total))
+	t.Logf("%d fixtures: %d bytes of JSON stored in %d (%.0f%%)", len(events.Handled()), total, stored, 100*float64(stored)/float64(total))
 }
 
 func TestBody(t *testing.T) {
@@ -62,8 +64,8 @@ func TestBody(t *testing.T) {
 	}{
 		{"plain JSON is returned as it is", []byte(`{"id":"evt_1"}`), []byte(`{"id":"evt_1"}`), nil},
 		{"empty", nil, nil, nil},
-		{"a corrupt frame", corrupt, nil, stripetask.ErrCompressed},
-		{"a frame of more than 2 MiB", bomb, nil, stripetask.ErrCompressed},
+		{"a corrupt frame", corrupt, nil, compress.ErrCorrupt},
+		{"a frame of more than 2 MiB", bomb, nil, compress.ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +76,7 @@ func TestBody(t *testing.T) {
 		})
 	}
 	// A corrupt frame makes Parse fail for good, as a malformed payload does.
-	if _, _, err := stripetask.Parse(asynq.NewTask("stripe:customer.created", corrupt)); !errors.Is(err, stripetask.ErrCompressed) {
-		t.Errorf("Parse of a corrupt frame = %v, want ErrCompressed", err)
+	if _, _, err := stripetask.Parse(asynq.NewTask("stripe:customer.created", corrupt)); !errors.Is(err, compress.ErrCorrupt) {
+		t.Errorf("Parse of a corrupt frame = %v, want ErrCorrupt", err)
 	}
 }

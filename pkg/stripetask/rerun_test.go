@@ -9,6 +9,8 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
+	"github.com/stripeq/stripeq/pkg/stripetask/rerun"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -59,7 +61,7 @@ func TestNewRerun(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(db.Client)
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
 	body := stripetest.Event("invoice.paid", "evt_rerun_1", time.Now())
-	task, _, err := stripetask.New(body, stripetask.Options{Queue: "stripe", Retention: 5 * time.Hour, Compression: stripetask.CompressionZstd})
+	task, _, err := stripetask.New(body, stripetask.Options{Queue: "stripe", Retention: 5 * time.Hour, Compression: compress.Zstd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func TestNewRerun(t *testing.T) {
 	prev := orig
 	for n := int64(1); n <= 2; n++ {
 		id := stripetask.RerunID("evt_rerun_1", n)
-		if _, err := client.Enqueue(stripetask.NewRerun(prev, id)); err != nil {
+		if _, err := client.Enqueue(rerun.New(prev, id)); err != nil {
 			t.Fatal(err)
 		}
 		cp, err := insp.GetTaskInfo("stripe", id)
@@ -89,8 +91,8 @@ func TestNewRerun(t *testing.T) {
 			t.Errorf("copy %d: headers %v, want %v", n, cp.Headers, wantHeaders)
 		case cp.MaxRetry != stripetask.MaxRetry || cp.Retention != 5*time.Hour:
 			t.Errorf("copy %d: MaxRetry %d, retention %v; want the original's", n, cp.MaxRetry, cp.Retention)
-		case stripetask.Original(cp) != "evt_rerun_1":
-			t.Errorf("copy %d: Original = %q", n, stripetask.Original(cp))
+		case rerun.Original(cp) != "evt_rerun_1":
+			t.Errorf("copy %d: Original = %q", n, rerun.Original(cp))
 		}
 		if _, _, err := stripetask.Parse(asynq.NewTaskWithHeaders(cp.Type, cp.Payload, cp.Headers)); err != nil {
 			t.Errorf("copy %d does not parse: %v", n, err)
@@ -100,7 +102,7 @@ func TestNewRerun(t *testing.T) {
 	// A task stored with no retention recorded gets the defaults.
 	bare := &asynq.TaskInfo{ID: "evt_bare", Queue: "stripe", Type: orig.Type, Payload: orig.Payload}
 	id := stripetask.RerunID("evt_bare", 1)
-	if _, err := client.Enqueue(stripetask.NewRerun(bare, id)); err != nil {
+	if _, err := client.Enqueue(rerun.New(bare, id)); err != nil {
 		t.Fatal(err)
 	}
 	if cp, err := insp.GetTaskInfo("stripe", id); err != nil || cp.Retention != stripetask.DefaultRetention || cp.MaxRetry != stripetask.MaxRetry {

@@ -1,5 +1,13 @@
 // Package stripetask is the contract between the api and the worker: the
-// asynq task that carries one Stripe event.
+// asynq task that carries one Stripe event, its type name, headers,
+// options (queue, shards, retention, compression) and ID scheme, and
+// [New] and [Parse]. What else concerns tasks lives beside it:
+// pkg/stripetask/outcome (an execution's result), pkg/stripetask/delivery
+// (a delivery to a destination), pkg/stripetask/rerun (the Console's
+// re-run copies), pkg/stripetask/compress (PAYLOAD_COMPRESSION) and
+// pkg/stripetask/taskenv (the api's storage settings); the built-in event
+// types are pkg/stripeq/builtin/events. Internal to this module: no
+// compatibility promise for its Go API.
 //
 // Every name in this package is permanent once deployed. Tasks already in
 // Redis carry these type names and header keys, so renaming one strands
@@ -19,8 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +37,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripeq/stripeq/pkg/envconfig"
-	"github.com/stripeq/stripeq/pkg/taskstore"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 )
 
 // TypePrefix starts the asynq task type of every Stripe event:
@@ -40,10 +46,6 @@ const TypePrefix = "stripe:"
 
 // DefaultQueue is the asynq queue events go to unless configured otherwise.
 const DefaultQueue = "stripe"
-
-// MaxShards is the largest number of shard queues [Options.Shards] may
-// name.
-const MaxShards = 64
 
 // MaxRetry is the number of retries a task gets before it is archived.
 const MaxRetry = 7
@@ -239,92 +241,6 @@ func Decode(body []byte) (Metadata, error) {
 	return m, nil
 }
 
-// MaxRefs is the most [Metadata.Refs] an event gets.
-const MaxRefs = 8
-
-// refs collects Metadata.Refs, each once.
-type refs []string
-
-func (r *refs) add(v string) {
-	if v != "" && len(*r) < MaxRefs && !slices.Contains(*r, v) {
-		*r = append(*r, v)
-	}
-}
-
-// id adds a related object's ID, unless it is the object or the customer.
-func (r *refs) id(id, objectID, customer string) {
-	if id != objectID && id != customer && ValidID(id) {
-		r.add(id)
-	}
-}
-
-// email adds an email address, lower-cased, when raw is one: a string of
-// at most 254 bytes with an "@" and no space, comma or control character.
-func (r *refs) email(raw jsontext.Value) {
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || Unmarshal(raw, &s) != nil {
-		return
-	}
-	if NormalizeEmail(s) == "" {
-		return
-	}
-	r.add(NormalizeEmail(s))
-}
-
-// NormalizeEmail returns s as [Metadata.Refs] holds an email address:
-// trimmed and lower-cased; "" when s is not one (no "@", more than 254
-// bytes, or a space, comma or control character).
-func NormalizeEmail(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if len(s) < 3 || len(s) > 254 || strings.Count(s, "@") != 1 || s[0] == '@' || s[len(s)-1] == '@' {
-		return ""
-	}
-	for _, c := range s {
-		if c <= ' ' || c == ',' || c == 0x7f {
-			return ""
-		}
-	}
-	return s
-}
-
-// expandableID reads an expandable field: an ID, or an object with one.
-func expandableID(raw jsontext.Value) string { return customerID("", "", raw) }
-
-// parentSubscription returns the raw subscription of an invoice's parent
-// (parent.subscription_details.subscription, since basil); nil when raw
-// is not an object that has one.
-func parentSubscription(raw jsontext.Value) jsontext.Value {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	var p struct {
-		SubscriptionDetails *struct {
-			Subscription jsontext.Value `json:"subscription"`
-		} `json:"subscription_details"`
-	}
-	if Unmarshal(raw, &p) != nil || p.SubscriptionDetails == nil {
-		return nil
-	}
-	return p.SubscriptionDetails.Subscription
-}
-
-// emailOf returns the raw value of the email field of the object raw
-// (customer_details, billing_details); nil when raw is not an object.
-func emailOf(raw jsontext.Value) jsontext.Value {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	var o struct {
-		Email jsontext.Value `json:"email"`
-	}
-	if Unmarshal(raw, &o) != nil {
-		return nil
-	}
-	return o.Email
-}
-
 // MaxIDLength is the longest ID or event type [ValidID] and [ValidType]
 // accept, in bytes.
 const MaxIDLength = 255
@@ -470,7 +386,7 @@ type Options struct {
 	// Console and asynqmon. If zero, DefaultRetention.
 	Retention time.Duration
 	// Compression is PAYLOAD_COMPRESSION: "" (the default) stores the
-	// event JSON as received; [CompressionZstd] stores it as a zstd frame,
+	// event JSON as received; compress.Zstd stores it as a zstd frame,
 	// about a third of its size. Readers need no setting: [Body] and
 	// [Parse] recognise a frame by its first bytes.
 	Compression string
@@ -486,45 +402,6 @@ func ReadOptions(env *envconfig.Reader) Options {
 		Queue:  env.String("QUEUE_NAME", DefaultQueue),
 		Shards: env.IntRange("QUEUE_SHARDS", 1, 1, MaxShards),
 	}
-}
-
-// QueueFor returns the queue of the task with ID id. With one shard it is
-// o.Queue (DefaultQueue when empty). With more it is "<o.Queue>-<k>", k
-// being the FNV-1a 32-bit hash of the event ID modulo o.Shards: stable
-// across processes and releases, so every delivery of an event lands in
-// the same queue and asynq still rejects the duplicate. A re-run copy
-// "<id>:rerun:<n>" goes to its original's queue.
-func QueueFor(id string, o Options) string {
-	q := o.Queue
-	if q == "" {
-		q = DefaultQueue
-	}
-	if o.Shards <= 1 {
-		return q
-	}
-	if orig, _, ok := strings.Cut(id, rerunMark); ok {
-		id = orig
-	}
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return q + "-" + strconv.FormatUint(uint64(h.Sum32()%uint32(o.Shards)), 10)
-}
-
-// Queues returns every queue [QueueFor] may choose for o, in shard order:
-// [o.Queue] with one shard, else "<o.Queue>-0" … "<o.Queue>-<Shards-1>".
-func Queues(o Options) []string {
-	q := o.Queue
-	if q == "" {
-		q = DefaultQueue
-	}
-	if o.Shards <= 1 {
-		return []string{q}
-	}
-	qs := make([]string, o.Shards)
-	for i := range qs {
-		qs[i] = q + "-" + strconv.Itoa(i)
-	}
-	return qs
 }
 
 // New builds the task for a raw, already verified event body. The payload is
@@ -543,9 +420,9 @@ func New(body []byte, o Options) (*asynq.Task, Metadata, error) {
 // NewFromMetadata builds the task for body when its metadata is already
 // known, as when the Console re-runs an execution. Its queue is [QueueFor]
 // m.ID. A body that is already compressed is kept as it is. It is
-// [MessageFromMetadata] as an asynq task.
+// [SpecFromMetadata] as an asynq task.
 func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
-	t := MessageFromMetadata(body, m, o)
+	t := SpecFromMetadata(body, m, o)
 	return asynq.NewTaskWithHeaders(t.Type, t.Payload, t.Headers,
 		asynq.TaskID(t.ID),
 		asynq.Queue(t.Queue),
@@ -554,31 +431,41 @@ func NewFromMetadata(body []byte, m Metadata, o Options) *asynq.Task {
 	)
 }
 
-// NewMessage is [New] for pkg/taskstore, which writes asynq's task layout
-// itself: the same task, as a taskstore.Task. It returns the errors of
-// [Decode].
-func NewMessage(body []byte, o Options) (taskstore.Task, Metadata, error) {
-	m, err := Decode(body)
-	if err != nil {
-		return taskstore.Task{}, Metadata{}, err
-	}
-	return MessageFromMetadata(body, m, o), m, nil
+// Spec is the task of an event as plain data: what [New] gives asynq's
+// Client, for the api's store (pkg/taskstore), which writes asynq's task
+// layout itself.
+type Spec struct {
+	ID        string // the event ID
+	Type      string // [TaskType] of the event type
+	Queue     string // [QueueFor] the ID
+	Payload   []byte // the event JSON, compressed with Options.Compression
+	Headers   map[string]string
+	MaxRetry  int
+	Retention time.Duration
 }
 
-// MessageFromMetadata is [NewFromMetadata] as a taskstore.Task: type
-// [TaskType], the payload (compressed with o.Compression, unless it
-// already is), the [Metadata.Headers], task ID m.ID, queue [QueueFor]
-// m.ID, [MaxRetry] retries, o.Retention (if zero, [DefaultRetention]),
-// and asynq's default timeout.
-func MessageFromMetadata(body []byte, m Metadata, o Options) taskstore.Task {
+// NewSpec is [New] as a Spec. It returns the errors of [Decode].
+func NewSpec(body []byte, o Options) (Spec, Metadata, error) {
+	m, err := Decode(body)
+	if err != nil {
+		return Spec{}, Metadata{}, err
+	}
+	return SpecFromMetadata(body, m, o), m, nil
+}
+
+// SpecFromMetadata is [NewFromMetadata] as a Spec: type [TaskType], the
+// payload (compressed with o.Compression, unless it already is), the
+// [Metadata.Headers], task ID m.ID, queue [QueueFor] m.ID, [MaxRetry]
+// retries and o.Retention (if zero, [DefaultRetention]).
+func SpecFromMetadata(body []byte, m Metadata, o Options) Spec {
 	retention := o.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	if o.Compression == CompressionZstd {
-		body = compress(body)
+	if o.Compression == compress.Zstd {
+		body = compress.Compress(body)
 	}
-	return taskstore.Task{
+	return Spec{
 		ID:        m.ID,
 		Type:      TaskType(m.Type),
 		Queue:     QueueFor(m.ID, o),
@@ -591,8 +478,8 @@ func MessageFromMetadata(body []byte, m Metadata, o Options) taskstore.Task {
 
 // Parse turns a task back into its full stripe-go event and its metadata.
 // A task that is not a Stripe task returns ErrNotStripeTask; a payload that
-// does not decode into a stripe.Event returns ErrCompressed, ErrMalformed
-// or ErrNotEvent. These are permanent: retrying cannot fix them.
+// does not decode into a stripe.Event returns compress.ErrCorrupt,
+// ErrMalformed or ErrNotEvent. These are permanent: retrying cannot fix them.
 func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
 	_, body, err := Open(t)
 	if err != nil {
@@ -617,7 +504,7 @@ func Parse(t *asynq.Task) (stripe.Event, Metadata, error) {
 
 // Open returns the Stripe event type of a task and its event JSON
 // ([Body]), for a reader that decodes the JSON its own way and then calls
-// [Check]. It returns ErrNotStripeTask or ErrCompressed.
+// [Check]. It returns ErrNotStripeTask or compress.ErrCorrupt.
 func Open(t *asynq.Task) (eventType string, body []byte, err error) {
 	eventType, ok := EventType(t.Type())
 	if !ok {
@@ -652,3 +539,9 @@ func Check(t *asynq.Task, body []byte, id, eventType string, hasObject bool) (Me
 	}
 	return m, nil
 }
+
+// Body returns the event JSON of a task's payload: the payload itself, or,
+// when it is a zstd frame (PAYLOAD_COMPRESSION=zstd), the frame
+// decompressed (pkg/stripetask/compress). It returns compress.ErrCorrupt
+// when the frame is corrupt or decompresses to more than 2 MiB.
+func Body(payload []byte) ([]byte, error) { return compress.Decompress(payload) }

@@ -3,6 +3,7 @@ package stripetask_test
 import (
 	"testing"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -12,7 +13,7 @@ import (
 // Decode (the envelope) and Headers. Parse, the worker's full stripe-go
 // decode of the same payload, is the cost New keeps off the request path.
 func BenchmarkNew(b *testing.B) {
-	for _, typ := range []string{stripetask.CustomerCreated, stripetask.ChargeFailed, stripetask.InvoicePaymentFailed} {
+	for _, typ := range []string{events.CustomerCreated, events.ChargeFailed, events.InvoicePaymentFailed} {
 		body := stripetest.Fixture(typ)
 		b.Run(typ+"/New", func(b *testing.B) {
 			b.ReportAllocs()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -17,7 +18,7 @@ import (
 // TestRoundTrip builds the task of every handled event type from its
 // real-shaped fixture and parses it back.
 func TestRoundTrip(t *testing.T) {
-	for _, typ := range stripetask.Handled() {
+	for _, typ := range events.Handled() {
 		t.Run(typ, func(t *testing.T) {
 			body := stripetest.Fixture(typ)
 			task, meta, err := stripetask.New(body, stripetask.Options{})
@@ -172,7 +173,7 @@ func TestParseRejects(t *testing.T) {
 // can carry a character that means something in a URL, a Redis key or a
 // log line.
 func TestDecodeValidatesIDs(t *testing.T) {
-	base := stripetest.Fixture(stripetask.ChargeFailed)
+	base := stripetest.Fixture(events.ChargeFailed)
 	edit := func(fn func(e map[string]any)) []byte { return stripetest.Edit(base, fn) }
 	set := func(k string, v any) []byte { return edit(func(e map[string]any) { e[k] = v }) }
 	customer := func(v any) []byte { return edit(func(e map[string]any) { stripetest.Object(e)["customer"] = v }) }
@@ -228,7 +229,7 @@ func TestDecodeValidatesIDs(t *testing.T) {
 // to task IDs: a re-run copy "<id>:rerun:<n>" is built, queued next to its
 // original and parsed back.
 func TestRerunCopyIDs(t *testing.T) {
-	body := stripetest.Event(stripetask.InvoicePaid, "evt_orig1", time.Unix(1700000000, 0))
+	body := stripetest.Event(events.InvoicePaid, "evt_orig1", time.Unix(1700000000, 0))
 	_, m, err := stripetask.New(body, stripetask.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func TestRerunCopyIDs(t *testing.T) {
 		t.Error("the copy is queued apart from its original")
 	}
 	stored := asynq.NewTaskWithHeaders(task.Type(), task.Payload(), task.Headers())
-	if _, parsed, err := stripetask.Parse(stored); err != nil || parsed.Type != stripetask.InvoicePaid {
+	if _, parsed, err := stripetask.Parse(stored); err != nil || parsed.Type != events.InvoicePaid {
 		t.Errorf("Parse of the copy = %+v, %v", parsed, err)
 	}
 }
@@ -251,7 +252,7 @@ func TestRerunCopyIDs(t *testing.T) {
 // encoding/json folds to s) and events with duplicate names: names match
 // exactly, and a name given twice is refused.
 func TestOneParse(t *testing.T) {
-	base := string(stripetest.Event(stripetask.ChargeFailed, "evt_longs", time.Unix(1700000000, 0)))
+	base := string(stripetest.Event(events.ChargeFailed, "evt_longs", time.Unix(1700000000, 0)))
 	longS := strings.Replace(base, `"customer":"cus_stripeq_demo"`, `"customer":"cus_a","cuſtomer":"cus_b"`, 1)
 	if longS == base {
 		t.Fatal("the fixture has no customer to replace")

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // DefaultTimeout is the timeout asynq's Client gives a task enqueued with
@@ -31,6 +33,12 @@ type Task struct {
 	// as asynq's Client sets it when neither a timeout nor a deadline is
 	// given.
 	Timeout time.Duration
+}
+
+// FromSpec returns the task of a Stripe event as stripetask.New would
+// enqueue it (stripetask.NewSpec), with asynq's default timeout.
+func FromSpec(s stripetask.Spec) Task {
+	return Task{ID: s.ID, Type: s.Type, Queue: s.Queue, Payload: s.Payload, Headers: s.Headers, MaxRetry: s.MaxRetry, Retention: s.Retention}
 }
 
 // Encode returns t as asynq v0.26 stores it in the "msg" field of the task

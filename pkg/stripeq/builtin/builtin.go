@@ -18,7 +18,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/stripeq"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 )
 
 // Options are the settings of the built-in handlers.
@@ -46,8 +46,8 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 }
 
 // Types returns the Stripe event types Register handles: those of
-// stripetask.Handled, which the api permits by default (STRIPE_EVENTS).
-func Types() []string { return stripetask.Handled() }
+// events.Handled, which the api permits by default (STRIPE_EVENTS).
+func Types() []string { return events.Handled() }
 
 // Register registers the built-in handler of every type of [Types] on w.
 // Like stripeq.Handle, it panics when one of these types already has a
@@ -58,28 +58,28 @@ func Register(w *stripeq.Worker, o Options) {
 	if o.Mailer != nil {
 		h.notifier.mail = o.Mailer.m
 	}
-	for _, t := range []string{stripetask.CustomerCreated, stripetask.CustomerUpdated, stripetask.CustomerDeleted} {
+	for _, t := range []string{events.CustomerCreated, events.CustomerUpdated, events.CustomerDeleted} {
 		stripeq.Handle(w, t, h.handleCustomer)
 	}
 	for _, t := range []string{
-		stripetask.SubscriptionCreated, stripetask.SubscriptionUpdated, stripetask.SubscriptionDeleted,
-		stripetask.SubscriptionPaused, stripetask.SubscriptionResumed, stripetask.SubscriptionTrialWillEnd,
+		events.SubscriptionCreated, events.SubscriptionUpdated, events.SubscriptionDeleted,
+		events.SubscriptionPaused, events.SubscriptionResumed, events.SubscriptionTrialWillEnd,
 	} {
 		stripeq.Handle(w, t, h.handleSubscription)
 	}
-	for _, t := range []string{stripetask.InvoicePaymentFailed, stripetask.InvoicePaid, stripetask.InvoiceFinalized, stripetask.InvoiceUpcoming} {
+	for _, t := range []string{events.InvoicePaymentFailed, events.InvoicePaid, events.InvoiceFinalized, events.InvoiceUpcoming} {
 		stripeq.Handle(w, t, h.handleInvoice)
 	}
-	stripeq.Handle(w, stripetask.ChargeFailed, h.handleChargeFailed)
-	stripeq.Handle(w, stripetask.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed)
-	stripeq.Handle(w, stripetask.PaymentIntentSucceeded, h.handlePaymentIntentSucceeded)
+	stripeq.Handle(w, events.ChargeFailed, h.handleChargeFailed)
+	stripeq.Handle(w, events.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed)
+	stripeq.Handle(w, events.PaymentIntentSucceeded, h.handlePaymentIntentSucceeded)
 	for _, t := range []string{
-		stripetask.DisputeCreated, stripetask.DisputeUpdated, stripetask.DisputeClosed,
-		stripetask.DisputeFundsWithdrawn, stripetask.DisputeFundsReinstated,
+		events.DisputeCreated, events.DisputeUpdated, events.DisputeClosed,
+		events.DisputeFundsWithdrawn, events.DisputeFundsReinstated,
 	} {
 		stripeq.Handle(w, t, h.handleDispute)
 	}
-	stripeq.Handle(w, stripetask.CheckoutSessionCompleted, h.handleCheckoutCompleted)
+	stripeq.Handle(w, events.CheckoutSessionCompleted, h.handleCheckoutCompleted)
 	handled := w.Handled()
 	for _, t := range Types() {
 		if !slices.Contains(handled, t) {

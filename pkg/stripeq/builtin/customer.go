@@ -8,7 +8,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 )
 
 // customerObject is what handleCustomer reads of a stripe.Customer.
@@ -29,7 +29,7 @@ func (h *handlers) handleCustomer(ctx context.Context, e *stripeq.Event[customer
 	if c.ID == "" {
 		return stripeq.Permanent(errors.New("customer without an id"))
 	}
-	deleted := c.Deleted || e.Type == stripetask.CustomerDeleted
+	deleted := c.Deleted || e.Type == events.CustomerDeleted
 	b := h.batch(e.Meta)
 	applied := b.apply(ctx, stripeq.Record{Key: records.CustomerKey(c.ID)}, e.Meta,
 		"email", c.Email,

@@ -70,7 +70,7 @@ func TestUndecodableObjectIsPermanent(t *testing.T) {
 }
 
 // TestUnhandledTypesFallBack: a Stripe type with no handler is completed.
-// (That every type in stripetask.Handled has its handler is checked by
+// (That every type in events.Handled has its handler is checked by
 // Register itself, which panics otherwise.)
 func TestUnhandledTypesFallBack(t *testing.T) {
 	w, _ := setup(t)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 )
 
 // disputeObject is what handleDispute reads of a stripe.Dispute.
@@ -76,7 +76,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 		"reason", string(d.Reason), "evidence_due_by", dueBy,
 	)
 	status := noRef
-	if e.Type == stripetask.DisputeCreated {
+	if e.Type == events.DisputeCreated {
 		// The record's status after the apply: a newer event's when this
 		// one did not apply.
 		status = b.get(ctx, records.DisputeKey(d.ID), "status")
@@ -90,7 +90,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 		b.script(ctx, "update the hold of "+customer, holdScript, keys,
 			d.ID, strconv.FormatBool(disputeOpen(d.Status)), string(d.Status), e.Created.Unix())
 	}
-	notify := e.Type == stripetask.DisputeCreated || e.Type == stripetask.DisputeClosed
+	notify := e.Type == events.DisputeCreated || e.Type == events.DisputeClosed
 	email := b.customerEmail(ctx, customer, "", notify)
 	res, err := b.exec(ctx)
 	if err != nil {
@@ -102,7 +102,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 
 	var kind, subject string
 	switch e.Type {
-	case stripetask.DisputeCreated:
+	case events.DisputeCreated:
 		if !res.applied(applied) && closed(res.value(status)) {
 			e.Log.InfoContext(ctx, "the dispute closed before its opening was handled; no dispute_opened notice")
 			e.Notified(stripeq.Notice{Kind: records.KindDisputeOpened, Customer: customer, Status: stripeq.NoticeSkipped,
@@ -110,7 +110,7 @@ func (h *handlers) handleDispute(ctx context.Context, e *stripeq.Event[disputeOb
 			return nil
 		}
 		kind, subject = records.KindDisputeOpened, "A payment of "+money(d.Amount, d.Currency)+" is disputed"
-	case stripetask.DisputeClosed:
+	case events.DisputeClosed:
 		kind, subject = records.KindDisputeClosed, "The dispute of "+money(d.Amount, d.Currency)+" is closed: "+string(d.Status)
 	default:
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -68,7 +69,7 @@ func viaStripeGo(t *testing.T, typ string, body []byte) any {
 			i.Number, i.AmountDue, i.AmountPaid, i.Currency, i.AttemptCount, i.NextPaymentAttempt, i.DueDate, i.PeriodEnd, i.HostedInvoiceURL,
 			moved.Invoice{Subscription: known(idOf(i.Subscription)), Charge: known(idOf(i.Charge)), PaymentIntent: known(idOf(i.PaymentIntent))},
 		}
-	case typ == stripetask.ChargeFailed:
+	case typ == events.ChargeFailed:
 		var c stripe.Charge
 		decode(&c)
 		o := chargeObject{
@@ -98,7 +99,7 @@ func viaStripeGo(t *testing.T, typ string, body []byte) any {
 			o.EvidenceDetails = &evidenceDetails{d.EvidenceDetails.DueBy}
 		}
 		return o
-	case typ == stripetask.CheckoutSessionCompleted:
+	case typ == events.CheckoutSessionCompleted:
 		var s stripe.CheckoutSession
 		decode(&s)
 		return checkoutSessionObject{s.ID, stripeq.ExpandableID(idOf(s.Customer)), s.ClientReferenceID}
@@ -122,13 +123,13 @@ func viaWorker(t *testing.T, typ string, body []byte) any {
 		return decodeFor[customerObject](t, typ, body)
 	case strings.HasPrefix(typ, "invoice."):
 		return decodeFor[invoiceObject](t, typ, body)
-	case typ == stripetask.ChargeFailed:
+	case typ == events.ChargeFailed:
 		return decodeFor[chargeObject](t, typ, body)
 	case strings.HasPrefix(typ, "payment_intent."):
 		return decodeFor[paymentIntentObject](t, typ, body)
 	case strings.HasPrefix(typ, "charge.dispute."):
 		return decodeFor[disputeObject](t, typ, body)
-	case typ == stripetask.CheckoutSessionCompleted:
+	case typ == events.CheckoutSessionCompleted:
 		return decodeFor[checkoutSessionObject](t, typ, body)
 	}
 	t.Fatalf("no object type for %s", typ)
@@ -174,7 +175,7 @@ func TestObjectsDecodeAsStripeGo(t *testing.T) {
 			}
 		})
 	}
-	for _, typ := range stripetask.Handled() {
+	for _, typ := range events.Handled() {
 		for name, body := range map[string][]byte{"ids": stripetest.Fixture(typ), "expanded": expand(stripetest.Fixture(typ))} {
 			t.Run(typ+"/"+name, func(t *testing.T) {
 				got, want := viaWorker(t, typ, body), viaStripeGo(t, typ, body)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -45,12 +46,12 @@ func BenchmarkHandlers(b *testing.B) {
 	w.Redis().AddHook(trips)
 	mux := w
 	ctx := context.Background()
-	charge, _, _ := stripetask.New(stripetest.Fixture(stripetask.ChargeFailed), stripetask.Options{})
+	charge, _, _ := stripetask.New(stripetest.Fixture(events.ChargeFailed), stripetask.Options{})
 	if err := mux.ProcessTask(ctx, charge); err != nil {
 		b.Fatal(err)
 	}
 	t0 := time.Unix(1767225600, 0)
-	for _, typ := range stripetask.Handled() {
+	for _, typ := range events.Handled() {
 		tasks := make([]*asynq.Task, 1000)
 		for i := range tasks {
 			body := stripetest.Event(typ, fmt.Sprintf("evt_1BenchWorker%08d", i), t0.Add(time.Duration(i)*time.Second))
@@ -74,12 +75,12 @@ func BenchmarkHandlers(b *testing.B) {
 	// retrieves the event from a local Stripe API.
 	stripeAPI := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
-		rw.Write(stripetest.Fixture(stripetask.ChargeFailed))
+		rw.Write(stripetest.Fixture(events.ChargeFailed))
 	}))
 	defer stripeAPI.Close()
 	mux, _ = setupWith(b, stripeq.Config{StripeSecretKey: "sk_test_bench", StripeAPIBase: stripeAPI.URL}, Options{})
-	task, _, _ := stripetask.New(stripetest.Fixture(stripetask.ChargeFailed), stripetask.Options{})
-	b.Run("refetch/"+stripetask.ChargeFailed, func(b *testing.B) {
+	task, _, _ := stripetask.New(stripetest.Fixture(events.ChargeFailed), stripetask.Options{})
+	b.Run("refetch/"+events.ChargeFailed, func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := mux.ProcessTask(ctx, task); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -124,7 +125,7 @@ func TestHandlers(t *testing.T) {
 			}
 		})
 	}
-	for _, typ := range stripetask.Handled() {
+	for _, typ := range events.Handled() {
 		if !covered[typ] {
 			t.Errorf("no handler test for %s", typ)
 		}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // invoiceObject is what handleInvoice reads of a stripe.Invoice.
@@ -57,11 +57,11 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	})
 	delinquent := noRef
 	switch e.Type {
-	case stripetask.InvoicePaid:
+	case events.InvoicePaid:
 		if customer != "" {
 			b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockPayment}, e.Meta, "delinquent", "false")
 		}
-	case stripetask.InvoicePaymentFailed:
+	case events.InvoicePaymentFailed:
 		delinquent = b.markDelinquent(ctx, e.Meta, customer)
 	}
 	email := b.customerEmail(ctx, customer, inv.CustomerEmail, true)
@@ -76,7 +76,7 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 	n := notification{Customer: customer, Email: res.email(email), EventID: e.ID}
 	amount := money(inv.AmountDue, inv.Currency)
 	switch e.Type {
-	case stripetask.InvoicePaymentFailed:
+	case events.InvoicePaymentFailed:
 		// One notice per attempt, whichever event of it comes first.
 		n.Kind, n.DedupeID = records.KindPaymentFailed, inv.ID+":attempt:"+strconv.FormatInt(inv.AttemptCount, 10)
 		n.Subject = "Your payment of " + amount + " failed"
@@ -87,9 +87,9 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 		if inv.HostedInvoiceURL != "" {
 			n.Body += "\nUpdate your payment method and pay here: " + inv.HostedInvoiceURL
 		}
-	case stripetask.InvoicePaid, stripetask.InvoiceFinalized:
+	case events.InvoicePaid, events.InvoiceFinalized:
 		n.Kind = records.KindInvoice
-		if e.Type == stripetask.InvoicePaid {
+		if e.Type == events.InvoicePaid {
 			amount = money(inv.AmountPaid, inv.Currency)
 			n.Subject = "Receipt: " + amount + " paid"
 			n.Body = fmt.Sprintf("Thank you: invoice %s for %s is paid.", orNone(inv.Number), amount)
@@ -103,7 +103,7 @@ func (h *handlers) handleInvoice(ctx context.Context, e *stripeq.Event[invoiceOb
 		if inv.HostedInvoiceURL != "" {
 			n.Body += "\nView it: " + inv.HostedInvoiceURL
 		}
-	case stripetask.InvoiceUpcoming:
+	case events.InvoiceUpcoming:
 		// The upcoming invoice has no ID yet: the event ID identifies it.
 		when := inv.NextPaymentAttempt
 		if when == 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -27,7 +28,7 @@ func TestOutcomes(t *testing.T) {
 	runServer(t, w)
 	client := asynq.NewClientFromRedisClient(db.Client)
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	run := func(body []byte) stripetask.Outcome {
+	run := func(body []byte) outcome.Outcome {
 		t.Helper()
 		task, meta, err := stripetask.New(body, stripetask.Options{})
 		if err != nil {
@@ -40,7 +41,7 @@ func TestOutcomes(t *testing.T) {
 		for {
 			info, err := insp.GetTaskInfo(stripetask.DefaultQueue, meta.ID)
 			if err == nil && info.State == asynq.TaskStateCompleted {
-				o, ok := stripetask.ParseOutcome(info.Result)
+				o, ok := outcome.Parse(info.Result)
 				if !ok {
 					t.Fatalf("%s: no result", meta.ID)
 				}
@@ -55,7 +56,7 @@ func TestOutcomes(t *testing.T) {
 	cus := records.CustomerKey("cus_stripeq_demo")
 
 	o := run(stripetest.Fixture("customer.created"))
-	if len(o.Records) != 1 || o.Records[0] != (stripetask.RecordChange{Key: cus, Changed: true}) || len(o.Notices) != 0 {
+	if len(o.Records) != 1 || o.Records[0] != (outcome.RecordChange{Key: cus, Changed: true}) || len(o.Notices) != 0 {
 		t.Errorf("customer.created: %+v", o)
 	}
 	if o.Line() != "1 record updated" {
@@ -63,7 +64,7 @@ func TestOutcomes(t *testing.T) {
 	}
 
 	o = run(stripetest.Fixture("invoice.payment_failed"))
-	want := stripetask.Notice{Kind: records.KindPaymentFailed, Customer: "cus_stripeq_demo", Email: "jenny.rosen@example.com", Status: stripetask.NoticeEmailed}
+	want := outcome.Notice{Kind: records.KindPaymentFailed, Customer: "cus_stripeq_demo", Email: "jenny.rosen@example.com", Status: outcome.NoticeEmailed}
 	if len(o.Notices) != 1 || o.Notices[0] != want {
 		t.Errorf("invoice.payment_failed notices %+v, want %+v", o.Notices, want)
 	}
@@ -76,13 +77,13 @@ func TestOutcomes(t *testing.T) {
 
 	// The same payment's charge.failed: its invoice's event sends the notice.
 	o = run(stripetest.Fixture("charge.failed"))
-	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeSkipped || o.Notices[0].Reason != "a payment of invoice in_stripeq_demo: its invoice.payment_failed sends the notice" {
+	if len(o.Notices) != 1 || o.Notices[0].Status != outcome.NoticeSkipped || o.Notices[0].Reason != "a payment of invoice in_stripeq_demo: its invoice.payment_failed sends the notice" {
 		t.Errorf("charge.failed notices %+v", o.Notices)
 	}
 
 	// A re-run copy of the failure: already emailed, not again.
 	o = run(stripetest.Edit(stripetest.Fixture("invoice.payment_failed"), func(e map[string]any) { e["id"] = "evt_copy" }))
-	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeEmailed {
+	if len(o.Notices) != 1 || o.Notices[0].Status != outcome.NoticeEmailed {
 		t.Errorf("second payment_failed notices %+v", o.Notices)
 	}
 
@@ -94,7 +95,7 @@ func TestOutcomes(t *testing.T) {
 		stripetest.Object(e)["attempt_count"] = 9
 	})
 	o = run(late)
-	if len(o.Notices) != 1 || o.Notices[0].Status != stripetask.NoticeSkipped || o.Notices[0].Reason != "a newer payment settled it" {
+	if len(o.Notices) != 1 || o.Notices[0].Status != outcome.NoticeSkipped || o.Notices[0].Reason != "a newer payment settled it" {
 		t.Errorf("late payment_failed notices %+v", o.Notices)
 	}
 	if line := o.Line(); line != "payment_failed skipped: a newer payment settled it; 1 record updated" {

@@ -16,6 +16,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -135,7 +136,7 @@ func TestRefetchFromStripe(t *testing.T) {
 	ok, _ := insp.GetTaskInfo("stripe", "evt_refetch_ok")
 	limited, _ := insp.GetTaskInfo("stripe", "evt_refetch_429")
 	missing, _ := insp.GetTaskInfo("stripe", "evt_refetch_404")
-	if o, _ := stripetask.ParseOutcome(ok.Result); !o.Fetched {
+	if o, _ := outcome.Parse(ok.Result); !o.Fetched {
 		t.Errorf("outcome %s does not say Stripe's copy was fetched", ok.Result)
 	}
 	if limited.Retried != 0 || api.count("/v1/events/evt_refetch_429") != 3 {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/moved"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // subscriptionObject is what handleSubscription reads of a
@@ -73,7 +73,7 @@ func (h *handlers) handleSubscription(ctx context.Context, e *stripeq.Event[subs
 		b.apply(ctx, stripeq.Record{Key: records.CustomerKey(customer), Clock: records.ClockSubscription}, e.Meta,
 			"subscription_id", s.ID, "subscription_status", string(s.Status))
 	}
-	trialEnds := e.Type == stripetask.SubscriptionTrialWillEnd
+	trialEnds := e.Type == events.SubscriptionTrialWillEnd
 	email := b.customerEmail(ctx, customer, "", trialEnds)
 	res, err := b.exec(ctx)
 	if err != nil {

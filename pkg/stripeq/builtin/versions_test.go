@@ -13,7 +13,9 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -165,7 +167,7 @@ func withoutChargeInvoice(s snapshot) snapshot {
 // charge says in its outcome that its invoice is unknown and sends no
 // notice, and still marks the customer delinquent with the reason.
 func TestFailedPaymentOfUnknownInvoice(t *testing.T) {
-	for _, typ := range []string{stripetask.ChargeFailed, stripetask.PaymentIntentPaymentFailed} {
+	for _, typ := range []string{events.ChargeFailed, events.PaymentIntentPaymentFailed} {
 		t.Run(typ, func(t *testing.T) {
 			w, db := setup(t)
 			runServer(t, w)
@@ -178,7 +180,7 @@ func TestFailedPaymentOfUnknownInvoice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o, _ := stripetask.ParseOutcome(info.Result)
+			o, _ := outcome.Parse(info.Result)
 			if len(o.Unknown) != 1 || o.Unknown[0].Field != "invoice" || !strings.Contains(o.Unknown[0].Reason, stripetest.APIVersionDahlia) ||
 				len(o.Notices) != 1 || o.Notices[0].Status != stripeq.NoticeSkipped {
 				t.Errorf("outcome = %+v, want the invoice unknown and the notice skipped", o)
@@ -222,7 +224,7 @@ func TestSubscriptionWithoutPeriod(t *testing.T) {
 		t.Errorf("subscription = %v, want updated without current_period_end", s)
 	}
 	info, _ := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo(stripetask.DefaultQueue, "evt_stripeq_customer_subscription_updated")
-	if o, _ := stripetask.ParseOutcome(info.Result); len(o.Unknown) != 1 || o.Unknown[0].Field != "current_period_end" {
+	if o, _ := outcome.Parse(info.Result); len(o.Unknown) != 1 || o.Unknown[0].Field != "current_period_end" {
 		t.Errorf("outcome = %+v, want current_period_end unknown", o)
 	}
 }

@@ -1,45 +1,72 @@
 // Package taskenv reads the settings that decide which Stripe events are
 // stored and how: STRIPE_EVENTS, TASK_RETENTION and PAYLOAD_COMPRESSION.
-// The api reads them to store deliveries, and the dashboard to store what
-// a recovery finds exactly as the api would; the worker reads none of
-// them, so they live apart from pkg/stripetask, which every command
-// imports.
+// The api reads all three to store deliveries, and the dashboard and
+// recover to store what a recovery finds exactly as the api would. The
+// worker reads TASK_RETENTION alone ([Retention]), to keep a completed
+// execution's attempt history as long as the task. They live apart from
+// pkg/stripetask, so that the contract holds no setting of the api's.
+// Internal to this module: no compatibility promise.
 package taskenv
 
 import (
 	"slices"
+	"time"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 )
 
+// AllEvents is the STRIPE_EVENTS value that permits every event type.
+const AllEvents = "*"
+
 // Events reads STRIPE_EVENTS, the permitted event types: a
-// comma-separated list, or [stripetask.AllEvents]. Default: every type the worker
-// handles ([stripetask.Handled]). A list that names no type, or mixes "*" with
-// types, is recorded on env as an error. The api stores only permitted
-// events; a recovery lists only them.
+// comma-separated list, or [AllEvents]. Default: every type the built-in
+// handlers handle ([events.Handled]). A list that names no type, or
+// mixes "*" with types, is recorded on env as an error. The api stores
+// only permitted events; a recovery lists only them.
 func Events(env *envconfig.Reader) []string {
-	events := env.List("STRIPE_EVENTS", stripetask.Handled())
-	if len(events) == 0 {
+	list := env.List("STRIPE_EVENTS", events.Handled())
+	if len(list) == 0 {
 		env.Fail("STRIPE_EVENTS", "lists no event type")
 	}
-	if slices.Contains(events, stripetask.AllEvents) && len(events) > 1 {
+	if slices.Contains(list, AllEvents) && len(list) > 1 {
 		env.Fail("STRIPE_EVENTS", `mixes "*" with event types`)
 	}
-	return events
+	return list
+}
+
+// Permits returns a test of whether an event type is permitted by list,
+// as [Events] reads it.
+func Permits(list []string) func(eventType string) bool {
+	if slices.Contains(list, AllEvents) {
+		return func(string) bool { return true }
+	}
+	set := make(map[string]bool, len(list))
+	for _, e := range list {
+		set[e] = true
+	}
+	return func(t string) bool { return set[t] }
+}
+
+// Retention reads TASK_RETENTION, how long a completed task is kept
+// (default [stripetask.DefaultRetention]). A bad value is recorded on env.
+func Retention(env *envconfig.Reader) time.Duration {
+	return env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
 }
 
 // Storage reads into o the settings of how a task is stored, which
 // the api and a recovery (the dashboard) must share: TASK_RETENTION
-// (default [stripetask.DefaultRetention]) and PAYLOAD_COMPRESSION ("none", the
-// default, or [stripetask.CompressionZstd]). A bad value is recorded on env.
+// ([Retention]) and PAYLOAD_COMPRESSION ("none", the default, or
+// [compress.Zstd]). A bad value is recorded on env.
 func Storage(env *envconfig.Reader, o *stripetask.Options) {
-	o.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
+	o.Retention = Retention(env)
 	o.Compression = env.String("PAYLOAD_COMPRESSION", "none")
 	switch o.Compression {
 	case "none":
 		o.Compression = ""
-	case stripetask.CompressionZstd:
+	case compress.Zstd:
 	default:
 		env.Fail("PAYLOAD_COMPRESSION", `must be "none" or "zstd", got "`+o.Compression+`"`)
 	}

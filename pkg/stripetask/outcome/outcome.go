@@ -1,4 +1,10 @@
-package stripetask
+// Package outcome is what one execution of a Stripe event's task did, as
+// the worker keeps it in Redis (the task's result, JSON) and the Console
+// and the attempt history read it. Its JSON field names are permanent once
+// deployed: results already in Redis carry them. Internal to this module:
+// no compatibility promise for its Go API (pkg/stripeq re-exports the
+// types a handler uses).
+package outcome
 
 import (
 	"encoding/json"
@@ -123,11 +129,11 @@ func (o Outcome) Line() string {
 	return strings.Join(parts, "; ")
 }
 
-// ParseOutcome reads a task's result: an Outcome as the worker writes it,
+// Parse reads a task's result: an Outcome as the worker writes it,
 // or, for a result written otherwise (a handler's own ResultWriter, an
 // older worker's text), that text as the Summary. An empty result is the
 // zero Outcome and ok false.
-func ParseOutcome(result []byte) (o Outcome, ok bool) {
+func Parse(result []byte) (o Outcome, ok bool) {
 	if len(result) == 0 {
 		return Outcome{}, false
 	}

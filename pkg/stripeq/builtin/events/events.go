@@ -1,9 +1,15 @@
-package stripetask
+// Package events names the Stripe event types the built-in handlers
+// (pkg/stripeq/builtin) handle: the api permits exactly these by default
+// (STRIPE_EVENTS, read by pkg/stripetask/taskenv), and builtin.Register
+// registers a handler for each. It imports nothing of stripeq's, so that
+// the api and the dashboard take their default from here without linking
+// the handlers. Part of builtin's supported public API: the type names are
+// Stripe's, permanent once deployed.
+package events
 
 import "slices"
 
-// Stripe event types that the worker handles. The api permits exactly these
-// by default (STRIPE_EVENTS), and the worker registers a handler for each.
+// The Stripe event types the built-in handlers handle.
 const (
 	CustomerCreated = "customer.created"
 	CustomerUpdated = "customer.updated"
@@ -44,6 +50,6 @@ var handled = []string{
 	CheckoutSessionCompleted,
 }
 
-// Handled returns the Stripe event types the worker handles. The caller may
-// modify the returned slice.
+// Handled returns the Stripe event types the built-in handlers handle, the
+// default of STRIPE_EVENTS. The caller may modify the returned slice.
 func Handled() []string { return slices.Clone(handled) }

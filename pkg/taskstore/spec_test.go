@@ -1,4 +1,4 @@
-package stripetask_test
+package taskstore_test
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/compress"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 	"github.com/stripeq/stripeq/pkg/taskstore"
 )
@@ -27,9 +29,9 @@ func TestMessageIsTheTask(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
 	for _, opts := range []stripetask.Options{
 		{Queue: "viaasynq"},
-		{Queue: "viaasynq", Shards: 4, Retention: 5 * time.Hour, Compression: stripetask.CompressionZstd},
+		{Queue: "viaasynq", Shards: 4, Retention: 5 * time.Hour, Compression: compress.Zstd},
 	} {
-		for _, typ := range stripetask.Handled() {
+		for _, typ := range events.Handled() {
 			body := stripetest.Fixture(typ)
 			task, meta, err := stripetask.New(body, opts)
 			if err != nil {
@@ -38,7 +40,8 @@ func TestMessageIsTheTask(t *testing.T) {
 			if _, err := client.EnqueueContext(ctx, task); err != nil {
 				t.Fatalf("%s: %v", typ, err)
 			}
-			msg, meta2, err := stripetask.NewMessage(body, opts)
+			spec, meta2, err := stripetask.NewSpec(body, opts)
+			msg := taskstore.FromSpec(spec)
 			if err != nil || !maps.Equal(meta.Headers(), meta2.Headers()) {
 				t.Fatalf("%s: NewMessage: %+v, %v", typ, meta2, err)
 			}
@@ -49,7 +52,7 @@ func TestMessageIsTheTask(t *testing.T) {
 			// The same task in other queues: the base name differs.
 			ours := opts
 			ours.Queue = "viastore"
-			msg = stripetask.MessageFromMetadata(body, meta, ours)
+			msg = taskstore.FromSpec(stripetask.SpecFromMetadata(body, meta, ours))
 			if res, err := store.Store(ctx, msg, nil); err != nil || res != taskstore.Stored {
 				t.Fatalf("%s: Store = %v, %v", typ, res, err)
 			}

@@ -1,4 +1,8 @@
-package stripetask
+// Package compress is how a Stripe event's payload is stored compressed
+// (PAYLOAD_COMPRESSION=zstd): a zstd frame, recognised by its first bytes,
+// so that no reader needs the setting. Internal to this module: no
+// compatibility promise.
+package compress
 
 import (
 	"bytes"
@@ -9,12 +13,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// CompressionZstd is the value of [Options.Compression]
-// (PAYLOAD_COMPRESSION) that stores payloads as zstd frames.
-const CompressionZstd = "zstd"
+// Zstd is the value of stripetask.Options.Compression (PAYLOAD_COMPRESSION)
+// that stores payloads as zstd frames.
+const Zstd = "zstd"
 
-// ErrCompressed means a compressed payload could not be decompressed.
-var ErrCompressed = errors.New("payload does not decompress")
+// ErrCorrupt means a compressed payload could not be decompressed.
+var ErrCorrupt = errors.New("payload does not decompress")
 
 // zstdMagic starts every zstd frame (RFC 8878). A JSON body never starts
 // with it, so a payload that does is compressed, whatever the setting of
@@ -48,9 +52,9 @@ func codec() (*zstd.Encoder, *zstd.Decoder, error) {
 // IsCompressed reports whether payload is a zstd frame rather than JSON.
 func IsCompressed(payload []byte) bool { return bytes.HasPrefix(payload, zstdMagic) }
 
-// compress returns body as a zstd frame, or body itself when it already is
+// Compress returns body as a zstd frame, or body itself when it already is
 // one (a re-run copies its original's payload as stored).
-func compress(body []byte) []byte {
+func Compress(body []byte) []byte {
 	if IsCompressed(body) {
 		return body
 	}
@@ -61,21 +65,21 @@ func compress(body []byte) []byte {
 	return enc.EncodeAll(body, make([]byte, 0, len(body)/2))
 }
 
-// Body returns the event JSON of a task's payload: the payload itself, or,
+// Decompress returns the event JSON of a payload: the payload itself, or,
 // when it is a zstd frame (PAYLOAD_COMPRESSION=zstd), the frame
-// decompressed. It returns ErrCompressed when the frame is corrupt or
+// decompressed. It returns ErrCorrupt when the frame is corrupt or
 // decompresses to more than 2 MiB.
-func Body(payload []byte) ([]byte, error) {
+func Decompress(payload []byte) ([]byte, error) {
 	if !IsCompressed(payload) {
 		return payload, nil
 	}
 	_, dec, err := codec()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCompressed, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	out, err := dec.DecodeAll(payload, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCompressed, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return out, nil
 }
