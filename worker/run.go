@@ -23,6 +23,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	cfg.Logger = log
+	stripeq.SetRedisLogger(log) // go-redis's logger is the process's: the command's to set
 	w, err := stripeq.NewWorker(cfg)
 	if err != nil {
 		return err

@@ -11,10 +11,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -111,7 +111,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	// The killed worker's lease on its slot expired; the second run
 	// released its own.
 	waitFor(t, 8*time.Second, "the killed worker's slot lease to lapse", func() bool {
-		return rdb.ZCount(ctx, stripeq.SlotsKey("stripe"), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Val() == 0
+		return rdb.ZCount(ctx, keyspace.Slots("stripe"), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Val() == 0
 	})
 	select {
 	case <-w2.Done():

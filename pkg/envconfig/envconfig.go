@@ -11,7 +11,7 @@
 //
 //	env := envconfig.New(getenv)
 //	addr := env.String("API_ADDR", ":8080")
-//	n := env.Int("WORKER_CONCURRENCY", 5)
+//	n := env.Int("WORKER_CONCURRENCY", 5, 1) // default 5, at least 1
 //	if err := env.Err(); err != nil { … }
 package envconfig
 
@@ -32,10 +32,32 @@ type Reader struct {
 	getenv   func(string) string
 	errs     []error
 	warnings []string
+	names    *strings.Replacer // nil: problems are named by variable
 }
 
 // New returns a Reader over getenv, usually os.Getenv.
 func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
+
+// Named returns a Reader that reads nothing and names each problem it
+// records by names[variable] in place of the variable's name, in the name
+// and in the reason: for the checks of settings a program gives in code,
+// whose problems are named by its Go fields ("Config.RedisURL") rather
+// than by the variables that a command reads them from.
+func Named(names map[string]string) *Reader {
+	pairs := make([]string, 0, 2*len(names))
+	for v, n := range names {
+		pairs = append(pairs, v, n)
+	}
+	return &Reader{getenv: func(string) string { return "" }, names: strings.NewReplacer(pairs...)}
+}
+
+// rename names s as r's problems are named.
+func (r *Reader) rename(s string) string {
+	if r.names == nil {
+		return s
+	}
+	return r.names.Replace(s)
+}
 
 // Lookup returns the trimmed value of name, or "" when unset.
 func (r *Reader) Lookup(name string) string { return strings.TrimSpace(r.getenv(name)) }
@@ -142,14 +164,14 @@ func (r *Reader) List(name string, def []string) []string {
 // Fail records that name is wrong, with a reason that must not quote a
 // secret.
 func (r *Reader) Fail(name, reason string) {
-	r.errs = append(r.errs, fmt.Errorf("%s %s", name, reason))
+	r.errs = append(r.errs, fmt.Errorf("%s %s", r.rename(name), r.rename(reason)))
 }
 
 // Warn records that name is set in a way that is safe only in some
 // deployments; the command logs it at start. The reason must not quote a
 // secret.
 func (r *Reader) Warn(name, reason string) {
-	r.warnings = append(r.warnings, name+" "+reason)
+	r.warnings = append(r.warnings, r.rename(name)+" "+r.rename(reason))
 }
 
 // Warnings returns what [Reader.Warn] recorded, each starting with the

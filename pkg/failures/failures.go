@@ -106,6 +106,41 @@ type Attempt struct {
 	// Outcome is the attempt's outcome in one line (outcome.Outcome's
 	// Line), when it noted one.
 	Outcome string `json:"outcome,omitempty"`
+	// Waiting is true for an attempt that asked to wait without using up
+	// a retry (a rate limit: stripeq.RateLimitError): Error says why, and
+	// Until until when.
+	Waiting bool      `json:"waiting,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
+	// Handlers are, for an event type with more than one handler, each
+	// one's part of the attempt, in the order they ran.
+	Handlers []HandlerAttempt `json:"handlers,omitempty"`
+}
+
+// HandlerAttempt is one handler's part of an attempt.
+type HandlerAttempt struct {
+	Name string `json:"name"`
+	// Status is one of outcome.Handler's: done, done_before, failed,
+	// waiting.
+	Status  string `json:"status"`
+	Error   string `json:"error,omitempty"`
+	Outcome string `json:"outcome,omitempty"` // the line of what it noted
+	MS      int64  `json:"ms,omitempty"`
+}
+
+// HandlerAttempts returns parts as the attempt history keeps them, each
+// error without asynq's prefix and cut to MaxError.
+func HandlerAttempts(parts []outcome.Handler) []HandlerAttempt {
+	if len(parts) == 0 {
+		return nil
+	}
+	out := make([]HandlerAttempt, len(parts))
+	for i, h := range parts {
+		out[i] = HandlerAttempt{Name: h.Name, Status: h.Status, Error: cut(Message(h.Error)), MS: h.MS}
+		if o := h.Outcome(); o.Noted() {
+			out[i].Outcome = o.Line()
+		}
+	}
+	return out
 }
 
 // skipRetryPrefix is what asynq.SkipRetry puts before a permanent error.
@@ -196,7 +231,8 @@ func pushAttempt(ctx context.Context, p redis.Pipeliner, k string, b []byte, ttl
 // AttemptField of asynq's task hash, which must exist (the task is
 // active), and goes with it; a later attempt is appended to the task's
 // attempt list, which then expires after ttl (the task's retention,
-// at least a minute), unless a later attempt renews it.
+// at least a minute), unless a later attempt renews it; so does the list
+// of a first attempt that follows waits (see Attempt.Waiting).
 func (s *Store) Complete(ctx context.Context, queue, id string, a Attempt, result []byte, resolve bool, ttl time.Duration) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.CompleteIn(ctx, p, queue, id, a, result, resolve, ttl)
@@ -221,6 +257,10 @@ func (s *Store) CompleteIn(ctx context.Context, p redis.Pipeliner, queue, id str
 		} else {
 			p.HSet(ctx, tk, AttemptField, f)
 		}
+		// Attempts that waited (a rate limit) do not count as retries,
+		// so a first attempt's success may follow some in the list: it
+		// expires with the task.
+		p.PExpire(ctx, attemptsKey(queue, id), max(ttl, time.Minute))
 	} else {
 		b, _ := json.Marshal(a)
 		pushAttempt(ctx, p, attemptsKey(queue, id), b, max(ttl, time.Minute))
@@ -232,6 +272,42 @@ func (s *Store) CompleteIn(ctx context.Context, p redis.Pipeliner, queue, id str
 		p.Del(ctx, RecordKey(queue, id))
 		p.ZRem(ctx, AllKey(queue), id)
 	}
+}
+
+// DoneField is the field of asynq's task hash that holds, for an event
+// type with several handlers, the names of those that succeeded in an
+// attempt of the execution that failed or waited: a JSON array. A retry of
+// the execution (asynq's, or the Console's run-now of an archived one)
+// reads it and does not run them again; a re-run copy is a new task, with
+// none. The name is permanent once deployed.
+const DoneField = "stripeq_done"
+
+// SetDoneIn queues in p the write of the names of the handlers of task id
+// that succeeded (DoneField), for the next attempt; none deletes the field.
+func (s *Store) SetDoneIn(ctx context.Context, p redis.Pipeliner, queue, id string, names []string) {
+	if len(names) == 0 {
+		p.HDel(ctx, keyspace.Task(queue, id), DoneField)
+		return
+	}
+	b, _ := json.Marshal(names)
+	p.HSet(ctx, keyspace.Task(queue, id), DoneField, b)
+}
+
+// Done returns the names of the handlers of task id that succeeded in an
+// earlier attempt (DoneField); none when the field is absent.
+func (s *Store) Done(ctx context.Context, queue, id string) ([]string, error) {
+	b, err := s.rdb.HGet(ctx, keyspace.Task(queue, id), DoneField).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failures: handlers done of %s: %w", id, err)
+	}
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return nil, fmt.Errorf("failures: handlers done of %s: %w", id, err)
+	}
+	return names, nil
 }
 
 // AttemptField is the field of asynq's task hash that holds the attempt
@@ -279,6 +355,7 @@ func (c compact) attempt(result []byte) Attempt {
 	if c.Outcome {
 		if o, ok := outcome.Parse(result); ok {
 			a.Outcome = o.Line()
+			a.Handlers = HandlerAttempts(o.Handlers)
 		}
 	}
 	return a
@@ -347,7 +424,7 @@ return 1
 func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, RecordKey(queue, id), attemptsKey(queue, id))
-		p.HDel(ctx, keyspace.Task(queue, id), AttemptField)
+		p.HDel(ctx, keyspace.Task(queue, id), AttemptField, DoneField)
 		p.ZRem(ctx, AllKey(queue), id)
 		return nil
 	})

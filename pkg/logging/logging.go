@@ -16,6 +16,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
 )
 
 // Keys used in log records across stripeq.
@@ -33,25 +35,47 @@ const (
 // New returns a logger writing to w, configured by LOG_FORMAT and LOG_LEVEL
 // read through getenv. It reports an invalid value by variable name.
 func New(w io.Writer, getenv func(string) string) (*slog.Logger, error) {
+	l, name, reason := build(w, getenv)
+	if name != "" {
+		return nil, fmt.Errorf("%s %s", name, reason)
+	}
+	return l, nil
+}
+
+// Read is New for settings read through env (envconfig): an invalid
+// LOG_FORMAT or LOG_LEVEL is recorded on env, with the others, and the
+// logger returned then has the defaults.
+func Read(env *envconfig.Reader, w io.Writer) *slog.Logger {
+	l, name, reason := build(w, env.Lookup)
+	if name != "" {
+		env.Fail(name, reason)
+		l, _, _ = build(w, func(string) string { return "" })
+	}
+	return l
+}
+
+// build returns the logger of New, or the variable that is invalid and
+// why.
+func build(w io.Writer, getenv func(string) string) (l *slog.Logger, name, reason string) {
 	var level slog.Level
 	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return nil, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", v)
+			return nil, "LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, got %q", v)
 		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch f := strings.ToLower(strings.TrimSpace(getenv("LOG_FORMAT"))); f {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), "", ""
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), "", ""
 	case "":
 		if isTerminal(w) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
+			return slog.New(slog.NewTextHandler(w, opts)), "", ""
 		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), "", ""
 	default:
-		return nil, fmt.Errorf("LOG_FORMAT must be text or json, got %q", f)
+		return nil, "LOG_FORMAT", fmt.Sprintf("must be text or json, got %q", f)
 	}
 }
 

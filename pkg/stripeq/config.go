@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -12,10 +13,13 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/metrics"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripeapi"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/destinations"
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // Config is every setting of a [Worker]. Its zero value is a worker of
@@ -37,8 +41,9 @@ type Config struct {
 	// once. If zero, 5.
 	Concurrency int
 	// GlobalConcurrency is GLOBAL_CONCURRENCY, the handlers all worker
-	// processes together run at once, over every shard. If zero, 5; a
-	// negative value turns the limit off (GLOBAL_CONCURRENCY=0).
+	// processes together run at once, over every shard. If zero, 5;
+	// [NoLimit] turns the limit off (GLOBAL_CONCURRENCY=0). Any other
+	// negative value is an error.
 	GlobalConcurrency int
 	// ShutdownTimeout is WORKER_SHUTDOWN_TIMEOUT, how long a stopping worker
 	// lets running handlers finish before returning their tasks to Redis.
@@ -74,7 +79,7 @@ type Config struct {
 	FailedRetention time.Duration
 	// TaskRetention is TASK_RETENTION, as the api stores tasks with it:
 	// how long a completed execution's attempt history is kept with it.
-	// If zero, 72h (stripetask.DefaultRetention).
+	// If zero, 72h.
 	TaskRetention time.Duration
 	// MetricsAddr is METRICS_ADDR, where the worker serves Prometheus
 	// metrics at /metrics and a liveness check at /healthz. Default: unset,
@@ -96,18 +101,37 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// NoLimit is the value of [Config.GlobalConcurrency] that turns the global
+// limit off: each process runs Concurrency handlers at once, whatever the
+// others run.
+const NoLimit = -1
+
+// configFields names, for a Config built in code, each setting by its Go
+// field rather than by the variable ConfigFromEnv reads it from, in the
+// errors of NewWorker.
+var configFields = map[string]string{
+	"REDIS_URL": "Config.RedisURL", "QUEUE_NAME": "Config.Queue", "QUEUE_SHARDS": "Config.Shards",
+	"WORKER_CONCURRENCY": "Config.Concurrency", "GLOBAL_CONCURRENCY": "Config.GlobalConcurrency",
+	"WORKER_SHUTDOWN_TIMEOUT": "Config.ShutdownTimeout", "HANDLER_TIMEOUT": "Config.HandlerTimeout",
+	"RETRY_BASE_DELAY": "Config.RetryBaseDelay", "STRIPE_SECRET_KEY": "Config.StripeSecretKey",
+	"STRIPE_API_BASE": "Config.StripeAPIBase", "ALERT_WEBHOOK_URL": "Config.AlertWebhookURL",
+	"ALERT_INTERVAL": "Config.AlertInterval", "FAILED_RETENTION": "Config.FailedRetention",
+	"TASK_RETENTION": "Config.TaskRetention", "METRICS_ADDR": "Config.MetricsAddr", "DASHBOARD_URL": "Config.DashboardURL",
+}
+
 // ConfigFromEnv reads a Config through getenv (os.Getenv) from the
 // variables the worker command reads: REDIS_URL, QUEUE_NAME, QUEUE_SHARDS,
 // WORKER_CONCURRENCY, GLOBAL_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT,
 // HANDLER_TIMEOUT, RETRY_BASE_DELAY, STRIPE_SECRET_KEY, STRIPE_API_BASE,
-// ALERT_WEBHOOK_URL, ALERT_INTERVAL, FAILED_RETENTION, METRICS_ADDR,
-// DASHBOARD_URL, the destination settings (DESTINATION_URL,
+// ALERT_WEBHOOK_URL, ALERT_INTERVAL, FAILED_RETENTION, TASK_RETENTION,
+// METRICS_ADDR, DASHBOARD_URL, the destination settings (DESTINATION_URL,
 // DESTINATION_SECRET, DESTINATION_EVENTS, DESTINATION_TIMEOUT,
-// DESTINATION_CONCURRENCY, DESTINATION_RATE, DESTINATIONS_FILE,
-// DESTINATION_ALLOW_LINK_LOCAL), with the defaults of
-// Config. It reports every invalid or unsafe value at once, each by its
-// variable's name, in one error wrapping envconfig.ErrInvalid; no message
-// quotes a secret. The Logger is left nil.
+// DESTINATION_CONCURRENCY, DESTINATION_RATE, DESTINATION_ORDER,
+// DESTINATIONS_FILE, DESTINATION_ALLOW_LINK_LOCAL), with the defaults of
+// Config, and LOG_FORMAT and LOG_LEVEL, into a Logger that writes to
+// standard output as the worker command's does. It reports every invalid
+// or unsafe value at once, each by its variable's name, in one error
+// wrapping envconfig.ErrInvalid; no message quotes a secret.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c, _, err := loadConfig(getenv)
 	return c, err
@@ -119,6 +143,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 	env := envconfig.New(getenv)
 	queues := stripetask.ReadOptions(env)
 	c := Config{
+		Logger:            logging.Read(env, os.Stdout),
 		RedisURL:          env.Lookup("REDIS_URL"),
 		Queue:             queues.Queue,
 		Shards:            queues.Shards,
@@ -132,7 +157,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
 		AlertInterval:     env.Duration("ALERT_INTERVAL", 5*time.Minute),
 		FailedRetention:   env.Duration("FAILED_RETENTION", 0),
-		TaskRetention:     env.Duration("TASK_RETENTION", stripetask.DefaultRetention),
+		TaskRetention:     taskenv.Retention(env),
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 		Destinations:      readDestinations(env),
@@ -145,9 +170,9 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		env.Fail("DESTINATION_ALLOW_LINK_LOCAL", fmt.Sprintf("must be true or false, got %q", v))
 	}
 	if c.GlobalConcurrency == 0 {
-		c.GlobalConcurrency = -1 // off
+		c.GlobalConcurrency = NoLimit
 	}
-	c.check(env)
+	c.check(env, destinationVariable)
 	return c, env.Warnings(), env.Err()
 }
 
@@ -155,6 +180,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 // once, in loadConfig.
 var defaults = sync.OnceValue(func() Config {
 	c, _, _ := loadConfig(func(string) string { return "" })
+	c.Logger = nil // NewWorker's default is slog.Default()
 	return c
 })
 
@@ -170,17 +196,18 @@ func (c Config) withDefaults() Config {
 	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, d.RetryBaseDelay)
 	c.DashboardURL = cmp.Or(c.DashboardURL, d.DashboardURL)
 	c.AlertInterval = cmp.Or(c.AlertInterval, d.AlertInterval)
-	c.TaskRetention = cmp.Or(c.TaskRetention, stripetask.DefaultRetention)
+	c.TaskRetention = cmp.Or(c.TaskRetention, d.TaskRetention)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
 }
 
-// check records on env, by variable name, the settings of c that are
-// invalid or unsafe, and warns of those safe only behind a boundary. It
-// returns REDIS_URL parsed.
-func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
+// check records on env the settings of c that are invalid or unsafe, and
+// warns of those safe only behind a boundary, each named as env names it
+// (a variable, or a Go field: envconfig.Named), a destination's setting by
+// destination. It returns RedisURL parsed.
+func (c Config) check(env *envconfig.Reader, destination destinations.Namer) asynq.RedisConnOpt {
 	redisOpt, err := redisconn.Parse(c.RedisURL)
 	if err != nil {
 		env.Fail("REDIS_URL", err.Error())
@@ -190,6 +217,9 @@ func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
 	}
 	if c.Concurrency < 0 {
 		env.Fail("WORKER_CONCURRENCY", "must be at least 1")
+	}
+	if c.GlobalConcurrency < 0 && c.GlobalConcurrency != NoLimit {
+		env.Fail("GLOBAL_CONCURRENCY", "must be at least 1, or stripeq.NoLimit (GLOBAL_CONCURRENCY=0) for none")
 	}
 	urls := map[string]*url.URL{}
 	for _, s := range []struct{ name, v string }{
@@ -203,7 +233,11 @@ func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
 		urls[s.name] = u
 	}
 	checkExposure(env, c, urls)
-	checkDestinations(env, c.Destinations, c.AllowLinkLocalDestinations)
+	ds := make([]destinations.Config, len(c.Destinations))
+	for i, d := range c.Destinations {
+		ds[i] = d.config()
+	}
+	destinations.Check(env, ds, c.AllowLinkLocalDestinations, destination)
 	return redisOpt
 }
 

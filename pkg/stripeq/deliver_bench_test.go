@@ -76,7 +76,7 @@ func benchmarkForward(b *testing.B, order string) {
 	}
 	w, err := NewWorker(Config{
 		RedisURL: srv.URL(0), Concurrency: 16, GlobalConcurrency: 5, Logger: slog.New(slog.DiscardHandler),
-		Destinations: []Destination{{Name: defaultDestinationName, URL: recv.URL, Secret: testDestSecret, Concurrency: 16, Order: order}},
+		Destinations: []Destination{{Name: "default", URL: recv.URL, Secret: testDestSecret, Concurrency: 16, Order: order}},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -1,21 +1,14 @@
 package stripeq
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
-	"github.com/stripeq/stripeq/pkg/httpserver"
-	"github.com/stripeq/stripeq/pkg/stripetask"
-	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/destinations"
 )
 
 // Destination is an HTTP endpoint of your own app that the worker forwards
@@ -30,44 +23,62 @@ type Destination struct {
 	// Name names the destination in its queue, its deliveries' task IDs
 	// and the Console: lowercase letters, digits, "_" and "-", at most 40.
 	// It is permanent once deployed. DESTINATION_URL's is "default".
-	Name string `json:"name"`
+	Name string
 	// URL is where deliveries are POSTed (DESTINATION_URL): http:// or
 	// https://; user information in it is sent as basic authentication.
 	// Plain http:// to a host that is not loopback is warned of at start.
-	URL string `json:"url"`
+	URL string
 	// Secret is the Standard Webhooks signing secret (DESTINATION_SECRET):
 	// "whsec_" followed by the base64 of at least 16 random bytes. Required.
-	Secret string `json:"secret"`
+	Secret string
 	// Events are the event types forwarded (DESTINATION_EVENTS); an entry
 	// ending in ".*" matches a prefix, as "invoice.*". If empty, every type
 	// the api stores (STRIPE_EVENTS).
-	Events []string `json:"events,omitempty"`
+	Events []string
 	// Timeout bounds one POST, to the end of its response's first
 	// kilobyte (DESTINATION_TIMEOUT). If zero, 10s.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 	// Concurrency is how many POSTs each worker process has in flight to
 	// this destination at once (DESTINATION_CONCURRENCY). If zero, 5.
-	Concurrency int `json:"concurrency,omitempty"`
+	Concurrency int
 	// Rate is the most POSTs per second each worker process sends to this
 	// destination (DESTINATION_RATE). If zero, unlimited.
-	Rate float64 `json:"rate,omitempty"`
-	// Order is DESTINATION_ORDER: "customer" delivers an event of a
+	Rate float64
+	// Order is DESTINATION_ORDER: [OrderCustomer] delivers an event of a
 	// customer only after that customer's earlier events (by creation
 	// time) have been delivered to this destination or archived. If
 	// empty, deliveries run in any order.
-	Order string `json:"order,omitempty"`
+	Order string
 }
 
 // OrderCustomer is the value of [Destination.Order] that orders each
 // customer's deliveries.
-const OrderCustomer = "customer"
+const OrderCustomer = destinations.OrderCustomer
 
-// Duration is a time.Duration that reads as JSON from a Go duration
+// config is d for the engine.
+func (d Destination) config() destinations.Config {
+	return destinations.Config{Name: d.Name, URL: d.URL, Secret: d.Secret, Events: d.Events, Timeout: d.Timeout,
+		Concurrency: d.Concurrency, Rate: d.Rate, Order: d.Order}
+}
+
+// fileDestination is one destination of DESTINATIONS_FILE, a JSON array:
+// the fields of Destination, lowercase, with "timeout" a Go duration
 // string such as "10s".
-type Duration time.Duration
+type fileDestination struct {
+	Name        string       `json:"name"`
+	URL         string       `json:"url"`
+	Secret      string       `json:"secret"`
+	Events      []string     `json:"events,omitempty"`
+	Timeout     fileDuration `json:"timeout,omitempty"`
+	Concurrency int          `json:"concurrency,omitempty"`
+	Rate        float64      `json:"rate,omitempty"`
+	Order       string       `json:"order,omitempty"`
+}
 
-// UnmarshalJSON reads a duration string such as "10s".
-func (d *Duration) UnmarshalJSON(b []byte) error {
+// fileDuration reads as JSON from a Go duration string such as "10s".
+type fileDuration time.Duration
+
+func (d *fileDuration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("a duration must be a string such as \"10s\"")
@@ -76,20 +87,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err != nil || v <= 0 {
 		return fmt.Errorf("%q is not a positive duration", s)
 	}
-	*d = Duration(v)
+	*d = fileDuration(v)
 	return nil
 }
 
-// Destination defaults, each written once.
-const (
-	defaultDestinationName        = "default"
-	defaultDestinationTimeout     = 10 * time.Second
-	defaultDestinationConcurrency = 5
-	minDestinationSecret          = 16 // bytes, decoded
-)
-
 // readDestinations reads DESTINATION_URL and its settings (a destination
-// named "default") and DESTINATIONS_FILE, a JSON array of [Destination]s.
+// named "default") and DESTINATIONS_FILE, a JSON array of destinations.
 func readDestinations(env *envconfig.Reader) []Destination {
 	var ds []Destination
 	if u := env.Lookup("DESTINATION_URL"); u != "" || env.Lookup("DESTINATION_SECRET") != "" {
@@ -100,12 +103,12 @@ func readDestinations(env *envconfig.Reader) []Destination {
 			}
 		}
 		ds = append(ds, Destination{
-			Name:        defaultDestinationName,
+			Name:        destinations.DefaultName,
 			URL:         u,
 			Secret:      env.Lookup("DESTINATION_SECRET"),
 			Events:      env.List("DESTINATION_EVENTS", nil),
-			Timeout:     Duration(env.Duration("DESTINATION_TIMEOUT", defaultDestinationTimeout)),
-			Concurrency: env.Int("DESTINATION_CONCURRENCY", defaultDestinationConcurrency, 1),
+			Timeout:     env.Duration("DESTINATION_TIMEOUT", destinations.DefaultTimeout),
+			Concurrency: env.Int("DESTINATION_CONCURRENCY", destinations.DefaultConcurrency, 1),
 			Rate:        rate,
 			Order:       env.Lookup("DESTINATION_ORDER"),
 		})
@@ -116,7 +119,7 @@ func readDestinations(env *envconfig.Reader) []Destination {
 			env.Fail("DESTINATIONS_FILE", "cannot be read: "+err.Error())
 			return ds
 		}
-		var more []Destination
+		var more []fileDestination
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&more); err != nil {
@@ -124,138 +127,37 @@ func readDestinations(env *envconfig.Reader) []Destination {
 			env.Fail("DESTINATIONS_FILE", "is not a JSON array of destinations: "+err.Error())
 			return ds
 		}
-		ds = append(ds, more...)
+		for _, f := range more {
+			ds = append(ds, Destination{Name: f.Name, URL: f.URL, Secret: f.Secret, Events: f.Events, Timeout: time.Duration(f.Timeout),
+				Concurrency: f.Concurrency, Rate: f.Rate, Order: f.Order})
+		}
 	}
 	return ds
 }
 
-// forbiddenNets are link-local and cloud metadata addresses: a destination
-// there would let whoever sets the URL read the host's cloud credentials
-// through the Console's response excerpts.
-var forbiddenNets = []netip.Prefix{
-	netip.MustParsePrefix("169.254.0.0/16"),     // IPv4 link-local: AWS, GCP, Azure, OpenStack metadata
-	netip.MustParsePrefix("fe80::/10"),          // IPv6 link-local
-	netip.MustParsePrefix("fd00:ec2::/32"),      // AWS metadata over IPv6 (fd00:ec2::254)
-	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud metadata
-	netip.MustParsePrefix("0.0.0.0/8"),          // "this host"
-	netip.MustParsePrefix("::/128"),
+// destinationVariables are the variables of DESTINATION_URL's destination,
+// by the name of the setting (destinations.Namer).
+var destinationVariables = map[string]string{
+	"Name": "DESTINATIONS_FILE", "URL": "DESTINATION_URL", "Secret": "DESTINATION_SECRET", "Events": "DESTINATION_EVENTS",
+	"Order": "DESTINATION_ORDER", "Concurrency": "DESTINATION_CONCURRENCY", "AllowLinkLocal": "DESTINATION_ALLOW_LINK_LOCAL=true",
 }
 
-// forbiddenAddr reports whether ip is a link-local or metadata address.
-func forbiddenAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	for _, p := range forbiddenNets {
-		if p.Contains(ip) {
-			return true
-		}
+// destinationVariable names a destination's setting by its variable:
+// DESTINATION_URL's by the variable, one of DESTINATIONS_FILE's as
+// "DESTINATIONS_FILE destination <name> <setting>".
+func destinationVariable(_ int, d destinations.Config, field string) string {
+	v := destinationVariables[field]
+	if d.Name == destinations.DefaultName || field == "Name" || field == "AllowLinkLocal" {
+		return v
 	}
-	return false
+	return "DESTINATIONS_FILE destination " + d.Name + " " + strings.ToLower(strings.TrimPrefix(v, "DESTINATION_"))
 }
 
-// checkDestinations records on env the destinations' invalid or unsafe
-// settings, named by variable (or, for DESTINATIONS_FILE, by destination),
-// never quoting a secret or a URL: a URL may hold a credential.
-func checkDestinations(env *envconfig.Reader, ds []Destination, allowLinkLocal bool) {
-	seen := map[string]bool{}
-	for _, d := range ds {
-		name := func(v string) string {
-			if d.Name == defaultDestinationName {
-				return v
-			}
-			return "DESTINATIONS_FILE destination " + d.Name + " " + strings.ToLower(strings.TrimPrefix(v, "DESTINATION_"))
-		}
-		if !delivery.ValidName(d.Name) {
-			env.Fail("DESTINATIONS_FILE", fmt.Sprintf("destination name %q must be 1 to %d lowercase letters, digits, _ or -", d.Name, delivery.MaxName))
-			continue
-		}
-		if seen[d.Name] {
-			env.Fail("DESTINATIONS_FILE", "names destination "+d.Name+" twice (DESTINATION_URL's is named "+defaultDestinationName+")")
-		}
-		seen[d.Name] = true
-		if _, err := destinationKey(d.Secret); err != nil {
-			env.Fail(name("DESTINATION_SECRET"), err.Error())
-		}
-		for _, e := range d.Events {
-			if !stripetask.ValidType(strings.TrimSuffix(e, ".*")) {
-				env.Fail(name("DESTINATION_EVENTS"), fmt.Sprintf("%q is not an event type or a prefix such as invoice.*", e))
-			}
-		}
-		if d.Order != "" && d.Order != OrderCustomer {
-			env.Fail(name("DESTINATION_ORDER"), fmt.Sprintf("must be customer or unset, got %q", d.Order))
-		}
-		if d.Concurrency < 0 || d.Rate < 0 || d.Timeout < 0 {
-			env.Fail(name("DESTINATION_CONCURRENCY"), "concurrency, rate and timeout must not be negative")
-		}
-		checkDestinationURL(env, name("DESTINATION_URL"), d.URL, allowLinkLocal)
+// destinationField names a destination's setting by its Go field:
+// "Config.Destinations[1].Secret".
+func destinationField(i int, _ destinations.Config, field string) string {
+	if field == "AllowLinkLocal" {
+		return "Config.AllowLinkLocalDestinations=true"
 	}
-}
-
-// destinationKey returns the HMAC key of a Standard Webhooks secret:
-// the base64-decoded part after "whsec_".
-func destinationKey(secret string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(secret, "whsec_")
-	if !ok {
-		return nil, fmt.Errorf("must be a Standard Webhooks secret: whsec_ followed by base64")
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("must be a Standard Webhooks secret: whsec_ followed by base64 (the part after whsec_ is not base64)")
-	}
-	if len(key) < minDestinationSecret {
-		return nil, fmt.Errorf("must be a Standard Webhooks secret of at least %d random bytes after whsec_ (openssl rand -base64 32)", minDestinationSecret)
-	}
-	return key, nil
-}
-
-// checkDestinationURL fails a URL that is not http(s), or whose host is or
-// resolves to a link-local or metadata address (unless allowLinkLocal),
-// and warns of plain http:// to a host that is not loopback. A host that
-// does not resolve at start is warned of: every connection is checked
-// again when it is dialled.
-func checkDestinationURL(env *envconfig.Reader, name, raw string, allowLinkLocal bool) {
-	u, err := url.Parse(raw)
-	if raw == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		env.Fail(name, "must be an http:// or https:// URL")
-		return
-	}
-	host := u.Hostname()
-	if u.Scheme == "http" && !httpserver.IsLoopbackHost(host) {
-		env.Warn(name, "is plain http:// to a host that is not loopback: events and their signatures travel in the clear")
-	}
-	if allowLinkLocal {
-		return
-	}
-	var addrs []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{ip}
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		cancel()
-		if err != nil {
-			env.Warn(name, "host "+host+" does not resolve now; each connection to it is checked for link-local and metadata addresses")
-		}
-	}
-	for _, ip := range addrs {
-		if forbiddenAddr(ip) {
-			env.Fail(name, "resolves to "+ip.String()+", a link-local or cloud metadata address: refused (DESTINATION_ALLOW_LINK_LOCAL=true allows it)")
-			return
-		}
-	}
-}
-
-// matches reports whether the destination takes events of eventType.
-func (d Destination) matches(eventType string) bool {
-	if len(d.Events) == 0 {
-		return true
-	}
-	for _, e := range d.Events {
-		if e == eventType {
-			return true
-		}
-		if p, ok := strings.CutSuffix(e, "*"); ok && strings.HasPrefix(eventType, p) {
-			return true
-		}
-	}
-	return false
+	return fmt.Sprintf("Config.Destinations[%d].%s", i, field)
 }

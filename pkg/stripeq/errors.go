@@ -71,3 +71,28 @@ func rateLimited(err error) error {
 	}
 	return &RateLimitError{After: after, Err: err}
 }
+
+// defaultRetryAfter is the wait after a Stripe 429 that has no Retry-After.
+const defaultRetryAfter = 5 * time.Second
+
+// ClassifyStripe turns an error of a stripe-go call into what the worker
+// should do with the task, wrapped with what (e.g. "retrieve charge
+// ch_1"): a 429 waits for its Retry-After (5 s when absent) without using
+// up a retry ([RateLimitError]); any other 4xx, which no retry can fix, is
+// permanent ([ErrPermanent]); a 5xx or network error is retried with
+// backoff. A handler needs it only for the 4xx: a 429 it returns as is is
+// recognised anyway.
+func ClassifyStripe(what string, err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch code := se.HTTPStatusCode; {
+	case code == http.StatusTooManyRequests:
+		return rateLimited(fmt.Errorf("%s: %w", what, err))
+	case code >= 400 && code < 500:
+		return fmt.Errorf("%w: %s: Stripe answered %d: %w", ErrPermanent, what, code, err)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}

@@ -28,12 +28,3 @@ func ExampleDestination() {
 	//   DESTINATION_SECRET must be a Standard Webhooks secret: whsec_ followed by base64 (the part after whsec_ is not base64)
 	// DESTINATION_URL resolves to 169.254.169.254, a link-local or cloud metadata address: refused (DESTINATION_ALLOW_LINK_LOCAL=true allows it)
 }
-
-// Sign is what a destination receives in webhook-signature: verify it with
-// any Standard Webhooks library, or recompute it.
-func ExampleSign() {
-	key := []byte("example-destination-secret-32-by") // base64-decoded from after whsec_
-	fmt.Println(stripeq.Sign(key, "evt_1", 1700000000, []byte(`{"id":"evt_1"}`)))
-	// Output:
-	// v1,GL2luYX8ddIwHCgs5NEkpuZBsDZB9Q+lEhL6WQKh3Ug=
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,12 @@ func TestHandlePanics(t *testing.T) {
 		name string
 		do   func(w *Worker)
 	}{
-		{"a second handler for a type", func(w *Worker) { Handle(w, "invoice.paid", noop); Handle(w, "invoice.paid", noop) }},
+		{"a second handler of one name for a type", func(w *Worker) {
+			Handle(w, "invoice.paid", noop, Name("mine"))
+			Handle(w, "invoice.paid", noop, Name("mine"))
+		}},
+		{"an empty name", func(w *Worker) { Handle(w, "invoice.paid", noop, Name("")) }},
+		{"a name with a line break", func(w *Worker) { Handle(w, "invoice.paid", noop, Name("a\nb")) }},
 		{"an empty type", func(w *Worker) { Handle(w, "", noop) }},
 		{"a nil handler", func(w *Worker) { Handle[stripe.Invoice](w, "invoice.paid", nil) }},
 	}
@@ -60,8 +66,9 @@ func TestEventMeta(t *testing.T) {
 	if string(got.Raw) != string(body) || got.Log == nil {
 		t.Errorf("raw JSON or logger missing")
 	}
-	if err := got.SetOutcome("granted"); err != nil {
-		t.Errorf("SetOutcome outside a server: %v, want nil", err)
+	got.SetOutcome("granted") // outside a server: noted, never stored
+	if o := got.Outcome(); o.Summary != "granted" {
+		t.Errorf("Outcome = %+v, want the summary noted", o)
 	}
 }
 
@@ -103,20 +110,34 @@ func TestHandlerErrors(t *testing.T) {
 }
 
 // TestNewWorkerFailsClosed: a Config built in code is checked as the
-// environment is.
+// environment is, and its errors name its Go fields, never a variable.
 func TestNewWorkerFailsClosed(t *testing.T) {
+	secret := "whsec_" + strings.Repeat("QUJD", 8)
 	for _, tt := range []struct {
 		cfg  Config
-		name string // the variable the error names
+		name string // the field the error names
 	}{
-		{Config{StripeSecretKey: "pk_live_abc"}, "STRIPE_SECRET_KEY"},
-		{Config{StripeSecretKey: "sk_live_abc", StripeAPIBase: "http://stripe-proxy.internal"}, "STRIPE_API_BASE"},
-		{Config{RedisURL: "http://127.0.0.1"}, "REDIS_URL"},
-		{Config{DashboardURL: "ftp://x"}, "DASHBOARD_URL"},
+		{Config{StripeSecretKey: "pk_live_abc"}, "Config.StripeSecretKey"},
+		{Config{StripeSecretKey: "sk_live_abc", StripeAPIBase: "http://stripe-proxy.internal"}, "Config.StripeAPIBase"},
+		{Config{RedisURL: "http://127.0.0.1"}, "Config.RedisURL"},
+		{Config{DashboardURL: "ftp://x"}, "Config.DashboardURL"},
+		{Config{Shards: 65}, "Config.Shards"},
+		{Config{GlobalConcurrency: -2}, "Config.GlobalConcurrency"},
+		{Config{MetricsAddr: "nowhere"}, "Config.MetricsAddr"},
+		{Config{Destinations: []Destination{{Name: "a", URL: "https://127.0.0.1/", Secret: secret}, {Name: "b", URL: "https://127.0.0.1/", Secret: "sk_x"}}}, "Config.Destinations[1].Secret"},
+		{Config{Destinations: []Destination{{Name: "a", URL: "http://169.254.169.254/", Secret: secret}}}, "AllowLinkLocalDestinations=true allows it"},
 	} {
 		_, err := NewWorker(tt.cfg)
 		if err == nil || !strings.Contains(err.Error(), tt.name) || (tt.cfg.StripeSecretKey != "" && strings.Contains(err.Error(), tt.cfg.StripeSecretKey)) {
 			t.Errorf("NewWorker(%+v) = %v, want an error naming %s", tt.cfg, err, tt.name)
 		}
+		if err != nil && regexp.MustCompile(`\b[A-Z]+_[A-Z_]+\b`).MatchString(err.Error()) {
+			t.Errorf("NewWorker's error names a variable: %v", err)
+		}
+	}
+	if w, err := NewWorker(Config{GlobalConcurrency: NoLimit}); err != nil {
+		t.Errorf("NewWorker with NoLimit: %v", err)
+	} else {
+		w.rdb.Close()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,11 +24,6 @@ const (
 	onceLease       = time.Minute
 	onceLeaseMargin = 5 * time.Second
 )
-
-// OnceKey is the Redis key [Once] keeps for the event eventID and kind:
-// "stripeq:once:{<event ID>}:<kind>". It holds "done", or the claim of a
-// running execution, expiring.
-func OnceKey(eventID, kind string) string { return keyspace.Once(eventID, kind) }
 
 // onceClaim claims KEYS[1] for ARGV[1] for ARGV[2] ms, unless it is done
 // or claimed.
@@ -48,7 +44,8 @@ return 0
 // Once runs do for the event m and the side effect kind (e.g.
 // "welcome_email", "grant_access") unless it was done before: once per
 // (event ID, kind) however often the event is delivered, retried or
-// re-run from the Console, and when two executions run at once.
+// re-run from the Console, and when two executions run at once. It is
+// [OnceFor] with m.ID as the key.
 //
 // It is at-least-once, never at-most-once, because a missed grant or
 // email is worse than a second one: Once claims the side effect with a
@@ -72,7 +69,29 @@ func Once(ctx context.Context, rdb redis.Cmdable, m Meta, kind string, do func(c
 	if m.ID == "" || kind == "" {
 		return Permanent(errors.New("stripeq: Once needs the event's ID and a kind"))
 	}
-	key := OnceKey(m.ID, kind)
+	return once(ctx, rdb, m.Log, m.ID, kind, do)
+}
+
+// OnceFor is [Once] keyed by a key of your own instead of the event ID:
+// do runs once per (key, kind), whichever event asks. Stripe sends one
+// invoice.payment_failed per failed attempt at an invoice, each a new
+// event; OnceFor(ctx, rdb, invoice.ID, "dunning_email", do) sends one
+// dunning email per invoice however many of them come. key is any stable
+// string (an object ID, "in_1:attempt:2"); Once(ctx, rdb, m, kind, do) is
+// OnceFor(ctx, rdb, m.ID, kind, do). It keeps
+// "stripeq:once:{<key>}:<kind>" for [OnceTTL], claims and marks it as
+// Once does, and returns a permanent error for an empty key or kind.
+func OnceFor(ctx context.Context, rdb redis.Cmdable, key, kind string, do func(ctx context.Context) error) error {
+	if key == "" || kind == "" {
+		return Permanent(errors.New("stripeq: OnceFor needs a key and a kind"))
+	}
+	return once(ctx, rdb, nil, key, kind, do)
+}
+
+// once runs do once per (key, kind); log, when not nil, notes a side
+// effect done before.
+func once(ctx context.Context, rdb redis.Cmdable, log *slog.Logger, onceKey, kind string, do func(ctx context.Context) error) error {
+	key := keyspace.Once(onceKey, kind)
 	lease := onceLease
 	if deadline, ok := ctx.Deadline(); ok {
 		lease = time.Until(deadline) + onceLeaseMargin
@@ -84,8 +103,8 @@ func Once(ctx context.Context, rdb redis.Cmdable, m Meta, kind string, do func(c
 	}
 	switch state {
 	case "done":
-		if m.Log != nil {
-			m.Log.DebugContext(ctx, "done before; skipped", "once", kind)
+		if log != nil {
+			log.DebugContext(ctx, "done before; skipped", "once", kind)
 		}
 		return nil
 	case "busy":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 )
@@ -81,7 +82,7 @@ func TestOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("done %d times, want 1", n)
 		}
-		if ttl := db.Client.TTL(ctx, stripeq.OnceKey("evt_1", "grant")).Val(); ttl < stripeq.OnceTTL-time.Minute {
+		if ttl := db.Client.TTL(ctx, keyspace.Once("evt_1", "grant")).Val(); ttl < stripeq.OnceTTL-time.Minute {
 			t.Errorf("done marker TTL %v, want about %v", ttl, stripeq.OnceTTL)
 		}
 	})
@@ -114,7 +115,7 @@ func TestOnce(t *testing.T) {
 	t.Run("a crash mid-side-effect: done again after the lease", func(t *testing.T) {
 		db := redistest.New(t)
 		// The claim a killed execution left, with its lease.
-		db.Client.Set(ctx, stripeq.OnceKey("evt_1", "email"), "token-of-a-dead-worker", 300*time.Millisecond)
+		db.Client.Set(ctx, keyspace.Once("evt_1", "email"), "token-of-a-dead-worker", 300*time.Millisecond)
 		n := 0
 		if err := stripeq.Once(ctx, db.Client, at("evt_1", 100), "email", count(&n)); !errors.Is(err, stripeq.ErrInProgress) || n != 0 {
 			t.Fatalf("during the lease: %v, done %d times; want ErrInProgress", err, n)
@@ -129,7 +130,7 @@ func TestOnce(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		stripeq.Once(ctx, db.Client, at("evt_1", 100), "email", func(context.Context) error {
-			if ttl := db.Client.PTTL(ctx, stripeq.OnceKey("evt_1", "email")).Val(); ttl < time.Minute {
+			if ttl := db.Client.PTTL(ctx, keyspace.Once("evt_1", "email")).Val(); ttl < time.Minute {
 				t.Errorf("claim TTL %v while running, want past the handler's minute", ttl)
 			}
 			return nil

@@ -1,30 +1,32 @@
 package stripeq
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"sync"
-
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/execution"
 	taskoutcome "github.com/stripeq/stripeq/pkg/stripetask/outcome"
 )
 
 // Outcome is what one execution did: the records it wrote or left alone,
 // each notification sent or skipped and why, whether Stripe's copy was
-// fetched, and an optional one-line summary. The worker keeps it as the
-// task's result when the handler succeeds, in the same Redis round trip as
-// the attempt's history: the Console lists its one-line form and shows
+// fetched, an optional one-line summary and, for an event type with
+// several handlers, each handler's part (Handlers). The worker keeps it as
+// the task's result when the handlers succeed, in the same Redis round trip
+// as the attempt's history: the Console lists its one-line form and shows
 // all of it. See [Meta.SetOutcome], [Meta.RecordChanged] and
 // [Meta.Notified].
 type Outcome = taskoutcome.Outcome
 
 // Notice is one notification an execution sent or skipped, for
-// [Meta.Notified]. Its Status is one of taskoutcome.NoticeQueued,
-// NoticeEmailed or NoticeSkipped.
+// [Meta.Notified]. Its Status is one of [NoticeQueued], [NoticeEmailed]
+// or [NoticeSkipped].
 type Notice = taskoutcome.Notice
 
 // RecordChange is one record an execution wrote or left alone.
 type RecordChange = taskoutcome.RecordChange
+
+// HandlerOutcome is one handler's part of an execution of an event type
+// that has several handlers ([Outcome].Handlers): its name, its status
+// (done, done_before, failed, waiting), its error, and what it noted.
+type HandlerOutcome = taskoutcome.Handler
 
 // The statuses of a [Notice].
 const (
@@ -33,70 +35,21 @@ const (
 	NoticeSkipped = taskoutcome.NoticeSkipped
 )
 
-// outcome collects an execution's Outcome while its handler runs. The
-// Meta of the execution, and every copy of it, share one.
-type outcome struct {
-	mu sync.Mutex
-	o  Outcome
-}
-
-type outcomeKey struct{}
-
-// withOutcome returns ctx carrying a new outcome, for the handler below.
-func withOutcome(ctx context.Context) (context.Context, *outcome) {
-	o := &outcome{}
-	return context.WithValue(ctx, outcomeKey{}, o), o
-}
-
-// outcomeOf returns the outcome ctx carries, or a new one that nothing
-// will store (outside the server, as in Worker.ProcessTask).
-func outcomeOf(ctx context.Context) *outcome {
-	if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
-		return o
-	}
-	return &outcome{}
-}
-
-func (o *outcome) update(f func(*Outcome)) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	f(&o.o)
-}
-
-// get returns a copy of what was collected.
-func (o *outcome) get() Outcome {
-	if o == nil {
-		return Outcome{}
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	c := o.o
-	c.Records = append([]RecordChange(nil), c.Records...)
-	c.Notices = append([]Notice(nil), c.Notices...)
-	c.Unknown = append([]taskoutcome.Unknown(nil), c.Unknown...)
-	return c
-}
-
-// SetOutcome sets the one-line summary of this execution's [Outcome],
-// such as "granted to cus_1"; "" lets the Console build one from the
-// records and notices noted. A later call replaces it. The outcome is
-// written when the handler returns nil, with the attempt's history, in
-// one Redis round trip; a failed attempt's outcome is kept with its
-// error in the attempt history only. It returns nil (its error is kept
-// for callers written when it wrote at once).
-func (m Meta) SetOutcome(summary string) error {
-	m.outcome.update(func(o *Outcome) { o.Summary = summary })
-	return nil
+// SetOutcome sets the one-line summary of this handler's part of the
+// execution's [Outcome], such as "granted to cus_1"; "" lets the Console
+// build one from the records and notices noted. A later call replaces it.
+// The outcome is written when the handlers return nil, with the attempt's
+// history, in one Redis round trip; a failed attempt's outcome is kept
+// with its error in the attempt history only.
+func (m Meta) SetOutcome(summary string) {
+	m.outcome.Update(func(o *Outcome) { o.Summary = summary })
 }
 
 // RecordChanged notes in this execution's [Outcome] that the record at key
 // was written (changed) or left alone, and why (e.g. "older than the
 // record").
 func (m Meta) RecordChanged(key string, changed bool, why string) {
-	m.outcome.update(func(o *Outcome) {
+	m.outcome.Update(func(o *Outcome) {
 		o.Records = append(o.Records, RecordChange{Key: key, Changed: changed, Why: why})
 	})
 }
@@ -104,7 +57,7 @@ func (m Meta) RecordChanged(key string, changed bool, why string) {
 // Notified notes in this execution's [Outcome] a notification sent or
 // skipped, with its reason.
 func (m Meta) Notified(n Notice) {
-	m.outcome.update(func(o *Outcome) { o.Notices = append(o.Notices, n) })
+	m.outcome.Update(func(o *Outcome) { o.Notices = append(o.Notices, n) })
 }
 
 // Unknown notes in this execution's [Outcome] a value the handler needed
@@ -113,19 +66,13 @@ func (m Meta) Notified(n Notice) {
 // Console shows it; a handler that notes one writes no zero or empty
 // value that would look real.
 func (m Meta) Unknown(field, reason string) {
-	m.outcome.update(func(o *Outcome) {
+	m.outcome.Update(func(o *Outcome) {
 		o.Unknown = append(o.Unknown, taskoutcome.Unknown{Field: field, Reason: reason})
 	})
 }
 
-// Outcome returns what this execution noted so far.
-func (m Meta) Outcome() Outcome { return m.outcome.get() }
+// Outcome returns what this handler noted so far.
+func (m Meta) Outcome() Outcome { return m.outcome.Get() }
 
-// workerName is this process in the attempt history: "hostname:pid".
-var workerName = func() string {
-	h, err := os.Hostname()
-	if err != nil {
-		h = "unknown"
-	}
-	return fmt.Sprintf("%s:%d", h, os.Getpid())
-}()
+// notes is the collector a Meta notes into.
+type notes = execution.Notes

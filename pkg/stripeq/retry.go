@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-)
 
-// retryPadding is added to a Retry-After: asynq stores retry times in whole
-// seconds, so a retry may otherwise fire up to a second early.
-const retryPadding = time.Second
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/attempts"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/backoff"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
+)
 
 // retryDelay returns the retry policy. A Stripe 429 waits for its
 // Retry-After (plus padding); a task that found no global concurrency slot,
@@ -22,18 +22,27 @@ const retryPadding = time.Second
 // minutes from the first failure to the archive.
 func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
-		var rl *RateLimitError
+		if d, ok := shownWait(err); ok {
+			return d
+		}
 		switch {
-		case errors.As(err, &rl):
-			return rl.After + retryPadding
-		case errors.Is(err, errNoSlot), errors.Is(err, ErrInProgress):
-			return time.Second + rand.N(time.Second)
-		case errors.Is(err, errNotKept):
+		case errors.Is(err, slots.ErrNoSlot), errors.Is(err, ErrInProgress):
+			return backoff.Turn()
+		case errors.Is(err, attempts.ErrNotKept):
 			return 5*time.Second + rand.N(5*time.Second)
 		}
-		d := base << min(n, 20)
-		return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+		return backoff.Exponential(base, n)
 	}
+}
+
+// shownWait returns how long err asks to wait when it is a wait the
+// attempt history shows: a rate limit, its Retry-After plus padding.
+func shownWait(err error) (time.Duration, bool) {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl.After + backoff.Padding, true
+	}
+	return 0, false
 }
 
 // isFailure tells asynq which errors count against a task's retries: not a
@@ -42,5 +51,5 @@ func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 // store could not keep.
 func isFailure(err error) bool {
 	var rl *RateLimitError
-	return !errors.As(err, &rl) && !errors.Is(err, errNoSlot) && !errors.Is(err, ErrInProgress) && !errors.Is(err, errNotKept)
+	return !errors.As(err, &rl) && !errors.Is(err, slots.ErrNoSlot) && !errors.Is(err, ErrInProgress) && !errors.Is(err, attempts.ErrNotKept)
 }

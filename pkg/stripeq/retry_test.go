@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -23,7 +24,7 @@ func TestRetryDelay(t *testing.T) {
 	if d := f(3, &RateLimitError{After: 7 * time.Second}, nil); d != 8*time.Second {
 		t.Errorf("after a 429 with Retry-After 7: %v, want 8s", d)
 	}
-	if d := f(3, fmt.Errorf("wrapped: %w", errNoSlot), nil); d < time.Second || d > 2*time.Second {
+	if d := f(3, fmt.Errorf("wrapped: %w", slots.ErrNoSlot), nil); d < time.Second || d > 2*time.Second {
 		t.Errorf("without a slot: %v, want 1–2s", d)
 	}
 	for _, tt := range []struct {
@@ -32,7 +33,7 @@ func TestRetryDelay(t *testing.T) {
 	}{
 		{errors.New("redis down"), true},
 		{&RateLimitError{After: time.Second}, false},
-		{errNoSlot, false},
+		{slots.ErrNoSlot, false},
 		{fmt.Errorf("email: %w", ErrInProgress), false},
 		{Permanent(errors.New("bad object")), true},
 	} {
@@ -43,7 +44,12 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func TestServerConfigQueues(t *testing.T) {
-	sc := serverConfig(Config{Queue: "stripe", Shards: 3}.withDefaults(), newTestWorker(t).log, alerter{}, nil)
+	w, err := NewWorker(Config{Queue: "stripe", Shards: 3, GlobalConcurrency: NoLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.rdb.Close() })
+	sc := w.serverConfig()
 	if want := map[string]int{"stripe-0": 1, "stripe-1": 1, "stripe-2": 1}; fmt.Sprint(sc.Queues) != fmt.Sprint(want) {
 		t.Fatalf("queues = %v, want %v", sc.Queues, want)
 	}

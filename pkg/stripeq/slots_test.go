@@ -12,7 +12,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -53,10 +55,11 @@ func (h *slotReleases) count(cmds []redis.Cmder) {
 		case c.Name() == "zrem" && len(args) > 1 && args[1] == h.key:
 			zrem = true
 		case c.Name() == "evalsha" && len(args) > 3 && args[3] == h.key: // the scripts are loaded: loadSlotScripts
+			acquire, park, _ := slots.Scripts()
 			switch args[1] {
-			case parkScript.Hash():
+			case park.Hash():
 				zrem = true
-			case acquireScript.Hash():
+			case acquire.Hash():
 				acq++
 			}
 		case c.Name() == "rpush" || (c.Name() == "hset" && strings.Contains(c.String(), "stripeq_attempt")):
@@ -81,7 +84,8 @@ func (h *slotReleases) count(cmds []redis.Cmder) {
 // worker runs them with EVALSHA only (slotReleases counts those).
 func loadSlotScripts(t testing.TB, db *redistest.DB) {
 	t.Helper()
-	for _, s := range []*redis.Script{acquireScript, parkScript, renewScript} {
+	acquire, park, renew := slots.Scripts()
+	for _, s := range []*redis.Script{acquire, park, renew} {
 		if err := s.Load(t.Context(), db.Client).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +108,7 @@ func TestSlotReleasedWithAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook := &slotReleases{key: SlotsKey(stripetask.DefaultQueue)}
+	hook := &slotReleases{key: keyspace.Slots(stripetask.DefaultQueue)}
 	w.rdb.AddHook(hook)
 	var mu sync.Mutex
 	runs := map[string]int{}
@@ -124,7 +128,8 @@ func TestSlotReleasedWithAttempt(t *testing.T) {
 		case strings.HasSuffix(e.ID, "_permanent"):
 			return Permanent(errors.New("bad event"))
 		}
-		return e.SetOutcome("done")
+		e.SetOutcome("done")
+		return nil
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

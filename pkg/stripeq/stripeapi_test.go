@@ -3,6 +3,7 @@ package stripeq
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/stripecopy"
 )
 
 // TestStripeAnswersThatDoNotDecode: a 200 whose body is not an event is
@@ -29,10 +31,10 @@ func TestStripeAnswersThatDoNotDecode(t *testing.T) {
 		io.WriteString(w, bodies[r.URL.Path])
 	}))
 	t.Cleanup(srv.Close)
-	api := newStripeAPI("sk_test_stripeq", srv.URL, 2)
+	api := stripecopy.New("sk_test_stripeq", srv.URL, 2, slog.New(slog.DiscardHandler))
 	for id, permanent := range map[string]bool{"evt_truncated": false, "evt_empty": false, "evt_no_object": true, "evt_bad_field": true} {
 		t.Run(id, func(t *testing.T) {
-			raw, err := api.event(t.Context(), id, "acct_1Connected")
+			raw, err := api.Event(t.Context(), id, "acct_1Connected")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -92,7 +92,7 @@ func PaymentInvoice[O any](ctx context.Context, w *Worker, e *Event[O]) (string,
 	case "charge":
 		charge = p.ID
 	}
-	inv, err := moved.LookupInvoice(ctx, w.stripe.client, e.Account, pi, charge)
+	inv, err := moved.LookupInvoice(ctx, w.stripe.API, e.Account, pi, charge)
 	if err != nil {
 		return "", ClassifyStripe("retrieve payment "+p.ID+" for its invoice", err)
 	}
@@ -116,13 +116,6 @@ func orUnknown(s string) string {
 // a handler for that version is deployed.
 var ErrAPIVersion = errors.New("stripeq: the event's API version is not one its handler supports")
 
-// HandleOption configures one registration by [Handle].
-type HandleOption func(*handleConfig)
-
-type handleConfig struct {
-	versions []string // nil: every version
-}
-
 // APIVersions declares the Stripe API versions a handler is written for,
 // e.g. APIVersions("2023-10-16") for one that reads stripe-go v76's
 // structs. An event at any other version is not handed to it: its task is
@@ -131,7 +124,10 @@ type handleConfig struct {
 // with a release name ("2025-03-31.basil") also covers that release's
 // later monthly versions ("2025-04-30.basil"), which add features only; a
 // version without one covers only itself. Without this option a handler
-// gets events of every version. It panics on a version that is not one
+// gets events of every version. With several handlers for one event type,
+// each declares its own: an event at a version one of them does not
+// support archives the execution with that handler's part failed, after
+// the others ran (see [Handle]). It panics on a version that is not one
 // Stripe writes (YYYY-MM-DD, optionally ".release").
 func APIVersions(versions ...string) HandleOption {
 	for _, v := range versions {

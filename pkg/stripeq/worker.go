@@ -13,13 +13,19 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/alerts"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/attempts"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/destinations"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/stripecopy"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/tasklog"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/workermetrics"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
@@ -38,36 +44,38 @@ type Worker struct {
 	rdb      redis.UniversalClient
 	redisOpt asynq.RedisConnOpt
 	warnings []string
-	stripe   *stripeAPI // nil without StripeSecretKey
-	slots    *slots     // global concurrency
+	stripe   *stripecopy.Client // nil without StripeSecretKey
+	slots    *slots.Slots       // global concurrency
 	failures *failures.Store
 	timeout  time.Duration
-	metrics  *workerMetrics
-	alerts   alerter
+	metrics  *workermetrics.Metrics
+	alerts   alerts.Alerter
 
-	mu       sync.Mutex
-	handlers map[string]asynq.Handler // by Stripe event type
-	served   *asynq.ServeMux          // of handlers; nil until first used, and after Handle
-	running  bool
+	mu      sync.Mutex
+	routes  map[string]*route // by Stripe event type
+	served  *asynq.ServeMux   // of routes; nil until first used, and after Handle
+	running bool
 }
 
 // NewWorker returns a worker for cfg, with no handler yet. It checks cfg
 // as [ConfigFromEnv] does, failing closed on a setting that would send a
 // credential in the clear or use the wrong kind of key, and returns every
-// problem at once, each named by its variable. It connects to Redis
-// lazily: an unreachable Redis is logged and retried by Run, which closes
-// the connections when it returns. It sends go-redis's own log lines to
-// cfg.Logger (redis.SetLogger is process-wide), and stripe-go's,
-// redacted (stripe.DefaultLeveledLogger is too).
+// problem at once, each named by its Go field ("Config.RedisURL",
+// "Config.Destinations[0].Secret"). It connects to Redis lazily: an
+// unreachable Redis is logged and retried by Run, which closes the
+// connections when it returns.
+//
+// NewWorker changes nothing outside the worker: stripe-go's log lines of
+// the worker's Stripe client go to cfg.Logger, redacted, and go-redis's
+// own log lines, which only a process-wide setting routes, go where the
+// program sends them (the worker command calls redisconn.SetLogger).
 func NewWorker(cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
-	env := envconfig.New(func(string) string { return "" })
-	redisOpt := cfg.check(env)
+	env := envconfig.Named(configFields)
+	redisOpt := cfg.check(env, destinationField)
 	if err := env.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stripeq: %w", err)
 	}
-	redisconn.SetLogger(cfg.Logger)
-	stripe.DefaultLeveledLogger = stripeLogger{cfg.Logger}
 	rdb := redisconn.NewClient(redisOpt)
 	w := &Worker{
 		cfg:      cfg,
@@ -75,17 +83,23 @@ func NewWorker(cfg Config) (*Worker, error) {
 		rdb:      rdb,
 		redisOpt: redisOpt,
 		warnings: env.Warnings(),
-		slots:    newSlots(rdb, cfg.Queue, max(cfg.GlobalConcurrency, 0)),
+		slots:    slots.New(rdb, cfg.Queue, max(cfg.GlobalConcurrency, 0)),
 		failures: failures.New(rdb, cfg.FailedRetention),
 		timeout:  cfg.HandlerTimeout,
-		alerts:   newAlerter(cfg, rdb),
-		handlers: map[string]asynq.Handler{},
+		alerts: alerts.New(alerts.Config{WebhookURL: cfg.AlertWebhookURL, DashboardURL: cfg.DashboardURL,
+			Queue: cfg.Queue, Interval: cfg.AlertInterval}, rdb),
+		routes: map[string]*route{},
 	}
-	w.metrics = newMetrics(asynq.NewInspectorFromRedisClient(rdb), newStoreCollector(rdb, cfg))
+	w.metrics = workermetrics.New(asynq.NewInspectorFromRedisClient(rdb), workermetrics.NewStoreCollector(rdb, w.queues()))
 	if cfg.StripeSecretKey != "" {
-		w.stripe = newStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, cfg.Concurrency)
+		w.stripe = stripecopy.New(cfg.StripeSecretKey, cfg.StripeAPIBase, cfg.Concurrency, cfg.Logger)
 	}
 	return w, nil
+}
+
+// queues are the queues the worker processes: Queue, or its shards.
+func (w *Worker) queues() []string {
+	return stripetask.Queues(stripetask.Options{Queue: w.cfg.Queue, Shards: w.cfg.Shards})
 }
 
 // Redis returns the worker's Redis client, for handlers' own records
@@ -99,7 +113,7 @@ func (w *Worker) Stripe() *client.API {
 	if w.stripe == nil {
 		return nil
 	}
-	return w.stripe.client
+	return w.stripe.API
 }
 
 // Logger returns the worker's logger. In a handler, use the event's Log,
@@ -110,18 +124,20 @@ func (w *Worker) Logger() *slog.Logger { return w.log }
 func (w *Worker) Handled() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Sorted(maps.Keys(w.handlers))
+	return slices.Sorted(maps.Keys(w.routes))
 }
 
-// ProcessTask runs the handler of one task as the server would, without
+// ProcessTask runs the handlers of one task as the server would, without
 // its retries, error handler, result writer or global concurrency slot:
-// for tests, with tasks built by stripetask.New. It returns the handler's
-// error, marked as the server would see it (see [HandlerFunc]).
+// for tests, with tasks built by stripetask.New. It returns the handlers'
+// error, marked as the server would see it (see [HandlerFunc]). The test
+// kit, pkg/stripeq/stripeqtest, runs an event in one call and returns
+// its outcome and what the worker would do next.
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return w.mux().ProcessTask(ctx, t)
 }
 
-// mux routes each Stripe task to its event type's handler, and any other
+// mux routes each Stripe task to its event type's handlers, and any other
 // Stripe task to unhandled.
 func (w *Worker) mux() *asynq.ServeMux {
 	w.mu.Lock()
@@ -130,9 +146,12 @@ func (w *Worker) mux() *asynq.ServeMux {
 		return w.served
 	}
 	mux := asynq.NewServeMux()
-	mux.Use(keepFailures(w.failures, w.rdb, w.log, w.cfg.TaskRetention))
-	for t, h := range w.handlers {
-		mux.Handle(stripetask.TaskType(t), h)
+	mux.Use(attempts.Middleware(attempts.Config{
+		Store: w.failures, RDB: w.rdb, Log: w.log, HistoryTTL: w.cfg.TaskRetention,
+		IsFailure: isFailure, Wait: shownWait,
+	}))
+	for t, r := range w.routes {
+		mux.Handle(stripetask.TaskType(t), r)
 	}
 	mux.HandleFunc(stripetask.TypePrefix, w.unhandled)
 	w.served = mux
@@ -154,22 +173,29 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.running = true
 	w.mu.Unlock()
 	defer w.rdb.Close()
-	defer w.slots.close()
+	defer w.slots.Close()
 	cfg, log := w.cfg, w.log
 	for _, warning := range w.warnings {
 		log.Warn("unsafe setting: " + warning)
 	}
-	stopDestinations, err := w.startDestinations()
+	ds := make([]destinations.Config, len(cfg.Destinations))
+	for i, d := range cfg.Destinations {
+		ds[i] = d.config()
+	}
+	forward := &destinations.Runner{
+		RDB: w.rdb, Log: log, Metrics: w.metrics, Alerts: w.alerts, AllowLinkLocal: cfg.AllowLinkLocalDestinations,
+		RetryBase: cfg.RetryBaseDelay, ShutdownTimeout: cfg.ShutdownTimeout, CheckInterval: taskCheckInterval, Destinations: ds,
+	}
+	stopDestinations, err := forward.Start()
 	if err != nil {
 		return err
 	}
 	defer stopDestinations()
 	var h asynq.Handler = w.mux()
-	if len(cfg.Destinations) > 0 {
-		client := asynq.NewClientFromRedisClient(w.rdb)
-		h = w.withFanout(client, h)
+	if len(ds) > 0 {
+		h = forward.WithFanout(asynq.NewClientFromRedisClient(w.rdb), h)
 	}
-	srv := asynq.NewServerFromRedisClient(w.rdb, serverConfig(cfg, log, w.alerts, w.metrics))
+	srv := asynq.NewServerFromRedisClient(w.rdb, w.serverConfig())
 	if err := srv.Start(h); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -177,20 +203,20 @@ func (w *Worker) Run(ctx context.Context) error {
 		l, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			srv.Shutdown()
-			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+			return fmt.Errorf("METRICS_ADDR (Config.MetricsAddr) %s: %w", cfg.MetricsAddr, err)
 		}
 		go func() {
-			if err := w.metrics.serve(ctx, l); err != nil {
+			if err := w.metrics.Serve(ctx, l); err != nil {
 				log.Error("metrics server stopped", logging.Err(err))
 			}
 		}()
 		log.Info("metrics and health at http://" + l.Addr().String() + "/metrics and /healthz")
 	}
-	go w.alerts.run(ctx, log)
+	go w.alerts.Run(ctx, log)
 	log.Info("worker running", "redis", redisconn.Redacted(cfg.RedisURL), "queue", cfg.Queue, "queue_shards", cfg.Shards,
 		"concurrency", cfg.Concurrency, "global_concurrency", max(cfg.GlobalConcurrency, 0),
 		"refetch_from_stripe", w.stripe != nil, "alert_webhook", cfg.AlertWebhookURL != "",
-		"handled_types", len(w.Handled()), "destinations", len(cfg.Destinations))
+		"handled_types", len(w.Handled()), "destinations", len(ds))
 	<-ctx.Done()
 	log.Info("worker stopping; unfinished tasks return to Redis", "shutdown_timeout", cfg.ShutdownTimeout.String())
 	// The handlers and the destinations stop together, within one
@@ -205,9 +231,10 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // serverConfig is the asynq server's configuration. It processes every
 // shard queue with equal weight.
-func serverConfig(cfg Config, log *slog.Logger, alerts alerter, m *workerMetrics) asynq.Config {
+func (w *Worker) serverConfig() asynq.Config {
+	cfg, log := w.cfg, w.log
 	queues := map[string]int{}
-	for _, q := range stripetask.Queues(stripetask.Options{Queue: cfg.Queue, Shards: cfg.Shards}) {
+	for _, q := range w.queues() {
 		queues[q] = 1
 	}
 	return asynq.Config{
@@ -220,8 +247,8 @@ func serverConfig(cfg Config, log *slog.Logger, alerts alerter, m *workerMetrics
 		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay),
 		IsFailure:                isFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		ErrorHandler:             errorHandler(log, alerts, m),
-		Logger:                   asynqLogger{log.With("component", "asynq")},
+		ErrorHandler:             errorHandler(log, w.alerts, w.metrics),
+		Logger:                   tasklog.Asynq{Log: log.With("component", "asynq")},
 		HealthCheckFunc: func(err error) {
 			if err != nil {
 				log.Error("Redis does not answer; retrying", logging.Err(err))
@@ -234,88 +261,33 @@ func serverConfig(cfg Config, log *slog.Logger, alerts alerter, m *workerMetrics
 // left, and an alert when the task is archived. Waits that do not count as
 // failures (a Stripe rate limit, a full global concurrency limit) are
 // logged at debug level.
-func errorHandler(log *slog.Logger, alerts alerter, m *workerMetrics) asynq.ErrorHandler {
+func errorHandler(log *slog.Logger, alerter alerts.Alerter, m *workermetrics.Metrics) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-		l := taskLogger(ctx, log, t)
+		l := tasklog.Logger(ctx, log, t)
 		id, _ := asynq.GetTaskID(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		eventType, _ := stripetask.EventType(t.Type())
 		switch {
-		case errors.Is(err, errNotKept):
-			m.handled.WithLabelValues(eventType, "waiting").Inc()
+		case errors.Is(err, attempts.ErrNotKept):
+			m.Handled.WithLabelValues(eventType, "waiting").Inc()
 			l.ErrorContext(ctx, "task failed for good, but the failure store did not answer; retried without counting until it does", logging.Err(err))
 		case !isFailure(err):
-			m.handled.WithLabelValues(eventType, "waiting").Inc()
+			m.Handled.WithLabelValues(eventType, "waiting").Inc()
 			l.DebugContext(ctx, "task waits; retried without counting", logging.Err(err))
 		case retried >= maxRetry || errors.Is(err, ErrPermanent):
-			m.handled.WithLabelValues(eventType, "archived").Inc()
-			alerts.archived(ctx, l, t, id, err)
+			m.Handled.WithLabelValues(eventType, "archived").Inc()
+			alerter.Archived(ctx, l, t, id, err)
 		default:
-			m.handled.WithLabelValues(eventType, "retry").Inc()
+			m.Handled.WithLabelValues(eventType, "retry").Inc()
 			l.WarnContext(ctx, "task failed; will retry", logging.Err(err), "retries_left", maxRetry-retried)
 		}
 	})
 }
 
-// taskLogger returns log with the task's ID, type, queue and retry count.
-func taskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logger {
-	return slog.New(log.Handler().WithAttrs(taskAttrs(ctx, t)))
-}
-
-// taskAttrs are the keys taskLogger adds: task_id, task_type, queue,
-// retry, stripe_event_id and stripe_event_type.
-func taskAttrs(ctx context.Context, t *asynq.Task) []slog.Attr {
-	id, _ := asynq.GetTaskID(ctx)
-	queue, _ := asynq.GetQueueName(ctx)
-	retry, _ := asynq.GetRetryCount(ctx)
-	eventType, _ := stripetask.EventType(t.Type())
-	return []slog.Attr{
-		slog.String(logging.KeyTaskID, id),
-		slog.String(logging.KeyTaskType, t.Type()),
-		slog.String(logging.KeyQueue, queue),
-		slog.Int(logging.KeyRetry, retry),
-		slog.String(logging.KeyEventID, id),
-		slog.String(logging.KeyEventType, eventType),
-	}
-}
-
-// lazyTaskLogger returns what taskLogger does, but adds the task's keys
-// to log's handler (which formats them at once) only when a line is
-// logged: most handlers log nothing, and Meta.Log is made for each task.
-func lazyTaskLogger(ctx context.Context, log *slog.Logger, t *asynq.Task) *slog.Logger {
-	return slog.New(&lazyAttrs{h: log.Handler(), attrs: taskAttrs(ctx, t)})
-}
-
-// lazyAttrs is h with attrs, added by h.WithAttrs at the first use that
-// needs them.
-type lazyAttrs struct {
-	h     slog.Handler
-	attrs []slog.Attr
-	once  sync.Once
-	with  slog.Handler
-}
-
-func (l *lazyAttrs) get() slog.Handler {
-	l.once.Do(func() { l.with = l.h.WithAttrs(l.attrs) })
-	return l.with
-}
-
-func (l *lazyAttrs) Enabled(ctx context.Context, level slog.Level) bool {
-	return l.h.Enabled(ctx, level)
-}
-
-func (l *lazyAttrs) Handle(ctx context.Context, r slog.Record) error { return l.get().Handle(ctx, r) }
-
-func (l *lazyAttrs) WithAttrs(attrs []slog.Attr) slog.Handler { return l.get().WithAttrs(attrs) }
-
-func (l *lazyAttrs) WithGroup(name string) slog.Handler { return l.get().WithGroup(name) }
-
-// asynqLogger sends asynq's own log lines to slog.
-type asynqLogger struct{ log *slog.Logger }
-
-func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
-func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
-func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
-func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
-func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+// SetRedisLogger sends go-redis's own log lines (a failed dial, a broken
+// pool connection) to log at warning level. go-redis has one logger for
+// the whole process, so NewWorker leaves it alone: call SetRedisLogger from
+// your program's main when you want those lines in your logs, as the
+// worker command does.
+func SetRedisLogger(log *slog.Logger) { redisconn.SetLogger(log) }

@@ -38,7 +38,8 @@ func BenchmarkWorkerDrain(b *testing.B) {
 		Customer stripeq.ExpandableID `json:"customer"`
 	}
 	stripeq.Handle(w, "invoice.paid", func(ctx context.Context, e *stripeq.Event[invoice]) error {
-		return e.SetOutcome("granted to " + string(e.Object.Customer))
+		e.SetOutcome("granted to " + string(e.Object.Customer))
+		return nil
 	})
 	client := asynq.NewClientFromRedisClient(db.Client)
 	fixture := stripetest.Fixture("invoice.paid")

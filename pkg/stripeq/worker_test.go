@@ -40,7 +40,8 @@ func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
 		if e.Retried != 1 || e.TaskID != e.ID || e.Queue != stripetask.DefaultQueue {
 			t.Errorf("meta on the retry = %+v", e.Meta)
 		}
-		return e.SetOutcome("granted to " + e.Object.Customer.ID)
+		e.SetOutcome("granted to " + e.Object.Customer.ID)
+		return nil
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

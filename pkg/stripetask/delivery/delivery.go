@@ -130,3 +130,16 @@ func DestinationOf(taskID string) (string, bool) {
 	name, _, _ := strings.Cut(taskID[i+len(deliveryMark):], ":")
 	return name, ValidName(name)
 }
+
+// WebhookID returns the webhook-id of the delivery whose task ID is taskID
+// and headers h: the Stripe event ID, from HeaderEventID, or for a
+// delivery stored without it, from the task ID. It is the same on every
+// attempt and on every re-run copy of the delivery, which is what a
+// destination dedupes on.
+func WebhookID(taskID string, h map[string]string) string {
+	if id := h[HeaderEventID]; id != "" {
+		return id
+	}
+	id, _, _ := strings.Cut(stripetask.EventID(taskID), ":")
+	return id
+}

@@ -9,6 +9,7 @@ package outcome
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,69 @@ type Outcome struct {
 	// Unknown are the values the handler needed that the event did not
 	// carry at its API version, each with what the handler did instead.
 	Unknown []Unknown `json:"unknown,omitempty"`
+	// Handlers are, for an event type with more than one handler, each
+	// one's part, in the order they run; nil with one handler. The fields
+	// above then hold all of theirs together (Records, Notices and Unknown
+	// in handler order, Summary each handler's Line, "name: line", joined
+	// by "; "), as an execution of one handler holds its own.
+	Handlers []Handler `json:"handlers,omitempty"`
+}
+
+// The statuses of a [Handler].
+const (
+	// HandlerDone: the handler succeeded in this attempt.
+	HandlerDone = "done"
+	// HandlerDoneBefore: it succeeded in an earlier attempt of the same
+	// execution, and was not run again.
+	HandlerDoneBefore = "done_before"
+	// HandlerFailed: it returned an error (see Permanent).
+	HandlerFailed = "failed"
+	// HandlerWaiting: it asked to be run again later without using up a
+	// retry (a rate limit, or Once's claim held by another execution).
+	HandlerWaiting = "waiting"
+)
+
+// Handler is one handler's part of an execution of an event type that has
+// several: its name, what became of it, and the outcome it noted.
+type Handler struct {
+	// Name is the handler's name (stripeq.Name), unique for its type.
+	Name string `json:"name"`
+	// Status is HandlerDone, HandlerDoneBefore, HandlerFailed or
+	// HandlerWaiting.
+	Status string `json:"status"`
+	// Error is the handler's error, without asynq's "skip retry for the
+	// task: ".
+	Error string `json:"error,omitempty"`
+	// Permanent is true when Error is permanent: no retry runs the handler
+	// again.
+	Permanent bool `json:"permanent,omitempty"`
+	// MS is how long the handler ran, in milliseconds.
+	MS int64 `json:"ms,omitempty"`
+	// Summary, Records, Notices and Unknown are what the handler noted, as
+	// in Outcome.
+	Summary string         `json:"summary,omitempty"`
+	Records []RecordChange `json:"records,omitempty"`
+	Notices []Notice       `json:"notices,omitempty"`
+	Unknown []Unknown      `json:"unknown,omitempty"`
+}
+
+// Outcome returns what h noted, as an Outcome of its own.
+func (h Handler) Outcome() Outcome {
+	return Outcome{Summary: h.Summary, Records: h.Records, Notices: h.Notices, Unknown: h.Unknown}
+}
+
+// Noted reports whether o notes anything.
+func (o Outcome) Noted() bool {
+	return o.Summary != "" || o.Fetched || len(o.Records) > 0 || len(o.Notices) > 0 || len(o.Unknown) > 0 || len(o.Handlers) > 0
+}
+
+// Clone returns a copy of o that shares no slice with it.
+func (o Outcome) Clone() Outcome {
+	o.Records = slices.Clone(o.Records)
+	o.Notices = slices.Clone(o.Notices)
+	o.Unknown = slices.Clone(o.Unknown)
+	o.Handlers = slices.Clone(o.Handlers)
+	return o
 }
 
 // Unknown is one value an execution needed that its event did not carry

@@ -1,4 +1,4 @@
-package stripeq
+package tasklog
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package stripeq
+package alerts
 
 import (
 	"bytes"
@@ -48,8 +48,8 @@ func TestAlertLogsNoWebhookURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			a := alerter{webhookURL: tt.url, dashboardURL: "http://dash.example", client: alert.Client()}
-			a.archived(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), task, "evt_alert", errors.New("boom"))
+			a := Alerter{webhookURL: tt.url, dashboardURL: "http://dash.example", client: alert.Client()}
+			a.Archived(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), task, "evt_alert", errors.New("boom"))
 			out := buf.String()
 			if !strings.Contains(out, tt.want) {
 				t.Errorf("log has no %q:\n%s", tt.want, out)

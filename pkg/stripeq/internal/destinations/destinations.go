@@ -1,4 +1,10 @@
-package stripeq
+// Package destinations forwards Stripe events to the operator's own apps
+// (DESTINATION_URL, DESTINATIONS_FILE), signed as Standard Webhooks: one
+// delivery task per (event execution, destination) in the destination's
+// own queue, processed by an asynq server of its own in every worker
+// process. Part of pkg/stripeq's engine: internal, no compatibility
+// promise; stripeq.Destination is its public configuration.
+package destinations
 
 import (
 	"bytes"
@@ -12,13 +18,11 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,15 +33,19 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/alerts"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/backoff"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/tasklog"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/workermetrics"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 )
 
 // Errors of a delivery. Each reads well with the package name.
 var (
-	// ErrDestinationGone is a destination's 410 Gone: the delivery is
+	// ErrGone is a destination's 410 Gone: the delivery is
 	// archived at once and alerted, without retrying.
-	ErrDestinationGone = errors.New("destination answered 410 Gone: not retried")
+	ErrGone = errors.New("destination answered 410 Gone: not retried")
 	// ErrForbiddenAddress is a destination connection refused because it
 	// would reach a link-local or cloud metadata address.
 	ErrForbiddenAddress = errors.New("destination address is link-local or cloud metadata: refused")
@@ -46,6 +54,9 @@ var (
 	// using up a retry.
 	errWaitTurn = errors.New("an earlier delivery to this customer is not finished; waiting")
 )
+
+// permanent returns err marked as asynq's SkipRetry: archived at once.
+func permanent(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, err) }
 
 // Standard Webhooks headers of a delivery, and the event type's.
 const (
@@ -73,29 +84,26 @@ func (e *retryAfterError) Error() string {
 
 func (e *retryAfterError) Unwrap() error { return e.err }
 
-// deliveryRetryDelay is retryDelay, with a destination's Retry-After.
-func deliveryRetryDelay(base time.Duration) asynq.RetryDelayFunc {
-	def := retryDelay(base)
+// retryDelay is the retry policy of deliveries: a destination's
+// Retry-After (plus padding), a second or two for a delivery waiting its
+// turn, else exponential backoff from base.
+func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var ra *retryAfterError
 		switch {
 		case errors.As(err, &ra):
-			return ra.after + retryPadding
+			return ra.after + backoff.Padding
 		case errors.Is(err, errWaitTurn):
-			return time.Second + rand.N(time.Second)
+			return backoff.Turn()
 		}
-		return def(n, err, t)
+		return backoff.Exponential(base, n)
 	}
 }
 
-// Sign returns the Standard Webhooks signature of body for webhook-id id
-// at unix seconds ts, keyed with key (the base64-decoded part of a whsec_
-// secret): "v1," + base64(HMAC-SHA256(key, id + "." + ts + "." + body)).
-func Sign(key []byte, id string, ts int64, body []byte) string {
-	return sign(hmac.New(sha256.New, key), id, ts, body)
-}
-
-// sign is Sign with mac, a reset HMAC-SHA256 of the key.
+// sign returns the Standard Webhooks signature of body for webhook-id id
+// at unix seconds ts, with mac, a reset HMAC-SHA256 keyed with the
+// base64-decoded part of a whsec_ secret: "v1," + base64(HMAC-SHA256(key,
+// id + "." + ts + "." + body)).
 func sign(mac hash.Hash, id string, ts int64, body []byte) string {
 	var buf [96]byte
 	prefix := append(strconv.AppendInt(append(append(buf[:0], id...), '.'), ts, 10), '.')
@@ -108,7 +116,7 @@ func sign(mac hash.Hash, id string, ts int64, body []byte) string {
 	return string(out)
 }
 
-// sign returns the signature of a delivery, as [Sign] does, with an HMAC
+// sign returns the signature of a delivery, with an HMAC
 // of the destination's key reused from an earlier delivery.
 func (d *destination) sign(id string, ts int64, body []byte) string {
 	mac, _ := d.macs.Get().(hash.Hash)
@@ -123,26 +131,26 @@ func (d *destination) sign(id string, ts int64, body []byte) string {
 
 // destination is a configured Destination, ready to deliver.
 type destination struct {
-	Destination
+	Config
 	key     []byte
 	macs    sync.Pool // of hash.Hash: HMAC-SHA256s of key, reset
 	client  *http.Client
 	limiter *rate.Limiter // nil: unlimited
 	rdb     redis.UniversalClient
-	tasks   *asynq.Inspector // for DESTINATION_ORDER: whether a delivery ahead still exists
-	metrics *workerMetrics   // nil in tests
+	tasks   *asynq.Inspector       // for DESTINATION_ORDER: whether a delivery ahead still exists
+	metrics *workermetrics.Metrics // nil in tests
 	log     *slog.Logger
 }
 
-func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
-	key, _ := destinationKey(d.Secret) // checked by NewWorker
+func newDestination(d Config, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
+	key, _ := secretKey(d.Secret) // checked by Check
 	if d.Timeout <= 0 {
-		d.Timeout = Duration(defaultDestinationTimeout)
+		d.Timeout = DefaultTimeout
 	}
 	if d.Concurrency <= 0 {
-		d.Concurrency = defaultDestinationConcurrency
+		d.Concurrency = DefaultConcurrency
 	}
-	dialer := &net.Dialer{Timeout: time.Duration(d.Timeout)}
+	dialer := &net.Dialer{Timeout: d.Timeout}
 	if !allowLinkLocal {
 		// Checked when dialled, so that a name resolving to a metadata
 		// address later (DNS rebinding) is refused too.
@@ -159,14 +167,14 @@ func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClien
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: d.Concurrency,
 		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: time.Duration(d.Timeout),
+		TLSHandshakeTimeout: d.Timeout,
 	}
 	dst := &destination{
-		Destination: d, key: key, rdb: rdb,
+		Config: d, key: key, rdb: rdb,
 		log: log.With("destination", d.Name),
 		client: &http.Client{
 			Transport: transport,
-			Timeout:   time.Duration(d.Timeout),
+			Timeout:   d.Timeout,
 			// No redirect is followed, to any host: a 3xx is a failed
 			// attempt, retried, and shown in the Console.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -185,13 +193,10 @@ func newDestination(d Destination, allowLinkLocal bool, rdb redis.UniversalClien
 func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	body, err := stripetask.Body(t.Payload())
 	if err != nil {
-		return Permanent(err)
+		return permanent(err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
-	id := t.Headers()[delivery.HeaderEventID] // the webhook-id
-	if id == "" {
-		id, _, _ = strings.Cut(stripetask.EventID(taskID), ":")
-	}
+	id := delivery.WebhookID(taskID, t.Headers())
 	if err := d.waitTurn(ctx, t, taskID); err != nil {
 		return err
 	}
@@ -201,11 +206,11 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	at := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout))
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
+		return permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "stripeq")
@@ -217,7 +222,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := delivery.Attempt{At: at}
 	if err != nil {
 		a.LatencyMS = time.Since(at).Milliseconds()
-		a.Error = describeDeliveryError(err, time.Duration(d.Timeout))
+		a.Error = describeDeliveryError(err, d.Timeout)
 		d.record(ctx, t, a, false)
 		d.observe(a, err)
 		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
@@ -234,7 +239,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// The attempts are the delivery's result: no second write. A
 	// delivery that is done leaves its customer's order in the same
 	// round trip.
-	d.record(ctx, t, a, outcome == nil || errors.Is(outcome, ErrPermanent))
+	d.record(ctx, t, a, outcome == nil || errors.Is(outcome, asynq.SkipRetry))
 	d.observe(a, outcome)
 	return outcome
 }
@@ -245,9 +250,9 @@ func (d *destination) observe(a delivery.Attempt, err error) {
 	if d.metrics == nil {
 		return
 	}
-	d.metrics.deliverySeconds.WithLabelValues(d.Name).Observe(float64(a.LatencyMS) / 1000)
+	d.metrics.DeliverySeconds.WithLabelValues(d.Name).Observe(float64(a.LatencyMS) / 1000)
 	if err == nil {
-		d.metrics.delivered.WithLabelValues(d.Name, "delivered").Inc()
+		d.metrics.Delivered.WithLabelValues(d.Name, "delivered").Inc()
 	}
 }
 
@@ -259,7 +264,7 @@ func (d *destination) outcome(resp *http.Response) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusGone:
-		return Permanent(fmt.Errorf("destination %s: %w", d.Name, ErrDestinationGone))
+		return permanent(fmt.Errorf("destination %s: %w", d.Name, ErrGone))
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		err := fmt.Errorf("destination %s answered %d", d.Name, code)
 		if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -423,17 +428,33 @@ func (d *destination) leaveTurn(ctx context.Context, t *asynq.Task, taskID strin
 	}
 }
 
-// fanout enqueues the deliveries of the event task t to every destination
+// Runner runs the deliveries of a worker process.
+type Runner struct {
+	RDB            redis.UniversalClient
+	Log            *slog.Logger
+	Metrics        *workermetrics.Metrics
+	Alerts         alerts.Alerter
+	AllowLinkLocal bool
+	// RetryBase is RETRY_BASE_DELAY: the first retry's delay.
+	RetryBase time.Duration
+	// ShutdownTimeout is how long a stopping server lets POSTs finish.
+	ShutdownTimeout time.Duration
+	// CheckInterval is asynq's TaskCheckInterval of each server.
+	CheckInterval time.Duration
+	Destinations  []Config
+}
+
+// Fanout enqueues the deliveries of the event task t to every destination
 // that takes its type. A delivery already enqueued (this task's earlier
 // attempt, after a crash or a handler's failure) is left as it is.
-func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task) error {
+func (r *Runner) Fanout(ctx context.Context, client *asynq.Client, t *asynq.Task) error {
 	eventType, ok := stripetask.EventType(t.Type())
 	if !ok {
 		return nil
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
 	var errs []error
-	for _, d := range w.cfg.Destinations {
+	for _, d := range r.Destinations {
 		if !d.matches(eventType) {
 			continue
 		}
@@ -445,7 +466,7 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
 			key := keyspace.DeliveryOrder(d.Name, customer)
 			var join *redis.IntCmd
-			w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			r.RDB.Pipelined(ctx, func(p redis.Pipeliner) error {
 				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: delivery.ID(taskID, d.Name)})
 				p.Expire(ctx, key, stripetask.DefaultRetention)
 				return nil
@@ -463,21 +484,21 @@ func (w *Worker) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 	return errors.Join(errs...)
 }
 
-// withFanout runs fanout before h.
-func (w *Worker) withFanout(client *asynq.Client, h asynq.Handler) asynq.Handler {
+// WithFanout runs Fanout before h.
+func (r *Runner) WithFanout(client *asynq.Client, h asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		if err := w.fanout(ctx, client, t); err != nil {
+		if err := r.Fanout(ctx, client, t); err != nil {
 			return err
 		}
 		return h.ProcessTask(ctx, t)
 	})
 }
 
-// startDestinations starts one asynq server per destination, each
+// Start starts one asynq server per destination, each
 // processing only its destination's queue with its own concurrency, and
 // returns a function that shuts them all down at once (each lets its
 // POSTs finish for ShutdownTimeout); it may be called more than once.
-func (w *Worker) startDestinations() (stop func(), err error) {
+func (r *Runner) Start() (stop func(), err error) {
 	var servers []*asynq.Server
 	var once sync.Once
 	stop = func() {
@@ -489,33 +510,37 @@ func (w *Worker) startDestinations() (stop func(), err error) {
 			wg.Wait()
 		})
 	}
-	for _, d := range w.cfg.Destinations {
-		dst := newDestination(d, w.cfg.AllowLinkLocalDestinations, w.rdb, w.log)
-		dst.tasks = asynq.NewInspectorFromRedisClient(w.rdb)
-		dst.metrics = w.metrics
-		log := w.log.With("destination", d.Name)
-		srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+	for _, d := range r.Destinations {
+		dst := newDestination(d, r.AllowLinkLocal, r.RDB, r.Log)
+		dst.tasks = asynq.NewInspectorFromRedisClient(r.RDB)
+		dst.metrics = r.Metrics
+		log := r.Log.With("destination", d.Name)
+		srv := asynq.NewServerFromRedisClient(r.RDB, asynq.Config{
 			Concurrency:              dst.Concurrency,
 			Queues:                   map[string]int{delivery.Queue(d.Name): 1},
-			TaskCheckInterval:        taskCheckInterval,
+			TaskCheckInterval:        r.CheckInterval,
 			DelayedTaskCheckInterval: time.Second,
-			RetryDelayFunc:           deliveryRetryDelay(w.cfg.RetryBaseDelay),
-			IsFailure:                func(err error) bool { return !errors.Is(err, errWaitTurn) },
-			ShutdownTimeout:          w.cfg.ShutdownTimeout,
-			ErrorHandler:             deliveryErrorHandler(log, w.alerts, dst),
-			Logger:                   asynqLogger{log.With("component", "asynq")},
+			RetryDelayFunc:           retryDelay(r.RetryBase),
+			IsFailure:                isFailure,
+			ShutdownTimeout:          r.ShutdownTimeout,
+			ErrorHandler:             errorHandler(log, r.Alerts, dst),
+			Logger:                   tasklog.Asynq{Log: log.With("component", "asynq")},
 		})
 		if err := startLabelled(srv, dst, d.Name); err != nil {
 			stop()
 			return nil, fmt.Errorf("start destination %s: %w", d.Name, err)
 		}
 		servers = append(servers, srv)
-		w.log.Info("destination running", "destination", d.Name, "queue", delivery.Queue(d.Name),
+		r.Log.Info("destination running", "destination", d.Name, "queue", delivery.Queue(d.Name),
 			"url", logging.RedactURL(d.URL), "events", len(d.Events), "concurrency", dst.Concurrency,
-			"rate", d.Rate, "timeout", time.Duration(dst.Timeout).String(), "order", d.Order)
+			"rate", d.Rate, "timeout", dst.Timeout.String(), "order", d.Order)
 	}
 	return stop, nil
 }
+
+// isFailure tells asynq which errors of a delivery count against its
+// retries: all but a wait for the customer's earlier delivery.
+func isFailure(err error) bool { return !errors.Is(err, errWaitTurn) }
 
 // startLabelled starts srv from a goroutine of its own labelled
 // stripeq_destination=name, which the server's goroutines inherit: a CPU
@@ -527,9 +552,9 @@ func startLabelled(srv *asynq.Server, h asynq.Handler, name string) error {
 	return <-errc
 }
 
-// deliveryErrorHandler logs each failed delivery attempt once, and alerts
+// errorHandler logs each failed delivery attempt once, and alerts
 // when a delivery is archived (its retries used up, or a 410).
-func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asynq.ErrorHandler {
+func errorHandler(log *slog.Logger, alerter alerts.Alerter, d *destination) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		id, _ := asynq.GetTaskID(ctx)
 		queue, _ := asynq.GetQueueName(ctx)
@@ -537,11 +562,11 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asyn
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		l := log.With(slog.String(logging.KeyTaskID, id), slog.String(logging.KeyTaskType, t.Type()),
 			slog.String(logging.KeyQueue, queue), slog.Int(logging.KeyRetry, retried),
-			slog.String(logging.KeyEventID, t.Headers()[delivery.HeaderEventID]),
+			slog.String(logging.KeyEventID, delivery.WebhookID(id, t.Headers())),
 			slog.String(logging.KeyEventType, t.Headers()[stripetask.HeaderType]))
 		count := func(outcome string) {
 			if d.metrics != nil {
-				d.metrics.delivered.WithLabelValues(d.Name, outcome).Inc()
+				d.metrics.Delivered.WithLabelValues(d.Name, outcome).Inc()
 			}
 		}
 		switch {
@@ -549,10 +574,10 @@ func deliveryErrorHandler(log *slog.Logger, alerts alerter, d *destination) asyn
 			count("waiting")
 			l.DebugContext(ctx, "delivery waits for the customer's earlier one; retried without counting")
 			return
-		case retried >= maxRetry || errors.Is(err, ErrPermanent):
+		case retried >= maxRetry || errors.Is(err, asynq.SkipRetry):
 			count("archived")
 			d.leaveTurn(ctx, t, id)
-			alerts.deliveryArchived(ctx, l, t, id, d.Name, err)
+			alerter.DeliveryArchived(ctx, l, t, id, d.Name, err)
 			return
 		}
 		count("retry")

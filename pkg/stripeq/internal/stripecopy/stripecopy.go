@@ -1,9 +1,13 @@
-package stripeq
+// Package stripecopy is the worker's Stripe API client: it retrieves
+// Stripe's own copy of each event (STRIPE_SECRET_KEY), and is the client
+// stripeq.Worker.Stripe hands to handlers, with stripe-go's retries off
+// and its log lines redacted. Part of pkg/stripeq's engine: internal, no
+// compatibility promise.
+package stripecopy
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,29 +22,29 @@ import (
 	"github.com/stripeq/stripeq/pkg/logging"
 )
 
-// defaultRetryAfter is the wait after a Stripe 429 that has no Retry-After.
-const defaultRetryAfter = 5 * time.Second
-
-// stripeAPI fetches authoritative copies from Stripe's API. It is nil when
-// STRIPE_SECRET_KEY is unset; the handlers then use the verified payload.
-// Handlers reach its client through Worker.Stripe.
-type stripeAPI struct {
-	client *client.API
+// Client fetches authoritative copies from Stripe's API. The worker has
+// none when STRIPE_SECRET_KEY is unset; the handlers then use the verified
+// payload. Handlers reach API through stripeq.Worker.Stripe.
+type Client struct {
+	API *client.API
 }
 
-// newStripeAPI returns a client for key. A non-empty base URL points it at
+// New returns a client for key. A non-empty base URL points it at
 // another backend (stripe-mock, a test server). stripe-go's own retries are
 // off: asynq retries, and a 429 must come back to RetryDelayFunc. It keeps
 // up to conns idle connections to Stripe, one per handler of
 // WORKER_CONCURRENCY; Go's default of 2 would close and reopen a
-// connection for most requests.
-func newStripeAPI(key, base string, conns int) *stripeAPI {
+// connection for most requests. stripe-go's own log lines go to log, at
+// debug level and redacted (Logger), through this client's backends only:
+// stripe.DefaultLeveledLogger, which is process-wide, is left alone.
+func New(key, base string, conns int, log *slog.Logger) *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = max(conns, 2)
 	transport.MaxIdleConns = max(transport.MaxIdleConns, conns)
 	cfg := &stripe.BackendConfig{
 		MaxNetworkRetries: stripe.Int64(0),
 		HTTPClient:        &http.Client{Timeout: 20 * time.Second, Transport: transport},
+		LeveledLogger:     Logger{log},
 	}
 	if base != "" {
 		cfg.URL = stripe.String(base)
@@ -50,24 +54,25 @@ func newStripeAPI(key, base string, conns int) *stripeAPI {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
 	})
-	return &stripeAPI{client: api}
+	return &Client{API: api}
 }
 
-// event retrieves an event by ID, on the Connect account when one is given,
+// Event retrieves an event by ID, on the Connect account when one is given,
 // and returns its JSON undecoded: the handler decodes it once, into only
 // what it reads (decodeCopy). stripe-go sends the request and turns an
 // error answer into a *stripe.Error; its streaming call leaves the body of
-// a success to us, so that it is not decoded twice.
-func (s *stripeAPI) event(ctx context.Context, id, account string) ([]byte, error) {
+// a success to us, so that it is not decoded twice. A Stripe error is
+// returned as stripe-go gives it, for the caller to classify.
+func (s *Client) Event(ctx context.Context, id, account string) ([]byte, error) {
 	p := &stripe.EventParams{}
 	p.Context = ctx
 	if account != "" {
 		p.SetStripeAccount(account)
 	}
 	var res streamedBody
-	events := s.client.Events
+	events := s.API.Events
 	if err := events.B.CallStreaming(http.MethodGet, stripe.FormatURLPath("/v1/events/%s", id), events.Key, p, &res); err != nil {
-		return nil, ClassifyStripe("retrieve event "+id, err)
+		return nil, err
 	}
 	defer res.body.Close()
 	var buf bytes.Buffer
@@ -97,38 +102,16 @@ func (b *streamedBody) SetLastResponse(r *stripe.StreamingAPIResponse) {
 	b.header, b.body = r.Header, r.Body
 }
 
-// ClassifyStripe turns an error of a stripe-go call into what the worker
-// should do with the task, wrapped with what (e.g. "retrieve charge
-// ch_1"): a 429 waits for its Retry-After (5 s when absent) without using
-// up a retry ([RateLimitError]); any other 4xx, which no retry can fix, is
-// permanent ([ErrPermanent]); a 5xx or network error is retried with
-// backoff. A handler needs it only for the 4xx: a 429 it returns as is is
-// recognised anyway.
-func ClassifyStripe(what string, err error) error {
-	var se *stripe.Error
-	if !errors.As(err, &se) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	switch code := se.HTTPStatusCode; {
-	case code == http.StatusTooManyRequests:
-		return rateLimited(fmt.Errorf("%s: %w", what, err))
-	case code >= 400 && code < 500:
-		return fmt.Errorf("%w: %s: Stripe answered %d: %w", ErrPermanent, what, code, err)
-	default:
-		return fmt.Errorf("%s: %w", what, err)
-	}
-}
-
-// stripeLogger sends stripe-go's own log lines to slog, its info lines at
+// Logger sends stripe-go's own log lines to slog, its info lines at
 // debug level, with every error and URL argument redacted: stripe-go logs
 // the URL it calls and a failed request's error, which quotes that URL
 // (STRIPE_API_BASE may carry credentials for a proxy).
-type stripeLogger struct{ log *slog.Logger }
+type Logger struct{ Log *slog.Logger }
 
-func (l stripeLogger) Debugf(format string, v ...any) { l.log.Debug("stripe: " + redactedf(format, v)) }
-func (l stripeLogger) Infof(format string, v ...any)  { l.log.Debug("stripe: " + redactedf(format, v)) }
-func (l stripeLogger) Warnf(format string, v ...any)  { l.log.Warn("stripe: " + redactedf(format, v)) }
-func (l stripeLogger) Errorf(format string, v ...any) { l.log.Warn("stripe: " + redactedf(format, v)) }
+func (l Logger) Debugf(format string, v ...any) { l.Log.Debug("stripe: " + redactedf(format, v)) }
+func (l Logger) Infof(format string, v ...any)  { l.Log.Debug("stripe: " + redactedf(format, v)) }
+func (l Logger) Warnf(format string, v ...any)  { l.Log.Warn("stripe: " + redactedf(format, v)) }
+func (l Logger) Errorf(format string, v ...any) { l.Log.Warn("stripe: " + redactedf(format, v)) }
 
 func redactedf(format string, v []any) string {
 	for i, a := range v {

@@ -1,4 +1,7 @@
-package stripeq
+// Package alerts tells people that tasks failed for good: an error log
+// line for each, and Slack-compatible messages to ALERT_WEBHOOK_URL. Part
+// of pkg/stripeq's engine: internal, no compatibility promise.
+package alerts
 
 import (
 	"cmp"
@@ -24,7 +27,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
 )
 
-// alerter tells people that tasks failed for good: an error log line for
+// Alerter tells people that tasks failed for good: an error log line for
 // each, and Slack-compatible messages ({"text": …}) to ALERT_WEBHOOK_URL
 // when set. The first failure of an event type (none in the last
 // ALERT_INTERVAL) alerts at once; later ones are counted in Redis, by type
@@ -35,7 +38,7 @@ import (
 // seen:<type> (a marker that expires ALERT_INTERVAL after the type's last
 // failure), bytype and byerr (HASHes of counts since the last summary),
 // lock (the right to send the next summary, held for ALERT_INTERVAL).
-type alerter struct {
+type Alerter struct {
 	webhookURL   string // "" when unset
 	dashboardURL string // for the link in the message
 	client       *http.Client
@@ -44,9 +47,19 @@ type alerter struct {
 	interval     time.Duration
 }
 
-func newAlerter(cfg Config, rdb redis.UniversalClient) alerter {
-	return alerter{webhookURL: cfg.AlertWebhookURL, dashboardURL: cfg.DashboardURL, client: alert.Client(),
-		rdb: rdb, queue: cfg.Queue, interval: cfg.AlertInterval}
+// Config is what an Alerter needs: the settings of the same names.
+type Config struct {
+	WebhookURL   string // ALERT_WEBHOOK_URL; "" for log lines only
+	DashboardURL string // DASHBOARD_URL, for the links
+	Queue        string // QUEUE_NAME, the hash tag of the keys
+	Interval     time.Duration
+}
+
+// New returns the Alerter of c; rdb coordinates the worker processes (nil:
+// every failure alerts at once).
+func New(c Config, rdb redis.UniversalClient) Alerter {
+	return Alerter{webhookURL: c.WebhookURL, dashboardURL: c.DashboardURL, client: alert.Client(),
+		rdb: rdb, queue: c.Queue, interval: c.Interval}
 }
 
 // countScript counts one failure for the next summary, unless its type
@@ -87,8 +100,8 @@ func errorClass(err error) string {
 	return s
 }
 
-// archived reports the archived task t and its last error.
-func (a alerter) archived(ctx context.Context, log *slog.Logger, t *asynq.Task, id string, err error) {
+// Archived reports the archived task t and its last error.
+func (a Alerter) Archived(ctx context.Context, log *slog.Logger, t *asynq.Task, id string, err error) {
 	m := stripetask.MetadataFromHeaders(id, t.Headers())
 	link := a.dashboardURL + "/executions/" + url.PathEscape(id)
 	log.ErrorContext(ctx, "task failed for good: kept in the failure store; re-run it from the Console once the cause is fixed",
@@ -100,18 +113,18 @@ func (a alerter) archived(ctx context.Context, log *slog.Logger, t *asynq.Task, 
 	}
 }
 
-// deliveryArchived reports a delivery to destination that failed for good
+// DeliveryArchived reports a delivery to destination that failed for good
 // (its retries used up, or a 410): asynq archives it, and the Console's
-// deliveries page re-runs it. Like archived, it alerts at once for the
+// deliveries page re-runs it. Like Archived, it alerts at once for the
 // first of its kind in an interval and counts the others for the summary.
-func (a alerter) deliveryArchived(ctx context.Context, log *slog.Logger, t *asynq.Task, id, destination string, err error) {
+func (a Alerter) DeliveryArchived(ctx context.Context, log *slog.Logger, t *asynq.Task, id, destination string, err error) {
 	m := stripetask.MetadataFromHeaders(id, t.Headers())
 	link := a.dashboardURL + "/deliveries/" + url.PathEscape(id)
 	log.ErrorContext(ctx, "task archived: the delivery failed for good; re-run it from the Console's deliveries once the cause is fixed",
 		logging.Err(err), slog.String("destination", destination), slog.String("dashboard", link))
 	if a.first(ctx, "delivery to "+destination, err) {
 		text := fmt.Sprintf(":rotating_light: stripeq: the delivery of event %s (%s) to destination %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this kind come in one summary per %s.",
-			t.Headers()[delivery.HeaderEventID], m.Type, destination, err, link, a.interval)
+			delivery.WebhookID(id, t.Headers()), m.Type, destination, err, link, a.interval)
 		a.post(ctx, log, map[string]any{"text": text})
 	}
 }
@@ -119,7 +132,7 @@ func (a alerter) deliveryArchived(ctx context.Context, log *slog.Logger, t *asyn
 // first counts a failure of kind for the summary and reports whether it
 // is the first of its kind within the interval, to alert at once. It is
 // false when no alert webhook is set.
-func (a alerter) first(ctx context.Context, kind string, err error) bool {
+func (a Alerter) first(ctx context.Context, kind string, err error) bool {
 	if a.webhookURL == "" {
 		return false
 	}
@@ -141,10 +154,10 @@ type summary struct {
 	Console  string         `json:"console"`
 }
 
-// run sends summaries until ctx ends: each worker process tries every
+// Run sends summaries until ctx ends: each worker process tries every
 // fifth of the interval, and the first to find counts and no summary sent
 // within the interval sends one.
-func (a alerter) run(ctx context.Context, log *slog.Logger) {
+func (a Alerter) Run(ctx context.Context, log *slog.Logger) {
 	if a.webhookURL == "" || a.rdb == nil {
 		return
 	}
@@ -162,7 +175,7 @@ func (a alerter) run(ctx context.Context, log *slog.Logger) {
 
 // summarize sends the summary of the failures counted since the last one,
 // when it is due.
-func (a alerter) summarize(ctx context.Context, log *slog.Logger) {
+func (a Alerter) summarize(ctx context.Context, log *slog.Logger) {
 	res, err := takeScript.Run(ctx, a.rdb, []string{keyspace.AlertByType(a.queue), keyspace.AlertByError(a.queue), keyspace.AlertLock(a.queue)}, a.interval.Milliseconds()).Slice()
 	if err != nil || len(res) != 2 {
 		if err != nil && ctx.Err() == nil {
@@ -220,7 +233,7 @@ func pairs(v any) map[string]int {
 }
 
 // post sends one message to ALERT_WEBHOOK_URL.
-func (a alerter) post(ctx context.Context, log *slog.Logger, msg map[string]any) {
+func (a Alerter) post(ctx context.Context, log *slog.Logger, msg map[string]any) {
 	err := alert.Post(ctx, a.client, a.webhookURL, msg)
 	var refused *alert.StatusError
 	switch {

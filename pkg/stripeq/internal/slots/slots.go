@@ -1,4 +1,7 @@
-package stripeq
+// Package slots limits how many handlers run at once across every worker
+// process (GLOBAL_CONCURRENCY), with leases in a Redis ZSET. Part of
+// pkg/stripeq's engine: internal, no compatibility promise.
+package slots
 
 import (
 	"context"
@@ -16,9 +19,9 @@ import (
 	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
-// errNoSlot means every global concurrency slot stayed taken while the task
+// ErrNoSlot means every global concurrency slot stayed taken while the task
 // waited. The task is retried soon without counting as a failure.
-var errNoSlot = errors.New("no global concurrency slot free")
+var ErrNoSlot = errors.New("no global concurrency slot free")
 
 // slotWait is how long a task waits for a global slot inside its handler
 // before it gives its local slot back and is retried. Waiting here, polling
@@ -27,12 +30,12 @@ var errNoSlot = errors.New("no global concurrency slot free")
 const slotWait = 3 * time.Second
 
 // Leases of global slots: a slot is held by a lease that its worker
-// renews every slotRenew while the handler runs or the slot is parked. A
+// renews every RenewEvery while the handler runs or the slot is parked. A
 // worker killed with SIGKILL renews nothing, so its slots free themselves
-// within slotLease.
+// within Lease.
 const (
-	slotLease = 6 * time.Second
-	slotRenew = 2 * time.Second
+	Lease      = 6 * time.Second
+	RenewEvery = 2 * time.Second
 )
 
 // slotWanted is how long the contention flag lasts after a task was last
@@ -44,12 +47,12 @@ const slotWanted = time.Second
 // its process before it is released.
 const slotParkIdle = 75 * time.Millisecond
 
-// slots limits how many handlers run at once across every worker process
+// Slots limits how many handlers run at once across every worker process
 // (GLOBAL_CONCURRENCY). The slots are a Redis ZSET of leases,
 // stripeq:slots:{<QUEUE_NAME>}, member "<worker>:<task ID>", score the
 // lease's end in Redis's clock (unix ms). Taking a slot drops the expired
 // leases first, so a killed worker's slots free themselves within
-// slotLease (6 s); a live worker renews its leases every slotRenew.
+// Lease (6 s); a live worker renews its leases every RenewEvery.
 //
 // A handler that ends parks its slot instead of releasing it, unless a
 // task somewhere was refused a slot within the last slotWanted (1 s): the
@@ -63,7 +66,7 @@ const slotParkIdle = 75 * time.Millisecond
 // counts as taken everywhere, so the limit holds as before; a process
 // that wants a slot sets the flag, and the others release theirs at their
 // next completion.
-type slots struct {
+type Slots struct {
 	rdb    redis.UniversalClient // nil when the limit is off
 	key    string
 	wanted string // the contention flag
@@ -86,22 +89,14 @@ type parkedSlot struct {
 	gone   bool        // taken or released
 }
 
-// SlotsKey returns the ZSET of the global slots of queue (QUEUE_NAME).
-func SlotsKey(queue string) string { return keyspace.Slots(queue) }
-
-// SlotsWantedKey returns the flag that a task was refused a global slot of
-// queue (QUEUE_NAME) within the last second: while it is set, finished
-// handlers release their slots instead of keeping them for their process.
-func SlotsWantedKey(queue string) string { return keyspace.SlotsWanted(queue) }
-
-// newSlots returns a limit of n handlers at once; 0 turns it off. queue
+// New returns a limit of n handlers at once; 0 turns it off. queue
 // is QUEUE_NAME, also when it is sharded: one limit holds over every shard.
-func newSlots(rdb redis.UniversalClient, queue string, n int) *slots {
+func New(rdb redis.UniversalClient, queue string, n int) *Slots {
 	if n == 0 {
-		return &slots{}
+		return &Slots{}
 	}
-	return &slots{
-		rdb: rdb, key: SlotsKey(queue), wanted: SlotsWantedKey(queue), n: n, owner: rand.Text()[:12],
+	return &Slots{
+		rdb: rdb, key: keyspace.Slots(queue), wanted: keyspace.SlotsWanted(queue), n: n, owner: rand.Text()[:12],
 		leases: map[string]struct{}{}, stop: make(chan struct{}),
 	}
 }
@@ -147,16 +142,16 @@ for i = 2, #ARGV do redis.call("ZADD", KEYS[1], "XX", lease_end, ARGV[i]) end
 return 1
 `)
 
-// acquire takes a slot for the task in ctx, waiting up to slotWait: a
+// Acquire takes a slot for the task in ctx, waiting up to slotWait: a
 // slot this process parked, or one from Redis. It returns a release
-// function, or errNoSlot. Under the keepFailures middleware (ctx carries
+// function, or ErrNoSlot. Under the attempts middleware (pkg/stripeq/internal/attempts) (ctx carries
 // its handoff) release hands the slot to the middleware, which parks or
 // releases it in the round trip that records the attempt; otherwise
 // release removes it at once.
 //
 // A task run outside the server (Worker.ProcessTask in a test) has no task
 // ID and takes no slot.
-func (s *slots) acquire(ctx context.Context) (release func(), err error) {
+func (s *Slots) Acquire(ctx context.Context) (release func(), err error) {
 	id, ok := asynq.GetTaskID(ctx)
 	if s.rdb == nil || !ok {
 		return func() {}, nil
@@ -169,7 +164,7 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 	deadline := time.Now().Add(slotWait)
 	pause := 5 * time.Millisecond
 	for {
-		got, err := acquireScript.Run(ctx, s.rdb, []string{s.key, s.wanted}, s.n, slotLease.Milliseconds(), member, slotWanted.Milliseconds()).Int()
+		got, err := acquireScript.Run(ctx, s.rdb, []string{s.key, s.wanted}, s.n, Lease.Milliseconds(), member, slotWanted.Milliseconds()).Int()
 		if err != nil {
 			s.forget(member)
 			return nil, fmt.Errorf("global concurrency slot: %w", err)
@@ -179,7 +174,7 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 		}
 		if time.Now().After(deadline) {
 			s.forget(member)
-			return nil, errNoSlot
+			return nil, ErrNoSlot
 		}
 		select {
 		case <-ctx.Done():
@@ -198,7 +193,7 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 // reserve returns the member of a new lease for task id, "<owner>:<id>",
 // unique in this process: a slot that an earlier run of the task parked
 // may still be used by another task.
-func (s *slots) reserve(id string) string {
+func (s *Slots) reserve(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	member := s.owner + ":" + id
@@ -211,7 +206,7 @@ func (s *slots) reserve(id string) string {
 }
 
 // releaser returns the release of member for the task in ctx.
-func (s *slots) releaser(ctx context.Context, member string) func() {
+func (s *Slots) releaser(ctx context.Context, member string) func() {
 	if h := handoffOf(ctx); h != nil {
 		// The middleware parks or releases it with the attempt's writes.
 		return func() { h.add(s, member) }
@@ -220,7 +215,7 @@ func (s *slots) releaser(ctx context.Context, member string) func() {
 }
 
 // unpark takes the slot parked last, if any.
-func (s *slots) unpark() (member string, ok bool) {
+func (s *Slots) unpark() (member string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.parked)
@@ -237,7 +232,7 @@ func (s *slots) unpark() (member string, ok bool) {
 
 // park keeps member, whose lease Redis has just renewed, for the next
 // handler, for up to slotParkIdle.
-func (s *slots) park(member string) {
+func (s *Slots) park(member string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -251,7 +246,7 @@ func (s *slots) park(member string) {
 }
 
 // idle releases p, parked and not taken for slotParkIdle.
-func (s *slots) idle(p *parkedSlot) {
+func (s *Slots) idle(p *parkedSlot) {
 	s.mu.Lock()
 	if p.gone {
 		s.mu.Unlock()
@@ -270,39 +265,39 @@ func (s *slots) idle(p *parkedSlot) {
 
 // forget drops member from this process's leases: it is released, or
 // its lease ends by itself.
-func (s *slots) forget(member string) {
+func (s *Slots) forget(member string) {
 	s.mu.Lock()
 	delete(s.leases, member)
 	s.mu.Unlock()
 }
 
-// slotHeld is one slot a task holds.
-type slotHeld struct {
-	s      *slots
+// Held is one slot a task holds.
+type Held struct {
+	s      *Slots
 	member string
 }
 
-// parkIn queues in p, for each slot in held, a release, or its parking
+// ParkIn queues in p, for each slot in held, a release, or its parking
 // when no task is waiting for a slot (parkScript). The caller sends p
 // (the worker's middleware, with the attempt's writes), then calls sent
 // with what p's Exec returned. sent keeps the parked slots for the next
 // handlers, forgets the others, and returns the first error of p's other
 // commands: a script that Redis no longer has (NOSCRIPT, after a restart)
 // is run again, with its text, at once. A release that does not reach
-// Redis frees itself when its lease ends, within slotLease.
-func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func([]redis.Cmder, error) error) {
+// Redis frees itself when its lease ends, within Lease.
+func ParkIn(ctx context.Context, p redis.Pipeliner, held []Held) (sent func([]redis.Cmder, error) error) {
 	if len(held) == 0 {
 		return func(_ []redis.Cmder, err error) error { return err }
 	}
 	cmds := make([]*redis.Cmd, len(held))
 	for i, h := range held {
-		cmds[i] = p.EvalSha(ctx, parkScript.Hash(), []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member)
+		cmds[i] = p.EvalSha(ctx, parkScript.Hash(), []string{h.s.key, h.s.wanted}, Lease.Milliseconds(), h.member)
 	}
 	return func(all []redis.Cmder, pipeErr error) error {
 		for i, h := range held {
 			kept, err := cmds[i].Int()
 			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				kept, err = parkScript.Run(ctx, h.s.rdb, []string{h.s.key, h.s.wanted}, slotLease.Milliseconds(), h.member).Int()
+				kept, err = parkScript.Run(ctx, h.s.rdb, []string{h.s.key, h.s.wanted}, Lease.Milliseconds(), h.member).Int()
 			}
 			if err == nil && kept == 1 {
 				h.s.park(h.member)
@@ -329,7 +324,7 @@ func parkIn(ctx context.Context, p redis.Pipeliner, held []slotHeld) (sent func(
 }
 
 // releaseNow releases members in one round trip.
-func (s *slots) releaseNow(ctx context.Context, members []string) {
+func (s *Slots) releaseNow(ctx context.Context, members []string) {
 	if len(members) == 0 {
 		return
 	}
@@ -346,36 +341,36 @@ func (s *slots) releaseNow(ctx context.Context, members []string) {
 	s.rdb.ZRem(ctx, s.key, args...) // one that fails ends with its lease
 }
 
-// handoff collects the slots a task's handler released, for the
-// middleware (keepFailures) to park or release them in the round trip
+// Handoff collects the slots a task's handler released, for the
+// middleware (pkg/stripeq/internal/attempts) to park or release them in the round trip
 // that records the attempt.
-type handoff struct {
+type Handoff struct {
 	mu   sync.Mutex
-	held []slotHeld
+	held []Held
 }
 
 type handoffKey struct{}
 
-// withHandoff returns ctx carrying a new handoff, for the handler below.
-func withHandoff(ctx context.Context) (context.Context, *handoff) {
-	h := &handoff{}
+// WithHandoff returns ctx carrying a new handoff, for the handler below.
+func WithHandoff(ctx context.Context) (context.Context, *Handoff) {
+	h := &Handoff{}
 	return context.WithValue(ctx, handoffKey{}, h), h
 }
 
 // handoffOf returns the handoff ctx carries, or nil.
-func handoffOf(ctx context.Context) *handoff {
-	h, _ := ctx.Value(handoffKey{}).(*handoff)
+func handoffOf(ctx context.Context) *Handoff {
+	h, _ := ctx.Value(handoffKey{}).(*Handoff)
 	return h
 }
 
-func (h *handoff) add(s *slots, member string) {
+func (h *Handoff) add(s *Slots, member string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.held = append(h.held, slotHeld{s, member})
+	h.held = append(h.held, Held{s, member})
 }
 
-// take returns the slots released so far, and forgets them.
-func (h *handoff) take() []slotHeld {
+// Take returns the slots released so far, and forgets them.
+func (h *Handoff) Take() []Held {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	held := h.held
@@ -383,10 +378,10 @@ func (h *handoff) take() []slotHeld {
 	return held
 }
 
-// renew extends this process's leases, in use or parked, every slotRenew
+// renew extends this process's leases, in use or parked, every RenewEvery
 // until close.
-func (s *slots) renew() {
-	t := time.NewTicker(slotRenew)
+func (s *Slots) renew() {
+	t := time.NewTicker(RenewEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -394,16 +389,16 @@ func (s *slots) renew() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), slotRenew)
+		ctx, cancel := context.WithTimeout(context.Background(), RenewEvery)
 		s.renewOnce(ctx) // a miss is retried at the next tick
 		cancel()
 	}
 }
 
-// renewOnce extends this process's leases by slotLease from now.
-func (s *slots) renewOnce(ctx context.Context) error {
+// renewOnce extends this process's leases by Lease from now.
+func (s *Slots) renewOnce(ctx context.Context) error {
 	s.mu.Lock()
-	args := []any{slotLease.Milliseconds()}
+	args := []any{Lease.Milliseconds()}
 	for m := range s.leases {
 		args = append(args, m)
 	}
@@ -414,9 +409,9 @@ func (s *slots) renewOnce(ctx context.Context) error {
 	return renewScript.Run(ctx, s.rdb, []string{s.key}, args...).Err()
 }
 
-// close stops the renewals and releases the parked slots, in one round
+// Close stops the renewals and releases the parked slots, in one round
 // trip. A slot parked later is released at once.
-func (s *slots) close() {
+func (s *Slots) Close() {
 	if s.stop == nil {
 		return
 	}
@@ -437,3 +432,26 @@ func (s *slots) close() {
 	s.mu.Unlock()
 	s.releaseNow(context.Background(), members)
 }
+
+// Pipelined sends write's commands and the parking or release of held
+// (ParkIn) in one pipeline, and returns the first error of write's.
+func Pipelined(ctx context.Context, rdb redis.UniversalClient, held []Held, write func(redis.Pipeliner)) error {
+	var sent func([]redis.Cmder, error) error
+	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		write(p)
+		sent = ParkIn(ctx, p, held)
+		return nil
+	})
+	return sent(cmds, err)
+}
+
+// ReleaseAll releases held, each in a round trip of its own.
+func ReleaseAll(ctx context.Context, held []Held) {
+	for _, h := range held {
+		h.s.releaseNow(ctx, []string{h.member})
+	}
+}
+
+// Scripts are the scripts of the slots, for tests that load them first
+// and count their runs by hash: acquire, park and renew.
+func Scripts() (acquire, park, renew *redis.Script) { return acquireScript, parkScript, renewScript }
