@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,24 +16,47 @@ func (s *server) handleLoginPage() gin.HandlerFunc {
 	}
 }
 
-// safeNext keeps a post-login redirect on this site: next must be a path
-// that starts with "/" not followed by "/" or "\\", with no control
-// characters, also once percent-decoded (browsers drop tabs and line
+// safeNext keeps a post-login redirect on this site. It returns the
+// value the redirect sends, which is what it checks: http.Redirect cleans
+// the path ("/./x" becomes "/x"), so next is cleaned the same way first.
+// Both next and what is sent must be a path that starts with "/" not
+// followed by "/", with no "\\" anywhere and no control characters, also
+// once percent-decoded (browsers read "\\" as "/" and drop tabs and line
 // breaks, so "/\t/evil.com" would read as "//evil.com"). Anything else
 // becomes "/".
 func safeNext(next string) string {
-	decoded, err := url.PathUnescape(next)
-	if err != nil || !isLocalPath(next) || !isLocalPath(decoded) {
+	sent := redirectPath(next)
+	for _, p := range []string{next, sent} {
+		decoded, err := url.PathUnescape(p)
+		if err != nil || !isLocalPath(p) || !isLocalPath(decoded) {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(sent); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
-	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/"
+	return sent
+}
+
+// redirectPath is what http.Redirect sends as the Location of a path that
+// starts with "/": the part before "?" cleaned, keeping a trailing slash.
+func redirectPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
 	}
-	return next
+	p, query, hasQuery := strings.Cut(p, "?")
+	cleaned := path.Clean(p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(cleaned, "/") {
+		cleaned += "/"
+	}
+	if hasQuery {
+		cleaned += "?" + query
+	}
+	return cleaned
 }
 
 func isLocalPath(p string) bool {
-	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && p[1] == '/') || strings.ContainsRune(p, '\\') {
 		return false
 	}
 	for _, r := range p {
