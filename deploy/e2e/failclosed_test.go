@@ -51,6 +51,8 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 		{"dashboard viewer with the operator's password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", opPass), "DASHBOARD_VIEWER_PASSWORD", "must differ from DASHBOARD_PASSWORD"},
 		{"dashboard blank viewer password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", "\t"), "DASHBOARD_VIEWER_PASSWORD", "blank"},
 		{"dashboard sessions of a year", "dashboard", dashboard("DASHBOARD_SESSION_TTL", "8760h"), "DASHBOARD_SESSION_TTL", "at most"},
+		{"dashboard trusting IPv4 as two halves", "dashboard", dashboard("TRUSTED_PROXIES", "0.0.0.0/1,128.0.0.0/1"), "TRUSTED_PROXIES", "however the list is split"},
+		{"dashboard trusting IPv6 as two halves", "dashboard", dashboard("TRUSTED_PROXIES", "::/1,8000::/1"), "TRUSTED_PROXIES", "however the list is split"},
 
 		{"worker with a publishable key", "worker", map[string]string{"STRIPE_SECRET_KEY": liveKey}, "STRIPE_SECRET_KEY", "secret (sk_…) or restricted (rk_…)"},
 		{"worker sending its key over plain http", "worker", map[string]string{"STRIPE_SECRET_KEY": "sk_test_FAILCLOSED", "STRIPE_API_BASE": "http://stripe.example.com"}, "STRIPE_API_BASE", "in the clear"},
