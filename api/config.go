@@ -100,11 +100,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 // cover clock skew and transit; a larger one only widens the replay window.
 const maxTolerance = time.Hour
 
+// minSecretLength is the fewest characters after "whsec_" a signing
+// secret may have: Stripe issues 32 (its Dashboard) or 64 hex digits (the
+// Stripe CLI), so a shorter one is cut or made up, and easy to guess.
+const minSecretLength = 32
+
 // signingSecrets reads STRIPE_WEBHOOK_SECRET: one or more Stripe signing
 // secrets, comma-separated while one is rotated. It fails closed: a value
-// that yields no secret, an empty entry (",", a stray comma) or an entry
-// that is not "whsec_" followed by something is an error, because a
-// verifier with a wrong list of secrets is either open or refuses Stripe.
+// that yields no secret, an empty entry (",", a stray comma), an entry
+// that is not "whsec_" followed by something, or one shorter than Stripe
+// issues (minSecretLength) is an error, because a verifier with a wrong
+// list of secrets is either open or refuses Stripe.
 // Errors name the entry by position, never by value.
 func signingSecrets(env *envconfig.Reader) []string {
 	const name = "STRIPE_WEBHOOK_SECRET"
@@ -120,6 +126,8 @@ func signingSecrets(env *envconfig.Reader) []string {
 			env.Fail(name, fmt.Sprintf("entry %d is empty (a stray comma?)", i+1))
 		case !ok || rest == "" || strings.ContainsFunc(rest, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 			env.Fail(name, fmt.Sprintf("entry %d is not a Stripe signing secret (whsec_ followed by the secret)", i+1))
+		case len(rest) < minSecretLength:
+			env.Fail(name, fmt.Sprintf("entry %d is shorter than the signing secrets Stripe issues (whsec_ and at least %d characters): copy the whole secret", i+1, minSecretLength))
 		default:
 			secrets = append(secrets, s)
 		}

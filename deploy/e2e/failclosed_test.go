@@ -40,6 +40,7 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 		{"webhook secret with a stray comma", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret + ","}, "STRIPE_WEBHOOK_SECRET", "entry 2 is empty"},
 		{"webhook secret not whsec_", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_FAILCLOSED"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
 		{"webhook secret the prefix alone", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
+		{"webhook secret shorter than Stripe's", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_WEBHOOK_SECRET", "shorter than the signing secrets Stripe issues"},
 		{"webhook tolerance of a day", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "STRIPE_WEBHOOK_TOLERANCE": "24h"}, "STRIPE_WEBHOOK_TOLERANCE", "at most"},
 
 		{"dashboard on the network without credentials", "dashboard", map[string]string{"DASHBOARD_ADDR": network}, "DASHBOARD_ADDR", "DASHBOARD_USER and DASHBOARD_PASSWORD are required"},

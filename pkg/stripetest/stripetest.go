@@ -20,7 +20,7 @@ import (
 )
 
 // Secret is the webhook signing secret tests use.
-const Secret = "whsec_stripeq_test_secret"
+const Secret = "whsec_stripeq_test_secret_0123456789abcdef"
 
 //go:embed testdata/events/*.json
 var events embed.FS
