@@ -80,10 +80,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
 	metrics.CheckAddr(env, c.MetricsAddr)
 	taskenv.Storage(env, &c.Task)
-	var err error
-	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	c.Redis = redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
 	if _, cluster := c.Redis.(asynq.RedisClusterClientOpt); cluster && c.WaitReplicas > 0 {
 		env.Fail("REDIS_WAIT_REPLICAS", "is not supported on Redis Cluster (WAIT would reach another node than the write)")
 	}

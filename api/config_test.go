@@ -105,3 +105,29 @@ func TestVerifierWithoutSecretsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigRedisPasswordInTheClear: a password sent in the clear to a
+// Redis that is not on loopback starts the api, with a warning that names
+// REDIS_URL and not the password.
+func TestConfigRedisPasswordInTheClear(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		warn bool
+	}{
+		{"redis://:redis-pw@10.255.255.1", true},
+		{"redis://:redis-pw@127.0.0.1:6379/0", false},
+		{"rediss://:redis-pw@redis.internal:6380/0", false},
+		{"redis://redis.internal:6379/0", false},
+	} {
+		cfg, err := loadConfig(func(k string) string {
+			return map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "REDIS_URL": tt.url}[k]
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		warned := strings.Join(cfg.Warnings, "\n")
+		if strings.HasPrefix(warned, "REDIS_URL ") != tt.warn || strings.Contains(warned, "redis-pw") {
+			t.Errorf("%s: warnings %q, want one naming REDIS_URL: %v", tt.url, warned, tt.warn)
+		}
+	}
+}

@@ -121,10 +121,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.Hosts = append(c.Hosts, strings.ToLower(h))
 	}
-	var err error
-	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	c.Redis = redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
 	switch {
 	case c.User != "" && c.Password == "":
 		env.Fail("DASHBOARD_PASSWORD", "is required when DASHBOARD_USER is set")

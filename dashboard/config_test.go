@@ -61,6 +61,8 @@ func TestConfig(t *testing.T) {
 		{"every global IPv6 address", op("TRUSTED_PROXIES", "2000::/3"), "TRUSTED_PROXIES", ""},
 		{"every private network", op("TRUSTED_PROXIES", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7"), "", ""},
 		{"most of a sixteenth of IPv4", op("TRUSTED_PROXIES", "0.0.0.0/5, 8.0.0.0/6, 12.0.0.0/7, 14.0.0.0/8"), "", ""},
+		{"a Redis password in the clear to a remote host", op("REDIS_URL", "redis://:redis-pw@10.255.255.1"), "", "REDIS_URL"},
+		{"a Redis password on loopback", op("REDIS_URL", "redis://:redis-pw@127.0.0.1:6379/2"), "", ""},
 		{"hosts", op("DASHBOARD_HOSTS", "dash.example.com, localhost:8081, [::1]:8081, 10.0.0.5"), "", ""},
 		{"a host with a path", op("DASHBOARD_HOSTS", "dash.example.com/x"), "DASHBOARD_HOSTS", ""},
 		{"a host with a bad port", op("DASHBOARD_HOSTS", "dash.example.com:http"), "DASHBOARD_HOSTS", ""},

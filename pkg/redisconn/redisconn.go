@@ -25,6 +25,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
 )
 
 // DefaultURL is the REDIS_URL used when the variable is unset.
@@ -127,6 +129,75 @@ func Parse(raw string) (asynq.RedisConnOpt, error) {
 	default:
 		return nil, fmt.Errorf("%w: unsupported scheme %q", ErrInvalidURL, u.Scheme)
 	}
+}
+
+// Variable is the setting this package reads: REDIS_URL.
+const Variable = "REDIS_URL"
+
+// ParseSetting parses raw, the value of REDIS_URL, as Parse does, and is
+// the one place that judges it: an invalid URL is recorded on env as a
+// failure, and a password that would cross the network in the clear is
+// recorded as a warning (see ClearTextHost). Every command that reads
+// REDIS_URL calls it. It returns nil when raw is invalid.
+func ParseSetting(env *envconfig.Reader, raw string) asynq.RedisConnOpt {
+	opt, err := Parse(raw)
+	if err != nil {
+		env.Fail(Variable, err.Error())
+		return nil
+	}
+	if host, ok := ClearTextHost(raw); ok {
+		env.Warn(Variable, fmt.Sprintf("sends its password in the clear to %s, which is not loopback: anyone on the network between can read it and every event; use rediss:// (TLS) or keep Redis on a network only stripeq reaches", host))
+	}
+	return opt
+}
+
+// ClearTextHost reports whether raw, a valid Redis URL, carries a password
+// (in its user-info, or sentinel_password) that is sent without TLS to a
+// host that is not loopback, and names the first such host. rediss:// is
+// TLS; redis-socket:// never leaves the machine; redis://,
+// redis-sentinel:// and redis-cluster:// are plain TCP.
+func ClearTextHost(raw string) (string, bool) {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	raw, hostList := cutHosts(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	if hostList == "" {
+		hostList = u.Host
+	}
+	_, hasPassword := u.User.Password()
+	hasPassword = hasPassword || u.Query().Get("sentinel_password") != ""
+	switch u.Scheme {
+	case "redis", "redis-sentinel", "redis-cluster":
+	default:
+		return "", false
+	}
+	if !hasPassword {
+		return "", false
+	}
+	for _, h := range strings.Split(hostList, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		host := h
+		if name, _, err := net.SplitHostPort(h); err == nil {
+			host = name
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			return h, true
+		}
+	}
+	return "", false
+}
+
+// isLoopback reports whether host, a name or an IP address, is
+// "localhost" or a loopback address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // NewClient returns a go-redis client for opt, as asynq would make it, but
