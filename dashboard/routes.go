@@ -56,7 +56,7 @@ func (s *server) routes(r *gin.Engine) {
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	// asynqmon: its icons and manifest are open, the rest as authed.
-	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.handleMonitoring())
+	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.throttleMonitoringAPI(), s.handleMonitoring())
 
 	r.NoRoute(s.authenticate(), func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"message": "not found"})
@@ -67,13 +67,19 @@ func (s *server) routes(r *gin.Engine) {
 }
 
 // handleMonitoring serves asynqmon: read-only for viewers, whose
-// state-changing requests get 403 before they reach it. The queues
-// parameter of its metrics API, which asynqmon pastes into PromQL
-// unescaped, may only name known queues (400 otherwise).
+// state-changing requests get 403 before they reach it. Its lists take
+// only bounded pages (checkMonitoringPage), and the queues parameter of
+// its metrics API, which asynqmon pastes into PromQL unescaped, may only
+// name known queues; 400 otherwise.
 func (s *server) handleMonitoring() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.URL.Path == monitoringPath+"/api/metrics" {
-			if err := s.checkMetricsQueues(c.Request.URL.Query()); err != nil {
+		if strings.HasPrefix(c.Request.URL.Path, monitoringPath+"/api/") {
+			v := c.Request.URL.Query()
+			err := checkMonitoringPage(v)
+			if err == nil && c.Request.URL.Path == monitoringPath+"/api/metrics" {
+				err = s.checkMetricsQueues(v)
+			}
+			if err != nil {
 				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": err.Error()})
 				return
 			}
