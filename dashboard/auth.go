@@ -212,7 +212,7 @@ func (s *server) authenticate() gin.HandlerFunc {
 		if u, p, ok := c.Request.BasicAuth(); ok {
 			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p)
 			if err != nil {
-				tooMany(c, err)
+				s.tooManyRequests(c, retryDelay(err), "too many failed sign-in attempts; try again later")
 				return
 			}
 			if !ok {
@@ -269,21 +269,30 @@ func unauthorized(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
 }
 
-// tooMany answers a refused or abandoned sign-in attempt.
-func tooMany(c *gin.Context, err error) {
-	c.Header("Retry-After", retryAfter(err))
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; try again later"})
+// tooManyRequests answers 429 with Retry-After, after wait: a page saying
+// msg to a browser asking for a page, else JSON {"message": msg}.
+func (s *server) tooManyRequests(c *gin.Context, wait time.Duration, msg string) {
+	c.Header("Retry-After", retryAfter(wait))
+	if wantsPage(c.Request) {
+		s.render(c, http.StatusTooManyRequests, "error", map[string]any{"Title": "Too many requests", "Message": msg})
+		c.Abort()
+		return
+	}
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": msg})
 }
 
-// retryAfter is the Retry-After value, in whole seconds, of a sign-in
-// error.
-func retryAfter(err error) string {
-	var tm errTooMany
-	d := clientEvery
-	if errors.As(err, &tm) {
-		d = tm.RetryAfter
+// retryAfter is the Retry-After value of wait, in whole seconds.
+func retryAfter(wait time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(wait.Seconds())))
+}
+
+// retryDelay is how long a refused or abandoned sign-in attempt should
+// wait: errTooMany's delay, else clientEvery.
+func retryDelay(err error) time.Duration {
+	if tm, ok := errors.AsType[errTooMany](err); ok {
+		return tm.RetryAfter
 	}
-	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+	return clientEvery
 }
 
 // signIn checks user and password within the sign-in limits of

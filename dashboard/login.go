@@ -80,7 +80,7 @@ func (s *server) handleLogin() gin.HandlerFunc {
 		}
 		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
 		if err != nil {
-			c.Header("Retry-After", retryAfter(err))
+			c.Header("Retry-After", retryAfter(retryDelay(err)))
 			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
 			return
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -55,13 +54,12 @@ func (u *userLimits) allow(user string) (bool, time.Duration) {
 	return true, 0
 }
 
-// throttle answers 429 with Retry-After to a user past their rate; it
-// runs after authenticate.
+// throttle answers 429 with Retry-After to a user past their rate, as a
+// page to a browser asking for one; it runs after authenticate.
 func (s *server) throttle() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ok, wait := s.reads.allow(c.GetString(ctxUser)); !ok {
-			c.Header("Retry-After", retryAfter(errTooMany{RetryAfter: wait}))
-			c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many requests; slow down"})
+			s.tooManyRequests(c, wait, "too many requests; slow down")
 			return
 		}
 		c.Next()

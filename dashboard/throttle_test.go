@@ -72,3 +72,45 @@ func TestDeepPagesAreRefused(t *testing.T) {
 		t.Errorf("bulk re-run of a capped filter: %d, want 400: %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestTooManyGivesBrowsersAPage: a 429 to a browser asking for a page
+// (the read limit, or Basic sign-in refused) is an HTML page with
+// Retry-After; the APIs answer JSON.
+func TestTooManyGivesBrowsersAPage(t *testing.T) {
+	b := setup(t, seeds[:2])
+	b.srv.reads = newUserLimits(apiRate, apiBurst)
+	now := time.Now()
+	b.srv.reads.now = func() time.Time { return now }
+	fakeTime(b.srv.auth.limiter)
+	html := map[string]string{"Accept": "text/html,application/xhtml+xml"}
+	for range apiBurst {
+		b.do(t, req{path: "/api/facets", user: viewerUser, pass: viewerPass})
+	}
+	exhaust(t, b, req{path: "/", user: opUser, pass: "wrong", headers: html, remote: "198.51.100.7:4000"})
+	tests := []struct {
+		name string
+		r    req
+		page bool
+	}{
+		{"a page past the read limit", req{path: "/?state=failed", user: viewerUser, pass: viewerPass, headers: html}, true},
+		{"asynqmon's page past the read limit", req{path: "/monitoring/api/queues", user: viewerUser, pass: viewerPass, headers: html}, false},
+		{"the API past the read limit", req{path: "/api/executions", user: viewerUser, pass: viewerPass, headers: html}, false},
+		{"a page, Basic sign-in refused", req{path: "/", user: opUser, pass: opPass, headers: html, remote: "198.51.100.7:4000"}, true},
+		{"the API, Basic sign-in refused", req{path: "/api/executions", user: opUser, pass: opPass, headers: html, remote: "198.51.100.7:4000"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := b.do(t, tt.r)
+			if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+				t.Fatalf("%d, Retry-After %q; want 429 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+			}
+			ct := rec.Header().Get("Content-Type")
+			if tt.page && (!strings.HasPrefix(ct, "text/html") || !strings.Contains(rec.Body.String(), "<h1>Too many requests</h1>")) {
+				t.Errorf("%s: %.300s; want an HTML page", ct, rec.Body.String())
+			}
+			if !tt.page && (!strings.HasPrefix(ct, "application/json") || !strings.Contains(rec.Body.String(), `"message"`)) {
+				t.Errorf("%s: %.300s; want JSON", ct, rec.Body.String())
+			}
+		})
+	}
+}
