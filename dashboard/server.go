@@ -51,6 +51,8 @@ type server struct {
 	// of index queries (see throttle.go).
 	reads    *userLimits
 	querySem chan struct{}
+	// exports counts the exports running (export.go).
+	exports exportSlots
 	// recoveries runs the recoveries of recoveries.go.
 	recoveries *recoveries
 	// deliveries are the events forwarded to destinations.
