@@ -225,6 +225,17 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		t.Fatalf("bulk re-run job: %+v", job)
 	}
 	t.Logf("bulk re-run of %d: %d run, %d copied in %v", n, job.Run, job.Copied, time.Since(rerunStart).Round(time.Millisecond))
+	// The audit log has the job's start and its end, with what it re-ran.
+	var audit struct {
+		Entries []struct {
+			Action, Detail string
+			Count          int
+		}
+	}
+	if dash(t, "GET", dashURL+"/api/audit?limit=2", &audit); len(audit.Entries) != 2 || audit.Entries[0].Action != "bulk_rerun" ||
+		audit.Entries[0].Count != n || !strings.Contains(audit.Entries[0].Detail, " done: ") || !strings.Contains(audit.Entries[1].Detail, " started: ") {
+		t.Errorf("the audit log's newest entries: %+v; want the job's end (%d re-run), then its start", audit.Entries, n)
+	}
 	// Each ran and failed again: kept anew, every one still listed.
 	waitFor(t, 120*time.Second, "re-run failures kept again", func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
