@@ -225,6 +225,34 @@ func TestAuditRerunSelectedNamesWhatItActedOn(t *testing.T) {
 	)
 }
 
+// TestAuditAsynqmonCounts: every change made through asynqmon is audited
+// with what it changed: how many tasks, and which when it names them.
+func TestAuditAsynqmonCounts(t *testing.T) {
+	b := setup(t, seeds)
+	json := map[string]string{"Content-Type": "application/json"}
+	for _, r := range []req{
+		{method: "POST", path: "/monitoring/api/queues/stripe/archived_tasks:run_all"},
+		{method: "POST", path: "/monitoring/api/queues/stripe/retry_tasks:batch_archive", headers: json, body: `{"task_ids":["evt_02","evt_nope"]}`},
+		{method: "DELETE", path: "/monitoring/api/queues/stripe/scheduled_tasks/evt_06"},
+		{method: "POST", path: "/monitoring/api/queues/stripe/active_tasks:cancel_all"},
+		{method: "DELETE", path: "/monitoring/api/queues/stripe/completed_tasks:delete_all"},
+		{method: "POST", path: "/monitoring/api/queues/stripe:resume"},
+	} {
+		r.user, r.pass = opUser, opPass
+		if rec := b.do(t, r); rec.Code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", r.method, r.path, rec.Code, rec.Body.String())
+		}
+	}
+	checkAudit(t, b,
+		auditRow{"asynqmon", "POST queues/stripe:resume", 0, "", "ok", ""},
+		auditRow{"asynqmon", "DELETE queues/stripe/completed_tasks:delete_all", 2, "", "ok", ""},
+		auditRow{"asynqmon", "POST queues/stripe/active_tasks:cancel_all", 1, "", "ok", "evt_07"},
+		auditRow{"asynqmon", "DELETE queues/stripe/scheduled_tasks/evt_06", 1, "", "ok", "evt_06"},
+		auditRow{"asynqmon", "POST queues/stripe/retry_tasks:batch_archive", 1, "", "ok", "evt_02"},
+		auditRow{"asynqmon", "POST queues/stripe/archived_tasks:run_all", 2, "", "ok", ""},
+	)
+}
+
 // TestNamedIDs: an audit entry names every ID acted on, sorted, or past
 // maxAuditIDs only how many: never a cut list.
 func TestNamedIDs(t *testing.T) {

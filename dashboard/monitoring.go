@@ -55,6 +55,9 @@ type htmlRewriter struct {
 	status int
 	html   bool
 	buf    bytes.Buffer
+	// answer, when set, keeps the start of any other answer (for the
+	// audit log).
+	answer *limitedBuffer
 }
 
 func (w *htmlRewriter) WriteHeader(status int) {
@@ -76,6 +79,9 @@ func (w *htmlRewriter) Write(b []byte) (int, error) {
 	}
 	if w.html {
 		return w.buf.Write(b)
+	}
+	if w.answer != nil {
+		w.answer.keep(b)
 	}
 	return w.ResponseWriter.Write(b)
 }

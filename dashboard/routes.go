@@ -92,18 +92,23 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 			}
 			mon = s.monitoringRO
 		}
-		w := &htmlRewriter{ResponseWriter: c.Writer}
+		if isSafe(c.Request.Method) {
+			w := &htmlRewriter{ResponseWriter: c.Writer}
+			mon.ServeHTTP(w, c.Request)
+			w.flush()
+			return
+		}
+		// An operator's change goes to the audit log too, by its API path
+		// ("POST queues/stripe/archived_tasks/evt_1:run") with what it
+		// changed (monitoring_audit.go).
+		if q, ok := cancelAllQueue(c.Request.Method, c.Request.URL.Path); ok {
+			s.cancelAll(c, q)
+			return
+		}
+		w := &htmlRewriter{ResponseWriter: c.Writer, answer: &limitedBuffer{max: maxAuditAnswer}}
 		mon.ServeHTTP(w, c.Request)
 		w.flush()
-		if !isSafe(c.Request.Method) {
-			// An operator's change through asynqmon goes to the audit log
-			// too, by its API path, e.g. "POST queues/stripe/archived_tasks/evt_1:run".
-			var err error
-			if st := c.Writer.Status(); st >= 400 {
-				err = fmt.Errorf("HTTP %d", st)
-			}
-			s.audit(c, auditEntry{Action: actionAsynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}, err)
-		}
+		s.auditMonitoring(c, c.Writer.Status(), w.answer.Bytes())
 	}
 }
 

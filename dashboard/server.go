@@ -23,6 +23,7 @@ type inspector interface {
 	CancelProcessing(id string) error
 	DeleteTask(queue, id string) error
 	Queues() ([]string, error)
+	ListActiveTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
 }
 
 // enqueuer stores a task; *asynq.Client is one.
