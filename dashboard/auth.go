@@ -78,10 +78,13 @@ type authenticator struct {
 	kdfMu  sync.Mutex
 	kdf    *lru[[]byte]  // derived keys of sessionProof
 	kdfSem chan struct{} // concurrent Argon2id derivations
+
+	devMu   sync.Mutex
+	devKeys map[string][]byte // per account user: the key of its device cookies
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2)}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2), devKeys: map[string][]byte{}}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
@@ -130,9 +133,7 @@ func (a *authenticator) sessionProof(acc account, salt []byte, key string) strin
 	k, ok := a.kdf.get(cacheKey)
 	a.kdfMu.Unlock()
 	if !ok {
-		a.kdfSem <- struct{}{} // bounds the memory of concurrent derivations
-		k = argon2.IDKey([]byte(acc.password), salt, kdfTime, kdfMemory, kdfThreads, 32)
-		<-a.kdfSem
+		k = a.derive(acc.password, salt)
 		a.kdfMu.Lock()
 		a.kdf.put(cacheKey, k)
 		a.kdfMu.Unlock()
@@ -140,6 +141,67 @@ func (a *authenticator) sessionProof(acc account, salt []byte, key string) strin
 	m := hmac.New(sha256.New, k)
 	m.Write([]byte("stripeq session\x00" + key + "\x00" + acc.user + "\x00" + string(acc.role)))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// derive is Argon2id of password and salt, at most cap(kdfSem) at once:
+// each takes kdfMemory.
+func (a *authenticator) derive(password string, salt []byte) []byte {
+	a.kdfSem <- struct{}{}
+	defer func() { <-a.kdfSem }()
+	return argon2.IDKey([]byte(password), salt, kdfTime, kdfMemory, kdfThreads, 32)
+}
+
+// deviceCookie names the cookie of a browser that signed in before: the
+// sign-in limits trust it (see loginLimiter). Its value is a random nonce,
+// ".", and the hex HMAC of the nonce, the user and the role, keyed with
+// deviceKey of the account.
+const deviceCookie = "stripeq_device"
+
+// deviceCookieTTL is how long a device cookie lasts; each sign-in from
+// its browser replaces it.
+const deviceCookieTTL = 90 * 24 * time.Hour
+
+// deviceKey is the key of acc's device cookies: Argon2id of its password,
+// salted with its name, derived once and kept in memory only. Forging a
+// device cookie takes the password; a copy of Redis gives nothing toward
+// one, and a new password ends every device's trust.
+func (a *authenticator) deviceKey(acc account) []byte {
+	a.devMu.Lock()
+	defer a.devMu.Unlock()
+	k, ok := a.devKeys[acc.user]
+	if !ok {
+		k = a.derive(acc.password, []byte("stripeq device\x00"+acc.user))
+		a.devKeys[acc.user] = k
+	}
+	return k
+}
+
+// deviceMAC is the HMAC part of acc's device cookie with nonce.
+func (a *authenticator) deviceMAC(acc account, nonce string) string {
+	m := hmac.New(sha256.New, a.deviceKey(acc))
+	m.Write([]byte("stripeq device\x00" + nonce + "\x00" + acc.user + "\x00" + string(acc.role)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// newDevice returns a new device cookie value for acc.
+func (a *authenticator) newDevice(acc account) string {
+	nonce := rand.Text()
+	return nonce + "." + a.deviceMAC(acc, nonce)
+}
+
+// trustedDevice returns the nonce of value when it is a device cookie of
+// user's account, else "".
+func (a *authenticator) trustedDevice(user, value string) string {
+	nonce, mac, ok := strings.Cut(value, ".")
+	if !ok || len(nonce) != 26 || len(mac) != 64 {
+		return ""
+	}
+	for _, acc := range a.accounts {
+		if acc.user == user && hmac.Equal([]byte(a.deviceMAC(acc, nonce)), []byte(mac)) {
+			return nonce
+		}
+	}
+	return ""
 }
 
 func sessionKey(token string) string {
@@ -210,7 +272,7 @@ func (a *authenticator) logout(ctx context.Context, token string) error {
 func (s *server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if u, p, ok := c.Request.BasicAuth(); ok {
-			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p)
+			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p, "")
 			if err != nil {
 				s.tooManyRequests(c, retryDelay(err), "too many failed sign-in attempts; try again later")
 				return
@@ -296,10 +358,11 @@ func retryDelay(err error) time.Duration {
 }
 
 // signIn checks user and password within the sign-in limits of
-// loginLimiter, waiting for the attempt's turn. It returns errTooMany
-// when the attempt is refused, or ctx's error.
-func (a *authenticator) signIn(ctx context.Context, client, user, password string) (account, bool, error) {
-	done, err := a.limiter.admit(ctx, client, user)
+// loginLimiter, waiting for the attempt's turn; device is the value of
+// the browser's device cookie, or "". It returns errTooMany when the
+// attempt is refused, or ctx's error.
+func (a *authenticator) signIn(ctx context.Context, client, user, password, device string) (account, bool, error) {
+	done, err := a.limiter.admit(ctx, client, user, a.trustedDevice(user, device))
 	if err != nil {
 		return account{}, false, err
 	}

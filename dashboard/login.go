@@ -78,7 +78,8 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
 			return
 		}
-		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
+		device, _ := c.Cookie(deviceCookie)
+		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"), device)
 		if err != nil {
 			c.Header("Retry-After", retryAfter(retryDelay(err)))
 			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
@@ -96,6 +97,12 @@ func (s *server) handleLogin() gin.HandlerFunc {
 		}
 		http.SetCookie(c.Writer, &http.Cookie{
 			Name: sessionCookie, Value: token, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request),
+		})
+		// This browser is now a trusted device of the account (see
+		// loginLimiter); only the sign-in form reads the cookie.
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name: deviceCookie, Value: s.auth.newDevice(acc), Path: "/login", MaxAge: int(deviceCookieTTL.Seconds()),
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request),
 		})
 		c.Redirect(http.StatusSeeOther, next)
