@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -19,7 +15,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/argon2"
 )
 
 // role is what a signed-in user may do.
@@ -41,13 +36,6 @@ const (
 	ctxCSRF    = "csrf"     // the session's CSRF token
 	ctxSession = "session"  // the session key, for logout
 )
-
-// sessionCookie is the name of the session cookie.
-const sessionCookie = "stripeq_session"
-
-// sessionKeyPrefix starts the Redis key of a session:
-// stripeq:dashboard:session:<SHA-256 of the cookie value>.
-const sessionKeyPrefix = "stripeq:dashboard:session:"
 
 // account is one configured user.
 type account struct {
@@ -110,159 +98,6 @@ func (a *authenticator) check(user, password string) (account, bool) {
 		ok |= match
 	}
 	return found, ok == 1
-}
-
-// Argon2id parameters of session proofs (OWASP's minimum: 19 MiB, two
-// passes, one lane): about 30 ms per login on one core.
-const (
-	kdfTime    = 2
-	kdfMemory  = 19 << 10 // KiB
-	kdfThreads = 1
-	// kdfCacheSize bounds the derived keys kept in memory, one per session
-	// seen, so that a request costs no Argon2id after the session's first.
-	kdfCacheSize = 4096
-)
-
-// sessionProof is the fp field of the session stored under key: an HMAC
-// of key, user and role, keyed with Argon2id(password, salt). Derived keys
-// are cached in memory (never in Redis), by account and salt.
-func (a *authenticator) sessionProof(acc account, salt []byte, key string) string {
-	id := sha256.Sum256([]byte(acc.user + "\x00" + string(acc.role) + "\x00" + acc.password + "\x00" + string(salt)))
-	cacheKey := string(id[:])
-	a.kdfMu.Lock()
-	k, ok := a.kdf.get(cacheKey)
-	a.kdfMu.Unlock()
-	if !ok {
-		k = a.derive(acc.password, salt)
-		a.kdfMu.Lock()
-		a.kdf.put(cacheKey, k)
-		a.kdfMu.Unlock()
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte("stripeq session\x00" + key + "\x00" + acc.user + "\x00" + string(acc.role)))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// derive is Argon2id of password and salt, at most cap(kdfSem) at once:
-// each takes kdfMemory.
-func (a *authenticator) derive(password string, salt []byte) []byte {
-	a.kdfSem <- struct{}{}
-	defer func() { <-a.kdfSem }()
-	return argon2.IDKey([]byte(password), salt, kdfTime, kdfMemory, kdfThreads, 32)
-}
-
-// deviceCookie names the cookie of a browser that signed in before: the
-// sign-in limits trust it (see loginLimiter). Its value is a random nonce,
-// ".", and the hex HMAC of the nonce, the user and the role, keyed with
-// deviceKey of the account.
-const deviceCookie = "stripeq_device"
-
-// deviceCookieTTL is how long a device cookie lasts; each sign-in from
-// its browser replaces it.
-const deviceCookieTTL = 90 * 24 * time.Hour
-
-// deviceKey is the key of acc's device cookies: Argon2id of its password,
-// salted with its name, derived once and kept in memory only. Forging a
-// device cookie takes the password; a copy of Redis gives nothing toward
-// one, and a new password ends every device's trust.
-func (a *authenticator) deviceKey(acc account) []byte {
-	a.devMu.Lock()
-	defer a.devMu.Unlock()
-	k, ok := a.devKeys[acc.user]
-	if !ok {
-		k = a.derive(acc.password, []byte("stripeq device\x00"+acc.user))
-		a.devKeys[acc.user] = k
-	}
-	return k
-}
-
-// deviceMAC is the HMAC part of acc's device cookie with nonce.
-func (a *authenticator) deviceMAC(acc account, nonce string) string {
-	m := hmac.New(sha256.New, a.deviceKey(acc))
-	m.Write([]byte("stripeq device\x00" + nonce + "\x00" + acc.user + "\x00" + string(acc.role)))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// newDevice returns a new device cookie value for acc.
-func (a *authenticator) newDevice(acc account) string {
-	nonce := rand.Text()
-	return nonce + "." + a.deviceMAC(acc, nonce)
-}
-
-// trustedDevice returns the nonce of value when it is a device cookie of
-// user's account, else "".
-func (a *authenticator) trustedDevice(user, value string) string {
-	nonce, mac, ok := strings.Cut(value, ".")
-	if !ok || len(nonce) != 26 || len(mac) != 64 {
-		return ""
-	}
-	for _, acc := range a.accounts {
-		if acc.user == user && hmac.Equal([]byte(a.deviceMAC(acc, nonce)), []byte(mac)) {
-			return nonce
-		}
-	}
-	return ""
-}
-
-func sessionKey(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return sessionKeyPrefix + hex.EncodeToString(h[:])
-}
-
-// session is what Redis holds for one login.
-type session struct {
-	User, Role, CSRF, Salt, Proof string
-}
-
-// login starts a session for acc and returns the cookie value.
-func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
-	token := rand.Text() + rand.Text()
-	key := sessionKey(token)
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	proof := a.sessionProof(acc, salt, key)
-	_, err := a.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "salt", hex.EncodeToString(salt), "fp", proof)
-		p.Expire(ctx, key, a.ttl)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("store session: %w", err)
-	}
-	return token, nil
-}
-
-// errNoSession means the cookie names no live session.
-var errNoSession = errors.New("no such session")
-
-// lookup returns the live session of a cookie value.
-func (a *authenticator) lookup(ctx context.Context, token string) (session, error) {
-	if len(token) < 32 || len(token) > 128 {
-		return session{}, errNoSession
-	}
-	key := sessionKey(token)
-	m, err := a.rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return session{}, err
-	}
-	if len(m) == 0 {
-		return session{}, errNoSession
-	}
-	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Salt: m["salt"], Proof: m["fp"]}
-	salt, err := hex.DecodeString(s.Salt)
-	if err != nil || len(salt) < 16 {
-		return session{}, errNoSession // a record of an older version
-	}
-	for _, acc := range a.accounts {
-		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(a.sessionProof(acc, salt, key)), []byte(s.Proof)) {
-			return s, nil
-		}
-	}
-	return session{}, errNoSession // the account changed since the login
-}
-
-func (a *authenticator) logout(ctx context.Context, token string) error {
-	return a.rdb.Del(ctx, sessionKey(token)).Err()
 }
 
 // authenticate accepts HTTP Basic credentials (for scripts) or a session
