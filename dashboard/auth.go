@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 )
 
 // role is what a signed-in user may do.
@@ -63,16 +64,19 @@ type authenticator struct {
 	ttl      time.Duration
 	limiter  *loginLimiter
 
-	kdfMu  sync.Mutex
-	kdf    *lru[[]byte]  // derived keys of sessionProof
-	kdfSem chan struct{} // concurrent Argon2id derivations
+	kdfMu    sync.Mutex
+	kdf      *lru[[]byte]       // derived keys of proofKey
+	inflight map[string]*flight // derivations in progress, by cache key
+	kdfSem   chan struct{}      // concurrent Argon2id derivations
+	slow     *userLimits        // each user's derivations: kdfBurst, then one per kdfEvery
 
 	devMu   sync.Mutex
 	devKeys map[string][]byte // per account user: the key of its device cookies
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2), devKeys: map[string][]byte{}}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), inflight: map[string]*flight{},
+		kdfSem: make(chan struct{}, 2), slow: newUserLimits(rate.Every(kdfEvery), kdfBurst), devKeys: map[string][]byte{}}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
@@ -124,6 +128,10 @@ func (s *server) authenticate() gin.HandlerFunc {
 		}
 		if token, err := c.Cookie(sessionCookie); err == nil && token != "" {
 			sess, err := s.auth.lookup(c.Request.Context(), token)
+			if tm, ok := errors.AsType[errTooMany](err); ok {
+				s.tooManyRequests(c, tm.RetryAfter, "too many sessions of this user to check at once; try again in a moment")
+				return
+			}
 			switch {
 			case err == nil:
 				c.Set(ctxRole, sess.Role)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"path"
@@ -90,6 +91,11 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			return
 		}
 		token, err := s.auth.login(c.Request.Context(), acc)
+		if tm, ok := errors.AsType[errTooMany](err); ok {
+			c.Header("Retry-After", retryAfter(tm.RetryAfter))
+			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many sign-ins of this account just now. Wait a moment and try again."})
+			return
+		}
 		if err != nil {
 			c.Error(err)
 			s.render(c, http.StatusServiceUnavailable, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Cannot store the session: Redis does not answer."})
@@ -119,7 +125,7 @@ func isTLS(r *http.Request) bool {
 func (s *server) handleLogout() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if token := c.GetString(ctxSession); token != "" {
-			if err := s.auth.logout(c.Request.Context(), token); err != nil {
+			if err := s.auth.logout(c.Request.Context(), c.GetString(ctxUser), token); err != nil {
 				c.Error(err)
 			}
 		}
