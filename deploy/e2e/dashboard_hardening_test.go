@@ -73,6 +73,8 @@ func dashReq(t *testing.T, method, url, user, pass string, header map[string]str
 // with one fast hash; asynqmon's metrics API passes no injected PromQL to
 // Prometheus; Delete on evt_victim1#x deletes that, not evt_victim1; a
 // deeply nested event's page stays small and quick and the process small.
+// And, for issue 25's findings 1, 2 and 4: asynqmon's lists are bounded,
+// an export ends with its count, and next is checked as it is sent.
 func TestDashboardHardening(t *testing.T) {
 	db := redistest.New(t)
 	bin := proctest.Binary(t, "dashboard")
@@ -143,6 +145,27 @@ func TestDashboardHardening(t *testing.T) {
 		status, h, _ := dashReq(t, "POST", base+"/login", "", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "203.0.113.9"}, form)
 		if status != 303 || h.Get("Location") != "/" {
 			t.Errorf("login with next=/<TAB>/evil.com: %d to %q, want 303 to /", status, h.Get("Location"))
+		}
+	})
+	t.Run("next is checked as the redirect sends it", func(t *testing.T) {
+		for _, next := range []string{"/./\\evil.com", "/../\\evil.com", "/%2e/%5cevil.com"} {
+			form := url.Values{"user": {"op"}, "password": {"operator-password"}, "next": {next}}.Encode()
+			status, h, _ := dashReq(t, "POST", base+"/login", "", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "203.0.113.9"}, form)
+			if status != 303 || h.Get("Location") != "/" {
+				t.Errorf("login with next=%s: %d to %q, want 303 to /", next, status, h.Get("Location"))
+			}
+		}
+	})
+	t.Run("asynqmon lists are bounded", func(t *testing.T) {
+		status, _, body := dashReq(t, "GET", base+"/monitoring/api/queues/stripe/completed_tasks?size=100000&page=1", "viewer", "viewer-password", nil, "")
+		if status != 400 || !strings.Contains(body, "size must be") {
+			t.Errorf("a page of 100,000: %d %.200s", status, body)
+		}
+	})
+	t.Run("an export ends with its count", func(t *testing.T) {
+		status, _, body := dashReq(t, "GET", base+"/api/executions.ndjson?customer=cus_nobody", "viewer", "viewer-password", nil, "")
+		if status != 200 || body != `{"complete":true,"count":0}`+"\n" {
+			t.Errorf("an empty export: %d %q", status, body)
 		}
 	})
 	t.Run("access log names user and client", func(t *testing.T) {
