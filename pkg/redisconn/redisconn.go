@@ -46,19 +46,9 @@ var ErrInvalidURL = errors.New("invalid Redis URL")
 // Parse reads a Redis URL in one of the forms of the package comment. The
 // errors it returns wrap ErrInvalidURL and never contain the password.
 func Parse(raw string) (asynq.RedisConnOpt, error) {
-	if raw == "" {
-		raw = DefaultURL
-	}
-	// A host list ("h1:1,h2:2") is not a valid URL host; parse the URL
-	// with a placeholder host and keep the list aside.
-	raw, hostList := cutHosts(raw)
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		// url's own error quotes the whole URL, password included.
-		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
-	}
-	if hostList != "" {
-		u.Host = hostList
+		return nil, err
 	}
 	password, _ := u.User.Password()
 	username := u.User.Username()
@@ -157,16 +147,9 @@ func ParseSetting(env *envconfig.Reader, raw string) asynq.RedisConnOpt {
 // TLS; redis-socket:// never leaves the machine; redis://,
 // redis-sentinel:// and redis-cluster:// are plain TCP.
 func ClearTextHost(raw string) (string, bool) {
-	if raw == "" {
-		raw = DefaultURL
-	}
-	raw, hostList := cutHosts(raw)
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
 		return "", false
-	}
-	if hostList == "" {
-		hostList = u.Host
 	}
 	_, hasPassword := u.User.Password()
 	hasPassword = hasPassword || u.Query().Get("sentinel_password") != ""
@@ -178,7 +161,7 @@ func ClearTextHost(raw string) (string, bool) {
 	if !hasPassword {
 		return "", false
 	}
-	for _, h := range strings.Split(hostList, ",") {
+	for _, h := range strings.Split(u.Host, ",") {
 		if h = strings.TrimSpace(h); h == "" {
 			continue
 		}
@@ -271,6 +254,26 @@ const redactedMark = "xxxxx"
 
 // harmlessParams are the query parameters whose values Redacted keeps.
 var harmlessParams = map[string]bool{"master": true, "db": true}
+
+// parseURL parses raw (DefaultURL when empty) as a URL whose Host may be
+// a comma-separated list of hosts. Its error never quotes raw.
+func parseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	// A host list ("h1:1,h2:2") is not a valid URL host; parse the URL
+	// with a placeholder host and keep the list aside.
+	raw, hostList := cutHosts(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's own error quotes the whole URL, password included.
+		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
+	}
+	if hostList != "" {
+		u.Host = hostList
+	}
+	return u, nil
+}
 
 // cutHosts replaces the host part of raw by a placeholder when it lists
 // several hosts, and returns that list.
