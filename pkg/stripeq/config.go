@@ -181,10 +181,7 @@ func (c Config) withDefaults() Config {
 // invalid or unsafe, and warns of those safe only behind a boundary. It
 // returns REDIS_URL parsed.
 func (c Config) check(env *envconfig.Reader) asynq.RedisConnOpt {
-	redisOpt, err := redisconn.Parse(c.RedisURL)
-	if err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	redisOpt := redisconn.ParseSetting(env, c.RedisURL)
 	if c.Shards > stripetask.MaxShards {
 		env.Fail("QUEUE_SHARDS", fmt.Sprintf("must be at most %d", stripetask.MaxShards))
 	}
