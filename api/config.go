@@ -80,10 +80,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.metricsAddrSet = env.Lookup("METRICS_ADDR") != ""
 	metrics.CheckAddr(env, c.MetricsAddr)
 	taskenv.Storage(env, &c.Task)
-	var err error
-	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	c.Redis = redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
 	if _, cluster := c.Redis.(asynq.RedisClusterClientOpt); cluster && c.WaitReplicas > 0 {
 		env.Fail("REDIS_WAIT_REPLICAS", "is not supported on Redis Cluster (WAIT would reach another node than the write)")
 	}
@@ -100,11 +97,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 // cover clock skew and transit; a larger one only widens the replay window.
 const maxTolerance = time.Hour
 
+// minSecretLength is the fewest characters after "whsec_" a signing
+// secret may have: Stripe issues 32 (its Dashboard) or 64 hex digits (the
+// Stripe CLI), so a shorter one is cut or made up, and easy to guess.
+const minSecretLength = 32
+
 // signingSecrets reads STRIPE_WEBHOOK_SECRET: one or more Stripe signing
 // secrets, comma-separated while one is rotated. It fails closed: a value
-// that yields no secret, an empty entry (",", a stray comma) or an entry
-// that is not "whsec_" followed by something is an error, because a
-// verifier with a wrong list of secrets is either open or refuses Stripe.
+// that yields no secret, an empty entry (",", a stray comma), an entry
+// that is not "whsec_" followed by something, or one shorter than Stripe
+// issues (minSecretLength) is an error, because a verifier with a wrong
+// list of secrets is either open or refuses Stripe.
 // Errors name the entry by position, never by value.
 func signingSecrets(env *envconfig.Reader) []string {
 	const name = "STRIPE_WEBHOOK_SECRET"
@@ -120,6 +123,8 @@ func signingSecrets(env *envconfig.Reader) []string {
 			env.Fail(name, fmt.Sprintf("entry %d is empty (a stray comma?)", i+1))
 		case !ok || rest == "" || strings.ContainsFunc(rest, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 			env.Fail(name, fmt.Sprintf("entry %d is not a Stripe signing secret (whsec_ followed by the secret)", i+1))
+		case len(rest) < minSecretLength:
+			env.Fail(name, fmt.Sprintf("entry %d is shorter than the signing secrets Stripe issues (whsec_ and at least %d characters): copy the whole secret", i+1, minSecretLength))
 		default:
 			secrets = append(secrets, s)
 		}

@@ -24,11 +24,12 @@ type apiMetrics struct {
 	verify   prometheus.Histogram // signature check
 	enqueue  prometheus.Histogram // a delivery's Redis work, from duplicate check to marker
 	// versions counts verified deliveries by the API version their event
-	// is rendered at (label api_version; see versionLabel).
+	// is rendered at (label api_version; see countVersion).
 	versions *prometheus.CounterVec
 
-	mu            sync.Mutex
-	versionLabels map[string]bool // the api_version label values in use
+	mu        sync.Mutex
+	byVersion sync.Map // api_version → its prometheus.Counter, at most maxVersionLabels
+	labels    int      // entries of byVersion, under mu
 }
 
 // maxVersionLabels bounds the api_version label's values: Stripe has a
@@ -58,7 +59,6 @@ func newMetrics() *apiMetrics {
 			Name: "stripeq_api_events_by_api_version_total",
 			Help: "Verified Stripe webhook deliveries by the API version their event is rendered at (\"none\" for an event without one).",
 		}, []string{"api_version"}),
-		versionLabels: map[string]bool{},
 	}
 	reg.MustRegister(m.requests, m.verify, m.enqueue, m.versions)
 	for _, o := range []string{"received", "duplicate", "ignored", "bad_signature", "bad_request", "too_large", "unavailable"} {
@@ -78,26 +78,31 @@ func (m *apiMetrics) countOutcome() gin.HandlerFunc {
 	}
 }
 
-// countVersion counts a verified delivery of an event at API version v.
+// countVersion counts a verified delivery of an event at API version v,
+// under the label v, "none" when empty, or "other" once maxVersionLabels
+// values are in use. A version seen before costs one map read.
 func (m *apiMetrics) countVersion(v string) {
-	m.versions.WithLabelValues(m.versionLabel(v)).Inc()
-}
-
-// versionLabel is the api_version label of v: v itself, "none" when
-// empty, "other" once maxVersionLabels values are in use.
-func (m *apiMetrics) versionLabel(v string) string {
-	if v == "" {
-		return "none"
+	if c, ok := m.byVersion.Load(v); ok {
+		c.(prometheus.Counter).Inc()
+		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.versionLabels[v] {
-		if len(m.versionLabels) >= maxVersionLabels {
-			return "other"
+	c, ok := m.byVersion.Load(v)
+	switch {
+	case ok:
+	case m.labels >= maxVersionLabels:
+		c = m.versions.WithLabelValues("other")
+	default:
+		label := v
+		if v == "" {
+			label = "none"
 		}
-		m.versionLabels[v] = true
+		c = m.versions.WithLabelValues(label)
+		m.byVersion.Store(v, c)
+		m.labels++
 	}
-	return v
+	m.mu.Unlock()
+	c.(prometheus.Counter).Inc()
 }
 
 func (m *apiMetrics) handler() http.Handler {

@@ -105,7 +105,7 @@ func TestMetricsOffTheWebhookListener(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			vars := map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}
+			vars := map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret}
 			for k, v := range tt.env {
 				vars[k] = v
 			}

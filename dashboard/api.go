@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -89,11 +88,7 @@ func (s *server) handleFacets() gin.HandlerFunc {
 func (s *server) handleRerun() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r, err := s.rerun(c.Request.Context(), c.Param("id"))
-		detail := r.NewID
-		if r.Action == "run" {
-			detail = "run now"
-		}
-		s.audit(c, auditEntry{Action: actionRerun, Target: c.Param("id"), Count: 1, Detail: detail}, err)
+		s.audit(c, auditEntry{Action: actionRerun, Target: c.Param("id"), Count: countIf(err), Detail: rerunDetail(r)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -106,7 +101,7 @@ func (s *server) handleRerun() gin.HandlerFunc {
 func (s *server) handleCancel() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := s.cancel(c.Param("id"))
-		s.audit(c, auditEntry{Action: actionCancel, Target: c.Param("id"), Count: 1}, err)
+		s.audit(c, auditEntry{Action: actionCancel, Target: c.Param("id"), Count: countIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -119,7 +114,7 @@ func (s *server) handleCancel() gin.HandlerFunc {
 func (s *server) handleDelete() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := s.remove(c.Request.Context(), c.Param("id"))
-		s.audit(c, auditEntry{Action: actionDelete, Target: c.Param("id"), Count: 1}, err)
+		s.audit(c, auditEntry{Action: actionDelete, Target: c.Param("id"), Count: countIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -169,19 +164,24 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			apiError(c, err)
 			return
 		}
-		res, err := s.bulkRerun(c.Request.Context(), q, expect)
 		filter := url.Values{}
 		for k, v := range params {
 			if k != "expect" && k != "reason" {
 				filter[k] = v
 			}
 		}
-		e := auditEntry{Action: actionBulkRerun, Target: filter.Encode(), Count: res.Matched, Reason: reason}
+		e := auditEntry{Action: actionBulkRerun, Target: filter.Encode(), Reason: reason}
+		jobEnd := e
+		jobEnd.User = c.GetString(ctxUser)
+		res, err := s.bulkRerun(c.Request.Context(), q, expect, jobEnd)
+		e.Count = len(res.acted)
 		switch {
 		case res.Job != nil:
-			e.Detail = "job " + res.Job.ID
+			e.Detail = fmt.Sprintf("job %s started: %d matched; its end is audited too", res.Job.ID, res.Matched)
 		case err == nil:
-			e.Detail = fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", res.Run, res.Copied, res.Skipped, res.Failed)
+			e.Detail = res.counts() + fmt.Sprintf(", of %d matched", res.Matched)
+		default:
+			e.Detail = fmt.Sprintf("%d matched", res.Matched)
 		}
 		s.audit(c, e, err)
 		if err != nil {
@@ -220,12 +220,10 @@ func (s *server) handleRerunSelected() gin.HandlerFunc {
 		}
 		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
 		res := s.rerunSelected(c.Request.Context(), ids)
-		target := strings.Join(ids, ",")
-		if len(target) > 1000 {
-			target = target[:1000] + "…"
-		}
-		e := auditEntry{Action: actionRerunSelected, Target: target, Count: len(ids), Reason: cleanReason(body.Reason),
-			Detail: fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", res.Run, res.Copied, res.Skipped, res.Failed)}
+		// The entry names what was re-run, not what was asked for: made-up
+		// IDs beside a real one must not hide it.
+		e := auditEntry{Action: actionRerunSelected, Target: namedIDs(res.acted), Count: len(res.acted), Reason: cleanReason(body.Reason),
+			Detail: res.counts() + fmt.Sprintf(", of %d asked", len(ids))}
 		s.audit(c, e, nil)
 		c.JSON(http.StatusOK, res)
 	}
@@ -250,7 +248,7 @@ func (s *server) handleDiscard() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("id")
 		err := s.remove(c.Request.Context(), id)
-		s.audit(c, auditEntry{Action: actionDiscard, Target: id, Count: 1}, err)
+		s.audit(c, auditEntry{Action: actionDiscard, Target: id, Count: countIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return

@@ -649,8 +649,8 @@ func TestAPIRerunSelected(t *testing.T) {
 		t.Errorf("evt_01 is %v", info.State)
 	}
 	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
-	if len(p.Entries) != 1 || p.Entries[0].Action != "rerun_selected" || p.Entries[0].Count != 4 || p.Entries[0].Reason != "INC-9" ||
-		p.Entries[0].Target != "evt_01,evt_03,evt_05,evt_nope" || p.Entries[0].Detail != "1 run, 1 copied, 2 skipped, 0 failed" {
+	if len(p.Entries) != 1 || p.Entries[0].Action != "rerun_selected" || p.Entries[0].Count != 2 || p.Entries[0].Reason != "INC-9" ||
+		p.Entries[0].Target != "evt_01,evt_03" || p.Entries[0].Detail != "1 run, 1 copied, 2 skipped, 0 failed, of 4 asked" {
 		t.Errorf("audit %+v", p.Entries)
 	}
 	many := `{"ids":[` + strings.Repeat(`"evt_x",`, maxSelected) + `"evt_y"]}`

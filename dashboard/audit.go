@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,32 @@ const (
 	actionDiscard       = "discard"
 	actionRecovery      = "recovery"
 	actionAsynqmon      = "asynqmon" // a change made in asynqmon, by its API path
+	// actionDeliveryRerun: a delivery to a destination re-run.
+	actionDeliveryRerun = "delivery_rerun"
 )
+
+// maxAuditIDs is the most IDs one audit entry names. An action on more is
+// recorded by what chose them (a filter, a queue and state) and how many.
+const maxAuditIDs = 500
+
+// namedIDs is how an audit entry names the IDs an action acted on: all of
+// them, sorted and comma-separated, or, past maxAuditIDs, only how many.
+// The list is never cut, since a cut list could hide the one that
+// mattered.
+func namedIDs(ids []string) string {
+	if len(ids) > maxAuditIDs {
+		return fmt.Sprintf("%d IDs, too many to name", len(ids))
+	}
+	return strings.Join(slices.Sorted(slices.Values(ids)), ",")
+}
+
+// countIf is 1 when err is nil: what a one-execution action acted on.
+func countIf(err error) int {
+	if err != nil {
+		return 0
+	}
+	return 1
+}
 
 // auditEntry is one recorded action.
 type auditEntry struct {
@@ -53,16 +79,19 @@ type auditEntry struct {
 	At     time.Time `json:"at"`
 	User   string    `json:"user"`
 	Action string    `json:"action"`
-	// Target is what the action was on: a task ID, a filter ("state=failed&type=invoice.*"),
-	// or a recovery's window.
+	// Target is what the action was on: a task ID, the IDs it acted on
+	// (namedIDs), a filter ("state=failed&type=invoice.*"), an asynqmon
+	// API path, or a recovery's window.
 	Target string `json:"target"`
-	// Count is how many executions it covered (the matched count of a
-	// bulk re-run).
+	// Count is how many executions or tasks it acted on: run, copied,
+	// cancelled, deleted, archived. A refusal acts on none.
 	Count  int    `json:"count"`
 	Reason string `json:"reason,omitempty"`
 	// Result is "ok", or the error that refused or failed it.
 	Result string `json:"result"`
-	// Detail is what the action made: a copy's ID, a job, a recovery.
+	// Detail is what the action made or saw: a copy's ID, a job, a
+	// recovery, the counts of a re-run, the tasks an asynqmon action
+	// named (namedIDs).
 	Detail string `json:"detail,omitempty"`
 	URL    string `json:"url,omitempty"` // the target's page, when it has one
 }
@@ -90,17 +119,26 @@ func cleanReason(r string) string {
 // A failure to record is logged, not returned: the action has happened.
 func (s *server) audit(c *gin.Context, e auditEntry, err error) {
 	e.User = c.GetString(ctxUser)
+	if e.Reason == "" {
+		e.Reason = reasonOf(c)
+	}
+	if werr := s.record(context.WithoutCancel(c.Request.Context()), e, err); werr != nil {
+		c.Error(werr)
+	}
+}
+
+// record writes e, done now by e.User, with err as its result, and logs
+// a failure to write it, which it also returns.
+func (s *server) record(ctx context.Context, e auditEntry, err error) error {
 	e.Result = "ok"
 	if err != nil {
 		e.Result = err.Error()
 	}
-	if e.Reason == "" {
-		e.Reason = reasonOf(c)
-	}
-	if werr := s.writeAudit(context.WithoutCancel(c.Request.Context()), time.Now(), e); werr != nil {
-		c.Error(werr)
+	werr := s.writeAudit(ctx, time.Now(), e)
+	if werr != nil {
 		s.log.Error("audit log not written", "action", e.Action, "target", e.Target, "user", e.User, "err", werr.Error())
 	}
+	return werr
 }
 
 // writeAudit appends e, done at now, and trims entries past the retention.
@@ -155,6 +193,8 @@ func (s *server) readAudit(ctx context.Context, before string, limit int) (audit
 			e.URL = "/executions/" + url.PathEscape(e.Target)
 		case actionBulkRerun:
 			e.URL = "/?" + e.Target
+		case actionDeliveryRerun:
+			e.URL = "/deliveries/" + url.PathEscape(e.Target)
 		}
 		p.Entries = append(p.Entries, e)
 	}

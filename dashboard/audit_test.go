@@ -1,16 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
 // TestAudit: every operator action is in the audit log, newest first,
-// with who, what, how many, the reason and the result (refusals too);
+// with who, what, how many it acted on, the reason and the result
+// (refusals too, acting on none);
 // viewers read it and do nothing else; entries past AUDIT_RETENTION are
 // neither shown nor kept.
 func TestAudit(t *testing.T) {
@@ -48,8 +51,8 @@ func TestAudit(t *testing.T) {
 		got = append(got, row{e.Action, e.Target, e.Count, e.Reason, e.Result})
 	}
 	want := []row{
-		{"rerun", "evt_nope", 1, "typo", "no such execution"},
-		{"bulk_rerun", "state=failed&type=invoice.payment_failed", 3, "INC-42", "not possible in this state: the filter now matches 3 executions, not the 2 confirmed; look again"},
+		{"rerun", "evt_nope", 0, "typo", "no such execution"},
+		{"bulk_rerun", "state=failed&type=invoice.payment_failed", 0, "INC-42", "not possible in this state: the filter now matches 3 executions, not the 2 confirmed; look again"},
 		{"discard", "evt_04", 1, "sent by mistake", "ok"},
 		{"delete", "evt_05", 1, "test data", "ok"},
 		{"cancel", "evt_07", 1, "", "ok"},
@@ -133,5 +136,141 @@ func TestAuditAsynqmon(t *testing.T) {
 	}
 	if e := p.Entries[0]; e.Target != "DELETE queues/stripe/archived_tasks/evt_nope" || !strings.HasPrefix(e.Result, "HTTP ") {
 		t.Errorf("failed delete entry %+v", e)
+	}
+}
+
+// auditRow is what the audit tests compare of an entry.
+type auditRow struct {
+	Action, Target string
+	Count          int
+	Reason, Result string
+	Detail         string
+}
+
+// auditRows reads the whole audit log, newest first.
+func auditRows(t *testing.T, b *bundle) []auditRow {
+	t.Helper()
+	var rows []auditRow
+	for _, e := range decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=500"), 200).Entries {
+		if e.User != opUser {
+			t.Errorf("entry by %q: %+v", e.User, e)
+		}
+		rows = append(rows, auditRow{e.Action, e.Target, e.Count, e.Reason, e.Result, e.Detail})
+	}
+	return rows
+}
+
+// checkAudit compares the audit log, newest first, with want.
+func checkAudit(t *testing.T, b *bundle, want ...auditRow) {
+	t.Helper()
+	got := auditRows(t, b)
+	if len(got) != len(want) {
+		t.Fatalf("audit log:\n%+v\nwant\n%+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d:\n%+v\nwant\n%+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestAuditDeliveryRerun: re-running a delivery, from the API or the
+// page's form, is audited with what it did; a refusal too.
+func TestAuditDeliveryRerun(t *testing.T) {
+	b := setup(t, nil)
+	ids := enqueueDeliveries(t, b, "app", "app")
+	insp := asynq.NewInspectorFromRedisClient(b.db.Client)
+	for _, id := range ids {
+		if err := insp.ArchiveTask("dest-app", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec := b.op(t, "POST", "/api/deliveries/"+ids[0]+"/rerun?reason=INC-7"); rec.Code != 200 {
+		t.Fatalf("API re-run: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := b.op(t, "POST", "/deliveries/"+ids[1]+"/rerun"); rec.Code != 303 {
+		t.Fatalf("form re-run: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := b.op(t, "POST", "/api/deliveries/"+ids[0]+"/rerun"); rec.Code != 409 {
+		t.Fatalf("re-run of a pending delivery: %d %s", rec.Code, rec.Body.String())
+	}
+	checkAudit(t, b,
+		auditRow{"delivery_rerun", ids[0], 0, "", "not possible in this state: " + ids[0] + " is pending", ""},
+		auditRow{"delivery_rerun", ids[1], 1, "", "ok", "run now"},
+		auditRow{"delivery_rerun", ids[0], 1, "INC-7", "ok", "run now"},
+	)
+}
+
+// TestAuditRerunSelectedNamesWhatItActedOn: "re-run selected" records the
+// executions it re-ran, not the IDs it was asked for: made-up IDs beside
+// a real one cannot hide it.
+func TestAuditRerunSelectedNamesWhatItActedOn(t *testing.T) {
+	b := setup(t, seeds)
+	var fake []string
+	for i := range 45 {
+		fake = append(fake, fmt.Sprintf(`"evt_%s%02d"`, strings.Repeat("0", 20), i))
+	}
+	json := map[string]string{"Content-Type": "application/json"}
+	for _, body := range []string{
+		`{"ids":[` + strings.Join(fake, ",") + `,"evt_08"],"reason":"INC-1"}`,
+		`{"ids":["evt_05","evt_03","evt_01","evt_nope"]}`,
+	} {
+		if rec := b.do(t, req{method: "POST", path: "/api/executions/rerun-selected", user: opUser, pass: opPass, headers: json, body: body}); rec.Code != 200 {
+			t.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+	}
+	checkAudit(t, b,
+		auditRow{"rerun_selected", "evt_01,evt_03", 2, "", "ok", "1 run, 1 copied, 2 skipped, 0 failed, of 4 asked"},
+		auditRow{"rerun_selected", "evt_08", 1, "INC-1", "ok", "1 run, 0 copied, 45 skipped, 0 failed, of 46 asked"},
+	)
+}
+
+// TestAuditAsynqmonCounts: every change made through asynqmon is audited
+// with what it changed: how many tasks, and which when it names them.
+func TestAuditAsynqmonCounts(t *testing.T) {
+	b := setup(t, seeds)
+	json := map[string]string{"Content-Type": "application/json"}
+	for _, r := range []req{
+		{method: "POST", path: "/monitoring/api/queues/stripe/archived_tasks:run_all"},
+		{method: "POST", path: "/monitoring/api/queues/stripe/retry_tasks:batch_archive", headers: json, body: `{"task_ids":["evt_02","evt_nope"]}`},
+		{method: "DELETE", path: "/monitoring/api/queues/stripe/scheduled_tasks/evt_06"},
+		{method: "POST", path: "/monitoring/api/queues/stripe/active_tasks:cancel_all"},
+		{method: "DELETE", path: "/monitoring/api/queues/stripe/completed_tasks:delete_all"},
+		{method: "POST", path: "/monitoring/api/queues/stripe:resume"},
+	} {
+		r.user, r.pass = opUser, opPass
+		if rec := b.do(t, r); rec.Code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", r.method, r.path, rec.Code, rec.Body.String())
+		}
+	}
+	checkAudit(t, b,
+		auditRow{"asynqmon", "POST queues/stripe:resume", 0, "", "ok", ""},
+		auditRow{"asynqmon", "DELETE queues/stripe/completed_tasks:delete_all", 2, "", "ok", ""},
+		auditRow{"asynqmon", "POST queues/stripe/active_tasks:cancel_all", 1, "", "ok", "evt_07"},
+		auditRow{"asynqmon", "DELETE queues/stripe/scheduled_tasks/evt_06", 1, "", "ok", "evt_06"},
+		auditRow{"asynqmon", "POST queues/stripe/retry_tasks:batch_archive", 1, "", "ok", "evt_02"},
+		auditRow{"asynqmon", "POST queues/stripe/archived_tasks:run_all", 2, "", "ok", ""},
+	)
+}
+
+// TestNamedIDs: an audit entry names every ID acted on, sorted, or past
+// maxAuditIDs only how many: never a cut list.
+func TestNamedIDs(t *testing.T) {
+	many := make([]string, maxAuditIDs+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("evt_%04d", i)
+	}
+	for _, tt := range []struct {
+		ids  []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"evt_2", "evt_1"}, "evt_1,evt_2"},
+		{many[:maxAuditIDs], strings.Join(many[:maxAuditIDs], ",")},
+		{many, fmt.Sprintf("%d IDs, too many to name", maxAuditIDs+1)},
+	} {
+		if got := namedIDs(tt.ids); got != tt.want {
+			t.Errorf("namedIDs of %d IDs = %.80q, want %.80q", len(tt.ids), got, tt.want)
+		}
 	}
 }

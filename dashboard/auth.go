@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -19,9 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/argon2"
-
-	"github.com/stripeq/stripeq/pkg/keyspace"
+	"golang.org/x/time/rate"
 )
 
 // role is what a signed-in user may do.
@@ -43,9 +37,6 @@ const (
 	ctxCSRF    = "csrf"     // the session's CSRF token
 	ctxSession = "session"  // the session key, for logout
 )
-
-// sessionCookie is the name of the session cookie.
-const sessionCookie = "stripeq_session"
 
 // account is one configured user.
 type account struct {
@@ -73,13 +64,19 @@ type authenticator struct {
 	ttl      time.Duration
 	limiter  *loginLimiter
 
-	kdfMu  sync.Mutex
-	kdf    *lru[[]byte]  // derived keys of sessionProof
-	kdfSem chan struct{} // concurrent Argon2id derivations
+	kdfMu    sync.Mutex
+	kdf      *lru[[]byte]       // derived keys of proofKey
+	inflight map[string]*flight // derivations in progress, by cache key
+	kdfSem   chan struct{}      // concurrent Argon2id derivations
+	slow     *userLimits        // each user's derivations: kdfBurst, then one per kdfEvery
+
+	devMu   sync.Mutex
+	devKeys map[string][]byte // per account user: the key of its device cookies
 }
 
 func newAuthenticator(rdb redis.UniversalClient, cfg config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), kdfSem: make(chan struct{}, 2)}
+	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), inflight: map[string]*flight{},
+		kdfSem: make(chan struct{}, 2), slow: newUserLimits(rate.Every(kdfEvery), kdfBurst), devKeys: map[string][]byte{}}
 	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
 	if cfg.ViewerUser != "" {
 		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
@@ -107,100 +104,6 @@ func (a *authenticator) check(user, password string) (account, bool) {
 	return found, ok == 1
 }
 
-// Argon2id parameters of session proofs (OWASP's minimum: 19 MiB, two
-// passes, one lane): about 30 ms per login on one core.
-const (
-	kdfTime    = 2
-	kdfMemory  = 19 << 10 // KiB
-	kdfThreads = 1
-	// kdfCacheSize bounds the derived keys kept in memory, one per session
-	// seen, so that a request costs no Argon2id after the session's first.
-	kdfCacheSize = 4096
-)
-
-// sessionProof is the fp field of the session stored under key: an HMAC
-// of key, user and role, keyed with Argon2id(password, salt). Derived keys
-// are cached in memory (never in Redis), by account and salt.
-func (a *authenticator) sessionProof(acc account, salt []byte, key string) string {
-	id := sha256.Sum256([]byte(acc.user + "\x00" + string(acc.role) + "\x00" + acc.password + "\x00" + string(salt)))
-	cacheKey := string(id[:])
-	a.kdfMu.Lock()
-	k, ok := a.kdf.get(cacheKey)
-	a.kdfMu.Unlock()
-	if !ok {
-		a.kdfSem <- struct{}{} // bounds the memory of concurrent derivations
-		k = argon2.IDKey([]byte(acc.password), salt, kdfTime, kdfMemory, kdfThreads, 32)
-		<-a.kdfSem
-		a.kdfMu.Lock()
-		a.kdf.put(cacheKey, k)
-		a.kdfMu.Unlock()
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte("stripeq session\x00" + key + "\x00" + acc.user + "\x00" + string(acc.role)))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func sessionKey(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return keyspace.DashboardSession(hex.EncodeToString(h[:]))
-}
-
-// session is what Redis holds for one login.
-type session struct {
-	User, Role, CSRF, Salt, Proof string
-}
-
-// login starts a session for acc and returns the cookie value.
-func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
-	token := rand.Text() + rand.Text()
-	key := sessionKey(token)
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	proof := a.sessionProof(acc, salt, key)
-	_, err := a.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "user", acc.user, "role", string(acc.role), "csrf", rand.Text(), "salt", hex.EncodeToString(salt), "fp", proof)
-		p.Expire(ctx, key, a.ttl)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("store session: %w", err)
-	}
-	return token, nil
-}
-
-// errNoSession means the cookie names no live session.
-var errNoSession = errors.New("no such session")
-
-// lookup returns the live session of a cookie value.
-func (a *authenticator) lookup(ctx context.Context, token string) (session, error) {
-	if len(token) < 32 || len(token) > 128 {
-		return session{}, errNoSession
-	}
-	key := sessionKey(token)
-	m, err := a.rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return session{}, err
-	}
-	if len(m) == 0 {
-		return session{}, errNoSession
-	}
-	s := session{User: m["user"], Role: m["role"], CSRF: m["csrf"], Salt: m["salt"], Proof: m["fp"]}
-	salt, err := hex.DecodeString(s.Salt)
-	if err != nil || len(salt) < 16 {
-		return session{}, errNoSession // a record of an older version
-	}
-	for _, acc := range a.accounts {
-		if acc.user == s.User && string(acc.role) == s.Role && hmac.Equal([]byte(a.sessionProof(acc, salt, key)), []byte(s.Proof)) {
-			return s, nil
-		}
-	}
-	return session{}, errNoSession // the account changed since the login
-}
-
-func (a *authenticator) logout(ctx context.Context, token string) error {
-	return a.rdb.Del(ctx, sessionKey(token)).Err()
-}
-
 // authenticate accepts HTTP Basic credentials (for scripts) or a session
 // cookie (for browsers) and records the role. Without either, a browser
 // asking for a page is sent to the login page; anything else gets 401 with
@@ -208,9 +111,9 @@ func (a *authenticator) logout(ctx context.Context, token string) error {
 func (s *server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if u, p, ok := c.Request.BasicAuth(); ok {
-			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p)
+			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p, "")
 			if err != nil {
-				tooMany(c, err)
+				s.tooManyRequests(c, retryDelay(err), "too many failed sign-in attempts; try again later")
 				return
 			}
 			if !ok {
@@ -225,6 +128,10 @@ func (s *server) authenticate() gin.HandlerFunc {
 		}
 		if token, err := c.Cookie(sessionCookie); err == nil && token != "" {
 			sess, err := s.auth.lookup(c.Request.Context(), token)
+			if tm, ok := errors.AsType[errTooMany](err); ok {
+				s.tooManyRequests(c, tm.RetryAfter, "too many sessions of this user to check at once; try again in a moment")
+				return
+			}
 			switch {
 			case err == nil:
 				c.Set(ctxRole, sess.Role)
@@ -267,28 +174,38 @@ func unauthorized(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
 }
 
-// tooMany answers a refused or abandoned sign-in attempt.
-func tooMany(c *gin.Context, err error) {
-	c.Header("Retry-After", retryAfter(err))
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many failed sign-in attempts; try again later"})
+// tooManyRequests answers 429 with Retry-After, after wait: a page saying
+// msg to a browser asking for a page, else JSON {"message": msg}.
+func (s *server) tooManyRequests(c *gin.Context, wait time.Duration, msg string) {
+	c.Header("Retry-After", retryAfter(wait))
+	if wantsPage(c.Request) {
+		s.render(c, http.StatusTooManyRequests, "error", map[string]any{"Title": "Too many requests", "Message": msg})
+		c.Abort()
+		return
+	}
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": msg})
 }
 
-// retryAfter is the Retry-After value, in whole seconds, of a sign-in
-// error.
-func retryAfter(err error) string {
-	var tm errTooMany
-	d := clientEvery
-	if errors.As(err, &tm) {
-		d = tm.RetryAfter
+// retryAfter is the Retry-After value of wait, in whole seconds.
+func retryAfter(wait time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(wait.Seconds())))
+}
+
+// retryDelay is how long a refused or abandoned sign-in attempt should
+// wait: errTooMany's delay, else clientEvery.
+func retryDelay(err error) time.Duration {
+	if tm, ok := errors.AsType[errTooMany](err); ok {
+		return tm.RetryAfter
 	}
-	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+	return clientEvery
 }
 
 // signIn checks user and password within the sign-in limits of
-// loginLimiter, waiting for the attempt's turn. It returns errTooMany
-// when the attempt is refused, or ctx's error.
-func (a *authenticator) signIn(ctx context.Context, client, user, password string) (account, bool, error) {
-	done, err := a.limiter.admit(ctx, client, user)
+// loginLimiter, waiting for the attempt's turn; device is the value of
+// the browser's device cookie, or "". It returns errTooMany when the
+// attempt is refused, or ctx's error.
+func (a *authenticator) signIn(ctx context.Context, client, user, password, device string) (account, bool, error) {
+	done, err := a.limiter.admit(ctx, client, user, a.trustedDevice(user, device))
 	if err != nil {
 		return account{}, false, err
 	}

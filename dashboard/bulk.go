@@ -45,8 +45,10 @@ type job struct {
 }
 
 // startBulkJob re-runs, in the background, every execution q's filter
-// matches (matched of them, as counted), and returns the job.
-func (s *server) startBulkJob(q query, matched int) (job, error) {
+// matches (matched of them, as counted), and returns the job. Its end is
+// recorded in the audit log as end (user, target, reason) with what the
+// job did.
+func (s *server) startBulkJob(q query, matched int, end auditEntry) (job, error) {
 	id := rand.Text()[:16]
 	j := job{ID: id, State: "running", Matched: matched, Started: time.Now().UTC().Format(time.RFC3339), URL: "/api/jobs/" + id}
 	ctx := context.Background()
@@ -55,11 +57,11 @@ func (s *server) startBulkJob(q query, matched int) (job, error) {
 		return job{}, fmt.Errorf("start bulk re-run: %w", err)
 	}
 	s.rdb.Expire(ctx, key, jobTTL)
-	go s.runBulkJob(key, q)
+	go s.runBulkJob(key, q, end, j)
 	return j, nil
 }
 
-func (s *server) runBulkJob(key string, q query) {
+func (s *server) runBulkJob(key string, q query, end auditEntry, j job) {
 	ctx := context.Background()
 	var done, run, copied, skipped, failed atomic.Int64
 	var firstErr atomic.Value
@@ -109,13 +111,17 @@ func (s *server) runBulkJob(key string, q query) {
 	})
 	close(items)
 	wg.Wait()
+	state := "done"
 	if err != nil {
 		firstErr.CompareAndSwap(nil, err.Error())
 		s.log.Warn("bulk re-run stopped", "err", err)
-		save("failed")
-		return
+		state = "failed"
 	}
-	save("done")
+	save(state)
+	end.Count = int(run.Load() + copied.Load())
+	end.Detail = fmt.Sprintf("job %s %s: %d run, %d copied, %d skipped, %d failed, of %d matched",
+		j.ID, state, run.Load(), copied.Load(), skipped.Load(), failed.Load(), j.Matched)
+	s.record(ctx, end, err)
 }
 
 // jobStatus reads a job's progress, or errNotFound.

@@ -4,9 +4,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,11 +106,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			env.Fail("TRUSTED_PROXIES", fmt.Sprintf("%q is not an IP address or CIDR", p))
 			continue
 		}
-		if prefix.Bits() == 0 {
-			env.Fail("TRUSTED_PROXIES", fmt.Sprintf("%q trusts every address: any client could then choose its own address with X-Forwarded-For", p))
-			continue
-		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix)
+	}
+	for _, v6 := range []bool{false, true} {
+		if share := addressShare(c.TrustedProxies, v6); share >= maxTrustedShare {
+			env.Fail("TRUSTED_PROXIES", fmt.Sprintf("trusts %.4g%% of the %s addresses, at least 1/%d however the list is split: any client among them could choose its own address with X-Forwarded-For (name your proxies' own addresses or networks)",
+				100*share, map[bool]string{false: "IPv4", true: "IPv6"}[v6], int(1/maxTrustedShare)))
+		}
 	}
 	for _, h := range env.List("DASHBOARD_HOSTS", nil) {
 		if !validHost(h) {
@@ -117,10 +121,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.Hosts = append(c.Hosts, strings.ToLower(h))
 	}
-	var err error
-	if c.Redis, err = redisconn.Parse(env.Lookup("REDIS_URL")); err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	c.Redis = redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
 	switch {
 	case c.User != "" && c.Password == "":
 		env.Fail("DASHBOARD_PASSWORD", "is required when DASHBOARD_USER is set")
@@ -179,6 +180,36 @@ func checkPassword(env *envconfig.Reader, name, user, password string) {
 	case strings.EqualFold(password, user):
 		env.Fail(name, "must differ from the user name")
 	}
+}
+
+// maxTrustedShare is the share of the IPv4 or of the IPv6 addresses
+// TRUSTED_PROXIES may not reach, however its networks are split: a /4's
+// worth. The private networks together (10/8, 172.16/12, 192.168/16,
+// 100.64/10) are under 1/180 of IPv4, and fc00::/7 is 1/128 of IPv6;
+// 2000::/3, every global IPv6 address, is 1/8.
+const maxTrustedShare = 1.0 / 16
+
+// addressShare is the share of the IPv4 (v6 false) or IPv6 addresses that
+// prefixes cover together, each address counted once.
+func addressShare(prefixes []netip.Prefix, v6 bool) float64 {
+	var family []netip.Prefix
+	for _, p := range prefixes {
+		if p.Addr().Is6() == v6 {
+			family = append(family, p)
+		}
+	}
+	// Two networks are either disjoint or one holds the other: count only
+	// those no larger one holds.
+	slices.SortFunc(family, func(a, b netip.Prefix) int { return a.Bits() - b.Bits() })
+	var kept []netip.Prefix
+	share := 0.0
+	for _, p := range family {
+		if !slices.ContainsFunc(kept, func(k netip.Prefix) bool { return k.Overlaps(p) }) {
+			kept = append(kept, p)
+			share += math.Ldexp(1, -p.Bits())
+		}
+	}
+	return share
 }
 
 // parsePrefix reads an IP address (as a one-address prefix) or a CIDR.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,17 @@ func TestConfig(t *testing.T) {
 		{"a trusted proxy with a bad mask", op("TRUSTED_PROXIES", "10.0.0.0/33"), "TRUSTED_PROXIES", ""},
 		{"every IPv4 address a trusted proxy", op("TRUSTED_PROXIES", "0.0.0.0/0"), "TRUSTED_PROXIES", ""},
 		{"every IPv6 address a trusted proxy", op("TRUSTED_PROXIES", "10.0.0.1, ::/0"), "TRUSTED_PROXIES", ""},
+		// The same space, or most of it, in pieces.
+		{"IPv4 in two halves", op("TRUSTED_PROXIES", "0.0.0.0/1,128.0.0.0/1"), "TRUSTED_PROXIES", ""},
+		{"IPv6 in two halves", op("TRUSTED_PROXIES", "::/1,8000::/1"), "TRUSTED_PROXIES", ""},
+		{"half of IPv4", op("TRUSTED_PROXIES", "128.0.0.0/1"), "TRUSTED_PROXIES", ""},
+		{"IPv4 in sixteen pieces", op("TRUSTED_PROXIES", sixteenths()), "TRUSTED_PROXIES", ""},
+		{"IPv4's first sixteenth, twice and nested", op("TRUSTED_PROXIES", "0.0.0.0/4, 0.0.0.0/5, 8.0.0.0/5"), "TRUSTED_PROXIES", ""},
+		{"every global IPv6 address", op("TRUSTED_PROXIES", "2000::/3"), "TRUSTED_PROXIES", ""},
+		{"every private network", op("TRUSTED_PROXIES", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7"), "", ""},
+		{"most of a sixteenth of IPv4", op("TRUSTED_PROXIES", "0.0.0.0/5, 8.0.0.0/6, 12.0.0.0/7, 14.0.0.0/8"), "", ""},
+		{"a Redis password in the clear to a remote host", op("REDIS_URL", "redis://:redis-pw@10.255.255.1"), "", "REDIS_URL"},
+		{"a Redis password on loopback", op("REDIS_URL", "redis://:redis-pw@127.0.0.1:6379/2"), "", ""},
 		{"hosts", op("DASHBOARD_HOSTS", "dash.example.com, localhost:8081, [::1]:8081, 10.0.0.5"), "", ""},
 		{"a host with a path", op("DASHBOARD_HOSTS", "dash.example.com/x"), "DASHBOARD_HOSTS", ""},
 		{"a host with a bad port", op("DASHBOARD_HOSTS", "dash.example.com:http"), "DASHBOARD_HOSTS", ""},
@@ -84,4 +96,13 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sixteenths is IPv4 as sixteen /4 networks, comma-separated.
+func sixteenths() string {
+	var parts []string
+	for i := range 16 {
+		parts = append(parts, fmt.Sprintf("%d.0.0.0/4", i*16))
+	}
+	return strings.Join(parts, ",")
 }

@@ -264,10 +264,17 @@ func (s *server) handleDelivery() gin.HandlerFunc {
 	}
 }
 
+// rerunDelivery re-runs the request's delivery (:id) and audits it.
+func (s *server) rerunDelivery(c *gin.Context) (rerunResult, error) {
+	r, err := s.deliveries.rerun(c.Request.Context(), c.Param("id"))
+	s.audit(c, auditEntry{Action: actionDeliveryRerun, Target: c.Param("id"), Count: countIf(err), Detail: rerunDetail(r)}, err)
+	return r, err
+}
+
 // handleDeliveryRerun is POST /api/deliveries/:id/rerun.
 func (s *server) handleDeliveryRerun() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, err := s.deliveries.rerun(c.Request.Context(), c.Param("id"))
+		r, err := s.rerunDelivery(c)
 		if err != nil {
 			deliveryError(c, err)
 			return
@@ -314,7 +321,7 @@ func (s *server) handleDeliveryPage() gin.HandlerFunc {
 // page's button: it re-runs and shows the delivery (or its copy).
 func (s *server) handleDeliveryRerunForm() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, err := s.deliveries.rerun(c.Request.Context(), c.Param("id"))
+		r, err := s.rerunDelivery(c)
 		if err != nil {
 			s.render(c, http.StatusConflict, "error", map[string]any{"Title": "Not re-run", "Message": err.Error()})
 			return

@@ -20,19 +20,7 @@ import (
 // for operators only.
 func TestDeliveries(t *testing.T) {
 	b := setup(t, nil)
-	client := asynq.NewClientFromRedisClient(b.db.Client)
-	var ids []string
-	for i, dest := range []string{"app", "app", "crm"} {
-		body := stripetest.Event("customer.created", "evt_deliv_"+string(rune('a'+i)), time.Now())
-		task, m, err := stripetask.New(body, stripetask.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := client.Enqueue(delivery.New(task, m.ID, dest, 0)); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, delivery.ID(m.ID, dest))
-	}
+	ids := enqueueDeliveries(t, b, "app", "app", "crm")
 	insp := asynq.NewInspectorFromRedisClient(b.db.Client)
 	if err := insp.ArchiveTask("dest-app", ids[0]); err != nil {
 		t.Fatal(err)
@@ -89,4 +77,24 @@ func TestDeliveries(t *testing.T) {
 	if info, _ := insp.GetTaskInfo("dest-app", ids[0]); info == nil || info.State != asynq.TaskStatePending {
 		t.Errorf("after the re-run: %+v", info)
 	}
+}
+
+// enqueueDeliveries stores one pending delivery to each destination
+// named, of the events evt_deliv_a, evt_deliv_b, …, and returns their IDs.
+func enqueueDeliveries(t *testing.T, b *bundle, destinations ...string) []string {
+	t.Helper()
+	client := asynq.NewClientFromRedisClient(b.db.Client)
+	var ids []string
+	for i, dest := range destinations {
+		body := stripetest.Event("customer.created", "evt_deliv_"+string(rune('a'+i)), time.Now())
+		task, m, err := stripetask.New(body, stripetask.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(delivery.New(task, m.ID, dest, 0)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, delivery.ID(m.ID, dest))
+	}
+	return ids
 }

@@ -632,6 +632,8 @@ type bulkResult struct {
 	Skipped int      `json:"skipped"` // pending or active
 	Failed  int      `json:"failed"`
 	Errors  []string `json:"errors,omitempty"` // the first few
+	// acted are the IDs run or copied, for the audit log.
+	acted []string
 	// Job is set when more than maxBulk executions match: they are re-run
 	// in the background, and the job's URL shows the progress.
 	Job *job `json:"job,omitempty"`
@@ -640,8 +642,8 @@ type bulkResult struct {
 // bulkRerun re-runs everything q's filter matches, when it still matches
 // expect executions (the count the operator confirmed). Up to maxBulk it
 // re-runs them before answering; more are re-run by a background job,
-// whose progress the answer links to.
-func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult, error) {
+// whose progress the answer links to and whose end is audited as jobEnd.
+func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd auditEntry) (bulkResult, error) {
 	release, err := s.queryTurn(ctx)
 	if err != nil {
 		return bulkResult{}, err
@@ -663,7 +665,7 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int) (bulkResult
 		return bulkResult{Matched: total}, fmt.Errorf("%w: the filter now matches %d executions, not the %d confirmed; look again", errConflict, total, expect)
 	}
 	if total > maxBulk {
-		j, err := s.startBulkJob(q, total)
+		j, err := s.startBulkJob(q, total, jobEnd)
 		if err != nil {
 			return bulkResult{}, err
 		}
@@ -706,7 +708,23 @@ func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
 		}
 	case r.Action == "copy":
 		res.Copied++
+		res.acted = append(res.acted, id)
 	default:
 		res.Run++
+		res.acted = append(res.acted, id)
 	}
+}
+
+// counts says what a re-run of several executions did.
+func (r bulkResult) counts() string {
+	return fmt.Sprintf("%d run, %d copied, %d skipped, %d failed", r.Run, r.Copied, r.Skipped, r.Failed)
+}
+
+// rerunDetail is the audit log's detail of one re-run: the copy's ID, or
+// "run now".
+func rerunDetail(r rerunResult) string {
+	if r.Action == "run" {
+		return "run now"
+	}
+	return r.NewID
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Sign-in limits. Failures count twice: against the pair (client address,
@@ -43,26 +41,67 @@ func (e errTooMany) Error() string { return "too many failed sign-in attempts" }
 // loginLimiter slows password guessing without letting one client lock
 // anyone else out:
 //
-//   - Per client and account name, a token bucket of clientBurst failures
-//     refilled every clientEvery. When it is empty that client's attempts
-//     under that name get 429 before the password is checked. Other names
-//     from that client, and that name from other clients, are unaffected.
+//   - Per client and account name, a bucket of clientBurst failures
+//     refilled one per clientEvery. Each attempt takes one before its
+//     password is checked, and a success gives it back: so concurrent
+//     guesses are counted before any is checked, and when the bucket is
+//     empty that client's attempts under that name get 429 unchecked.
+//     Other names from that client, and that name from other clients,
+//     are unaffected.
 //   - Per account, exponential backoff: after accountFree failures in a
-//     row (from anyone), the account's attempts are spaced accountBase,
-//     then twice that, up to accountMax apart. An attempt is delayed until
-//     its turn, then checked, so a correct password still signs in; and
-//     however many addresses a guesser uses, one account sees at most one
-//     guess per accountMax.
+//     row (from anyone, each counted when its attempt is admitted), the
+//     account's attempts are spaced accountBase, then twice that, up to
+//     accountMax apart. An attempt is delayed until its turn, then
+//     checked, so a correct password still signs in; and however many
+//     addresses a guesser uses, one account sees at most one guess per
+//     accountMax. An attempt whose turn is more than maxWait away gets
+//     429.
+//   - A trusted device (a browser holding a valid device cookie of that
+//     account, OWASP's "device cookies") has a bucket of its own, as a
+//     client has, and skips the account's backoff: guesses from many
+//     addresses do not keep the operator's own browser out. Once its
+//     bucket is empty it counts as any client.
 //
-// Client entries live in a table of at most maxClients, evicted least
-// recently seen first in constant time. Accounts are the configured ones
-// only; an unknown name has no account state to slow down.
+// Client and device entries live in a table of at most maxClients,
+// evicted least recently seen first in constant time. Accounts are the
+// configured ones only; an unknown name has no account state to slow
+// down.
 type loginLimiter struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	sleep    func(ctx context.Context, d time.Duration) error
-	clients  *lru[*rate.Limiter]
+	clients  *lru[*bucket]
 	accounts map[string]*backoff
+}
+
+// bucket holds the failures a client (or a device) may still make: up to
+// clientBurst, one more each clientEvery.
+type bucket struct {
+	tokens float64
+	at     time.Time // of tokens
+}
+
+func (b *bucket) refill(now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(clientBurst, b.tokens+float64(now.Sub(b.at))/float64(clientEvery))
+		b.at = now
+	}
+}
+
+// take takes one failure, or reports that none is left.
+func (b *bucket) take(now time.Time) bool {
+	b.refill(now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// give gives back what take took: the attempt was not a failure.
+func (b *bucket) give(now time.Time) {
+	b.refill(now)
+	b.tokens = min(clientBurst, b.tokens+1)
 }
 
 // backoff is one account's failure streak and the earliest time its next
@@ -74,7 +113,7 @@ type backoff struct {
 }
 
 func newLoginLimiter(accounts []account) *loginLimiter {
-	l := &loginLimiter{now: time.Now, sleep: sleepCtx, clients: newLRU[*rate.Limiter](maxClients), accounts: map[string]*backoff{}}
+	l := &loginLimiter{now: time.Now, sleep: sleepCtx, clients: newLRU[*bucket](maxClients), accounts: map[string]*backoff{}}
 	for _, a := range accounts {
 		l.accounts[a.user] = &backoff{}
 	}
@@ -114,16 +153,38 @@ func (l *loginLimiter) clientKey(client, user string) string {
 	return client + "\x00" + user
 }
 
-// admit waits for the turn of an attempt by client to sign in as user and
-// returns done, which the caller must call with the outcome. It returns
-// errTooMany when the client has used up its failures for that name, or
+// deviceKey names a trusted device's bucket.
+func deviceKey(device string) string { return "\x00device\x00" + device }
+
+// bucketOf returns the bucket under key, full when new.
+func (l *loginLimiter) bucketOf(key string, now time.Time) *bucket {
+	b, ok := l.clients.get(key)
+	if !ok {
+		b = &bucket{tokens: clientBurst, at: now}
+		l.clients.put(key, b)
+	}
+	return b
+}
+
+// admit counts an attempt by client to sign in as user as a failure,
+// waits for its turn, and returns done, which the caller must call with
+// the outcome (a success gives the failure back). device is the nonce of
+// a valid device cookie of user's account, or "". It returns errTooMany
+// when the client (or device) has used up its failures for that name, or
 // when the account's queue is longer than maxWait, and ctx's error when
 // ctx ends while waiting.
-func (l *loginLimiter) admit(ctx context.Context, client, user string) (done func(ok bool), err error) {
+func (l *loginLimiter) admit(ctx context.Context, client, user, device string) (done func(ok bool), err error) {
 	l.mu.Lock()
 	now := l.now()
-	key := l.clientKey(client, user)
-	if lim, ok := l.clients.get(key); ok && lim.TokensAt(now) < 1 {
+	if device != "" {
+		b := l.bucketOf(deviceKey(device), now)
+		if b.take(now) {
+			l.mu.Unlock()
+			return func(ok bool) { l.settle(b, nil, ok) }, nil
+		}
+	}
+	b := l.bucketOf(l.clientKey(client, user), now)
+	if !b.take(now) {
 		l.mu.Unlock()
 		return nil, errTooMany{RetryAfter: clientEvery}
 	}
@@ -139,38 +200,35 @@ func (l *loginLimiter) admit(ctx context.Context, client, user string) (done fun
 		}
 		wait = turn.Sub(now)
 		if wait > maxWait {
+			b.give(now) // refused unchecked: not a guess
 			l.mu.Unlock()
 			return nil, errTooMany{RetryAfter: wait}
 		}
 		acc.next = turn.Add(spacing(acc.fails))
+		acc.fails++
+		acc.last = now
 	}
 	l.mu.Unlock()
 	if err := l.sleep(ctx, wait); err != nil {
+		l.settle(b, nil, true) // abandoned unchecked
 		return nil, err
 	}
-	return func(ok bool) { l.record(key, acc, ok) }, nil
+	return func(ok bool) { l.settle(b, acc, ok) }, nil
 }
 
-// record counts one outcome.
-func (l *loginLimiter) record(key string, acc *backoff, ok bool) {
+// settle records the outcome of an admitted attempt: a success gives its
+// failure back to its bucket and ends the account's streak (acc nil: a
+// trusted device, which leaves the account's streak alone).
+func (l *loginLimiter) settle(b *bucket, acc *backoff, ok bool) {
+	if !ok {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if ok {
-		if acc != nil {
-			acc.fails, acc.next = 0, now
-		}
-		return
-	}
-	lim, found := l.clients.get(key)
-	if !found {
-		lim = rate.NewLimiter(rate.Every(clientEvery), clientBurst)
-		l.clients.put(key, lim)
-	}
-	lim.AllowN(now, 1)
+	b.give(now)
 	if acc != nil {
-		acc.fails++
-		acc.last = now
+		acc.fails, acc.next = 0, now
 	}
 }
 

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,7 +166,7 @@ func TestLoginLimiterBounded(t *testing.T) {
 	l := newLoginLimiter([]account{{user: "op", password: "x", role: roleOperator}})
 	fakeTime(l)
 	fail := func(i int) {
-		done, err := l.admit(context.Background(), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "op")
+		done, err := l.admit(context.Background(), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "op", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,5 +188,93 @@ func TestLoginLimiterBounded(t *testing.T) {
 	t.Logf("per failure: %v with a small table, %v with a full one", empty, full)
 	if full > 10*empty+20*time.Microsecond {
 		t.Errorf("a failure takes %v with a full table, %v with a small one", full, empty)
+	}
+}
+
+// TestGuessesAreCountedBeforeTheyAreChecked: 500 concurrent guesses from
+// one address get at most clientBurst passwords checked; the rest are
+// refused before any check.
+func TestGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
+	b := setup(t, nil)
+	l := b.srv.auth.limiter
+	// Admitted attempts wait at the gate until every attempt is either
+	// admitted or refused, so that none is checked before all are counted.
+	admitted, gate := make(chan struct{}, 500), make(chan struct{})
+	l.sleep = func(ctx context.Context, _ time.Duration) error {
+		admitted <- struct{}{}
+		<-gate
+		return nil
+	}
+	const n = 500
+	codes := make(chan int, n)
+	for range n {
+		go func() { codes <- b.do(t, loginForm(opUser, "wrong", "198.51.100.7:4000")).Code }()
+	}
+	got := map[int]int{}
+	for waiting := 0; waiting+got[429] < n; {
+		select {
+		case <-admitted:
+			waiting++
+		case code := <-codes:
+			got[code]++
+		}
+	}
+	close(gate)
+	for got[401]+got[429] < n {
+		got[<-codes]++
+	}
+	if got[401] > clientBurst || got[401] == 0 || got[429] != n-got[401] {
+		t.Errorf("%d concurrent guesses: %v; want at most %d checked (401), the rest refused (429)", n, got, clientBurst)
+	}
+}
+
+// TestDeviceCookieKeepsTheOperatorIn: a browser that signed in before
+// keeps signing in while guesses from many addresses hold the account's
+// queue (OWASP's device cookies); without the cookie, or with a forged
+// one, it waits as any client; a device's own failures lock out only that
+// device.
+func TestDeviceCookieKeepsTheOperatorIn(t *testing.T) {
+	b := setup(t, nil)
+	l := b.srv.auth.limiter
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now } // the guesses arrive at once
+	l.sleep = func(context.Context, time.Duration) error { return nil }
+	const operator = "203.0.113.9:5000"
+	rec := b.do(t, loginForm(opUser, opPass, operator))
+	var device *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == deviceCookie {
+			device = c
+		}
+	}
+	if rec.Code != 303 || device == nil || !device.HttpOnly || device.SameSite != http.SameSiteStrictMode || device.Path != "/login" {
+		t.Fatalf("sign-in: %d, device cookie %+v", rec.Code, device)
+	}
+	for i := range 40 {
+		b.do(t, loginForm(opUser, "wrong", fmt.Sprintf("10.0.%d.1:1000", i)))
+	}
+	withCookie := func(r req, c *http.Cookie) req { r.cookie = c; return r }
+	forged := &http.Cookie{Name: deviceCookie, Value: strings.Repeat("A", 26) + "." + strings.Repeat("0", 64)}
+	if rec := b.do(t, loginForm(opUser, opPass, "203.0.113.10:5000")); rec.Code != 429 {
+		t.Errorf("a new browser while the account is flooded: %d, want 429", rec.Code)
+	}
+	if rec := b.do(t, withCookie(loginForm(opUser, opPass, "203.0.113.10:5000"), forged)); rec.Code != 429 {
+		t.Errorf("a forged device cookie: %d, want 429", rec.Code)
+	}
+	if rec := b.do(t, withCookie(loginForm(viewerUser, viewerPass, operator), device)); rec.Code != 303 {
+		t.Errorf("the viewer from the operator's browser: %d, want 303", rec.Code)
+	}
+	if rec := b.do(t, withCookie(loginForm(opUser, opPass, "203.0.113.10:5000"), device)); rec.Code != 303 {
+		t.Fatalf("the operator's browser while the account is flooded: %d, want 303", rec.Code)
+	}
+	// Guesses with a stolen device cookie: its own limit, then it counts
+	// for nothing.
+	for i := range clientBurst {
+		if rec := b.do(t, withCookie(loginForm(opUser, "wrong", fmt.Sprintf("10.1.%d.1:1000", i)), device)); rec.Code != 401 {
+			t.Fatalf("guess %d with the device cookie: %d, want 401", i, rec.Code)
+		}
+	}
+	if rec := b.do(t, withCookie(loginForm(opUser, opPass, "10.1.99.1:1000"), device)); rec.Code != 429 {
+		t.Errorf("the device cookie past its own failures, while the account is flooded: %d, want 429", rec.Code)
 	}
 }

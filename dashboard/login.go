@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,24 +17,47 @@ func (s *server) handleLoginPage() gin.HandlerFunc {
 	}
 }
 
-// safeNext keeps a post-login redirect on this site: next must be a path
-// that starts with "/" not followed by "/" or "\\", with no control
-// characters, also once percent-decoded (browsers drop tabs and line
+// safeNext keeps a post-login redirect on this site. It returns the
+// value the redirect sends, which is what it checks: http.Redirect cleans
+// the path ("/./x" becomes "/x"), so next is cleaned the same way first.
+// Both next and what is sent must be a path that starts with "/" not
+// followed by "/", with no "\\" anywhere and no control characters, also
+// once percent-decoded (browsers read "\\" as "/" and drop tabs and line
 // breaks, so "/\t/evil.com" would read as "//evil.com"). Anything else
 // becomes "/".
 func safeNext(next string) string {
-	decoded, err := url.PathUnescape(next)
-	if err != nil || !isLocalPath(next) || !isLocalPath(decoded) {
+	sent := redirectPath(next)
+	for _, p := range []string{next, sent} {
+		decoded, err := url.PathUnescape(p)
+		if err != nil || !isLocalPath(p) || !isLocalPath(decoded) {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(sent); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
-	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/"
+	return sent
+}
+
+// redirectPath is what http.Redirect sends as the Location of a path that
+// starts with "/": the part before "?" cleaned, keeping a trailing slash.
+func redirectPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
 	}
-	return next
+	p, query, hasQuery := strings.Cut(p, "?")
+	cleaned := path.Clean(p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(cleaned, "/") {
+		cleaned += "/"
+	}
+	if hasQuery {
+		cleaned += "?" + query
+	}
+	return cleaned
 }
 
 func isLocalPath(p string) bool {
-	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && p[1] == '/') || strings.ContainsRune(p, '\\') {
 		return false
 	}
 	for _, r := range p {
@@ -53,9 +79,10 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
 			return
 		}
-		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"))
+		device, _ := c.Cookie(deviceCookie)
+		acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), c.PostForm("user"), c.PostForm("password"), device)
 		if err != nil {
-			c.Header("Retry-After", retryAfter(err))
+			c.Header("Retry-After", retryAfter(retryDelay(err)))
 			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many failed attempts. Wait a minute and try again."})
 			return
 		}
@@ -64,6 +91,11 @@ func (s *server) handleLogin() gin.HandlerFunc {
 			return
 		}
 		token, err := s.auth.login(c.Request.Context(), acc)
+		if tm, ok := errors.AsType[errTooMany](err); ok {
+			c.Header("Retry-After", retryAfter(tm.RetryAfter))
+			s.render(c, http.StatusTooManyRequests, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Too many sign-ins of this account just now. Wait a moment and try again."})
+			return
+		}
 		if err != nil {
 			c.Error(err)
 			s.render(c, http.StatusServiceUnavailable, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": "Cannot store the session: Redis does not answer."})
@@ -71,6 +103,12 @@ func (s *server) handleLogin() gin.HandlerFunc {
 		}
 		http.SetCookie(c.Writer, &http.Cookie{
 			Name: sessionCookie, Value: token, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request),
+		})
+		// This browser is now a trusted device of the account (see
+		// loginLimiter); only the sign-in form reads the cookie.
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name: deviceCookie, Value: s.auth.newDevice(acc), Path: "/login", MaxAge: int(deviceCookieTTL.Seconds()),
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(c.Request),
 		})
 		c.Redirect(http.StatusSeeOther, next)
@@ -87,7 +125,7 @@ func isTLS(r *http.Request) bool {
 func (s *server) handleLogout() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if token := c.GetString(ctxSession); token != "" {
-			if err := s.auth.logout(c.Request.Context(), token); err != nil {
+			if err := s.auth.logout(c.Request.Context(), c.GetString(ctxUser), token); err != nil {
 				c.Error(err)
 			}
 		}

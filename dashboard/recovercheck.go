@@ -82,7 +82,7 @@ func startCheck(log *slog.Logger, cfg config, rdb redis.UniversalClient, r *reco
 	if u := cfg.Check.AlertWebhookURL; u != "" {
 		client := alert.Client()
 		c.Alert = func(ctx context.Context, text string) error {
-			return alert.Post(ctx, client, u, map[string]string{"text": text})
+			return alert.Post(ctx, client, u, alert.Message{Text: text})
 		}
 	}
 	log.Info("recovery check on", "interval", c.Interval.String(), "grace", c.Grace.String(), "auto", c.Auto, "alert", c.Alert != nil)

@@ -56,7 +56,7 @@ func (s *server) routes(r *gin.Engine) {
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	// asynqmon: its icons and manifest are open, the rest as authed.
-	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.handleMonitoring())
+	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.throttleMonitoringAPI(), s.handleMonitoring())
 
 	r.NoRoute(s.authenticate(), func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"message": "not found"})
@@ -67,13 +67,19 @@ func (s *server) routes(r *gin.Engine) {
 }
 
 // handleMonitoring serves asynqmon: read-only for viewers, whose
-// state-changing requests get 403 before they reach it. The queues
-// parameter of its metrics API, which asynqmon pastes into PromQL
-// unescaped, may only name known queues (400 otherwise).
+// state-changing requests get 403 before they reach it. Its lists take
+// only bounded pages (checkMonitoringPage), and the queues parameter of
+// its metrics API, which asynqmon pastes into PromQL unescaped, may only
+// name known queues; 400 otherwise.
 func (s *server) handleMonitoring() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.URL.Path == monitoringPath+"/api/metrics" {
-			if err := s.checkMetricsQueues(c.Request.URL.Query()); err != nil {
+		if strings.HasPrefix(c.Request.URL.Path, monitoringPath+"/api/") {
+			v := c.Request.URL.Query()
+			err := checkMonitoringPage(v)
+			if err == nil && c.Request.URL.Path == monitoringPath+"/api/metrics" {
+				err = s.checkMetricsQueues(v)
+			}
+			if err != nil {
 				c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": err.Error()})
 				return
 			}
@@ -86,18 +92,23 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 			}
 			mon = s.monitoringRO
 		}
-		w := &htmlRewriter{ResponseWriter: c.Writer}
+		if isSafe(c.Request.Method) {
+			w := &htmlRewriter{ResponseWriter: c.Writer}
+			mon.ServeHTTP(w, c.Request)
+			w.flush()
+			return
+		}
+		// An operator's change goes to the audit log too, by its API path
+		// ("POST queues/stripe/archived_tasks/evt_1:run") with what it
+		// changed (monitoring_audit.go).
+		if q, ok := cancelAllQueue(c.Request.Method, c.Request.URL.Path); ok {
+			s.cancelAll(c, q)
+			return
+		}
+		w := &htmlRewriter{ResponseWriter: c.Writer, answer: &limitedBuffer{max: maxAuditAnswer}}
 		mon.ServeHTTP(w, c.Request)
 		w.flush()
-		if !isSafe(c.Request.Method) {
-			// An operator's change through asynqmon goes to the audit log
-			// too, by its API path, e.g. "POST queues/stripe/archived_tasks/evt_1:run".
-			var err error
-			if st := c.Writer.Status(); st >= 400 {
-				err = fmt.Errorf("HTTP %d", st)
-			}
-			s.audit(c, auditEntry{Action: actionAsynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}, err)
-		}
+		s.auditMonitoring(c, c.Writer.Status(), w.answer.Bytes())
 	}
 }
 

@@ -193,6 +193,21 @@ func TestLoginRedirectStaysOnSite(t *testing.T) {
 		{"/%00", "/"},
 		{"/\x7f/evil.com", "/"},
 		{"/%zz", "/"},
+		// http.Redirect cleans the path it sends: what is checked must be
+		// what is sent, and "\\" is refused anywhere.
+		{"/./\\evil.com", "/"},
+		{"/../\\evil.com", "/"},
+		{"/a/../\\evil.com", "/"},
+		{"/%2e/%5cevil.com", "/"},
+		{"/.%2f%5cevil.com", "/"},
+		{"/./%5Cevil.com", "/"},
+		{"/executions/evt_1\\", "/"},
+		{"/?next=\\evil.com", "/"},
+		{"/.//evil.com", "/evil.com"},
+		{"/..//evil.com", "/evil.com"},
+		{"/a/..//evil.com", "/evil.com"},
+		{"/executions/./evt_1", "/executions/evt_1"},
+		{"/deliveries/", "/deliveries/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.next, func(t *testing.T) {

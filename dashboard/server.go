@@ -23,6 +23,7 @@ type inspector interface {
 	CancelProcessing(id string) error
 	DeleteTask(queue, id string) error
 	Queues() ([]string, error)
+	ListActiveTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
 }
 
 // enqueuer stores a task; *asynq.Client is one.
@@ -51,6 +52,8 @@ type server struct {
 	// of index queries (see throttle.go).
 	reads    *userLimits
 	querySem chan struct{}
+	// exports counts the exports running (export.go).
+	exports exportSlots
 	// recoveries runs the recoveries of recoveries.go.
 	recoveries *recoveries
 	// deliveries are the events forwarded to destinations.

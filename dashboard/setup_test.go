@@ -59,7 +59,8 @@ func setupEnv(t testing.TB, execs []execindextest.Exec, extra map[string]string)
 	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt, ReadOnly: true})
 	t.Cleanup(func() { mon.Close(); monRO.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, monRO, env.Inspector, env.Client)
-	s.reads = newUserLimits(rate.Inf, 1) // TestReadsAreThrottled sets the real limits
+	s.reads = newUserLimits(rate.Inf, 1)     // TestReadsAreThrottled sets the real limits
+	s.auth.slow = newUserLimits(rate.Inf, 1) // as TestSessionChecksAreRateLimitedBeforeArgon2id does
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}
 }
 

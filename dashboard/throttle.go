@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +13,8 @@ import (
 // Limits of the Console's reads, which run index queries in Redis.
 const (
 	// apiRate and apiBurst limit each user's requests to the Console's
-	// JSON API and pages: apiBurst at once, then apiRate a second.
+	// JSON API and pages and to asynqmon's API, together: apiBurst at
+	// once, then apiRate a second.
 	apiRate  = 5
 	apiBurst = 20
 	// queryConcurrency index queries run at a time in one dashboard; the
@@ -53,13 +54,26 @@ func (u *userLimits) allow(user string) (bool, time.Duration) {
 	return true, 0
 }
 
-// throttle answers 429 with Retry-After to a user past their rate; it
-// runs after authenticate.
+// throttle answers 429 with Retry-After to a user past their rate, as a
+// page to a browser asking for one; it runs after authenticate.
 func (s *server) throttle() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ok, wait := s.reads.allow(c.GetString(ctxUser)); !ok {
-			c.Header("Retry-After", retryAfter(errTooMany{RetryAfter: wait}))
-			c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": "too many requests; slow down"})
+			s.tooManyRequests(c, wait, "too many requests; slow down")
+			return
+		}
+		c.Next()
+	}
+}
+
+// throttleMonitoringAPI is throttle for asynqmon's API, on the same
+// per-user limits as the Console's reads: each of its calls reads Redis.
+// asynqmon's pages and static files pass unlimited.
+func (s *server) throttleMonitoringAPI() gin.HandlerFunc {
+	limit := s.throttle()
+	return func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, monitoringPath+"/api/") {
+			limit(c)
 			return
 		}
 		c.Next()

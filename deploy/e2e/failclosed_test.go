@@ -40,6 +40,7 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 		{"webhook secret with a stray comma", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret + ","}, "STRIPE_WEBHOOK_SECRET", "entry 2 is empty"},
 		{"webhook secret not whsec_", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_FAILCLOSED"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
 		{"webhook secret the prefix alone", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_"}, "STRIPE_WEBHOOK_SECRET", "not a Stripe signing secret"},
+		{"webhook secret shorter than Stripe's", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_WEBHOOK_SECRET", "shorter than the signing secrets Stripe issues"},
 		{"webhook tolerance of a day", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "STRIPE_WEBHOOK_TOLERANCE": "24h"}, "STRIPE_WEBHOOK_TOLERANCE", "at most"},
 
 		{"dashboard on the network without credentials", "dashboard", map[string]string{"DASHBOARD_ADDR": network}, "DASHBOARD_ADDR", "DASHBOARD_USER and DASHBOARD_PASSWORD are required"},
@@ -51,6 +52,8 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 		{"dashboard viewer with the operator's password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", opPass), "DASHBOARD_VIEWER_PASSWORD", "must differ from DASHBOARD_PASSWORD"},
 		{"dashboard blank viewer password", "dashboard", dashboard("DASHBOARD_VIEWER_USER", "viewer", "DASHBOARD_VIEWER_PASSWORD", "\t"), "DASHBOARD_VIEWER_PASSWORD", "blank"},
 		{"dashboard sessions of a year", "dashboard", dashboard("DASHBOARD_SESSION_TTL", "8760h"), "DASHBOARD_SESSION_TTL", "at most"},
+		{"dashboard trusting IPv4 as two halves", "dashboard", dashboard("TRUSTED_PROXIES", "0.0.0.0/1,128.0.0.0/1"), "TRUSTED_PROXIES", "however the list is split"},
+		{"dashboard trusting IPv6 as two halves", "dashboard", dashboard("TRUSTED_PROXIES", "::/1,8000::/1"), "TRUSTED_PROXIES", "however the list is split"},
 
 		{"worker with a publishable key", "worker", map[string]string{"STRIPE_SECRET_KEY": liveKey}, "STRIPE_SECRET_KEY", "secret (sk_…) or restricted (rk_…)"},
 		{"worker sending its key over plain http", "worker", map[string]string{"STRIPE_SECRET_KEY": "sk_test_FAILCLOSED", "STRIPE_API_BASE": "http://stripe.example.com"}, "STRIPE_API_BASE", "in the clear"},
@@ -94,24 +97,32 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 
 // TestSettingsSafeOnlyBehindABoundaryAreWarned starts each binary with a
 // setting that a sane deployment needs (a network address with TLS ended
-// by an ingress, metrics scraped over the pod network) and expects it to
-// run, with a warning in its log that names the variable.
+// by an ingress, metrics scraped over the pod network, a Redis password
+// on a private network) and expects it to run, with a warning in its log
+// that names the variable and quotes no secret.
 func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
 	db := redistest.New(t)
+	const redisPassword = "warned-redis-password"
+	remoteRedis := "redis://:" + redisPassword + "@10.255.255.1:6379/0" // unroutable: /healthz answers without Redis
 	tests := []struct {
 		name, binary string
 		env          map[string]string
-		ready        string // a URL that answers once it runs
+		listen       string // given 0.0.0.0 and a free port, or 127.0.0.1 when it is not variable
+		ready        string // a URL path that answers once it runs
 		variable     string
 	}{
-		{"dashboard on every interface", "dashboard", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "warned-operator-password"}, "/healthz", "DASHBOARD_ADDR"},
-		{"worker metrics on every interface", "worker", map[string]string{}, "/healthz", "METRICS_ADDR"},
-		{"api metrics on every interface", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}, "/metrics", "METRICS_ADDR"},
+		{"dashboard on every interface", "dashboard", map[string]string{"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "warned-operator-password"}, "DASHBOARD_ADDR", "/healthz", "DASHBOARD_ADDR"},
+		{"worker metrics on every interface", "worker", map[string]string{}, "METRICS_ADDR", "/healthz", "METRICS_ADDR"},
+		{"api metrics on every interface", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}, "METRICS_ADDR", "/metrics", "METRICS_ADDR"},
+		{"api with a Redis password in the clear", "api", map[string]string{"STRIPE_WEBHOOK_SECRET": stripetest.Secret, "REDIS_URL": remoteRedis, "METRICS_ADDR": "127.0.0.1:0"}, "API_ADDR", "/healthz", "REDIS_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			port := strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1")
-			env := map[string]string{"REDIS_URL": db.URL, tt.variable: "0.0.0.0" + port}
+			env := map[string]string{"REDIS_URL": db.URL, tt.listen: "0.0.0.0" + port}
+			if tt.variable != tt.listen {
+				env[tt.listen] = "127.0.0.1" + port
+			}
 			for k, v := range tt.env {
 				env[k] = v
 			}
@@ -123,6 +134,9 @@ func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
 			}
 			if !warned {
 				t.Errorf("no WARN line names %s:\n%s", tt.variable, p.Output())
+			}
+			if strings.Contains(p.Output(), redisPassword) {
+				t.Errorf("the output quotes the Redis password:\n%s", p.Output())
 			}
 		})
 	}

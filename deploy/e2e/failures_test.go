@@ -168,17 +168,33 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 4<<20)
+	var end struct {
+		Complete *bool `json:"complete"`
+		Count    int   `json:"count"`
+	}
 	for sc.Scan() {
+		if end.Complete != nil {
+			t.Fatalf("a line after the export's last: %.200s", sc.Bytes())
+		}
 		var e struct {
 			ID      string          `json:"id"`
 			Payload json.RawMessage `json:"payload"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || len(e.Payload) < 100 {
+		if err := json.Unmarshal(sc.Bytes(), &e); err == nil && e.ID == "" {
+			err = json.Unmarshal(sc.Bytes(), &end) // the last line
+			if err != nil || end.Complete == nil {
+				t.Fatalf("export line %.200s: %v", sc.Bytes(), err)
+			}
+			continue
+		} else if err != nil || len(e.Payload) < 100 {
 			t.Fatalf("export line %.200s: %v", sc.Bytes(), err)
 		}
 		seen[e.ID] = true
 	}
 	resp.Body.Close()
+	if end.Complete == nil || !*end.Complete || end.Count != len(seen) {
+		t.Fatalf("the export's last line: complete %v, count %d; want complete, %d", end.Complete, end.Count, len(seen))
+	}
 	for _, id := range ids {
 		if !seen[id] {
 			t.Fatalf("export lacks %s (%d exported of %d)", id, len(seen), n)
@@ -209,6 +225,17 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		t.Fatalf("bulk re-run job: %+v", job)
 	}
 	t.Logf("bulk re-run of %d: %d run, %d copied in %v", n, job.Run, job.Copied, time.Since(rerunStart).Round(time.Millisecond))
+	// The audit log has the job's start and its end, with what it re-ran.
+	var audit struct {
+		Entries []struct {
+			Action, Detail string
+			Count          int
+		}
+	}
+	if dash(t, "GET", dashURL+"/api/audit?limit=2", &audit); len(audit.Entries) != 2 || audit.Entries[0].Action != "bulk_rerun" ||
+		audit.Entries[0].Count != n || !strings.Contains(audit.Entries[0].Detail, " done: ") || !strings.Contains(audit.Entries[1].Detail, " started: ") {
+		t.Errorf("the audit log's newest entries: %+v; want the job's end (%d re-run), then its start", audit.Entries, n)
+	}
 	// Each ran and failed again: kept anew, every one still listed.
 	waitFor(t, 120*time.Second, "re-run failures kept again", func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)

@@ -24,7 +24,7 @@ import (
 // checks their start-up and connection errors too.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	const (
-		webhookSecret = "whsec_REDACTION_webhook_secret_42"
+		webhookSecret = "whsec_REDACTION_webhook_secret_42_0123456789"
 		stripeKey     = "sk_test_REDACTION_api_key_42"
 		smtpPassword  = "REDACTION-smtp-password-42"
 		opPassword    = "REDACTION-operator-password-42"
@@ -64,7 +64,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 
 	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
-		"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": "whsec_old_REDACTION_1," + webhookSecret,
+		"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": "whsec_old_REDACTION_1_0123456789abcdef0123," + webhookSecret,
 		"STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": strings.Replace(stripeAPI.URL, "://", "://proxy:"+proxyPassword+"@", 1),
 		// Nothing listens there: the alert's POST fails and is logged.
 		"ALERT_WEBHOOK_URL": "http://" + proctest.FreeAddr(t) + "/services/T0/B0/" + alertToken + "?key=" + alertKey,
@@ -156,7 +156,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 
 	secrets := map[string]string{
-		"webhook secret": webhookSecret, "old webhook secret": "whsec_old_REDACTION_1", "Stripe API key": stripeKey,
+		"webhook secret": webhookSecret, "old webhook secret": "whsec_old_REDACTION_1_0123456789abcdef0123", "Stripe API key": stripeKey,
 		"SMTP password": smtpPassword, "operator password": opPassword, "viewer password": viewPassword,
 		"Redis password": redisPassword, "session token": token,
 		"alert webhook token": alertToken, "alert webhook key": alertKey, "Stripe API proxy password": proxyPassword,

@@ -76,6 +76,7 @@ func keyRenders() map[string]string {
 		"Recoveries":            keyspace.Recoveries,
 		"RecoveriesCheck":       keyspace.RecoveriesCheck,
 		"DashboardSession":      keyspace.DashboardSession("<sha256>"),
+		"DashboardSessions":     keyspace.DashboardSessions("<user>"),
 		"Audit":                 keyspace.Audit,
 		"TestClaim":             strings.Replace(keyspace.TestClaim(7), "7", "<n>", 1),
 		// Not names (a space first): the keys of a destination's queue,

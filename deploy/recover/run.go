@@ -53,10 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if rc.StripeSecretKey == "" {
 		env.Fail("STRIPE_SECRET_KEY", "is required: a restricted key (rk_…) with Read on Events and, on a Connect platform, Connect → Accounts")
 	}
-	opt, err := redisconn.Parse(env.Lookup("REDIS_URL"))
-	if err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	opt := redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
 	if err := env.Err(); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/logging"
@@ -30,13 +31,33 @@ func Client() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// Post POSTs msg as JSON to webhook with c, within Timeout, even when ctx
-// is already cancelled (an alert about a stopping process still goes
-// out). It returns a *StatusError for an answer outside 2xx; any other
-// error quotes the URL only as far as its scheme and host, since a chat
-// webhook's URL is a credential.
-func Post(ctx context.Context, c *http.Client, webhook string, msg any) error {
-	body, err := json.Marshal(msg)
+// Message is one alert. Text is what the channel shows: Post escapes it
+// (see Escape), so it is plain text, never markup. Stripeq, when set, is
+// sent beside it as the member "stripeq", for programs that read alerts.
+type Message struct {
+	Text    string `json:"text"`
+	Stripeq any    `json:"stripeq,omitempty"`
+}
+
+// mrkdwn escapes the three characters Slack's mrkdwn gives a meaning:
+// "<" and ">" delimit mentions (<!channel>, <@U…>) and links
+// (<https://…|label>), and "&" starts an escape.
+var mrkdwn = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// Escape returns s with "&", "<" and ">" escaped as Slack's mrkdwn wants,
+// so that a value quoted in an alert (an error, an event's field) shows
+// as written and cannot mention anyone or hide a link. Slack-compatible
+// services (Mattermost, Rocket.Chat) read the same escapes.
+func Escape(s string) string { return mrkdwn.Replace(s) }
+
+// Post POSTs m as JSON to webhook with c, its Text escaped, within
+// Timeout, even when ctx is already cancelled (an alert about a stopping
+// process still goes out). It returns a *StatusError for an answer
+// outside 2xx; any other error quotes the URL only as far as its scheme
+// and host, since a chat webhook's URL is a credential.
+func Post(ctx context.Context, c *http.Client, webhook string, m Message) error {
+	m.Text = Escape(m.Text)
+	body, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("alert: %w", err)
 	}

@@ -29,7 +29,7 @@ import (
 // DevSecret is the webhook signing secret the local stack (`go tool task
 // dev` and `demo`) uses when STRIPE_WEBHOOK_SECRET is unset, and the one
 // the sender signs with then. It is public: never use it in production.
-const DevSecret = "whsec_stripeq_dev_secret"
+const DevSecret = "whsec_stripeq_public_development_secret"
 
 // Sender posts events to one receiver.
 type Sender struct {

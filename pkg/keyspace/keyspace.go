@@ -219,6 +219,10 @@ const RecoveriesCheck = Recoveries + ":check"
 // value has the SHA-256 sum (hex) sum.
 func DashboardSession(sum string) string { return Prefix + "dashboard:session:" + sum }
 
+// DashboardSessions returns the ZSET of the keys of user's dashboard
+// logins, by sign-in time.
+func DashboardSessions(user string) string { return Prefix + "dashboard:sessions:" + user }
+
 // Audit is the STREAM of the dashboard's audit log.
 const Audit = Prefix + "audit"
 

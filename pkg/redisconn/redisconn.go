@@ -25,6 +25,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/envconfig"
 )
 
 // DefaultURL is the REDIS_URL used when the variable is unset.
@@ -44,19 +46,9 @@ var ErrInvalidURL = errors.New("invalid Redis URL")
 // Parse reads a Redis URL in one of the forms of the package comment. The
 // errors it returns wrap ErrInvalidURL and never contain the password.
 func Parse(raw string) (asynq.RedisConnOpt, error) {
-	if raw == "" {
-		raw = DefaultURL
-	}
-	// A host list ("h1:1,h2:2") is not a valid URL host; parse the URL
-	// with a placeholder host and keep the list aside.
-	raw, hostList := cutHosts(raw)
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		// url's own error quotes the whole URL, password included.
-		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
-	}
-	if hostList != "" {
-		u.Host = hostList
+		return nil, err
 	}
 	password, _ := u.User.Password()
 	username := u.User.Username()
@@ -127,6 +119,68 @@ func Parse(raw string) (asynq.RedisConnOpt, error) {
 	default:
 		return nil, fmt.Errorf("%w: unsupported scheme %q", ErrInvalidURL, u.Scheme)
 	}
+}
+
+// Variable is the setting this package reads: REDIS_URL.
+const Variable = "REDIS_URL"
+
+// ParseSetting parses raw, the value of REDIS_URL, as Parse does, and is
+// the one place that judges it: an invalid URL is recorded on env as a
+// failure, and a password that would cross the network in the clear is
+// recorded as a warning (see ClearTextHost). Every command that reads
+// REDIS_URL calls it. It returns nil when raw is invalid.
+func ParseSetting(env *envconfig.Reader, raw string) asynq.RedisConnOpt {
+	opt, err := Parse(raw)
+	if err != nil {
+		env.Fail(Variable, err.Error())
+		return nil
+	}
+	if host, ok := ClearTextHost(raw); ok {
+		env.Warn(Variable, fmt.Sprintf("sends its password in the clear to %s, which is not loopback: anyone on the network between can read it and every event; use rediss:// (TLS) or keep Redis on a network only stripeq reaches", host))
+	}
+	return opt
+}
+
+// ClearTextHost reports whether raw, a valid Redis URL, carries a password
+// (in its user-info, or sentinel_password) that is sent without TLS to a
+// host that is not loopback, and names the first such host. rediss:// is
+// TLS; redis-socket:// never leaves the machine; redis://,
+// redis-sentinel:// and redis-cluster:// are plain TCP.
+func ClearTextHost(raw string) (string, bool) {
+	u, err := parseURL(raw)
+	if err != nil {
+		return "", false
+	}
+	_, hasPassword := u.User.Password()
+	hasPassword = hasPassword || u.Query().Get("sentinel_password") != ""
+	switch u.Scheme {
+	case "redis", "redis-sentinel", "redis-cluster":
+	default:
+		return "", false
+	}
+	if !hasPassword {
+		return "", false
+	}
+	for _, h := range strings.Split(u.Host, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		host := h
+		if name, _, err := net.SplitHostPort(h); err == nil {
+			host = name
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			return h, true
+		}
+	}
+	return "", false
+}
+
+// isLoopback reports whether host, a name or an IP address, is
+// "localhost" or a loopback address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // NewClient returns a go-redis client for opt, as asynq would make it, but
@@ -200,6 +254,26 @@ const redactedMark = "xxxxx"
 
 // harmlessParams are the query parameters whose values Redacted keeps.
 var harmlessParams = map[string]bool{"master": true, "db": true}
+
+// parseURL parses raw (DefaultURL when empty) as a URL whose Host may be
+// a comma-separated list of hosts. Its error never quotes raw.
+func parseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	// A host list ("h1:1,h2:2") is not a valid URL host; parse the URL
+	// with a placeholder host and keep the list aside.
+	raw, hostList := cutHosts(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's own error quotes the whole URL, password included.
+		return nil, fmt.Errorf("%w: cannot parse it as a URL", ErrInvalidURL)
+	}
+	if hostList != "" {
+		u.Host = hostList
+	}
+	return u, nil
+}
 
 // cutHosts replaces the host part of raw by a placeholder when it lists
 // several hosts, and returns that list.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
 
@@ -123,5 +124,53 @@ func TestRedacted(t *testing.T) {
 				t.Errorf("Redacted(%q) = %q: a secret is left", tt.url, got)
 			}
 		})
+	}
+}
+
+// TestParseSettingWarnsOfAPasswordInTheClear: a password that would cross
+// the network without TLS is warned about, naming REDIS_URL and the host,
+// never the password; every other form is silent, and an invalid URL
+// fails.
+func TestParseSettingWarnsOfAPasswordInTheClear(t *testing.T) {
+	tests := []struct {
+		url, warnHost string // "" warns nothing
+	}{
+		{"", ""},
+		{"redis://:pw-in-clear@10.255.255.1", "10.255.255.1"},
+		{"redis://user:pw-in-clear@redis.internal:6380/2", "redis.internal:6380"},
+		{"redis://:pw-in-clear@[2001:db8::1]:6379", "[2001:db8::1]:6379"},
+		{"redis://:pw-in-clear@127.0.0.1:6379/0", ""},
+		{"redis://:pw-in-clear@localhost", ""},
+		{"redis://:pw-in-clear@[::1]:6379", ""},
+		{"rediss://:pw-in-clear@redis.internal:6380/0", ""},
+		{"redis://redis.internal:6379/0", ""},
+		{"redis://user@redis.internal:6379/0", ""},
+		{"redis-socket://:pw-in-clear@/run/redis.sock?db=1", ""},
+		{"redis-sentinel://:pw-in-clear@127.0.0.1:26379,s2.internal:26379?master=m", "s2.internal:26379"},
+		{"redis-sentinel://s1.internal:26379?master=m&sentinel_password=pw-in-clear", "s1.internal:26379"},
+		{"redis-sentinel://127.0.0.1:26379?master=m&sentinel_password=pw-in-clear", ""},
+		{"redis-cluster://:pw-in-clear@n1.internal:7000,n2.internal:7001", "n1.internal:7000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			env := envconfig.New(func(string) string { return "" })
+			if opt := redisconn.ParseSetting(env, tt.url); opt == nil || env.Err() != nil {
+				t.Fatalf("refused: %v", env.Err())
+			}
+			warned := strings.Join(env.Warnings(), "\n")
+			if strings.Contains(warned, "pw-in-clear") {
+				t.Errorf("the warning quotes the password: %s", warned)
+			}
+			switch {
+			case tt.warnHost == "" && warned != "":
+				t.Errorf("warnings %q, want none", warned)
+			case tt.warnHost != "" && (!strings.HasPrefix(warned, "REDIS_URL ") || !strings.Contains(warned, " "+tt.warnHost+",")):
+				t.Errorf("warnings %q, want one naming REDIS_URL and %s", warned, tt.warnHost)
+			}
+		})
+	}
+	env := envconfig.New(func(string) string { return "" })
+	if redisconn.ParseSetting(env, "http://:pw-in-clear@redis.internal") != nil || env.Err() == nil || !strings.Contains(env.Err().Error(), "REDIS_URL") {
+		t.Errorf("an invalid URL: %v, want a failure naming REDIS_URL", env.Err())
 	}
 }

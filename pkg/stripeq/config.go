@@ -19,7 +19,6 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripeapi"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/destinations"
 	"github.com/stripeq/stripeq/pkg/stripetask"
-	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
 
 // Config is every setting of a [Worker]. Its zero value is a worker of
@@ -157,7 +156,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		AlertWebhookURL:   env.Lookup("ALERT_WEBHOOK_URL"),
 		AlertInterval:     env.Duration("ALERT_INTERVAL", 5*time.Minute),
 		FailedRetention:   env.Duration("FAILED_RETENTION", 0),
-		TaskRetention:     taskenv.Retention(env),
+		TaskRetention:     env.Duration("TASK_RETENTION", stripetask.DefaultRetention), // as the api, which reads it with pkg/stripetask/taskenv
 		DashboardURL:      env.String("DASHBOARD_URL", "http://127.0.0.1:8081"),
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 		Destinations:      readDestinations(env),
@@ -208,10 +207,7 @@ func (c Config) withDefaults() Config {
 // (a variable, or a Go field: envconfig.Named), a destination's setting by
 // destination. It returns RedisURL parsed.
 func (c Config) check(env *envconfig.Reader, destination destinations.Namer) asynq.RedisConnOpt {
-	redisOpt, err := redisconn.Parse(c.RedisURL)
-	if err != nil {
-		env.Fail("REDIS_URL", err.Error())
-	}
+	redisOpt := redisconn.ParseSetting(env, c.RedisURL)
 	if c.Shards > stripetask.MaxShards {
 		env.Fail("QUEUE_SHARDS", fmt.Sprintf("must be at most %d", stripetask.MaxShards))
 	}

@@ -30,6 +30,8 @@ func TestConfigExposure(t *testing.T) {
 		{"alerts over http on loopback", map[string]string{"ALERT_WEBHOOK_URL": "http://localhost:9000/hook"}, "", ""},
 		{"metrics on loopback", map[string]string{"METRICS_ADDR": "127.0.0.1:8082"}, "", ""},
 		{"metrics on every interface", map[string]string{"METRICS_ADDR": ":8082"}, "", "METRICS_ADDR"},
+		{"a Redis password in the clear to a remote host", map[string]string{"REDIS_URL": "redis://:redis-pw@10.255.255.1:6379/0"}, "", "REDIS_URL"},
+		{"a Redis password over TLS", map[string]string{"REDIS_URL": "rediss://:redis-pw@10.255.255.1:6379/0"}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,7 +57,7 @@ import (
 )
 
 // Secret is the webhook signing secret tests use.
-const Secret = "whsec_stripeq_test_secret"
+const Secret = "whsec_stripeq_test_secret_0123456789abcdef"
 
 // The Stripe API versions the fixtures are stored at, oldest first.
 const (

@@ -101,8 +101,9 @@ func (m *mailer) send(ctx context.Context, n notification) error {
 	return c.Quit()
 }
 
-// message renders the email. Its Message-ID is derived from the
-// notification, so a receiving server can also drop a repeat. Every header
+// message renders the email, its body's line breaks as CR LF (crlf). Its
+// Message-ID is derived from the notification, so a receiving server can
+// also drop a repeat. Every header
 // value goes through headerValue: a CR or LF from an event (a customer's
 // name, an invoice ID) cannot end its header and start another.
 func (m *mailer) message(to *mail.Address, n notification) []byte {
@@ -114,9 +115,18 @@ func (m *mailer) message(to *mail.Address, n notification) []byte {
 	header("Date", time.Now().UTC().Format(time.RFC1123Z))
 	header("Message-ID", "<"+messageIDPart.Replace(n.Kind)+"."+messageIDPart.Replace(n.DedupeID)+"@stripeq>")
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(n.Body, "\n", "\r\n"))
+	b.WriteString(crlf(n.Body))
 	b.WriteString("\r\n")
 	return []byte(b.String())
+}
+
+// crlf returns body with every line break as CR LF, as SMTP wants: CR LF,
+// a bare LF and a bare CR (which a merchant-set field may hold) each count
+// as one break, so no CR or LF reaches the email alone.
+func crlf(body string) string {
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	body = strings.ReplaceAll(body, "\r", "\n")
+	return strings.ReplaceAll(body, "\n", "\r\n")
 }
 
 // messageIDPart drops from a part of a Message-ID what would end or split

@@ -216,3 +216,31 @@ func TestMailHeadersHoldNoLineBreaks(t *testing.T) {
 		})
 	}
 }
+
+// TestMailBodyLineEndings: whatever line endings a body carries (a
+// merchant-set field may hold a bare CR), the email's body has only CR LF
+// pairs, one per line break, as SMTP wants.
+func TestMailBodyLineEndings(t *testing.T) {
+	m, err := parseMailer("smtp://127.0.0.1:2525", "stripeq <billing@localhost>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, body, want string }{
+		{"LF", "Hello\nThe invoice", "Hello\r\nThe invoice\r\n"},
+		{"CR LF", "Hello\r\nThe invoice", "Hello\r\nThe invoice\r\n"},
+		{"bare CR", "Hello\rThe invoice", "Hello\r\nThe invoice\r\n"},
+		{"bare CR then a header-like line", "Memo: x\r.\r\nBcc: evil@example.com", "Memo: x\r\n.\r\nBcc: evil@example.com\r\n"},
+		{"CR CR LF", "a\r\r\nb", "a\r\n\r\nb\r\n"},
+		{"LF CR", "a\n\rb", "a\r\n\r\nb\r\n"},
+		{"trailing CR", "a\r", "a\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := string(m.message(&mail.Address{Address: "jenny@example.com"}, notification{Kind: records.KindPaymentFailed, DedupeID: "in_1", Subject: "s", Body: tt.body}))
+			_, body, _ := strings.Cut(raw, "\r\n\r\n")
+			if body != tt.want {
+				t.Errorf("body %q, want %q", body, tt.want)
+			}
+		})
+	}
+}

@@ -2,15 +2,15 @@
 // stored and how: STRIPE_EVENTS, TASK_RETENTION and PAYLOAD_COMPRESSION.
 // The api reads all three to store deliveries, and the dashboard and
 // recover to store what a recovery finds exactly as the api would. The
-// worker reads TASK_RETENTION alone ([Retention]), to keep a completed
-// execution's attempt history as long as the task. They live apart from
-// pkg/stripetask, so that the contract holds no setting of the api's.
-// Internal to this module: no compatibility promise.
+// worker imports none of this package: it reads TASK_RETENTION alone, in
+// pkg/stripeq's ConfigFromEnv, to keep a completed execution's attempt
+// history as long as the task. They live apart from pkg/stripetask, so
+// that the contract holds no setting of the api's. Internal to this
+// module: no compatibility promise.
 package taskenv
 
 import (
 	"slices"
-	"time"
 
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
@@ -50,18 +50,12 @@ func Permits(list []string) func(eventType string) bool {
 	return func(t string) bool { return set[t] }
 }
 
-// Retention reads TASK_RETENTION, how long a completed task is kept
-// (default [stripetask.DefaultRetention]). A bad value is recorded on env.
-func Retention(env *envconfig.Reader) time.Duration {
-	return env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
-}
-
 // Storage reads into o the settings of how a task is stored, which
 // the api and a recovery (the dashboard) must share: TASK_RETENTION
-// ([Retention]) and PAYLOAD_COMPRESSION ("none", the default, or
+// (default [stripetask.DefaultRetention]) and PAYLOAD_COMPRESSION ("none", the default, or
 // [compress.Zstd]). A bad value is recorded on env.
 func Storage(env *envconfig.Reader, o *stripetask.Options) {
-	o.Retention = Retention(env)
+	o.Retention = env.Duration("TASK_RETENTION", stripetask.DefaultRetention)
 	o.Compression = env.String("PAYLOAD_COMPRESSION", "none")
 	switch o.Compression {
 	case "none":

@@ -109,7 +109,7 @@ func (a Alerter) Archived(ctx context.Context, log *slog.Logger, t *asynq.Task, 
 	if a.first(ctx, m.Type, err) {
 		text := fmt.Sprintf(":rotating_light: stripeq: event %s (%s) for customer %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this type come in one summary per %s.",
 			id, m.Type, orNone(m.Customer), err, link, a.interval)
-		a.post(ctx, log, map[string]any{"text": text})
+		a.post(ctx, log, alert.Message{Text: text})
 	}
 }
 
@@ -125,7 +125,7 @@ func (a Alerter) DeliveryArchived(ctx context.Context, log *slog.Logger, t *asyn
 	if a.first(ctx, "delivery to "+destination, err) {
 		text := fmt.Sprintf(":rotating_light: stripeq: the delivery of event %s (%s) to destination %s failed for good.\nError: %s\nConsole: %s\nFurther failures of this kind come in one summary per %s.",
 			delivery.WebhookID(id, t.Headers()), m.Type, destination, err, link, a.interval)
-		a.post(ctx, log, map[string]any{"text": text})
+		a.post(ctx, log, alert.Message{Text: text})
 	}
 }
 
@@ -203,7 +203,7 @@ func (a Alerter) summarize(ctx context.Context, log *slog.Logger) {
 		fmt.Fprintf(&b, "\n• %s: %d", kv.k, kv.n)
 	}
 	fmt.Fprintf(&b, "\nConsole: %s", s.Console)
-	a.post(ctx, log, map[string]any{"text": b.String(), "stripeq": s})
+	a.post(ctx, log, alert.Message{Text: b.String(), Stripeq: s})
 }
 
 type count struct {
@@ -233,7 +233,7 @@ func pairs(v any) map[string]int {
 }
 
 // post sends one message to ALERT_WEBHOOK_URL.
-func (a Alerter) post(ctx context.Context, log *slog.Logger, msg map[string]any) {
+func (a Alerter) post(ctx context.Context, log *slog.Logger, msg alert.Message) {
 	err := alert.Post(ctx, a.client, a.webhookURL, msg)
 	var refused *alert.StatusError
 	switch {
