@@ -275,27 +275,29 @@ func (s *Store) CompleteIn(ctx context.Context, p redis.Pipeliner, queue, id str
 }
 
 // DoneField is the field of asynq's task hash that holds, for an event
-// type with several handlers, the names of those that succeeded in an
-// attempt of the execution that failed or waited: a JSON array. A retry of
-// the execution (asynq's, or the Console's run-now of an archived one)
-// reads it and does not run them again; a re-run copy is a new task, with
-// none. The name is permanent once deployed.
+// type with several handlers, the part of each handler that succeeded in
+// an attempt of the execution that failed or waited: a JSON array of
+// outcome.Handler. A retry of the execution (asynq's, or the Console's
+// run-now of an archived one) reads it, does not run those handlers
+// again, and keeps their parts in its outcome; a re-run copy is a new
+// task, with none. The name is permanent once deployed.
 const DoneField = "stripeq_done"
 
-// SetDoneIn queues in p the write of the names of the handlers of task id
-// that succeeded (DoneField), for the next attempt; none deletes the field.
-func (s *Store) SetDoneIn(ctx context.Context, p redis.Pipeliner, queue, id string, names []string) {
-	if len(names) == 0 {
+// SetDoneIn queues in p the write of the parts of the handlers of task id
+// that succeeded (DoneField), for the next attempt; none deletes the
+// field.
+func (s *Store) SetDoneIn(ctx context.Context, p redis.Pipeliner, queue, id string, done []outcome.Handler) {
+	if len(done) == 0 {
 		p.HDel(ctx, keyspace.Task(queue, id), DoneField)
 		return
 	}
-	b, _ := json.Marshal(names)
+	b, _ := json.Marshal(done)
 	p.HSet(ctx, keyspace.Task(queue, id), DoneField, b)
 }
 
-// Done returns the names of the handlers of task id that succeeded in an
+// Done returns the parts of the handlers of task id that succeeded in an
 // earlier attempt (DoneField); none when the field is absent.
-func (s *Store) Done(ctx context.Context, queue, id string) ([]string, error) {
+func (s *Store) Done(ctx context.Context, queue, id string) ([]outcome.Handler, error) {
 	b, err := s.rdb.HGet(ctx, keyspace.Task(queue, id), DoneField).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -303,11 +305,11 @@ func (s *Store) Done(ctx context.Context, queue, id string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failures: handlers done of %s: %w", id, err)
 	}
-	var names []string
-	if err := json.Unmarshal(b, &names); err != nil {
+	var done []outcome.Handler
+	if err := json.Unmarshal(b, &done); err != nil {
 		return nil, fmt.Errorf("failures: handlers done of %s: %w", id, err)
 	}
-	return names, nil
+	return done, nil
 }
 
 // AttemptField is the field of asynq's task hash that holds the attempt

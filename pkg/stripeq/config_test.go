@@ -1,8 +1,11 @@
 package stripeq
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/stripe/stripe-go/v76"
 )
 
 // TestConfigExposure checks the worker's settings, as read from the
@@ -55,5 +58,46 @@ func TestConfigExposure(t *testing.T) {
 				t.Errorf("warnings %q, want one naming %s", warned, tt.wantWarn)
 			}
 		})
+	}
+}
+
+// TestConfigFromEnvLogging: ConfigFromEnv honours LOG_FORMAT and
+// LOG_LEVEL, as the worker command does, and reports a bad one with the
+// other settings.
+func TestConfigFromEnvLogging(t *testing.T) {
+	for _, tt := range []struct {
+		env     map[string]string
+		debug   bool
+		wantErr string
+	}{
+		{nil, false, ""},
+		{map[string]string{"LOG_LEVEL": "debug", "LOG_FORMAT": "json"}, true, ""},
+		{map[string]string{"LOG_FORMAT": "xml", "QUEUE_SHARDS": "0"}, false, "LOG_FORMAT"},
+		{map[string]string{"LOG_LEVEL": "chatty"}, false, "LOG_LEVEL"},
+	} {
+		c, err := ConfigFromEnv(func(k string) string { return tt.env[k] })
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: err %v, want one naming %s", tt.env, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || c.Logger == nil || c.Logger.Enabled(t.Context(), slog.LevelDebug) != tt.debug {
+			t.Errorf("%v: logger %v (debug %v), err %v", tt.env, c.Logger, tt.debug, err)
+		}
+	}
+}
+
+// TestNewWorkerSetsNothingProcessWide: a library leaves the process's
+// loggers alone; the worker's Stripe client logs through its own backend.
+func TestNewWorkerSetsNothingProcessWide(t *testing.T) {
+	before := stripe.DefaultLeveledLogger
+	w, err := NewWorker(Config{StripeSecretKey: "sk_test_abc", GlobalConcurrency: NoLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.rdb.Close()
+	if stripe.DefaultLeveledLogger != before {
+		t.Errorf("NewWorker set stripe.DefaultLeveledLogger")
 	}
 }

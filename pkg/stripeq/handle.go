@@ -308,7 +308,7 @@ func (r *route) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // (combine).
 func (r *route) several(ctx context.Context, t *asynq.Task, m stripetask.Metadata, raw []byte, exec *execution.Execution) error {
 	w := r.w
-	var before []string
+	var before []taskoutcome.Handler
 	if id, ok := asynq.GetTaskID(ctx); ok {
 		queue, _ := asynq.GetQueueName(ctx)
 		var err error
@@ -316,16 +316,16 @@ func (r *route) several(ctx context.Context, t *asynq.Task, m stripetask.Metadat
 			return err
 		}
 	}
-	done := slices.Clone(before)
 	parts := make([]taskoutcome.Handler, len(r.handlers))
 	var failed []handlerError
 	for i, h := range r.handlers {
 		part := &parts[i]
-		part.Name = h.name
-		if slices.Contains(before, h.name) {
+		if j := slices.IndexFunc(before, func(p taskoutcome.Handler) bool { return p.Name == h.name }); j >= 0 {
+			*part = before[j]
 			part.Status = taskoutcome.HandlerDoneBefore
 			continue
 		}
+		part.Name = h.name
 		n := &notes{}
 		start := time.Now()
 		err := rateLimited(callRecovered(ctx, h, w.meta(ctx, t, m, h.name, n), raw))
@@ -335,7 +335,6 @@ func (r *route) several(ctx context.Context, t *asynq.Task, m stripetask.Metadat
 		switch {
 		case err == nil:
 			part.Status = taskoutcome.HandlerDone
-			done = append(done, h.name)
 			continue
 		case isFailure(err):
 			part.Status = taskoutcome.HandlerFailed
@@ -346,18 +345,21 @@ func (r *route) several(ctx context.Context, t *asynq.Task, m stripetask.Metadat
 		part.Error = failures.Message(err.Error())
 		failed = append(failed, handlerError{h.name, err})
 	}
-	exec.SetHandlers(parts, before, done)
+	exec.SetHandlers(parts)
 	exec.Update(func(o *Outcome) {
 		var lines []string
 		for _, p := range parts {
 			o.Records = append(o.Records, p.Records...)
 			o.Notices = append(o.Notices, p.Notices...)
 			o.Unknown = append(o.Unknown, p.Unknown...)
-			line := p.Outcome().Line()
-			if p.Status == taskoutcome.HandlerDoneBefore {
-				line = "done in an earlier attempt"
+			line := p.Name + ": " + p.Outcome().Line()
+			switch p.Status {
+			case taskoutcome.HandlerDoneBefore:
+				line += " (an earlier attempt)"
+			case taskoutcome.HandlerFailed, taskoutcome.HandlerWaiting:
+				line = p.Name + ": " + p.Status
 			}
-			lines = append(lines, p.Name+": "+line)
+			lines = append(lines, line)
 		}
 		o.Summary = strings.Join(lines, "; ")
 		o.Handlers = parts

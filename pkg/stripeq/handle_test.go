@@ -3,6 +3,7 @@ package stripeq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -139,5 +140,90 @@ func TestNewWorkerFailsClosed(t *testing.T) {
 		t.Errorf("NewWorker with NoLimit: %v", err)
 	} else {
 		w.rdb.Close()
+	}
+}
+
+// TestObjectType: a handler's stripe-go type must be data.object's kind,
+// "checkout.session" and "payment_intent" included; a mismatch is
+// archived at once; a struct of your own is not checked.
+func TestObjectType(t *testing.T) {
+	type mine struct {
+		ID string `json:"id"`
+	}
+	tests := []struct {
+		name      string
+		eventType string
+		register  func(w *Worker, eventType string)
+		wantErr   bool
+	}{
+		{"an invoice into stripe.Invoice", "invoice.paid", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[stripe.Invoice]) error { return nil })
+		}, false},
+		{"an invoice into stripe.Customer", "invoice.paid", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[stripe.Customer]) error { return nil })
+		}, true},
+		{"a checkout session into stripe.CheckoutSession", "checkout.session.completed", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[stripe.CheckoutSession]) error { return nil })
+		}, false},
+		{"a payment intent into stripe.PaymentIntent", "payment_intent.succeeded", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[stripe.PaymentIntent]) error { return nil })
+		}, false},
+		{"a dispute into stripe.Charge", "charge.dispute.created", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[stripe.Charge]) error { return nil })
+		}, true},
+		{"an invoice into a struct of your own", "invoice.paid", func(w *Worker, typ string) {
+			Handle(w, typ, func(context.Context, *Event[mine]) error { return nil })
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newTestWorker(t)
+			tt.register(w, tt.eventType)
+			task, _, _ := stripetask.New(stripetest.Fixture(tt.eventType), stripetask.Options{})
+			err := w.ProcessTask(t.Context(), task)
+			if tt.wantErr != (err != nil) || (err != nil && (!errors.Is(err, ErrObjectType) || !errors.Is(err, ErrPermanent))) {
+				t.Errorf("err = %v, want a permanent ErrObjectType: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestCombine: what the errors of several handlers make of their task.
+func TestCombine(t *testing.T) {
+	perm := Permanent(errors.New("bad"))
+	wait := &RateLimitError{After: 3 * time.Second, Err: errors.New("429")}
+	tests := []struct {
+		name      string
+		errs      []error
+		permanent bool
+		failure   bool          // counts against the retries
+		after     time.Duration // of the RateLimitError; -1 for none
+	}{
+		{"one permanent", []error{perm}, true, true, -1},
+		{"permanent and transient", []error{perm, errors.New("db down")}, false, true, -1},
+		{"permanent and a wait", []error{perm, wait}, false, false, 3 * time.Second},
+		{"a wait and a transient", []error{wait, errors.New("db down")}, false, true, -1},
+		{"two waits: the longest", []error{wait, &RateLimitError{After: 9 * time.Second}}, false, false, 9 * time.Second},
+		{"a claim held elsewhere", []error{fmt.Errorf("email: %w", ErrInProgress), perm}, false, false, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var failed []handlerError
+			for i, err := range tt.errs {
+				failed = append(failed, handlerError{string(rune('a' + i)), err})
+			}
+			err := combine(failed)
+			var rl *RateLimitError
+			after := time.Duration(-1)
+			if errors.As(err, &rl) {
+				after = rl.After
+			}
+			if errors.Is(err, ErrPermanent) != tt.permanent || isFailure(err) != tt.failure || after != tt.after || !strings.Contains(err.Error(), "a: ") {
+				t.Errorf("combine = %v: permanent %v, failure %v, after %v", err, errors.Is(err, ErrPermanent), isFailure(err), after)
+			}
+		})
+	}
+	if combine(nil) != nil {
+		t.Error("combine(nil) != nil")
 	}
 }

@@ -144,3 +144,36 @@ func TestOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestOnceFor: a key of your own spans events. Stripe sends one
+// invoice.payment_failed per failed attempt at an invoice, each a new
+// event: keyed by the invoice, the dunning email goes once; keyed by the
+// event (Once), once per attempt. An empty key is permanent.
+func TestOnceFor(t *testing.T) {
+	db := redistest.New(t)
+	var perInvoice, perEvent atomic.Int32
+	for _, evt := range []string{"evt_attempt_1", "evt_attempt_2", "evt_attempt_3"} {
+		m := at(evt, 100)
+		if err := stripeq.OnceFor(t.Context(), db.Client, "in_1", "dunning_email", func(context.Context) error {
+			perInvoice.Add(1)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := stripeq.Once(t.Context(), db.Client, m, "dunning_email", func(context.Context) error {
+			perEvent.Add(1)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if perInvoice.Load() != 1 || perEvent.Load() != 3 {
+		t.Errorf("OnceFor ran %d times, Once %d; want 1 and 3", perInvoice.Load(), perEvent.Load())
+	}
+	if got := db.Client.Get(t.Context(), keyspace.Once("in_1", "dunning_email")).Val(); got != "done" {
+		t.Errorf("%s = %q, want done", keyspace.Once("in_1", "dunning_email"), got)
+	}
+	if err := stripeq.OnceFor(t.Context(), db.Client, "", "x", func(context.Context) error { return nil }); !errors.Is(err, stripeq.ErrPermanent) {
+		t.Errorf("OnceFor with no key: %v, want a permanent error", err)
+	}
+}

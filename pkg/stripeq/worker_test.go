@@ -13,6 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -84,5 +85,37 @@ func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
 			t.Fatalf("task after 20s: %+v, %v", info, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRateLimitWaitIsAnAttempt: a handler's RateLimitError is a wait, not
+// a failure, and the attempt history shows it: waiting, until when, and
+// why; the execution then succeeds on its first counted attempt.
+func TestRateLimitWaitIsAnAttempt(t *testing.T) {
+	db := redistest.New(t)
+	w, err := stripeq.NewWorker(stripeq.Config{RedisURL: db.URL, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	stripeq.Handle(w, "invoice.paid", func(context.Context, *stripeq.Event[stripe.Invoice]) error {
+		if calls.Add(1) == 1 {
+			return &stripeq.RateLimitError{After: time.Second, Err: errors.New("the CRM answered 429")}
+		}
+		return nil
+	})
+	run(t, w)
+	m := enqueue(t, db, stripetest.Fixture("invoice.paid"))
+	info := waitState(t, db, m.ID, asynq.TaskStateCompleted)
+	h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, m.ID)
+	if err != nil || len(h) != 2 || info.Retried != 0 {
+		t.Fatalf("history %+v, %v; retried %d", h, err, info.Retried)
+	}
+	wait := h[0]
+	if !wait.Waiting || !strings.Contains(wait.Error, "the CRM answered 429") || wait.Until.Sub(wait.At) != 2*time.Second || h[1].Waiting || h[1].Error != "" {
+		t.Errorf("history %+v, want a wait of 1 s (2 s with padding) for the CRM's 429, then the success", h)
+	}
+	if ttl := db.Client.PTTL(t.Context(), keyspace.FailAttempts(stripetask.DefaultQueue, m.ID)).Val(); ttl < 71*time.Hour || ttl > 72*time.Hour {
+		t.Errorf("the list of a first attempt after a wait expires in %v, want the task's retention", ttl)
 	}
 }

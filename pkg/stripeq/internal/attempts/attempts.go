@@ -95,7 +95,7 @@ func Middleware(c Config) asynq.MiddlewareFunc {
 			if o.Noted() {
 				a.Outcome = o.Line()
 			}
-			done, progressed := exec.Progress()
+			done, progressed, hadProgress := exec.Progress()
 			r := recorder{c: c, ctx: ctx, t: t, queue: queue, id: id, held: held}
 			// The store's writes must not be cut short by the handler's
 			// deadline or a shutdown.
@@ -111,7 +111,7 @@ func Middleware(c Config) asynq.MiddlewareFunc {
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
 				r.write("completed, but its outcome and attempt were not recorded", func(p redis.Pipeliner) {
 					c.Store.CompleteIn(sctx, p, queue, id, a, result, resolve, c.HistoryTTL)
-					if exec.HadProgress() {
+					if hadProgress {
 						c.Store.SetDoneIn(sctx, p, queue, id, nil)
 					}
 				})

@@ -42,15 +42,12 @@ func (n *Notes) Get() outcome.Outcome {
 }
 
 // Execution is the state of one attempt of a task: its outcome, and with
-// several handlers each one's part and the names of those that succeeded
-// in this execution so far.
+// several handlers each one's part.
 type Execution struct {
 	Notes
 
 	mu       sync.Mutex
 	handlers []outcome.Handler
-	done     []string // handlers that succeeded, this attempt or an earlier one
-	before   []string // of done, those an earlier attempt recorded
 }
 
 type key struct{}
@@ -70,13 +67,13 @@ func From(ctx context.Context) *Execution {
 	return &Execution{}
 }
 
-// SetHandlers records each handler's part of this attempt, in order, and
-// the names of the handlers that succeeded in this execution: before, as
-// an earlier attempt recorded them, and done, those and this attempt's.
-func (e *Execution) SetHandlers(parts []outcome.Handler, before, done []string) {
+// SetHandlers records each handler's part of this attempt, in order: the
+// parts of those that succeeded in an earlier attempt have the status
+// outcome.HandlerDoneBefore.
+func (e *Execution) SetHandlers(parts []outcome.Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.handlers, e.before, e.done = parts, before, done
+	e.handlers = parts
 }
 
 // Handlers returns each handler's part of this attempt; nil for an event
@@ -87,19 +84,25 @@ func (e *Execution) Handlers() []outcome.Handler {
 	return slices.Clone(e.handlers)
 }
 
-// Progress returns the names of the handlers that succeeded in this
-// execution, and whether this attempt added any to what an earlier one
-// recorded (so that it must be recorded again).
-func (e *Execution) Progress() (done []string, changed bool) {
+// Progress returns the parts of the handlers that succeeded in this
+// execution, this attempt or an earlier one, each with the status
+// outcome.HandlerDone, and whether this attempt added any to what an
+// earlier one recorded (so that it must be recorded again), and whether
+// an earlier one recorded any.
+func (e *Execution) Progress() (done []outcome.Handler, changed, before bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Clone(e.done), len(e.done) > len(e.before)
-}
-
-// HadProgress reports whether an earlier attempt recorded succeeded
-// handlers.
-func (e *Execution) HadProgress() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.before) > 0
+	for _, h := range e.handlers {
+		switch h.Status {
+		case outcome.HandlerDone:
+			changed = true
+		case outcome.HandlerDoneBefore:
+			before = true
+			h.Status = outcome.HandlerDone
+		default:
+			continue
+		}
+		done = append(done, h)
+	}
+	return done, changed, before
 }
