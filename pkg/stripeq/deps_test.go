@@ -26,6 +26,7 @@ func TestLinksOnlyWhatAWorkerNeeds(t *testing.T) {
 	for _, pkg := range []string{
 		"github.com/stripeq/stripeq/pkg/stripeq",
 		"github.com/stripeq/stripeq/pkg/stripeq/builtin",
+		"github.com/stripeq/stripeq/pkg/stripeq/stripeqtest",
 	} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()
 		if err != nil {

@@ -1,6 +1,7 @@
 package stripeq_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/stripeq"
+	"github.com/stripeq/stripeq/pkg/stripeq/stripeqtest"
 )
 
 // A handler's error decides what happens to the task: Permanent archives
@@ -26,4 +28,23 @@ func ExamplePermanent() {
 	// skip retry for the task: price_123: unknown plan
 	// true true true
 	// true 30s
+}
+
+// What the worker does with each kind of error, as the test kit tells it.
+func ExampleRateLimitError() {
+	for _, err := range []error{
+		nil,
+		errors.New("the CRM is down"),
+		&stripeq.RateLimitError{After: 30 * time.Second, Err: errors.New("the CRM answered 429")},
+		stripeq.Permanent(errors.New("unknown plan")),
+	} {
+		res, _ := stripeqtest.Handle(context.Background(), func(context.Context, *stripeq.Event[struct{}]) error { return err },
+			stripeqtest.Fixture("invoice.paid"))
+		fmt.Println(res.Next, res.After > 0, res.Err)
+	}
+	// Output:
+	// complete false <nil>
+	// retry true the CRM is down
+	// wait true rate limited; retry after 30s: the CRM answered 429
+	// archive false skip retry for the task: unknown plan
 }

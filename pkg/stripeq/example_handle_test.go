@@ -8,15 +8,16 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/stripeq"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/stripeq/stripeqtest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
 // A handler gets the event's metadata and data.object decoded into the
-// stripe-go type. Worker.ProcessTask runs one task as the worker would,
-// which is how a handler is tested; a program calls Run instead.
+// stripe-go type. The test kit, stripeqtest, runs an event through a
+// worker's handlers as the worker would, which is how a handler is tested;
+// a program calls Run instead.
 func ExampleHandle() {
-	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: stripeq.NoLimit, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
@@ -25,17 +26,12 @@ func ExampleHandle() {
 		fmt.Println(e.Object.Customer.ID, e.Object.AmountPaid, e.Object.Currency)
 		return nil
 	})
-
-	// The task the api stores for a signed delivery of this event.
-	task, _, err := stripetask.New(stripetest.Fixture("invoice.paid"), stripetask.Options{})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(w.ProcessTask(context.Background(), task))
+	res, err := stripeqtest.Run(context.Background(), w, stripeqtest.Fixture("invoice.paid"))
+	fmt.Println(res.Next, res.Err, err)
 	// Output:
 	// evt_stripeq_invoice_paid invoice.paid 2026-01-01 false
 	// cus_stripeq_demo 2000 usd
-	// <nil>
+	// complete <nil> <nil>
 }
 
 // A struct of your own decodes only the fields you read; ExpandableID
@@ -45,20 +41,15 @@ func ExampleExpandableID() {
 		ID       string               `json:"id"`
 		Customer stripeq.ExpandableID `json:"customer"`
 	}
-	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		panic(err)
-	}
-	stripeq.Handle(w, "invoice.paid", func(ctx context.Context, e *stripeq.Event[invoice]) error {
+	h := func(ctx context.Context, e *stripeq.Event[invoice]) error {
 		fmt.Println(e.Object.ID, e.Object.Customer)
 		return nil
-	})
-	expanded := stripetest.Edit(stripetest.Fixture("invoice.paid"), func(e map[string]any) {
+	}
+	expanded := stripetest.Edit(stripeqtest.Fixture("invoice.paid"), func(e map[string]any) {
 		stripetest.Object(e)["customer"] = map[string]any{"id": "cus_stripeq_demo", "object": "customer"}
 	})
-	for _, body := range [][]byte{stripetest.Fixture("invoice.paid"), expanded} {
-		task, _, _ := stripetask.New(body, stripetask.Options{})
-		if err := w.ProcessTask(context.Background(), task); err != nil {
+	for _, body := range [][]byte{stripeqtest.Fixture("invoice.paid"), expanded} {
+		if _, err := stripeqtest.Handle(context.Background(), h, body); err != nil {
 			panic(err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // parent, where stripe-go v76's Invoice does not look: InvoiceSubscription
 // reads it wherever the event's API version puts it.
 func ExampleInvoiceSubscription() {
-	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: stripeq.NoLimit, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
@@ -48,7 +48,7 @@ func subscriptionID(in *stripe.Invoice) string {
 // another: its task is archived at once, with the reason, to re-run from
 // the Console once the handler reads that version.
 func ExampleAPIVersions() {
-	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: stripeq.NoLimit, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,7 @@ import (
 // reaches unless a test uses it, with no global concurrency limit.
 func newTestWorker(t testing.TB) *Worker {
 	t.Helper()
-	w, err := NewWorker(Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	w, err := NewWorker(Config{GlobalConcurrency: NoLimit, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,7 +166,7 @@ func TestPaymentInvoiceAsksStripe(t *testing.T) {
 	api := stripetest.NewAPI(t)
 	api.AddObject("", []byte(`{"id":"pi_stripeq_demo","object":"payment_intent","invoice":"in_stripeq_demo"}`),
 		[]byte(`{"id":"ch_lone","object":"charge","invoice":null,"payment_intent":null}`))
-	w, err := NewWorker(Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler), StripeSecretKey: "sk_test_stripeq", StripeAPIBase: api.URL})
+	w, err := NewWorker(Config{GlobalConcurrency: NoLimit, Logger: slog.New(slog.DiscardHandler), StripeSecretKey: "sk_test_stripeq", StripeAPIBase: api.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestPaymentInvoiceAsksStripe(t *testing.T) {
 func TestStripesCopyDecidesTheVersion(t *testing.T) {
 	api := stripetest.NewAPI(t)
 	api.Add("", atDahlia("invoice.paid"))
-	w, err := NewWorker(Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler), StripeSecretKey: "sk_test_stripeq", StripeAPIBase: api.URL})
+	w, err := NewWorker(Config{GlobalConcurrency: NoLimit, Logger: slog.New(slog.DiscardHandler), StripeSecretKey: "sk_test_stripeq", StripeAPIBase: api.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,37 +49,43 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 // events.Handled, which the api permits by default (STRIPE_EVENTS).
 func Types() []string { return events.Handled() }
 
-// Register registers the built-in handler of every type of [Types] on w.
-// Like stripeq.Handle, it panics when one of these types already has a
-// handler: register your own for a built-in type only in a program that
-// leaves the built-ins out, or handle another type.
+// Name is the name of every built-in handler (stripeq.Name), as the
+// Console shows its part of an execution.
+const Name = "builtin"
+
+// Register registers the built-in handler of every type of [Types] on w,
+// each named [Name]. A handler of your own for one of these types runs
+// beside it, in the order registered: register yours after Register to
+// run it after the built-in one (see stripeq.Handle for what a retry runs
+// again). Like stripeq.Handle, it panics when called twice on w.
 func Register(w *stripeq.Worker, o Options) {
 	h := &handlers{rdb: w.Redis(), stripe: w.Stripe(), notifier: notifier{rdb: w.Redis()}}
+	named := stripeq.Name(Name)
 	if o.Mailer != nil {
 		h.notifier.mail = o.Mailer.m
 	}
 	for _, t := range []string{events.CustomerCreated, events.CustomerUpdated, events.CustomerDeleted} {
-		stripeq.Handle(w, t, h.handleCustomer)
+		stripeq.Handle(w, t, h.handleCustomer, named)
 	}
 	for _, t := range []string{
 		events.SubscriptionCreated, events.SubscriptionUpdated, events.SubscriptionDeleted,
 		events.SubscriptionPaused, events.SubscriptionResumed, events.SubscriptionTrialWillEnd,
 	} {
-		stripeq.Handle(w, t, h.handleSubscription)
+		stripeq.Handle(w, t, h.handleSubscription, named)
 	}
 	for _, t := range []string{events.InvoicePaymentFailed, events.InvoicePaid, events.InvoiceFinalized, events.InvoiceUpcoming} {
-		stripeq.Handle(w, t, h.handleInvoice)
+		stripeq.Handle(w, t, h.handleInvoice, named)
 	}
-	stripeq.Handle(w, events.ChargeFailed, h.handleChargeFailed)
-	stripeq.Handle(w, events.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed)
-	stripeq.Handle(w, events.PaymentIntentSucceeded, h.handlePaymentIntentSucceeded)
+	stripeq.Handle(w, events.ChargeFailed, h.handleChargeFailed, named)
+	stripeq.Handle(w, events.PaymentIntentPaymentFailed, h.handlePaymentIntentFailed, named)
+	stripeq.Handle(w, events.PaymentIntentSucceeded, h.handlePaymentIntentSucceeded, named)
 	for _, t := range []string{
 		events.DisputeCreated, events.DisputeUpdated, events.DisputeClosed,
 		events.DisputeFundsWithdrawn, events.DisputeFundsReinstated,
 	} {
-		stripeq.Handle(w, t, h.handleDispute)
+		stripeq.Handle(w, t, h.handleDispute, named)
 	}
-	stripeq.Handle(w, events.CheckoutSessionCompleted, h.handleCheckoutCompleted)
+	stripeq.Handle(w, events.CheckoutSessionCompleted, h.handleCheckoutCompleted, named)
 	handled := w.Handled()
 	for _, t := range Types() {
 		if !slices.Contains(handled, t) {

@@ -143,7 +143,7 @@ func decodeFor[O any](t *testing.T, typ string, body []byte) O {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	w, err := stripeq.NewWorker(stripeq.Config{GlobalConcurrency: stripeq.NoLimit, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

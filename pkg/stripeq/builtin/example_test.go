@@ -6,16 +6,18 @@ import (
 	"log/slog"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/stripe/stripe-go/v76"
 
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin"
-	"github.com/stripeq/stripeq/pkg/stripetask"
-	"github.com/stripeq/stripeq/pkg/stripetest"
+	"github.com/stripeq/stripeq/pkg/stripeq/stripeqtest"
 )
 
-// A program includes the built-in handlers beside its own, for another
-// event type; the built-ins keep their records (pkg/records).
+// A program keeps the built-in handlers and adds its own for the same
+// type: the built-in one marks the customer delinquent, then the program's
+// sends one dunning email per invoice (OnceFor), however many of the
+// invoice's attempts fail.
 func ExampleRegister() {
 	mr, err := miniredis.Run() // a Redis for the example; yours in a program
 	if err != nil {
@@ -23,23 +25,33 @@ func ExampleRegister() {
 	}
 	defer mr.Close()
 	w, err := stripeq.NewWorker(stripeq.Config{
-		RedisURL: "redis://" + mr.Addr(), GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler),
+		RedisURL: "redis://" + mr.Addr(), GlobalConcurrency: stripeq.NoLimit, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		panic(err)
 	}
 	builtin.Register(w, builtin.Options{})
-	stripeq.Handle(w, "customer.subscription.pending_update_applied", func(ctx context.Context, e *stripeq.Event[struct{}]) error {
-		return nil
-	})
+	stripeq.Handle(w, "invoice.payment_failed", func(ctx context.Context, e *stripeq.Event[stripe.Invoice]) error {
+		return stripeq.OnceFor(ctx, w.Redis(), e.Object.ID, "dunning_email", func(ctx context.Context) error {
+			e.SetOutcome("dunning email for " + e.Object.ID)
+			return w.Redis().RPush(ctx, "myapp:dunning", e.Object.ID).Err()
+		})
+	}, stripeq.Name("dunning"))
 	fmt.Println(len(w.Handled()), "types handled")
 
-	task, _, _ := stripetask.New(stripetest.Fixture("customer.created"), stripetask.Options{})
-	if err := w.ProcessTask(context.Background(), task); err != nil {
+	res, err := stripeqtest.Run(context.Background(), w, stripeqtest.Fixture("invoice.payment_failed"))
+	if err != nil {
 		panic(err)
 	}
-	fmt.Println(w.Redis().HGet(context.Background(), records.CustomerKey("cus_stripeq_demo"), "email").Val())
+	fmt.Println(res.Next)
+	for _, h := range res.Outcome.Handlers {
+		fmt.Println(h.Name+":", h.Outcome().Line())
+	}
+	fmt.Println(w.Redis().HGet(context.Background(), records.CustomerKey("cus_stripeq_demo"), "delinquent").Val())
 	// Output:
-	// 23 types handled
-	// jenny.rosen@example.com
+	// 22 types handled
+	// complete
+	// builtin: payment_failed queued: no SMTP_URL: in the notifications stream only; 2 records updated
+	// dunning: dunning email for in_stripeq_demo
+	// true
 }
