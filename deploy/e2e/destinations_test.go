@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -258,6 +259,11 @@ func TestDestinations(t *testing.T) {
 	if code != 200 || d.State != "completed" || len(d.Attempts) != 2 || d.Attempts[0].Status != 503 ||
 		d.Attempts[1].Status != 200 || len(d.Attempts[0].Response) != 1024 || !strings.HasPrefix(d.Attempts[0].Response, "<h1>busy") {
 		t.Errorf("delivery detail %d: %s", code, b)
+	}
+	// The 503's Retry-After was a wait the destination asked for, not a
+	// failure: it used up none of the delivery's retries.
+	if info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("dest-default", flaky); err != nil || info.Retried != 0 {
+		t.Errorf("the delivery that waited for a 503's Retry-After: %+v, %v; want 0 retries used", info, err)
 	}
 	if code, page := get(t, s.dashURL+"/deliveries/"+flaky, s.dashUser, s.dashPass); code != 200 ||
 		!bytes.Contains(page, []byte("&lt;h1&gt;busy &amp; down")) || bytes.Contains(page, []byte("<h1>busy")) {

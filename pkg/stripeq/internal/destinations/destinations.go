@@ -70,12 +70,16 @@ const (
 const maxRetryAfter = 24 * time.Hour
 
 // retryAfterError is a destination's 429 or 503 with a Retry-After: the
-// delivery is retried after that long. Unlike a [RateLimitError] it uses
-// up a retry, so a destination that always answers 429 is archived in the
+// delivery is retried after that long. Like a handler's RateLimitError it
+// is a wait the receiver asked for, not a failure, and uses up no retry,
+// until the event is older than stripetask.DefaultRetention (72 h,
+// Stripe's own days of redelivery): from then on each counts, so that a
+// destination that always answers 503 has its deliveries archived in the
 // end.
 type retryAfterError struct {
-	after time.Duration
-	err   error
+	after  time.Duration
+	counts bool // uses up a retry: the event is older than the retention
+	err    error
 }
 
 func (e *retryAfterError) Error() string {
@@ -232,7 +236,7 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	resp.Body.Close()
 	a.LatencyMS = time.Since(at).Milliseconds()
 	a.Status, a.Response = resp.StatusCode, string(excerpt)
-	outcome := d.outcome(resp)
+	outcome := d.outcome(resp, eventCreated(t))
 	if outcome != nil {
 		a.Error = outcome.Error()
 	}
@@ -258,7 +262,10 @@ func (d *destination) observe(a delivery.Attempt, err error) {
 
 // outcome is what a response means: nil for a 2xx, else the error the
 // retry policy reads.
-func (d *destination) outcome(resp *http.Response) error {
+//
+// A 429 or 503 with Retry-After waits without using up a retry while the
+// event, created at created, is younger than the retention.
+func (d *destination) outcome(resp *http.Response, created time.Time) error {
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
@@ -268,7 +275,7 @@ func (d *destination) outcome(resp *http.Response) error {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		err := fmt.Errorf("destination %s answered %d", d.Name, code)
 		if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return &retryAfterError{after: after, err: err}
+			return &retryAfterError{after: after, counts: time.Since(created) > stripetask.DefaultRetention, err: err}
 		}
 		return err
 	case code >= 300 && code < 400:
@@ -539,8 +546,26 @@ func (r *Runner) Start() (stop func(), err error) {
 }
 
 // isFailure tells asynq which errors of a delivery count against its
-// retries: all but a wait for the customer's earlier delivery.
-func isFailure(err error) bool { return !errors.Is(err, errWaitTurn) }
+// retries: all but a wait for the customer's earlier delivery, and a
+// destination's Retry-After while the event is younger than the
+// retention.
+func isFailure(err error) bool {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.counts
+	}
+	return !errors.Is(err, errWaitTurn)
+}
+
+// eventCreated is when the event of delivery t was created (its
+// HeaderCreated); now when it does not say.
+func eventCreated(t *asynq.Task) time.Time {
+	s, err := strconv.ParseInt(t.Headers()[stripetask.HeaderCreated], 10, 64)
+	if err != nil || s <= 0 {
+		return time.Now()
+	}
+	return time.Unix(s, 0)
+}
 
 // startLabelled starts srv from a goroutine of its own labelled
 // stripeq_destination=name, which the server's goroutines inherit: a CPU
@@ -573,6 +598,10 @@ func errorHandler(log *slog.Logger, alerter alerts.Alerter, d *destination) asyn
 		case errors.Is(err, errWaitTurn):
 			count("waiting")
 			l.DebugContext(ctx, "delivery waits for the customer's earlier one; retried without counting")
+			return
+		case !isFailure(err):
+			count("waiting")
+			l.InfoContext(ctx, "the destination asked the delivery to wait (Retry-After); retried without counting", logging.Err(err))
 			return
 		case retried >= maxRetry || errors.Is(err, asynq.SkipRetry):
 			count("archived")

@@ -88,10 +88,14 @@ func TestDeliveryOutcomes(t *testing.T) {
 		{"410", func(w http.ResponseWriter) { w.WriteHeader(410) }, func(err error) bool {
 			return errors.Is(err, asynq.SkipRetry) && errors.Is(err, ErrGone)
 		}, 0},
-		{"503 with Retry-After", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "7"); w.WriteHeader(503) },
+		{"503 with Retry-After: a wait", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "7"); w.WriteHeader(503) },
+			func(err error) bool { return err != nil && !isFailure(err) }, 8 * time.Second},
+		{"429 with Retry-After: a wait", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "120"); w.WriteHeader(429) },
+			func(err error) bool { return err != nil && !isFailure(err) }, 121 * time.Second},
+		{"503 with Retry-After of an event 4 days old: a failure", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "7"); w.WriteHeader(503) },
 			func(err error) bool { return err != nil && isFailure(err) }, 8 * time.Second},
-		{"429 with Retry-After", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "120"); w.WriteHeader(429) },
-			func(err error) bool { return err != nil }, 121 * time.Second},
+		{"503 without Retry-After: a failure", func(w http.ResponseWriter) { w.WriteHeader(503) },
+			func(err error) bool { return err != nil && isFailure(err) }, 0},
 		{"500", func(w http.ResponseWriter) { w.WriteHeader(500) }, func(err error) bool { return err != nil && !errors.Is(err, asynq.SkipRetry) }, 0},
 		{"a redirect", func(w http.ResponseWriter) { w.Header().Set("Location", "http://169.254.169.254/"); w.WriteHeader(307) },
 			func(err error) bool { return err != nil && strings.Contains(err.Error(), "not followed") }, 0},
@@ -104,7 +108,11 @@ func TestDeliveryOutcomes(t *testing.T) {
 			}))
 			defer srv.Close()
 			d := newDestination(Config{Name: "t", URL: srv.URL, Secret: testDestSecret}, false, nil, slog.New(slog.DiscardHandler))
-			body := stripetest.Event("customer.created", "evt_outcome", time.Now())
+			created := time.Now()
+			if strings.Contains(tt.name, "4 days old") {
+				created = created.Add(-96 * time.Hour)
+			}
+			body := stripetest.Event("customer.created", "evt_outcome", created)
 			task, _, _ := stripetask.New(body, stripetask.Options{})
 			err := d.ProcessTask(context.Background(), delivery.New(task, "evt_outcome", "t", 0))
 			if !tt.check(err) {
