@@ -18,15 +18,14 @@ import (
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
-	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
-// readmeProgram returns the Go program of the README's "Your own handlers"
-// section: its first ```go block.
-func readmeProgram(t *testing.T) string {
+// readmeBlock returns the first block of lang (go, sh) of the README's
+// "Your own handlers" section.
+func readmeBlock(t *testing.T, lang string) string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "..", "README.md"))
 	if err != nil {
@@ -41,7 +40,7 @@ func readmeProgram(t *testing.T) string {
 		switch {
 		case strings.HasPrefix(line, "## "):
 			in = line == "## Your own handlers"
-		case in && !block && line == "```go" && prog == nil:
+		case in && !block && line == "```"+lang && prog == nil:
 			block = true
 		case block && line == "```":
 			return strings.Join(prog, "\n") + "\n"
@@ -49,92 +48,65 @@ func readmeProgram(t *testing.T) string {
 			prog = append(prog, line)
 		}
 	}
-	t.Fatal(`README has no go block under "## Your own handlers"`)
+	t.Fatalf(`README has no %s block under "## Your own handlers"`, lang)
 	return ""
 }
 
-// buildOutside builds program as the main package of a new module in a
-// temporary directory outside this one, whose go.mod requires this module
-// through a replace directive, as a team adopting stripeq would. It
-// builds offline (GOPROXY=off): everything it needs is this module's
-// requirements, in the module cache, checked against this module's go.sum.
+// buildOutside builds program as the main package of a new module,
+// myworker, in a temporary directory outside this one, beside a clone of
+// this module (a link to it, named stripeq), with the README's own
+// offline lines (its sh block): as a team adopting stripeq would, on a
+// machine that cannot reach the module proxy or the checksum database.
+// Everything it needs is this module's requirements, in the module cache
+// this module's build filled, checked against this module's go.sum.
 func buildOutside(t *testing.T, program string) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ours, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
+	parent := t.TempDir()
+	if err := os.Symlink(root, filepath.Join(parent, "stripeq")); err != nil {
 		t.Fatal(err)
 	}
-	goMod := "module example.com/myworker\n\ngo 1.26.4\n\nrequire github.com/stripeq/stripeq v0.0.0\n\nrequire (\n" +
-		requirements(string(ours)) + ")\n\nreplace github.com/stripeq/stripeq => " + root + "\n"
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
+	dir := filepath.Join(parent, "myworker")
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"go.mod": []byte(goMod), "go.sum": sum, "main.go": []byte(program)} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(program), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "GOFLAGS=", "GOWORK=off")
+	for _, step := range append([]string{"go mod init example.com/myworker"}, strings.Split(strings.TrimSpace(readmeBlock(t, "sh")), "\n")...) {
+		cmd := exec.Command("sh", "-c", step)
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s, in %s: %v\n%s", step, dir, err, out)
 		}
 	}
-	bin := filepath.Join(dir, "myworker")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build of the README's program in %s: %v\n%s", dir, err, out)
-	}
-	return bin
+	return filepath.Join(dir, "myworker")
 }
 
-// requirements returns the require lines of goMod (this module's go.mod),
-// one "path version" a line. The outside module lists them all, as `go mod
-// tidy` would once it imports stripeq: with every module it builds from
-// listed, the go command reads no go.mod beyond them (lazy loading), so the
-// build needs nothing but what this module's own build put in the module
-// cache. Without them it would resolve the whole graph, including go.mod
-// files of old versions (golang.org/x/sys@v0.6.0, required by go-isatty)
-// that a cache filled by this module's build does not hold.
-func requirements(goMod string) string {
-	var b strings.Builder
-	block := false
-	for line := range strings.Lines(goMod) {
-		line, _, _ = strings.Cut(line, "//")
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "require (":
-			block = true
-		case block && line == ")":
-			block = false
-		case block && line != "":
-			b.WriteString("\t" + line + "\n")
-		case strings.HasPrefix(line, "require ") && !strings.HasSuffix(line, "("):
-			b.WriteString("\t" + strings.TrimPrefix(line, "require ") + "\n")
-		}
-	}
-	return b.String()
-}
-
-// TestOwnHandlersOutsideTheModule builds the README's program (one handler
-// of its own, for invoice.payment_succeeded, plus the built-ins) as a
-// module outside this one, runs it with the real api against real Redis,
-// and posts signed events, each twice, plus a Console-style re-run: its
-// handler's side effect happens once per event, the Console's Result shows
-// its outcome, and the built-in records are still written.
+// TestOwnHandlersOutsideTheModule builds the README's program (the
+// built-ins, and beside the built-in handler of invoice.payment_failed one
+// of its own that sends a dunning email once per invoice) as a module
+// outside this one, with the README's offline lines, runs it with the real
+// api and the default STRIPE_EVENTS against real Redis, and posts signed
+// events, each twice, three failed attempts at one invoice and one at
+// another, plus a Console-style re-run: the dunning email goes once per
+// invoice, each execution's result shows both handlers' parts, and the
+// built-in records and notices are still written.
 func TestOwnHandlersOutsideTheModule(t *testing.T) {
-	bin := buildOutside(t, readmeProgram(t))
+	bin := buildOutside(t, readmeBlock(t, "go"))
 	db := redistest.New(t)
 	apiAddr, metricsAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
 		"REDIS_URL":             db.URL,
 		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
-		"STRIPE_EVENTS":         strings.Join(append(events.Handled(), "invoice.payment_succeeded"), ","),
 		"API_ADDR":              apiAddr,
 		"METRICS_ADDR":          metricsAddr,
 		"RETRY_BASE_DELAY":      "1s",
+		"LOG_FORMAT":            "json",
 	}
 	// The api reads METRICS_ADDR too: give it its own.
 	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "METRICS_ADDR", proctest.FreeAddr(t)))
@@ -144,15 +116,19 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var bodies [][]byte
-	var grants []string
-	for i := range 3 {
-		id := fmt.Sprintf("evt_own_paid_%d", i)
-		grants = append(grants, id)
-		bodies = append(bodies, stripetest.Edit(stripetest.Event("invoice.paid", id, t0.Add(time.Duration(i)*time.Second)), func(e map[string]any) {
-			e["type"] = "invoice.payment_succeeded"
+	var failed []string // the invoice.payment_failed events
+	for i, attempt := range []struct {
+		invoice string
+		count   int
+	}{{"in_stripeq_demo", 1}, {"in_stripeq_demo", 2}, {"in_stripeq_demo", 3}, {"in_own_other", 1}} {
+		id := fmt.Sprintf("evt_own_failed_%d", i)
+		failed = append(failed, id)
+		bodies = append(bodies, stripetest.Edit(stripetest.Event("invoice.payment_failed", id, t0.Add(time.Duration(i)*time.Second)), func(e map[string]any) {
+			stripetest.Object(e)["id"] = attempt.invoice
+			stripetest.Object(e)["attempt_count"] = attempt.count
 		}))
 	}
-	for _, typ := range []string{"customer.created", "customer.subscription.created", "invoice.paid"} {
+	for _, typ := range []string{"customer.created", "customer.subscription.created"} {
 		bodies = append(bodies, stripetest.Fixture(typ))
 	}
 	base := "http://" + apiAddr
@@ -172,12 +148,12 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 
 	// An operator re-runs the first from the Console: a copy with its own
 	// task ID and the same event.
-	orig, err := insp.GetTaskInfo(stripetask.DefaultQueue, grants[0])
+	orig, err := insp.GetTaskInfo(stripetask.DefaultQueue, failed[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	rerun := asynq.NewTaskWithHeaders(orig.Type, orig.Payload, maps.Clone(orig.Headers),
-		asynq.TaskID(grants[0]+":rerun:1"), asynq.Queue(stripetask.DefaultQueue), asynq.Retention(time.Hour))
+		asynq.TaskID(failed[0]+":rerun:1"), asynq.Queue(stripetask.DefaultQueue), asynq.Retention(time.Hour))
 	if _, err := asynq.NewClientFromRedisClient(db.Client).Enqueue(rerun); err != nil {
 		t.Fatal(err)
 	}
@@ -186,32 +162,51 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 		return err == nil && info.Completed == len(bodies)+1
 	})
 
-	// The handler's side effect: once per event, re-run and duplicates
-	// included.
-	got := db.Client.LRange(ctx, "myapp:grants", 0, -1).Val()
+	// The program's side effect: once per invoice, attempts, duplicates
+	// and the re-run included.
+	got := db.Client.LRange(ctx, "myapp:dunning", 0, -1).Val()
 	slices.Sort(got)
-	if !slices.Equal(got, grants) {
-		t.Errorf("grants %v, want each event once: %v", got, grants)
+	if want := []string{"in_own_other", "in_stripeq_demo"}; !slices.Equal(got, want) {
+		t.Errorf("dunning emails %v, want one per invoice: %v", got, want)
 	}
-	for _, id := range grants {
+	// Each execution's result shows both handlers, the built-in first,
+	// done; done in an earlier attempt when the execution waited for
+	// another's claim of the same invoice's email (OnceFor), which the
+	// worker retries without running the built-in handler again.
+	emails := map[string]int{}
+	for _, id := range append(failed, failed[0]+":rerun:1") {
 		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, id)
 		if err != nil {
 			t.Errorf("task %s: %v", id, err)
 			continue
 		}
-		if o, _ := outcome.Parse(info.Result); o.Summary != "granted to cus_stripeq_demo" || info.Retried != 0 {
-			t.Errorf("task %s: result %s, retried %d; want the outcome as its result, no retry", id, info.Result, info.Retried)
+		o, _ := outcome.Parse(info.Result)
+		done := func(h outcome.Handler) bool {
+			return h.Status == outcome.HandlerDone || h.Status == outcome.HandlerDoneBefore
+		}
+		if len(o.Handlers) != 2 || o.Handlers[0].Name != "builtin" || o.Handlers[1].Name != "dunning" ||
+			!done(o.Handlers[0]) || o.Handlers[1].Status != outcome.HandlerDone || info.Retried != 0 {
+			t.Errorf("task %s: result %s, retried %d; want both handlers done", id, info.Result, info.Retried)
+			continue
+		}
+		if s, ok := strings.CutPrefix(o.Handlers[1].Summary, "dunning email for "); ok {
+			emails[s]++
 		}
 	}
-	// The built-ins still keep their records.
-	if c := db.Client.HGetAll(ctx, records.CustomerKey("cus_stripeq_demo")).Val(); c["email"] != "jenny.rosen@example.com" || c["delinquent"] != "false" || c["subscription_status"] != "active" {
+	if emails["in_stripeq_demo"] != 1 || emails["in_own_other"] != 1 {
+		t.Errorf("the dunning handlers noted emails %v, want one per invoice", emails)
+	}
+	// The built-ins still keep their records and send their notices, one
+	// per invoice attempt.
+	if c := db.Client.HGetAll(ctx, records.CustomerKey("cus_stripeq_demo")).Val(); c["email"] != "jenny.rosen@example.com" || c["delinquent"] != "true" || c["subscription_status"] != "active" {
 		t.Errorf("customer record = %v", c)
 	}
-	if s := db.Client.HGet(ctx, records.SubscriptionKey("sub_stripeq_demo"), "status").Val(); s != "active" {
-		t.Errorf("subscription status = %q, want active", s)
+	if n := db.Client.XLen(ctx, records.NotificationsStream).Val(); n != 4 {
+		t.Errorf("%d notifications, want the 4 payment_failed of the invoice attempts", n)
 	}
-	if n := db.Client.XLen(ctx, records.NotificationsStream).Val(); n != 1 {
-		t.Errorf("%d notifications, want the receipt of invoice.paid", n)
+	// LOG_FORMAT is honoured: the program's log lines are JSON.
+	if out := own.Output(); !strings.Contains(out, `"msg":"worker running"`) {
+		t.Errorf("the program's log is not JSON (LOG_FORMAT=json):\n%s", out)
 	}
 
 	if took, clean := own.Stop(40 * time.Second); !clean {
