@@ -39,7 +39,7 @@ func startRun(t *testing.T) *running {
 	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr, "LOG_FORMAT": "json"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -13,11 +13,30 @@ import (
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/usage"
 )
 
+// usageText is what -h and --help print.
+const usageText = `
+Usage: api
+
+api is the receiver of Stripe's webhooks: it verifies each delivery to
+POST /webhooks/stripe (API_ADDR, default :8080) and stores it in Redis as one
+task, answering Stripe at once; the worker does the work. It serves until
+SIGINT or SIGTERM, then lets in-flight requests finish.
+
+It takes no arguments. Every setting is an environment variable, read at start
+(STRIPE_WEBHOOK_SECRET is required; REDIS_URL, API_ADDR, STRIPE_EVENTS, …):
+deploy/README.md, "Configuration". What it does: api/README.md.
+`
+
 // run starts the receiver and serves until ctx ends, then lets in-flight
-// requests finish.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// requests finish. With -h or --help in args it prints its usage and
+// returns usage.ErrHelp, starting nothing; any other argument is an error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if err := usage.Check("api", args, usageText, stdout); err != nil {
+		return err
+	}
 	log, err := logging.New(stdout, getenv)
 	if err != nil {
 		return err

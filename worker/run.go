@@ -8,11 +8,31 @@ import (
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin"
+	"github.com/stripeq/stripeq/pkg/usage"
 )
+
+// usageText is what -h and --help print.
+const usageText = `
+Usage: worker
+
+worker processes the Stripe events the api stored in Redis with the built-in
+handlers of pkg/stripeq/builtin: records, notifications, retries, alerts, and
+forwarding to destinations. It runs until SIGINT or SIGTERM, then lets running
+handlers finish for WORKER_SHUTDOWN_TIMEOUT.
+
+It takes no arguments. Every setting is an environment variable, read at start
+(REDIS_URL, WORKER_CONCURRENCY, STRIPE_SECRET_KEY, SMTP_URL, DESTINATION_URL, …):
+deploy/README.md, "Configuration". What it does: worker/README.md.
+`
 
 // run reads the configuration, builds the worker with the built-in
 // handlers, and processes tasks until ctx ends (see stripeq.Worker.Run).
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// With -h or --help in args it prints its usage and returns
+// usage.ErrHelp, starting nothing; any other argument is an error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if err := usage.Check("worker", args, usageText, stdout); err != nil {
+		return err
+	}
 	log, err := logging.New(stdout, getenv)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 // settings are checked together, each bad one named, before anything runs.
 func TestRunReportsEverySettingAtOnce(t *testing.T) {
 	env := map[string]string{"STRIPE_SECRET_KEY": "pk_live_abc", "SMTP_URL": "mail.example.com:25", "QUEUE_SHARDS": "0"}
-	err := run(t.Context(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	err := run(t.Context(), nil, func(k string) string { return env[k] }, &bytes.Buffer{})
 	for _, name := range []string{"STRIPE_SECRET_KEY", "SMTP_URL", "QUEUE_SHARDS"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("err = %v, want it to name %s", err, name)
@@ -31,7 +31,7 @@ func TestRunStartsAndStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, func(k string) string { return env[k] }, &out); err != nil {
+	if err := run(ctx, nil, func(k string) string { return env[k] }, &out); err != nil {
 		t.Fatal(err)
 	}
 	types := strconv.Itoa(len(events.Handled()))
