@@ -174,6 +174,15 @@ func (r Record) TaskInfo() *asynq.TaskInfo {
 	}
 }
 
+// Permanent reports whether the execution info failed for good at once,
+// with retries left: archived on a permanent error (stripeq.Permanent, a
+// payload that does not parse, a Stripe 4xx), never retried. The
+// Console's pages tag such an execution "permanent"; its JSON API says
+// so in the field "permanent". A kept failure's is r.TaskInfo()'s.
+func Permanent(info *asynq.TaskInfo) bool {
+	return info.State == asynq.TaskStateArchived && info.LastErr != "" && info.Retried < info.MaxRetry
+}
+
 // Store reads and writes kept failures. It is safe for concurrent use.
 type Store struct {
 	rdb       redis.UniversalClient

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
@@ -129,5 +131,24 @@ func TestResolveForgetsBothPlaces(t *testing.T) {
 	}
 	if db.Client.HGet(t.Context(), task, "msg").Val() != "x" {
 		t.Errorf("Resolve touched asynq's own fields")
+	}
+}
+
+// TestPermanent: archived with retries left is a permanent failure; after
+// the last retry, or in any other state, it is not.
+func TestPermanent(t *testing.T) {
+	for _, tt := range []struct {
+		info asynq.TaskInfo
+		want bool
+	}{
+		{asynq.TaskInfo{State: asynq.TaskStateArchived, LastErr: "skip retry for the task: bad", Retried: 0, MaxRetry: 7}, true},
+		{asynq.TaskInfo{State: asynq.TaskStateArchived, LastErr: "db down", Retried: 7, MaxRetry: 7}, false},
+		{asynq.TaskInfo{State: asynq.TaskStateArchived, Retried: 0, MaxRetry: 7}, false}, // archived by hand
+		{asynq.TaskInfo{State: asynq.TaskStateRetry, LastErr: "db down", Retried: 1, MaxRetry: 7}, false},
+		{*failures.Record{Err: "skip retry for the task: bad", Retried: 2, MaxRetry: 7}.TaskInfo(), true},
+	} {
+		if got := failures.Permanent(&tt.info); got != tt.want {
+			t.Errorf("Permanent(%+v) = %v, want %v", tt.info, got, tt.want)
+		}
 	}
 }

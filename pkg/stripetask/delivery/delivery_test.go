@@ -54,3 +54,23 @@ func TestDeliveryRoundTrip(t *testing.T) {
 		t.Error("an event's re-run copy is not a delivery")
 	}
 }
+
+// TestWebhookID: a delivery's webhook-id is its event's ID, from its
+// header, or from its task ID when stored without it; a re-run copy's is
+// its original's.
+func TestWebhookID(t *testing.T) {
+	for _, tt := range []struct {
+		taskID  string
+		headers map[string]string
+		want    string
+	}{
+		{"evt_1:dest:app", map[string]string{delivery.HeaderEventID: "evt_1"}, "evt_1"},
+		{"evt_1:dest:app", nil, "evt_1"},
+		{"evt_1:rerun:2:dest:app", nil, "evt_1"},
+		{"evt_1:dest:app:rerun:3", nil, "evt_1"},
+	} {
+		if got := delivery.WebhookID(tt.taskID, tt.headers); got != tt.want {
+			t.Errorf("WebhookID(%q, %v) = %q, want %q", tt.taskID, tt.headers, got, tt.want)
+		}
+	}
+}
