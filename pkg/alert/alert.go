@@ -2,6 +2,9 @@
 // webhook, ALERT_WEBHOOK_URL: the worker's failure alerts and the
 // dashboard's recovery check share it, so the wire format and the care a
 // credential-bearing URL needs live in one place.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package alert
 
 import (

@@ -25,6 +25,9 @@
 // For an engineer with redis-cli:
 //
 //	HGET stripeq:seen:{stripe}:20261128 evt_1Q…   # when the event was first stored
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package dedupe
 
 import (

@@ -13,6 +13,9 @@
 //	addr := env.String("API_ADDR", ":8080")
 //	n := env.Int("WORKER_CONCURRENCY", 5, 1) // default 5, at least 1
 //	if err := env.Err(); err != nil { … }
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package envconfig
 
 import (

@@ -2,6 +2,9 @@
 // receiver, as Stripe would: the offline `stripe trigger` behind `go tool
 // task trigger` and the demo. The events are pkg/stripetest's fixtures, at
 // the API version the Sender's endpoint has.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package eventsender
 
 import (

@@ -65,6 +65,9 @@
 //
 // No request path uses KEYS or SCAN. Scripts need Redis ≥ 6.2 (ZMSCORE)
 // and also run on miniredis.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package execindex
 
 import (

@@ -48,6 +48,9 @@
 //
 // With QUEUE_SHARDS each shard queue has its own keys under its own tag.
 // Key and field names are permanent once deployed.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package failures
 
 import (

@@ -6,6 +6,9 @@
 //
 // Keys are snake_case and fixed across the project: task_id, task_type,
 // queue, retry, stripe_event_id, stripe_event_type, request_id, err.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package logging
 
 import (

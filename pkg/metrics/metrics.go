@@ -2,6 +2,9 @@
 // share: a registry with the Go runtime and process collectors, the
 // server of /metrics apart from any public listener, and the check of its
 // address.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package metrics
 
 import (

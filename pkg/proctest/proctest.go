@@ -6,6 +6,9 @@
 // after it. Each has a form without a test ([Build], [Launch],
 // [ModuleRoot], [PickFreeAddr], [Proc.WaitHTTP]) for a harness such as
 // deploy/bench, which returns errors and stops what it started itself.
+//
+// Test support internal to this module, with no compatibility promise;
+// the supported test kit for your own handlers is pkg/stripeq/stripeqtest.
 package proctest
 
 import (

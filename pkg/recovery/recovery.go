@@ -18,6 +18,9 @@
 //
 // The dashboard runs recoveries (POST /api/recoveries) and keeps their
 // records ([Records]).
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package recovery
 
 import (

@@ -13,6 +13,9 @@
 // Each caller still gets its own commands' results and errors. Commands of
 // one caller are sent in order and together, so a caller may end its
 // commands with a WAIT that covers them.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package redisbatch
 
 import (

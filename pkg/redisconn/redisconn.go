@@ -9,6 +9,9 @@
 //	redis-socket://[:password@]/path/to/socket[?db=N]
 //	redis-sentinel://[:password@]host:port[,host:port…][/db]?master=NAME
 //	redis-cluster://[:password@]host:port[,host:port…]
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package redisconn
 
 import (

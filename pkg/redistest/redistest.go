@@ -10,6 +10,9 @@
 //
 // [Start] always starts a dedicated redis-server, for tests that stop,
 // kill, restart or persist it.
+//
+// Test support internal to this module, with no compatibility promise;
+// the supported test kit for your own handlers is pkg/stripeq/stripeqtest.
 package redistest
 
 import (

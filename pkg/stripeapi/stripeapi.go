@@ -2,6 +2,9 @@
 // API shares: the checks of STRIPE_SECRET_KEY and STRIPE_API_BASE, which
 // fail closed, and the stripe-go backend they configure. The worker
 // retrieves events with it; the dashboard's recoveries list them.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package stripeapi
 
 import (

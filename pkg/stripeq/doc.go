@@ -6,7 +6,7 @@
 //	w, err := stripeq.NewWorker(cfg) // or stripeq.ConfigFromEnv(os.Getenv)
 //	stripeq.Handle(w, "invoice.paid", func(ctx context.Context, e *stripeq.Event[stripe.Invoice]) error {
 //		return grantAccess(ctx, e.Object.Customer.ID)
-//	})
+//	}, stripeq.Name("access"))
 //	err = w.Run(ctx)
 //
 // Every handler gets the machinery of the stripeq worker command:
@@ -22,16 +22,26 @@
 //     shows its whole [Outcome] (noted with [Meta.RecordChanged],
 //     [Meta.Notified] and [Meta.SetOutcome]) and every attempt.
 //
+// An event type may have several handlers, such as the built-in one and
+// yours: they run in the order registered, and a retry runs again only
+// those that did not succeed (see [Handle]).
+//
 // Stripe delivers events out of order and more than once, and operators
 // re-run executions. Two helpers cover what every Stripe handler must get
 // right: [Record] writes a record only when the event is newer than what
-// it holds, and [Once] does a side effect once per event and kind.
+// it holds, and [Once] ([OnceFor] with a key of your own) does a side
+// effect once.
 //
 // The built-in handlers (customer, subscription, invoice, payment,
 // dispute and checkout records, and notifications) are the package
 // pkg/stripeq/builtin, registered through this same API; include them with
-// builtin.Register, or leave them out.
+// builtin.Register, or leave them out. The test kit, pkg/stripeq/stripeqtest,
+// runs handlers on an event in one call. pkg/stripeq/README.md is the
+// manual; the engine is under pkg/stripeq/internal.
 //
-// Event types, kinds of [Once] and the fields of a [Record] are stored in
-// Redis: once deployed, they are permanent names.
+// Event types, handlers' names, kinds of [Once] and the fields of a
+// [Record] are stored in Redis: once deployed, they are permanent names.
+//
+// It is a supported public API, covered by the module's compatibility
+// promise (worker/README.md, "What counts as a breaking change").
 package stripeq

@@ -20,6 +20,9 @@
 // upgrade changes it, and TestStoredTaskIsProcessed has an asynq.Server
 // run a stored task. Every key the script touches carries the queue's hash
 // tag {<queue>}, so it runs on Redis Cluster.
+//
+// Internal to this module, with no compatibility promise: a program
+// outside it should not import it (pkg/README.md lists the packages).
 package taskstore
 
 import (

@@ -6,6 +6,9 @@
 // After seeding, the queue is paused, so that the tasks stay where they
 // are while the test looks at them; tasks seeded as active stay active
 // until the test ends or cancels them.
+//
+// Test support internal to this module, with no compatibility promise;
+// the supported test kit for your own handlers is pkg/stripeq/stripeqtest.
 package execindextest
 
 import (

@@ -8,6 +8,9 @@
 // Records are kept with apply-if-newer clocks (stripeq.Record), and every
 // notification goes out once per (kind, event), however often an event is
 // delivered, retried or re-run.
+//
+// It is a supported public API, covered by the module's compatibility
+// promise (worker/README.md, "What counts as a breaking change").
 package builtin
 
 import (

@@ -1,5 +1,7 @@
 // Package clock is the apply-if-newer script shared by stripeq.Record and
 // the built-in handlers' pipelines.
+//
+// Part of pkg/stripeq's engine: internal, no compatibility promise.
 package clock
 
 import (

@@ -17,6 +17,8 @@
 //     payment names;
 //   - a subscription's current_period_start and current_period_end are on
 //     each of its items.
+//
+// Part of pkg/stripeq's engine: internal, no compatibility promise.
 package moved
 
 import (
