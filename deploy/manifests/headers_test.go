@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -40,23 +39,12 @@ func TestHeaderTable(t *testing.T) {
 	if len(headers) < 8 {
 		t.Fatalf("pkg/stripetask names %d headers; the parser is wrong", len(headers))
 	}
-	b, err := os.ReadFile(filepath.Join(root, headersDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	start := slices.Index(lines, "| header | value |")
-	if start < 0 {
-		t.Fatalf("%s has no header table", headersDoc)
-	}
-	name := regexp.MustCompile("^\\| `([A-Za-z]+)` \\|")
+	name := regexp.MustCompile("^ `([A-Za-z]+)` $")
 	var rows []string
-	for _, l := range lines[start+2:] {
-		m := name.FindStringSubmatch(l)
-		if m == nil {
-			break
+	for _, r := range tableRows(t, headersDoc, "| header | value |", 3) {
+		if m := name.FindStringSubmatch(r.cells[1]); m != nil {
+			rows = append(rows, m[1])
 		}
-		rows = append(rows, m[1])
 	}
 	for _, h := range headers {
 		if !slices.Contains(rows, h) {

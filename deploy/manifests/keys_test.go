@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -166,24 +165,11 @@ func keyspaceNames(t *testing.T) []string {
 // `:type:<t>` is stripeq:idx:{stripe}:all and stripeq:idx:{stripe}:type:<t>.
 func keyTable(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, keysDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	start := slices.Index(lines, keysTableHeader)
-	if start < 0 {
-		t.Fatalf("%s has no key table (a line %q)", keysDoc, keysTableHeader)
-	}
 	code := regexp.MustCompile("`([^`]+)`")
 	var keys []string
-	for i := start + 2; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
-		cells := strings.Split(lines[i], "|")
-		if len(cells) < 4 {
-			t.Fatalf("%s:%d: not a table row", keysDoc, i+1)
-		}
+	for _, r := range tableRows(t, keysDoc, keysTableHeader, 4) {
 		base := ""
-		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
+		for _, m := range code.FindAllStringSubmatch(r.cells[1], -1) {
 			k := m[1]
 			if rest, ok := strings.CutPrefix(k, ":"); ok && base != "" {
 				k = base + ":" + rest

@@ -26,46 +26,64 @@ type docRow struct {
 // such as recover included; "tests" is none of them), over all of the variable's rows.
 func configTable(t *testing.T) map[string]docRow {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, configDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	start := slices.Index(lines, configTableHeader)
-	if start < 0 {
-		t.Fatalf("%s has no configuration table (a line %q)", configDoc, configTableHeader)
-	}
 	name := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
 	rows := map[string]docRow{}
-	for i := start + 2; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
-		cells := strings.Split(lines[i], "|")
-		if len(cells) < 4 {
-			t.Fatalf("%s:%d: not a table row", configDoc, i+1)
-		}
+	for _, r := range tableRows(t, configDoc, configTableHeader, 4) {
 		var usedBy []string
-		for _, c := range strings.Split(cells[2], ",") {
+		for _, c := range strings.Split(r.cells[2], ",") {
 			switch c = strings.TrimSpace(c); c {
 			case "all":
 				usedBy = append(usedBy, documented()...)
 			case "tests":
 			default:
 				if !slices.Contains(documented(), c) {
-					t.Errorf("%s:%d: used by %q, which is not a command", configDoc, i+1, c)
+					t.Errorf("%s:%d: used by %q, which is not a command", configDoc, r.line, c)
 				}
 				usedBy = append(usedBy, c)
 			}
 		}
-		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+		for _, m := range name.FindAllStringSubmatch(r.cells[1], -1) {
 			// A variable with different defaults per command has a row
 			// for each.
 			row := rows[m[1]]
 			row.usedBy = append(row.usedBy, usedBy...)
-			row.line = i + 1
+			row.line = r.line
 			rows[m[1]] = row
 		}
 	}
 	if len(rows) < 10 {
 		t.Fatalf("%s's configuration table lists %d variables; the parser is wrong", configDoc, len(rows))
+	}
+	return rows
+}
+
+// tableRow is one row of a Markdown table: its cells, split at "|" (the
+// first and last empty), and its line number.
+type tableRow struct {
+	cells []string
+	line  int
+}
+
+// tableRows returns the rows of the table of doc (a path from the root)
+// whose header line is header, each with at least cells cells.
+func tableRows(t *testing.T, doc, header string, cells int) []tableRow {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	start := slices.Index(lines, header)
+	if start < 0 {
+		t.Fatalf("%s has no table %q", doc, header)
+	}
+	var rows []tableRow
+	for i := start + 2; i < len(lines) && strings.HasPrefix(lines[i], "|"); i++ {
+		c := strings.Split(lines[i], "|")
+		if len(c) < cells {
+			t.Fatalf("%s:%d: not a table row", doc, i+1)
+		}
+		rows = append(rows, tableRow{c, i + 1})
 	}
 	return rows
 }

@@ -44,47 +44,29 @@ func TestRunRecordsOutcomeAndAttempts(t *testing.T) {
 		e.SetOutcome("granted to " + e.Object.Customer.ID)
 		return nil
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	task, m, _ := stripetask.New(stripetest.Fixture("invoice.paid"), stripetask.Options{})
-	if _, err := asynq.NewClientFromRedisClient(db.Client).Enqueue(task); err != nil {
-		t.Fatal(err)
+	run(t, w)
+	m := enqueue(t, db, stripetest.Fixture("invoice.paid"))
+	info := waitState(t, db, m.ID, asynq.TaskStateCompleted)
+	o, _ := outcome.Parse(info.Result)
+	if o.Line() != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
+		t.Errorf("result %q, retried %d, last error %q", info.Result, info.Retried, info.LastErr)
 	}
-	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, m.ID)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			o, _ := outcome.Parse(info.Result)
-			if o.Line() != "granted to cus_stripeq_demo" || info.Retried != 1 || info.LastErr != "the database is down" {
-				t.Errorf("result %q, retried %d, last error %q", info.Result, info.Retried, info.LastErr)
-			}
-			// Both attempts, in order: the failure with its error, then the
-			// success, each with its start, duration and worker.
-			h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, m.ID)
-			if err != nil || len(h) != 2 {
-				t.Fatalf("history %+v, %v", h, err)
-			}
-			if h[0].Error != "the database is down" || h[0].Retry != 0 || h[1].Error != "" || h[1].Retry != 1 || h[1].Outcome != "granted to cus_stripeq_demo" {
-				t.Errorf("history %+v", h)
-			}
-			for _, a := range h {
-				if a.Start.IsZero() || a.At.Before(a.Start) || !strings.Contains(a.Worker, ":") {
-					t.Errorf("attempt %+v", a)
-				}
-			}
-			if ttl := db.Client.PTTL(t.Context(), failures.KeyPrefix(stripetask.DefaultQueue)+"att:"+m.ID).Val(); ttl < 71*time.Hour || ttl > 72*time.Hour {
-				t.Errorf("history TTL %v, want TASK_RETENTION's 72h", ttl)
-			}
-			break
+	// Both attempts, in order: the failure with its error, then the
+	// success, each with its start, duration and worker.
+	h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, m.ID)
+	if err != nil || len(h) != 2 {
+		t.Fatalf("history %+v, %v", h, err)
+	}
+	if h[0].Error != "the database is down" || h[0].Retry != 0 || h[1].Error != "" || h[1].Retry != 1 || h[1].Outcome != "granted to cus_stripeq_demo" {
+		t.Errorf("history %+v", h)
+	}
+	for _, a := range h {
+		if a.Start.IsZero() || a.At.Before(a.Start) || !strings.Contains(a.Worker, ":") {
+			t.Errorf("attempt %+v", a)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task after 20s: %+v, %v", info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if ttl := db.Client.PTTL(t.Context(), keyspace.FailAttempts(stripetask.DefaultQueue, m.ID)).Val(); ttl < 71*time.Hour || ttl > 72*time.Hour {
+		t.Errorf("history TTL %v, want TASK_RETENTION's 72h", ttl)
 	}
 }
 
