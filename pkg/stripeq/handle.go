@@ -234,13 +234,13 @@ func newHandler[O any](h HandlerFunc[O], cfg handleConfig) *handler {
 	}
 }
 
-// ProcessTask runs the route's handlers on the task t. It checks the task
+// process runs the route's handlers on the task t. It checks the task
 // (archiving one that cannot be parsed), takes a global concurrency slot,
 // replaces the payload by Stripe's copy when an API key is set, decodes
 // the event, with data.object into each handler's type, and bounds the
 // handlers' time. An event at an API version a handler does not support
 // is not handed to it (ErrAPIVersion).
-func (r *route) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (r *route) process(ctx context.Context, t *asynq.Task) error {
 	w := r.w
 	one := len(r.handlers) == 1
 	var decoded any
