@@ -98,6 +98,10 @@ type Config struct {
 	AllowLinkLocalDestinations bool
 	// Logger receives every log line. If nil, slog.Default().
 	Logger *slog.Logger
+
+	// fromEnv is set by ConfigFromEnv: NewWorker names the settings of
+	// such a Config by their variables, in its errors and warnings.
+	fromEnv bool
 }
 
 // NoLimit is the value of [Config.GlobalConcurrency] that turns the global
@@ -172,6 +176,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		c.GlobalConcurrency = NoLimit
 	}
 	c.check(env, destinationVariable)
+	c.fromEnv = true
 	return c, env.Warnings(), env.Err()
 }
 

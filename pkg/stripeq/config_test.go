@@ -101,3 +101,29 @@ func TestNewWorkerSetsNothingProcessWide(t *testing.T) {
 		t.Errorf("NewWorker set stripe.DefaultLeveledLogger")
 	}
 }
+
+// TestWarningsNameWhatWasSet: the worker logs the warnings of the Config
+// it runs with, named as it was set: by variable for ConfigFromEnv's, by
+// Go field for one built in code.
+func TestWarningsNameWhatWasSet(t *testing.T) {
+	fromEnv, err := ConfigFromEnv(func(k string) string { return map[string]string{"METRICS_ADDR": ":8083"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{fromEnv, "METRICS_ADDR is not a loopback address"},
+		{Config{MetricsAddr: ":8083"}, "Config.MetricsAddr is not a loopback address"},
+	} {
+		w, err := NewWorker(tt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.rdb.Close()
+		if len(w.warnings) != 1 || !strings.HasPrefix(w.warnings[0], tt.want) {
+			t.Errorf("warnings %q, want one starting %q", w.warnings, tt.want)
+		}
+	}
+}

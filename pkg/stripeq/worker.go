@@ -60,7 +60,8 @@ type Worker struct {
 // as [ConfigFromEnv] does, failing closed on a setting that would send a
 // credential in the clear or use the wrong kind of key, and returns every
 // problem at once, each named by its Go field ("Config.RedisURL",
-// "Config.Destinations[0].Secret"). It connects to Redis lazily: an
+// "Config.Destinations[0].Secret"), or for a Config of ConfigFromEnv by
+// its variable. It connects to Redis lazily: an
 // unreachable Redis is logged and retried by Run, which closes the
 // connections when it returns.
 //
@@ -70,8 +71,11 @@ type Worker struct {
 // program sends them (the worker command calls redisconn.SetLogger).
 func NewWorker(cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
-	env := envconfig.Named(configFields)
-	redisOpt := cfg.check(env, destinationField)
+	env, destination := envconfig.Named(configFields), destinationField
+	if cfg.fromEnv { // ConfigFromEnv's: its problems are named by variable
+		env, destination = envconfig.New(func(string) string { return "" }), destinationVariable
+	}
+	redisOpt := cfg.check(env, destination)
 	if err := env.Err(); err != nil {
 		return nil, fmt.Errorf("stripeq: %w", err)
 	}
