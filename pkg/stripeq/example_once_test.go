@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/stripeq/stripeq/pkg/stripeq"
 )
 
@@ -15,12 +12,8 @@ import (
 // delivered, retried or re-run from the Console (a re-run has its own
 // task ID but the same event ID).
 func ExampleOnce() {
-	mr, err := miniredis.Run() // a Redis for the example; yours in a program
-	if err != nil {
-		panic(err)
-	}
-	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb, stop := exampleRedis() // a Redis for the example; w.Redis() in a program
+	defer stop()
 	ctx := context.Background()
 
 	for _, taskID := range []string{"evt_1", "evt_1", "evt_1:rerun:1"} {
@@ -36,4 +29,26 @@ func ExampleOnce() {
 	// evt_1 -> <nil>
 	// evt_1 -> <nil>
 	// evt_1:rerun:1 -> <nil>
+}
+
+// Stripe sends one invoice.payment_failed per failed attempt at an
+// invoice, each a new event. Keyed by the invoice, a dunning email goes
+// out once per invoice, however many attempts fail.
+func ExampleOnceFor() {
+	rdb, stop := exampleRedis() // a Redis for the example; w.Redis() in a program
+	defer stop()
+	ctx := context.Background()
+
+	for _, event := range []string{"evt_attempt_1", "evt_attempt_2", "evt_attempt_3"} {
+		err := stripeq.OnceFor(ctx, rdb, "in_1", "dunning_email", func(ctx context.Context) error {
+			fmt.Println("dunning email for in_1, from", event)
+			return nil
+		})
+		fmt.Println(event, "->", err)
+	}
+	// Output:
+	// dunning email for in_1, from evt_attempt_1
+	// evt_attempt_1 -> <nil>
+	// evt_attempt_2 -> <nil>
+	// evt_attempt_3 -> <nil>
 }

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/stripeq/stripeq/pkg/stripeq"
 )
 
@@ -15,12 +12,8 @@ import (
 // Record takes each event's fields only when it is newer than what the
 // record holds. (In a handler, pass w.Redis() and e.Meta.)
 func ExampleRecord_Apply() {
-	mr, err := miniredis.Run() // a Redis for the example; yours in a program
-	if err != nil {
-		panic(err)
-	}
-	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb, stop := exampleRedis() // a Redis for the example; w.Redis() in a program
+	defer stop()
 	ctx := context.Background()
 
 	sub := stripeq.Record{Key: "myapp:subscription:{sub_1}"}
