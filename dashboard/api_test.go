@@ -680,3 +680,46 @@ func TestTimePickerValues(t *testing.T) {
 		t.Errorf("the picker does not show to=%s", to)
 	}
 }
+
+// TestAPIPermanent: the JSON API says which archived executions failed
+// for good before their retries ran out (a handler's permanent error), as
+// the list and the detail pages mark them; an execution archived by hand
+// or still retrying is not permanent.
+func TestAPIPermanent(t *testing.T) {
+	b := setup(t, []execindextest.Exec{
+		{ID: "evt_perm", Type: "invoice.payment_failed", State: "archived", Permanent: true},
+		{ID: "evt_byhand", Type: "invoice.payment_failed", State: "archived"},
+		{ID: "evt_retrying", Type: "invoice.payment_failed", State: "retry"},
+	})
+	want := map[string]bool{"evt_perm": true, "evt_byhand": false, "evt_retrying": false}
+
+	raw := b.op(t, "GET", "/api/executions").Body.Bytes()
+	var rows struct {
+		Executions []map[string]any `json:"executions"`
+	}
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows.Executions) != len(want) {
+		t.Fatalf("listed %d executions, want %d: %s", len(rows.Executions), len(want), raw)
+	}
+	for _, e := range rows.Executions {
+		id, _ := e["id"].(string)
+		if got, ok := e["permanent"].(bool); !ok || got != want[id] {
+			t.Errorf("row %s: permanent = %v (%T), want %v", id, e["permanent"], e["permanent"], want[id])
+		}
+	}
+	for id, perm := range want {
+		d := decode[detail](t, b.op(t, "GET", "/api/executions/"+id), 200)
+		if d.Permanent != perm {
+			t.Errorf("detail %s: permanent = %v, want %v", id, d.Permanent, perm)
+		}
+		page := b.op(t, "GET", "/executions/"+id).Body.String()
+		if strings.Contains(page, "permanent failure: not retried") != perm {
+			t.Errorf("detail page of %s: marked permanent = %v, want %v", id, !perm, perm)
+		}
+	}
+	if list := b.op(t, "GET", "/").Body.String(); strings.Count(list, `title="failed permanently: not retried"`) != 1 {
+		t.Errorf("the list marks %d executions permanent, want 1", strings.Count(list, `title="failed permanently: not retried"`))
+	}
+}

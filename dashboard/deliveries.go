@@ -38,17 +38,20 @@ var deliveryStates = []string{"pending", "active", "scheduled", "retry", "archiv
 
 // deliveryRow is one delivery in a list.
 type deliveryRow struct {
-	ID          string     `json:"id"`
-	Destination string     `json:"destination"`
-	EventID     string     `json:"event_id"`
-	EventType   string     `json:"event_type"`
-	State       string     `json:"state"`
-	Retried     int        `json:"retried"`
-	LastError   string     `json:"last_error,omitempty"`
-	LastFailed  *time.Time `json:"last_failed_at,omitempty"`
-	Completed   *time.Time `json:"completed_at,omitempty"`
-	NextAt      *time.Time `json:"next_process_at,omitempty"`
-	RerunOf     string     `json:"rerun_of,omitempty"`
+	ID          string `json:"id"`
+	Destination string `json:"destination"`
+	EventID     string `json:"event_id"`
+	EventType   string `json:"event_type"`
+	// WebhookID is the webhook-id header every attempt sent: the event's
+	// ID, the same for a re-run's copy (delivery.WebhookID).
+	WebhookID  string     `json:"webhook_id"`
+	State      string     `json:"state"`
+	Retried    int        `json:"retried"`
+	LastError  string     `json:"last_error,omitempty"`
+	LastFailed *time.Time `json:"last_failed_at,omitempty"`
+	Completed  *time.Time `json:"completed_at,omitempty"`
+	NextAt     *time.Time `json:"next_process_at,omitempty"`
+	RerunOf    string     `json:"rerun_of,omitempty"`
 }
 
 // deliveryDetail is one delivery with its attempts.
@@ -62,7 +65,7 @@ func rowOf(info *asynq.TaskInfo) deliveryRow {
 	name, _ := delivery.DestinationOf(info.ID)
 	r := deliveryRow{
 		ID: info.ID, Destination: name, EventID: info.Headers[delivery.HeaderEventID],
-		EventType: info.Headers[stripetask.HeaderType], State: info.State.String(), Retried: info.Retried,
+		EventType: info.Headers[stripetask.HeaderType], WebhookID: delivery.WebhookID(info.ID, info.Headers), State: info.State.String(), Retried: info.Retried,
 		LastError: info.LastErr, RerunOf: info.Headers[stripetask.HeaderRerunOf],
 	}
 	if !info.LastFailedAt.IsZero() {

@@ -56,6 +56,12 @@ func TestDeliveries(t *testing.T) {
 	if d.State != "archived" || d.EventID != "evt_deliv_a" || d.Destination != "app" || len(d.Attempts) != 1 || d.Attempts[0].Status != 410 {
 		t.Errorf("detail %+v", d)
 	}
+	if raw := b.op(t, "GET", "/api/deliveries/"+ids[0]).Body.String(); !strings.Contains(raw, `"webhook_id":"evt_deliv_a"`) {
+		t.Errorf("the delivery's JSON lacks its webhook-id: %s", raw)
+	}
+	if raw := b.op(t, "GET", "/api/deliveries?destination=crm").Body.String(); !strings.Contains(raw, `"webhook_id":"evt_deliv_c"`) {
+		t.Errorf("the list's JSON lacks the webhook-id: %s", raw)
+	}
 	page := b.op(t, "GET", "/deliveries/"+ids[0]).Body.String()
 	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(page, "<script>alert") {
 		t.Errorf("the response excerpt is not escaped:\n%s", page)

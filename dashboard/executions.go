@@ -216,6 +216,10 @@ type execution struct {
 	ObjectID   string `json:"object_id,omitempty"`
 	Retried    int    `json:"retried"`
 	MaxRetry   int    `json:"max_retry"`
+	// Permanent is true when the execution was archived by a permanent
+	// failure (a handler's stripeq.Permanent), not after its last retry
+	// (failures.Permanent).
+	Permanent bool `json:"permanent"`
 	// LastError is asynq's last error, without its "skip retry for the
 	// task: "; "" once the execution completed (its history keeps it).
 	LastError    string     `json:"last_error,omitempty"`
@@ -287,7 +291,7 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 		ID: info.ID, EventID: stripetask.EventID(info.ID), RerunOf: info.Headers[stripetask.HeaderRerunOf],
 		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
 		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
-		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: failures.Message(info.LastErr),
+		Retried: info.Retried, MaxRetry: info.MaxRetry, Permanent: failures.Permanent(info), LastError: failures.Message(info.LastErr),
 		LastFailedAt: optTime(info.LastFailedAt), ReceivedAt: received,
 		CompletedAt:   optTime(info.CompletedAt),
 		URL:           "/executions/" + url.PathEscape(info.ID),

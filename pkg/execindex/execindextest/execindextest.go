@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -42,6 +43,11 @@ type Exec struct {
 	APIVersion string
 	// State is one of execindex.States; empty means pending.
 	State string
+	// Permanent, with State archived, has the task archived by a handler's
+	// permanent failure (an error wrapping asynq.SkipRetry, ErrFailed's
+	// message) before its retries ran out, as the worker's would be,
+	// instead of archived by the Inspector with no error.
+	Permanent bool
 	// ReceivedAt is the indexed received time; zero means now.
 	ReceivedAt time.Time
 	// Unchecked stores the task under ID even when ID is not a valid
@@ -172,6 +178,11 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 		case execindex.StateCompleted, execindex.StateRetry, execindex.StateActive:
 			served = append(served, e)
 			want[e.ID] = e.State
+		case execindex.StateArchived:
+			if e.Permanent {
+				served = append(served, e)
+				want[e.ID] = e.State
+			}
 		}
 	}
 	var mu sync.Mutex
@@ -201,6 +212,8 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 			case execindex.StateActive:
 				<-ctx.Done()
 				return ctx.Err()
+			case execindex.StateArchived:
+				return fmt.Errorf("%w: %w", ErrFailed, asynq.SkipRetry)
 			default:
 				return ErrFailed
 			}
@@ -232,6 +245,9 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 			enqueue(e, asynq.ProcessIn(time.Hour))
 			want[e.ID] = execindex.StateScheduled
 		case execindex.StateArchived:
+			if e.Permanent {
+				continue // failed for good above
+			}
 			enqueue(e)
 			if err := env.Inspector.ArchiveTask(queue, e.ID); err != nil {
 				t.Fatalf("execindextest: archive %s: %v", e.ID, err)
