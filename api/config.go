@@ -64,6 +64,11 @@ type config struct {
 	Warnings []string
 }
 
+// UnsafeSettings returns c.Warnings, for startup.Begin.
+func (c config) UnsafeSettings() []string { return c.Warnings }
+
+// loadConfig reads every setting of the api through getenv, and reports
+// every missing or invalid one at once, by name.
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
 	c := config{

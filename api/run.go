@@ -12,7 +12,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
-	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/startup"
 	"github.com/stripeq/stripeq/pkg/usage"
 )
 
@@ -37,19 +37,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := usage.Check("api", args, usageText, stdout); err != nil {
 		return err
 	}
-	log, err := logging.New(stdout, getenv)
+	log, cfg, err := startup.Begin(stdout, getenv, loadConfig)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn("unsafe setting: " + w)
-	}
-	redisconn.SetLogger(log)
-	rdb := redisconn.NewClient(cfg.Redis)
+	rdb := startup.Redis(log, cfg.Redis)
 	defer rdb.Close()
 	srv := newServer(log, cfg, rdb)
 	index := execindex.NewWriter(rdb, execindex.NewShards(rdb, cfg.Task), log)

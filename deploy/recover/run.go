@@ -14,6 +14,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/startup"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/taskenv"
 )
@@ -21,6 +22,38 @@ import (
 // startedBy is the StartedBy of this command's records in the Console.
 const startedBy = "recover command"
 
+// config is every setting of the recover command, read from the
+// environment in one place by loadConfig: the dashboard's settings for
+// recovery.
+type config struct {
+	task     stripetask.Options // QUEUE_NAME, QUEUE_SHARDS, TASK_RETENTION, PAYLOAD_COMPRESSION
+	recovery recovery.Config    // STRIPE_SECRET_KEY (required), STRIPE_API_BASE, STRIPE_EVENTS, DEDUPE_WINDOW
+	redis    asynq.RedisConnOpt // REDIS_URL parsed
+	redisURL string             // REDIS_URL as set
+	warnings []string
+}
+
+// UnsafeSettings returns the settings safe only in some deployments, for
+// startup.Begin.
+func (c config) UnsafeSettings() []string { return c.warnings }
+
+// loadConfig reads the command's settings through getenv, and reports
+// every missing or invalid one at once, by name.
+func loadConfig(getenv func(string) string) (config, error) {
+	env := envconfig.New(getenv)
+	c := config{task: stripetask.ReadOptions(env), redisURL: env.Lookup("REDIS_URL")}
+	taskenv.Storage(env, &c.task)
+	c.recovery = recovery.ReadConfig(env, "the recover command")
+	if c.recovery.StripeSecretKey == "" {
+		env.Fail("STRIPE_SECRET_KEY", "is required: a restricted key (rk_…) with Read on Events and, on a Connect platform, Connect → Accounts")
+	}
+	c.redis = redisconn.ParseSetting(env, c.redisURL)
+	c.warnings = env.Warnings()
+	return c, env.Err()
+}
+
+// run lists Stripe's events of the window the flags give and stores those
+// stripeq never got (see usage); with -h it prints the usage.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,23 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected arguments %q (flags only; see -h)", fs.Args())
 	}
 
-	log, err := logging.New(stderr, getenv)
+	log, cfg, err := startup.Begin(stderr, getenv, loadConfig)
 	if err != nil {
 		return err
-	}
-	env := envconfig.New(getenv)
-	task := stripetask.ReadOptions(env)
-	taskenv.Storage(env, &task)
-	rc := recovery.ReadConfig(env, "the recover command")
-	if rc.StripeSecretKey == "" {
-		env.Fail("STRIPE_SECRET_KEY", "is required: a restricted key (rk_…) with Read on Events and, on a Connect platform, Connect → Accounts")
-	}
-	opt := redisconn.ParseSetting(env, env.Lookup(redisconn.Variable))
-	if err := env.Err(); err != nil {
-		return err
-	}
-	for _, w := range env.Warnings() {
-		log.Warn("unsafe setting: " + w)
 	}
 
 	now := time.Now()
@@ -76,18 +95,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	req.DryRun, req.Account = *dryRun, *account
 
-	redisconn.SetLogger(log)
-	rdb := redisconn.NewClient(opt)
+	rdb := startup.Redis(log, cfg.redis)
 	defer rdb.Close()
-	rec := recovery.New(rc, task, rdb, asynq.NewInspectorFromRedisClient(rdb), asynq.NewClientFromRedisClient(rdb),
+	rec := recovery.New(cfg.recovery, cfg.task, rdb, asynq.NewInspectorFromRedisClient(rdb), asynq.NewClientFromRedisClient(rdb),
 		func(err error, wait time.Duration) {
 			log.Warn("Stripe refused a page; retrying", "wait", wait.String(), logging.Err(err))
 		})
 	if req, err = rec.Check(req); err != nil {
 		return err
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("REDIS_URL %s: %w", redisconn.Redacted(env.Lookup("REDIS_URL")), err)
+	if err := startup.Ping(ctx, rdb, cfg.redisURL); err != nil {
+		return err
 	}
 
 	records := &recovery.Records{RDB: rdb}

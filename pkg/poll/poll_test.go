@@ -1,0 +1,191 @@
+package poll_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stripeq/stripeq/pkg/poll"
+)
+
+// recorder is a testing.TB whose Fatalf records the message and ends the
+// goroutine, as testing's does.
+type recorder struct {
+	testing.TB
+	failed string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls f with a recorder on its own goroutine, as a test would run, and
+// returns what it failed with ("" when it did not).
+func run(f func(t testing.TB)) string {
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r.failed
+}
+
+// after returns a condition that holds from its nth call on, and counts
+// the calls in calls.
+func after(n int32, calls *atomic.Int32) func() bool {
+	return func() bool { return calls.Add(1) >= n }
+}
+
+func TestUntil(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		holdsFrom int32 // the call from which the condition holds; 0: never
+		timeout   time.Duration
+		wantFail  string
+		wantCalls int32
+	}{
+		{name: "at once", holdsFrom: 1, timeout: time.Second, wantCalls: 1},
+		{name: "after a few calls", holdsFrom: 4, timeout: 5 * time.Second, wantCalls: 4},
+		{name: "never", timeout: 100 * time.Millisecond, wantFail: "after 100ms: still waiting for the answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			cond := after(tc.holdsFrom, &calls)
+			if tc.holdsFrom == 0 {
+				cond = func() bool { calls.Add(1); return false }
+			}
+			start := time.Now()
+			var took time.Duration
+			failed := run(func(t testing.TB) { took = poll.Until(t, tc.timeout, "the answer", cond) })
+			if failed != tc.wantFail {
+				t.Fatalf("failed with %q, want %q", failed, tc.wantFail)
+			}
+			if tc.wantFail != "" {
+				if elapsed := time.Since(start); elapsed < tc.timeout {
+					t.Errorf("gave up after %v, before its timeout %v", elapsed, tc.timeout)
+				}
+				if calls.Load() < 2 {
+					t.Errorf("called the condition %d times in %v", calls.Load(), tc.timeout)
+				}
+				return
+			}
+			if calls.Load() != tc.wantCalls {
+				t.Errorf("called the condition %d times, want %d", calls.Load(), tc.wantCalls)
+			}
+			if least := time.Duration(tc.wantCalls-1) * poll.Interval; took < least {
+				t.Errorf("returned %v, less than %d intervals", took, tc.wantCalls-1)
+			}
+		})
+	}
+}
+
+func TestValue(t *testing.T) {
+	errGone := errors.New("the record is not there")
+	for _, tc := range []struct {
+		name     string
+		okFrom   int // the call from which f succeeds; 0: never
+		want     string
+		wantFail string
+	}{
+		{name: "at once", okFrom: 1, want: "value 1"},
+		{name: "after errors", okFrom: 3, want: "value 3"},
+		{name: "never", wantFail: "after 80ms: still waiting for the record: the record is not there"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			var got string
+			failed := run(func(t testing.TB) {
+				got = poll.Value(t, 80*time.Millisecond, "the record", func() (string, error) {
+					calls++
+					if tc.okFrom == 0 || calls < tc.okFrom {
+						return "", errGone
+					}
+					return fmt.Sprint("value ", calls), nil
+				})
+			})
+			if failed != tc.wantFail || got != tc.want {
+				t.Fatalf("got %q, failed with %q; want %q, failure %q", got, failed, tc.want, tc.wantFail)
+			}
+		})
+	}
+}
+
+func TestSignal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		send     func(ch chan int)
+		want     int
+		wantFail string
+	}{
+		{name: "a value", send: func(ch chan int) { ch <- 7 }, want: 7},
+		{name: "closed", send: func(ch chan int) { close(ch) }, want: 0},
+		{name: "later", send: func(ch chan int) { time.Sleep(30 * time.Millisecond); ch <- 3 }, want: 3},
+		{name: "nothing", send: func(chan int) {}, wantFail: "after 50ms: still waiting for the exit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := make(chan int, 1)
+			go tc.send(ch)
+			var got int
+			failed := run(func(t testing.TB) { got = poll.Signal(t, 50*time.Millisecond, "the exit", ch) })
+			if failed != tc.wantFail || got != tc.want {
+				t.Fatalf("got %d, failed with %q; want %d, failure %q", got, failed, tc.want, tc.wantFail)
+			}
+		})
+	}
+}
+
+func TestWait(t *testing.T) {
+	errDown := errors.New("connection refused")
+	for _, tc := range []struct {
+		name    string
+		okFrom  int
+		wantErr string
+	}{
+		{name: "at once", okFrom: 1},
+		{name: "after errors", okFrom: 3},
+		{name: "never", wantErr: "after 60ms: still waiting for redis: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := poll.Wait(60*time.Millisecond, "redis", func() error {
+				calls++
+				if tc.okFrom == 0 || calls < tc.okFrom {
+					return errDown
+				}
+				return nil
+			})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Wait: %v", err)
+			case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr || !errors.Is(err, errDown)):
+				t.Fatalf("Wait: %v, want %q wrapping the last error", err, tc.wantErr)
+			case tc.wantErr == "" && calls != tc.okFrom:
+				t.Fatalf("called %d times, want %d", calls, tc.okFrom)
+			}
+		})
+	}
+}
+
+func ExampleWait() {
+	ready := time.Now().Add(50 * time.Millisecond)
+	err := poll.Wait(5*time.Second, "the server", func() error {
+		if time.Now().Before(ready) {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+	fmt.Println(err)
+	err = poll.Wait(50*time.Millisecond, "the server", func() error { return errors.New("connection refused") })
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// after 50ms: still waiting for the server: connection refused
+}
