@@ -1,0 +1,97 @@
+package console
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
+)
+
+// monitoringPath is where asynqmon is mounted.
+const monitoringPath = "/monitoring"
+
+// inspector is what the Console asks asynq; *asynq.Inspector is one.
+type inspector interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	RunTask(queue, id string) error
+	CancelProcessing(id string) error
+	DeleteTask(queue, id string) error
+	Queues() ([]string, error)
+	ListActiveTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+}
+
+// enqueuer stores a task; *asynq.Client is one.
+type enqueuer interface {
+	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// server is the dashboard with every dependency it uses.
+type server struct {
+	log *slog.Logger
+	cfg Config
+	// monitoring is asynqmon for operators; monitoringRO is asynqmon with
+	// ReadOnly set, for viewers. Both are rooted at monitoringPath.
+	monitoring, monitoringRO http.Handler
+	auth                     *authenticator
+	index                    *execindex.Shards
+	failures                 *failures.Store
+	rdb                      redis.UniversalClient
+	tasks                    inspector
+	queue                    enqueuer
+	// proxies are TRUSTED_PROXIES; hosts are the Host values allowHosts
+	// accepts (empty: any).
+	proxies proxies
+	hosts   []string
+	// reads limits each user's Console reads; querySem holds the turns
+	// of index queries (see throttle.go).
+	reads    *userLimits
+	querySem chan struct{}
+	// exports counts the exports running (export.go).
+	exports exportSlots
+	// recoveries runs the recoveries of recoveries.go.
+	recoveries *recoveries
+	// deliveries are the events forwarded to destinations.
+	deliveries *deliveries
+	// versions is what the banner of untested API versions last read.
+	versions versionBanner
+}
+
+// handler returns the Gin engine serving every route in routes.
+func (s *server) handler() http.Handler {
+	r := ginserver.NewEngine(s.log, ctxUser, ctxClient)
+	// Route on the escaped path, so that an ID holding "/" (as %2F) is
+	// one path parameter; parameters are unescaped.
+	r.UseRawPath = true
+	r.Use(s.recordClient(), securityHeaders(), allowHosts(s.hosts))
+	s.routes(r)
+	return r
+}
+
+// newServer builds the dashboard over rdb: mon and monRO are asynqmon
+// for operators and for viewers, tasks and queue reach asynq.
+func newServer(log *slog.Logger, cfg Config, rdb redis.UniversalClient, mon, monRO http.Handler, tasks inspector, queue enqueuer) *server {
+	return &server{
+		log:          log,
+		cfg:          cfg,
+		monitoring:   mon,
+		monitoringRO: monRO,
+		auth:         newAuthenticator(rdb, cfg),
+		index:        execindex.NewShards(rdb, cfg.Task),
+		failures:     failures.New(rdb, 0),
+		rdb:          rdb,
+		tasks:        tasks,
+		queue:        queue,
+		proxies:      cfg.TrustedProxies,
+		hosts:        cfg.Hosts,
+		reads:        newUserLimits(apiRate, apiBurst),
+		querySem:     make(chan struct{}, queryConcurrency),
+		recoveries:   newRecoveries(log, cfg, rdb, tasks, queue),
+		deliveries:   &deliveries{rdb: rdb, tasks: asynq.NewInspectorFromRedisClient(rdb), queue: queue},
+	}
+}
