@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/execindex"
 )
 
@@ -88,7 +89,7 @@ func (s *server) handleFacets() gin.HandlerFunc {
 func (s *server) handleRerun() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r, err := s.rerun(c.Request.Context(), c.Param("id"))
-		s.audit(c, auditEntry{Action: actionRerun, Target: c.Param("id"), Count: countIf(err), Detail: rerunDetail(r)}, err)
+		s.audit(c, audit.Entry{Action: audit.Rerun, Target: c.Param("id"), Count: audit.CountIf(err), Detail: rerunDetail(r)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -101,7 +102,7 @@ func (s *server) handleRerun() gin.HandlerFunc {
 func (s *server) handleCancel() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := s.cancel(c.Param("id"))
-		s.audit(c, auditEntry{Action: actionCancel, Target: c.Param("id"), Count: countIf(err)}, err)
+		s.audit(c, audit.Entry{Action: audit.Cancel, Target: c.Param("id"), Count: audit.CountIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -114,7 +115,7 @@ func (s *server) handleCancel() gin.HandlerFunc {
 func (s *server) handleDelete() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := s.remove(c.Request.Context(), c.Param("id"))
-		s.audit(c, auditEntry{Action: actionDelete, Target: c.Param("id"), Count: countIf(err)}, err)
+		s.audit(c, audit.Entry{Action: audit.Delete, Target: c.Param("id"), Count: audit.CountIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return
@@ -158,7 +159,7 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": "expect must be the number of executions you confirmed (see total in GET /api/executions)"})
 			return
 		}
-		reason := cleanReason(params.Get("reason"))
+		reason := audit.CleanReason(params.Get("reason"))
 		q, err := parseQuery(params, time.Now(), "expect", "reason")
 		if err != nil {
 			apiError(c, err)
@@ -170,7 +171,7 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 				filter[k] = v
 			}
 		}
-		e := auditEntry{Action: actionBulkRerun, Target: filter.Encode(), Reason: reason}
+		e := audit.Entry{Action: audit.BulkRerun, Target: filter.Encode(), Reason: reason}
 		jobEnd := e
 		jobEnd.User = c.GetString(ctxUser)
 		res, err := s.bulkRerun(c.Request.Context(), q, expect, jobEnd)
@@ -222,7 +223,7 @@ func (s *server) handleRerunSelected() gin.HandlerFunc {
 		res := s.rerunSelected(c.Request.Context(), ids)
 		// The entry names what was re-run, not what was asked for: made-up
 		// IDs beside a real one must not hide it.
-		e := auditEntry{Action: actionRerunSelected, Target: namedIDs(res.acted), Count: len(res.acted), Reason: cleanReason(body.Reason),
+		e := audit.Entry{Action: audit.RerunSelected, Target: audit.NamedIDs(res.acted), Count: len(res.acted), Reason: audit.CleanReason(body.Reason),
 			Detail: res.counts() + fmt.Sprintf(", of %d asked", len(ids))}
 		s.audit(c, e, nil)
 		c.JSON(http.StatusOK, res)
@@ -248,7 +249,7 @@ func (s *server) handleDiscard() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("id")
 		err := s.remove(c.Request.Context(), id)
-		s.audit(c, auditEntry{Action: actionDiscard, Target: id, Count: countIf(err)}, err)
+		s.audit(c, audit.Entry{Action: audit.Discard, Target: id, Count: audit.CountIf(err)}, err)
 		if err != nil {
 			apiError(c, err)
 			return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
@@ -648,7 +649,7 @@ func TestAPIRerunSelected(t *testing.T) {
 	if info, _ := b.env.Inspector.GetTaskInfo("stripe", "evt_01"); info.State != asynq.TaskStatePending {
 		t.Errorf("evt_01 is %v", info.State)
 	}
-	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
+	p := decode[audit.Page](t, b.op(t, "GET", "/api/audit"), 200)
 	if len(p.Entries) != 1 || p.Entries[0].Action != "rerun_selected" || p.Entries[0].Count != 2 || p.Entries[0].Reason != "INC-9" ||
 		p.Entries[0].Target != "evt_01,evt_03" || p.Entries[0].Detail != "1 run, 1 copied, 2 skipped, 0 failed, of 4 asked" {
 		t.Errorf("audit %+v", p.Entries)

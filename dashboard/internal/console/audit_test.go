@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 )
 
 // TestAudit: every operator action is in the audit log, newest first,
@@ -20,7 +22,7 @@ func TestAudit(t *testing.T) {
 	b := setup(t, seeds)
 	// An action from before the retention.
 	old := time.Now().Add(-b.srv.cfg.AuditRetention - time.Hour).UnixMilli()
-	if err := b.db.Client.XAdd(t.Context(), &redis.XAddArgs{Stream: auditKey, ID: strconv.FormatInt(old, 10) + "-0", Values: []any{"action", "rerun", "target", "evt_old"}}).Err(); err != nil {
+	if err := b.db.Client.XAdd(t.Context(), &redis.XAddArgs{Stream: audit.Key, ID: strconv.FormatInt(old, 10) + "-0", Values: []any{"action", "rerun", "target", "evt_old"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []req{
@@ -37,7 +39,7 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", r.method, r.path, rec.Code, rec.Body.String())
 		}
 	}
-	p := decode[auditPage](t, b.do(t, req{path: "/api/audit", user: viewerUser, pass: viewerPass}), 200)
+	p := decode[audit.Page](t, b.do(t, req{path: "/api/audit", user: viewerUser, pass: viewerPass}), 200)
 	type row struct {
 		action, target string
 		count          int
@@ -71,11 +73,11 @@ func TestAudit(t *testing.T) {
 	}
 
 	// Paging: two at a time, then the rest from Next.
-	p2 := decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=2"), 200)
+	p2 := decode[audit.Page](t, b.op(t, "GET", "/api/audit?limit=2"), 200)
 	if len(p2.Entries) != 2 || p2.Next != p2.Entries[1].ID {
 		t.Fatalf("page of 2: %+v", p2)
 	}
-	p3 := decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=10&before="+p2.Next), 200)
+	p3 := decode[audit.Page](t, b.op(t, "GET", "/api/audit?limit=10&before="+p2.Next), 200)
 	if len(p3.Entries) != 4 || p3.Entries[0].Action != "discard" || p3.Next != "" {
 		t.Errorf("next page: %+v", p3)
 	}
@@ -95,7 +97,7 @@ func TestAudit(t *testing.T) {
 
 	// The action from before the retention is neither shown (above) nor
 	// kept: the first write after it trimmed it.
-	if n := b.db.Client.XLen(t.Context(), auditKey).Val(); n != 6 {
+	if n := b.db.Client.XLen(t.Context(), audit.Key).Val(); n != 6 {
 		t.Errorf("%d entries kept, want the 6 within the retention", n)
 	}
 }
@@ -105,7 +107,7 @@ func TestAuditRetentionSetting(t *testing.T) {
 		value string
 		want  time.Duration
 		ok    bool
-	}{{"", defaultAuditRetention, true}, {"720h", 720 * time.Hour, true}, {"10m", 0, false}, {"soon", 0, false}} {
+	}{{"", audit.DefaultRetention, true}, {"720h", 720 * time.Hour, true}, {"10m", 0, false}, {"soon", 0, false}} {
 		vars := map[string]string{"DASHBOARD_USER": opUser, "DASHBOARD_PASSWORD": opPass, "AUDIT_RETENTION": tt.value}
 		cfg, err := LoadConfig(func(k string) string { return vars[k] })
 		if (err == nil) != tt.ok || (tt.ok && cfg.AuditRetention != tt.want) {
@@ -127,7 +129,7 @@ func TestAuditAsynqmon(t *testing.T) {
 		t.Fatalf("run in asynqmon: %d", rec.Code)
 	}
 	b.op(t, "DELETE", "/monitoring/api/queues/stripe/archived_tasks/evt_nope")
-	p := decode[auditPage](t, b.op(t, "GET", "/api/audit"), 200)
+	p := decode[audit.Page](t, b.op(t, "GET", "/api/audit"), 200)
 	if len(p.Entries) != 2 {
 		t.Fatalf("audit log %+v, want the two changes", p.Entries)
 	}
@@ -151,7 +153,7 @@ type auditRow struct {
 func auditRows(t *testing.T, b *bundle) []auditRow {
 	t.Helper()
 	var rows []auditRow
-	for _, e := range decode[auditPage](t, b.op(t, "GET", "/api/audit?limit=500"), 200).Entries {
+	for _, e := range decode[audit.Page](t, b.op(t, "GET", "/api/audit?limit=500"), 200).Entries {
 		if e.User != opUser {
 			t.Errorf("entry by %q: %+v", e.User, e)
 		}
@@ -251,26 +253,4 @@ func TestAuditAsynqmonCounts(t *testing.T) {
 		auditRow{"asynqmon", "POST queues/stripe/retry_tasks:batch_archive", 1, "", "ok", "evt_02"},
 		auditRow{"asynqmon", "POST queues/stripe/archived_tasks:run_all", 2, "", "ok", ""},
 	)
-}
-
-// TestNamedIDs: an audit entry names every ID acted on, sorted, or past
-// maxAuditIDs only how many: never a cut list.
-func TestNamedIDs(t *testing.T) {
-	many := make([]string, maxAuditIDs+1)
-	for i := range many {
-		many[i] = fmt.Sprintf("evt_%04d", i)
-	}
-	for _, tt := range []struct {
-		ids  []string
-		want string
-	}{
-		{nil, ""},
-		{[]string{"evt_2", "evt_1"}, "evt_1,evt_2"},
-		{many[:maxAuditIDs], strings.Join(many[:maxAuditIDs], ",")},
-		{many, fmt.Sprintf("%d IDs, too many to name", maxAuditIDs+1)},
-	} {
-		if got := namedIDs(tt.ids); got != tt.want {
-			t.Errorf("namedIDs of %d IDs = %.80q, want %.80q", len(tt.ids), got, tt.want)
-		}
-	}
 }

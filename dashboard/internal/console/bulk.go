@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/keyspace"
 )
@@ -48,7 +49,7 @@ type job struct {
 // matches (matched of them, as counted), and returns the job. Its end is
 // recorded in the audit log as end (user, target, reason) with what the
 // job did.
-func (s *server) startBulkJob(q query, matched int, end auditEntry) (job, error) {
+func (s *server) startBulkJob(q query, matched int, end audit.Entry) (job, error) {
 	id := rand.Text()[:16]
 	j := job{ID: id, State: "running", Matched: matched, Started: time.Now().UTC().Format(time.RFC3339), URL: "/api/jobs/" + id}
 	ctx := context.Background()
@@ -61,7 +62,7 @@ func (s *server) startBulkJob(q query, matched int, end auditEntry) (job, error)
 	return j, nil
 }
 
-func (s *server) runBulkJob(key string, q query, end auditEntry, j job) {
+func (s *server) runBulkJob(key string, q query, end audit.Entry, j job) {
 	ctx := context.Background()
 	var done, run, copied, skipped, failed atomic.Int64
 	var firstErr atomic.Value
@@ -121,7 +122,7 @@ func (s *server) runBulkJob(key string, q query, end auditEntry, j job) {
 	end.Count = int(run.Load() + copied.Load())
 	end.Detail = fmt.Sprintf("job %s %s: %d run, %d copied, %d skipped, %d failed, of %d matched",
 		j.ID, state, run.Load(), copied.Load(), skipped.Load(), failed.Load(), j.Matched)
-	s.record(ctx, end, err)
+	s.auditLog.Record(ctx, end, err)
 }
 
 // jobStatus reads a job's progress, or errNotFound.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/envconfig"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/recovery"
@@ -95,7 +96,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ViewerPassword: env.Credential("DASHBOARD_VIEWER_PASSWORD"),
 		SessionTTL:     env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour),
 		PrometheusURL:  env.Lookup("PROMETHEUS_URL"),
-		AuditRetention: env.Duration("AUDIT_RETENTION", defaultAuditRetention),
+		AuditRetention: env.Duration("AUDIT_RETENTION", audit.DefaultRetention),
 	}
 	if c.AuditRetention < time.Hour {
 		env.Fail("AUDIT_RETENTION", "must be at least 1h")

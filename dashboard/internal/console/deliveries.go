@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/delivery"
@@ -270,7 +271,7 @@ func (s *server) handleDelivery() gin.HandlerFunc {
 // rerunDelivery re-runs the request's delivery (:id) and audits it.
 func (s *server) rerunDelivery(c *gin.Context) (rerunResult, error) {
 	r, err := s.deliveries.rerun(c.Request.Context(), c.Param("id"))
-	s.audit(c, auditEntry{Action: actionDeliveryRerun, Target: c.Param("id"), Count: countIf(err), Detail: rerunDetail(r)}, err)
+	s.audit(c, audit.Entry{Action: audit.DeliveryRerun, Target: c.Param("id"), Count: audit.CountIf(err), Detail: rerunDetail(r)}, err)
 	return r, err
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -647,7 +648,7 @@ type bulkResult struct {
 // expect executions (the count the operator confirmed). Up to maxBulk it
 // re-runs them before answering; more are re-run by a background job,
 // whose progress the answer links to and whose end is audited as jobEnd.
-func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd auditEntry) (bulkResult, error) {
+func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audit.Entry) (bulkResult, error) {
 	release, err := s.queryTurn(ctx)
 	if err != nil {
 		return bulkResult{}, err

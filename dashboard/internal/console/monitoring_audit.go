@@ -9,6 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 )
 
 // An operator's change through asynqmon is audited with what it changed,
@@ -74,15 +76,15 @@ func (s *server) auditMonitoring(c *gin.Context, status int, answer []byte) {
 	var ids []string
 	e.Count, ids = asynqmonChange(c.Request.Method, strings.TrimPrefix(e.Target, c.Request.Method+" "), answer)
 	if ids != nil {
-		e.Detail = namedIDs(ids)
+		e.Detail = audit.NamedIDs(ids)
 	}
 	s.audit(c, e, nil)
 }
 
 // monitoringEntry is the audit entry of the request to asynqmon's API,
 // its target the method and the path after /monitoring/api/.
-func monitoringEntry(c *gin.Context) auditEntry {
-	return auditEntry{Action: actionAsynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}
+func monitoringEntry(c *gin.Context) audit.Entry {
+	return audit.Entry{Action: audit.Asynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}
 }
 
 // truncate cuts s to at most n bytes, at a rune boundary, marking the cut.
@@ -108,7 +110,7 @@ func (s *server) cancelAll(c *gin.Context, queue string) {
 	if err != nil {
 		c.String(http.StatusInternalServerError, err.Error())
 		e := monitoringEntry(c)
-		e.Count, e.Detail = len(ids), namedIDs(ids) // cancelled before the error
+		e.Count, e.Detail = len(ids), audit.NamedIDs(ids) // cancelled before the error
 		s.audit(c, e, fmt.Errorf("HTTP %d: %w", http.StatusInternalServerError, err))
 		return
 	}

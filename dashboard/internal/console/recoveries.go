@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/recovery"
 )
@@ -121,7 +122,7 @@ func (s *server) handleStartRecovery() gin.HandlerFunc {
 		if rec.DryRun {
 			window += " (dry run)"
 		}
-		s.audit(c, auditEntry{Action: actionRecovery, Target: window, Detail: "recovery " + rec.ID}, nil)
+		s.audit(c, audit.Entry{Action: audit.Recovery, Target: window, Detail: "recovery " + rec.ID}, nil)
 		s.log.Info("recovery started", "recovery_id", rec.ID, slog.String(ctxUser, rec.StartedBy),
 			"since", rec.Since.Format(time.RFC3339), "until", rec.Until.Format(time.RFC3339), "account", rec.Account, "dry_run", rec.DryRun)
 		r.wg.Add(1)

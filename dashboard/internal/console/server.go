@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/dashboard/internal/audit"
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/httpserver/ginserver"
@@ -60,6 +61,8 @@ type server struct {
 	deliveries *deliveries
 	// versions is what the banner of untested API versions last read.
 	versions versionBanner
+	// auditLog records every operator action.
+	auditLog *audit.Log
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -92,6 +95,7 @@ func newServer(log *slog.Logger, cfg Config, rdb redis.UniversalClient, mon, mon
 		reads:        newUserLimits(apiRate, apiBurst),
 		querySem:     make(chan struct{}, queryConcurrency),
 		recoveries:   newRecoveries(log, cfg, rdb, tasks, queue),
+		auditLog:     audit.New(rdb, cfg.AuditRetention, log),
 		deliveries:   &deliveries{rdb: rdb, tasks: asynq.NewInspectorFromRedisClient(rdb), queue: queue},
 	}
 }
