@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/dashboard/internal/chart"
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
 	"github.com/stripeq/stripeq/pkg/failures"
@@ -16,7 +17,7 @@ import (
 
 // wantChart buckets execs and the failure times by hand, on the chart's
 // bucket starts.
-func wantChart(t *testing.T, c chart, execs []execindextest.Exec, failed []time.Time) (map[string][]int64, []int64) {
+func wantChart(t *testing.T, c chart.Chart, execs []execindextest.Exec, failed []time.Time) (map[string][]int64, []int64) {
 	t.Helper()
 	at := func(r time.Time) int {
 		if r.Before(c.From) || r.After(c.To) {
@@ -57,9 +58,9 @@ func keepFailures(t *testing.T, rdb redis.UniversalClient, queue string, at []ti
 	}
 }
 
-func checkChart(t *testing.T, c chart, execs []execindextest.Exec, failed []time.Time, onlyPrefix string) {
+func checkChart(t *testing.T, c chart.Chart, execs []execindextest.Exec, failed []time.Time, onlyPrefix string) {
 	t.Helper()
-	if n := len(c.Starts); n == 0 || n > chartMaxBuckets {
+	if n := len(c.Starts); n == 0 || n > chart.MaxBuckets {
 		t.Fatalf("%d buckets", n)
 	}
 	if !c.Starts[0].Equal(c.From) {
@@ -192,24 +193,4 @@ func TestChart(t *testing.T) {
 			t.Error("the chart's legend or the page after it is missing")
 		}
 	})
-}
-
-func TestChartStep(t *testing.T) {
-	base := time.Date(2026, 11, 30, 6, 7, 8, 0, time.UTC)
-	for _, tt := range []struct {
-		span time.Duration
-		step time.Duration
-	}{
-		{15 * time.Minute, time.Minute},
-		{time.Hour, 2 * time.Minute},
-		{24 * time.Hour, 30 * time.Minute},
-		{7 * 24 * time.Hour, 6 * time.Hour},
-		{3 * 365 * 24 * time.Hour, 30 * 24 * time.Hour},
-		{10 * 365 * 24 * time.Hour, 0},
-	} {
-		step, n := chartStep(base.Add(-tt.span), base)
-		if n > chartMaxBuckets || (tt.step != 0 && step != tt.step) {
-			t.Errorf("%v: step %v, %d buckets; want %v", tt.span, step, n, tt.step)
-		}
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/chart"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
@@ -56,7 +58,7 @@ func (s *server) handleListPage() gin.HandlerFunc {
 			if ch, cerr := s.chart(ctx, q.Filter, facets.Types, now); cerr != nil {
 				c.Error(cerr)
 			} else {
-				data["Chart"] = ch.figure()
+				data["Chart"] = ch.Draw()
 			}
 		}
 		data["Tabs"] = stateTabs(v, l.Counts)
@@ -95,7 +97,7 @@ func rerunnable(counts map[string]int, states []string) int {
 // "re-run all 42 archived invoice.payment_failed in live mode for cus_X".
 func describe(q query, n int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Re-run all %s", thousands(n))
+	fmt.Fprintf(&b, "Re-run all %s", chart.Thousands(n))
 	if q.State != "" {
 		b.WriteString(" " + strings.ReplaceAll(q.State, ",", " or "))
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/chart"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/pkg/apiversion"
@@ -44,7 +46,7 @@ var funcs = template.FuncMap{
 		}
 		return time.Unix(n, 0).UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"num": thousands,
+	"num": chart.Thousands,
 	"ms": func(ms int64) string {
 		if ms < 1000 {
 			return fmt.Sprintf("%d ms", ms)
@@ -97,18 +99,6 @@ func relTime(t time.Time) string {
 		return "in " + s
 	}
 	return s + " ago"
-}
-
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // render writes a page.
