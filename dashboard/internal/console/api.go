@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/jobs"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/dashboard/internal/audit"
@@ -22,7 +24,7 @@ func apiError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, execindex.ErrInvalidFilter):
 		status = http.StatusBadRequest
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, errNotFound) || errors.Is(err, jobs.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, errConflict):
 		status = http.StatusConflict
@@ -233,7 +235,7 @@ func (s *server) handleRerunSelected() gin.HandlerFunc {
 // handleJob is GET /api/jobs/:id: the progress of a bulk re-run.
 func (s *server) handleJob() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		j, err := s.jobStatus(c.Request.Context(), c.Param("id"))
+		j, err := s.jobs.Status(c.Request.Context(), c.Param("id"))
 		if err != nil {
 			apiError(c, err)
 			return

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/jobs"
+
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/dashboard/internal/audit"
@@ -641,7 +643,7 @@ type bulkResult struct {
 	acted []string
 	// Job is set when more than maxBulk executions match: they are re-run
 	// in the background, and the job's URL shows the progress.
-	Job *job `json:"job,omitempty"`
+	Job *jobs.Job `json:"job,omitempty"`
 }
 
 // bulkRerun re-runs everything q's filter matches, when it still matches
@@ -670,7 +672,7 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audi
 		return bulkResult{Matched: total}, fmt.Errorf("%w: the filter now matches %d executions, not the %d confirmed; look again", errConflict, total, expect)
 	}
 	if total > maxBulk {
-		j, err := s.startBulkJob(q, total, jobEnd)
+		j, err := s.jobs.Start(q.Filter, total, jobEnd)
 		if err != nil {
 			return bulkResult{}, err
 		}
@@ -702,22 +704,37 @@ func (s *server) rerunSelected(ctx context.Context, ids []string) bulkResult {
 
 // rerunInto re-runs id and counts what happened on res.
 func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
-	r, err := s.rerun(ctx, id)
+	o, err := s.rerunOutcome(ctx, id)
 	switch {
-	case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
-		res.Skipped++
 	case err != nil:
 		res.Failed++
 		if len(res.Errors) < 5 {
 			res.Errors = append(res.Errors, id+": "+err.Error())
 		}
-	case r.Action == "copy":
+	case o == jobs.Skipped:
+		res.Skipped++
+	case o == jobs.Copied:
 		res.Copied++
 		res.acted = append(res.acted, id)
 	default:
 		res.Run++
 		res.acted = append(res.acted, id)
 	}
+}
+
+// rerunOutcome re-runs id for a bulk re-run: one that cannot be re-run
+// now (pending, active, gone) is skipped, not failed.
+func (s *server) rerunOutcome(ctx context.Context, id string) (jobs.Outcome, error) {
+	r, err := s.rerun(ctx, id)
+	switch {
+	case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
+		return jobs.Skipped, nil
+	case err != nil:
+		return jobs.Skipped, err
+	case r.Action == "copy":
+		return jobs.Copied, nil
+	}
+	return jobs.Run, nil
 }
 
 // counts says what a re-run of several executions did.

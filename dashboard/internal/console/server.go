@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/stripeq/stripeq/dashboard/internal/jobs"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -63,6 +65,8 @@ type server struct {
 	versions versionBanner
 	// auditLog records every operator action.
 	auditLog *audit.Log
+	// jobs runs the bulk re-runs larger than maxBulk.
+	jobs *jobs.Runner
 }
 
 // handler returns the Gin engine serving every route in routes.
@@ -79,7 +83,7 @@ func (s *server) handler() http.Handler {
 // newServer builds the dashboard over rdb: mon and monRO are asynqmon
 // for operators and for viewers, tasks and queue reach asynq.
 func newServer(log *slog.Logger, cfg Config, rdb redis.UniversalClient, mon, monRO http.Handler, tasks inspector, queue enqueuer) *server {
-	return &server{
+	s := &server{
 		log:          log,
 		cfg:          cfg,
 		monitoring:   mon,
@@ -98,4 +102,6 @@ func newServer(log *slog.Logger, cfg Config, rdb redis.UniversalClient, mon, mon
 		auditLog:     audit.New(rdb, cfg.AuditRetention, log),
 		deliveries:   &deliveries{rdb: rdb, tasks: asynq.NewInspectorFromRedisClient(rdb), queue: queue},
 	}
+	s.jobs = jobs.New(rdb, log, cfg.Task.Queue, s.index, s.auditLog, s.rerunOutcome)
+	return s
 }
