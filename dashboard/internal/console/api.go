@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/stripeq/stripeq/dashboard/internal/jobs"
 
 	"github.com/gin-gonic/gin"
@@ -175,7 +177,7 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 		}
 		e := audit.Entry{Action: audit.BulkRerun, Target: filter.Encode(), Reason: reason}
 		jobEnd := e
-		jobEnd.User = c.GetString(ctxUser)
+		jobEnd.User = c.GetString(auth.KeyUser)
 		res, err := s.bulkRerun(c.Request.Context(), q, expect, jobEnd)
 		e.Count = len(res.acted)
 		switch {
@@ -256,7 +258,7 @@ func (s *server) handleDiscard() gin.HandlerFunc {
 			apiError(c, err)
 			return
 		}
-		s.log.Info("execution discarded", "task_id", id, "user", c.GetString(ctxUser))
+		s.log.Info("execution discarded", "task_id", id, "user", c.GetString(auth.KeyUser))
 		c.JSON(http.StatusOK, gin.H{"id": id, "message": "discarded: it will never run"})
 	}
 }

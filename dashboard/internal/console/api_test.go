@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/dashboard/internal/audit"
@@ -313,7 +315,7 @@ func TestUnauthenticated(t *testing.T) {
 	}
 	for _, r := range routes {
 		t.Run(r[0]+" "+r[1], func(t *testing.T) {
-			b.srv.auth.limiter = newLoginLimiter(b.srv.auth.accounts) // each route starts with a fresh allowance
+			b.srv.auth.ResetLimits() // each route starts with a fresh allowance
 			// A script gets 401 and a Basic challenge.
 			rec := b.do(t, req{method: r[0], path: r[1]})
 			if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") == "" {
@@ -322,7 +324,7 @@ func TestUnauthenticated(t *testing.T) {
 			if rec := b.do(t, req{method: r[0], path: r[1], user: opUser, pass: "wrong"}); rec.Code != 401 {
 				t.Errorf("wrong password: %d", rec.Code)
 			}
-			if rec := b.do(t, req{method: r[0], path: r[1], cookie: &http.Cookie{Name: sessionCookie, Value: strings.Repeat("A", 52)}}); rec.Code != 401 {
+			if rec := b.do(t, req{method: r[0], path: r[1], cookie: &http.Cookie{Name: auth.SessionCookie, Value: strings.Repeat("A", 52)}}); rec.Code != 401 {
 				t.Errorf("made-up session: %d", rec.Code)
 			}
 			// A browser asking for a page goes to the login form.
@@ -429,8 +431,8 @@ func TestSessionAndCSRF(t *testing.T) {
 	})
 	t.Run("changing the password ends sessions", func(t *testing.T) {
 		c := b.login(t, opUser, opPass)
-		b.srv.auth.accounts[0].password = "new-password"
-		defer func() { b.srv.auth.accounts[0].password = opPass }()
+		b.srv.auth.SetPassword(opUser, "new-password")
+		defer b.srv.auth.SetPassword(opUser, opPass)
 		if rec := b.do(t, req{path: "/api/executions", cookie: c}); rec.Code != 401 {
 			t.Errorf("old session after a password change: %d", rec.Code)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/dashboard/internal/audit"
@@ -13,7 +15,7 @@ import (
 // the reason is the request's reason parameter unless e has one. A
 // failure to record is logged, not returned: the action has happened.
 func (s *server) audit(c *gin.Context, e audit.Entry, err error) {
-	e.User = c.GetString(ctxUser)
+	e.User = c.GetString(auth.KeyUser)
 	if e.Reason == "" {
 		e.Reason = audit.CleanReason(c.Query("reason"))
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"golang.org/x/time/rate"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
@@ -30,7 +32,7 @@ func BenchmarkConsoleList(b *testing.B) {
 	b.Logf("seeded 100,000 executions in %v", time.Since(start).Round(time.Millisecond))
 	env := execindextest.Seed(b, db.Client, cfg.Task.Queue, nil)
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, http.NotFoundHandler(), http.NotFoundHandler(), env.Inspector, env.Client)
-	s.reads = newUserLimits(rate.Inf, 1)
+	s.reads = auth.NewUserLimits(rate.Inf, 1)
 	h := s.handler()
 	for _, q := range execindextest.ConsoleQueries {
 		name := q

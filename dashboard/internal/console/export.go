@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
@@ -110,7 +112,7 @@ func (s *server) handleExport() gin.HandlerFunc {
 			apiError(c, err)
 			return
 		}
-		release, err := s.exports.take(c.GetString(ctxUser))
+		release, err := s.exports.take(c.GetString(auth.KeyUser))
 		if err != nil {
 			s.tooManyRequests(c, exportRetryAfter, err.Error())
 			return
@@ -145,7 +147,7 @@ func (s *server) handleExport() gin.HandlerFunc {
 			end.Error = "export stopped: " + err.Error()
 		}
 		if werr := enc.Encode(end); werr != nil || err != nil {
-			s.log.Warn("export stopped short", "user", c.GetString(ctxUser), "count", count, "err", errors.Join(err, werr).Error())
+			s.log.Warn("export stopped short", "user", c.GetString(auth.KeyUser), "count", count, "err", errors.Join(err, werr).Error())
 		}
 	}
 }

@@ -4,26 +4,26 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
 )
 
-// fakeTime makes a limiter's clock and waits virtual: a wait advances the
-// clock. It returns the total time waited so far.
-func fakeTime(l *loginLimiter) (waited func() time.Duration) {
+// fakeTime makes the sign-in limits' clock and waits virtual: a wait
+// advances the clock. It returns the total time waited so far.
+func fakeTime(a *auth.Authenticator) (waited func() time.Duration) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	var total time.Duration
-	l.now = func() time.Time { return now }
-	l.sleep = func(_ context.Context, d time.Duration) error {
+	a.SetClock(func() time.Time { return now }, func(_ context.Context, d time.Duration) error {
 		if d > 0 {
 			now = now.Add(d)
 			total += d
 		}
 		return nil
-	}
+	})
 	return func() time.Duration { return total }
 }
 
@@ -63,7 +63,7 @@ func TestLoginLimits(t *testing.T) {
 			}
 		}},
 		{"failures under one name do not lock out another", "", func(t *testing.T, b *bundle, _ func() time.Duration) {
-			for range 3 * clientBurst {
+			for range 3 * auth.ClientBurst {
 				b.do(t, loginForm(viewerUser, "wrong", attacker))
 				b.do(t, loginForm("nobody", "wrong", attacker))
 			}
@@ -82,17 +82,17 @@ func TestLoginLimits(t *testing.T) {
 					t.Fatalf("guess %d from a fresh address: %d, want 401 (delayed, not refused)", i, rec.Code)
 				}
 			}
-			// The guesses took (virtual) time: at most one per accountMax
+			// The guesses took (virtual) time: at most one per auth.AccountMax
 			// once the backoff is at its top.
-			if min := time.Duration(n-accountFree-10) * accountMax; waited() < min {
+			if min := time.Duration(n-auth.AccountFree-10) * auth.AccountMax; waited() < min {
 				t.Errorf("%d guesses from %d addresses waited %v in all, want at least %v", n, n, waited(), min)
 			}
 			before := waited()
 			if rec := b.do(t, loginForm(opUser, opPass, operator)); rec.Code != 303 {
 				t.Errorf("operator's right password after the flood: %d, want 303", rec.Code)
 			}
-			if w := waited() - before; w > accountMax {
-				t.Errorf("operator waited %v, want at most %v", w, accountMax)
+			if w := waited() - before; w > auth.AccountMax {
+				t.Errorf("operator waited %v, want at most %v", w, auth.AccountMax)
 			}
 			// The success ends the streak.
 			before = waited()
@@ -108,7 +108,7 @@ func TestLoginLimits(t *testing.T) {
 				if rec.Code == 429 {
 					break
 				}
-				if i > 2*clientBurst {
+				if i > 2*auth.ClientBurst {
 					t.Fatalf("%d guesses naming a new X-Forwarded-For each were never refused", i)
 				}
 			}
@@ -135,7 +135,7 @@ func TestLoginLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setupEnv(t, nil, map[string]string{"TRUSTED_PROXIES": tt.proxies})
-			tt.run(t, b, fakeTime(b.srv.auth.limiter))
+			tt.run(t, b, fakeTime(b.srv.auth))
 		})
 	}
 }
@@ -144,11 +144,11 @@ func TestLoginLimits(t *testing.T) {
 // test if the client limit never refuses it.
 func exhaust(t *testing.T, b *bundle, r req) {
 	t.Helper()
-	for i := range 2 * clientBurst {
+	for i := range 2 * auth.ClientBurst {
 		switch rec := b.do(t, r); rec.Code {
 		case 429:
-			if i < clientBurst {
-				t.Fatalf("refused after %d failures, want at least %d", i, clientBurst)
+			if i < auth.ClientBurst {
+				t.Fatalf("refused after %d failures, want at least %d", i, auth.ClientBurst)
 			}
 			return
 		case 401:
@@ -156,55 +156,22 @@ func exhaust(t *testing.T, b *bundle, r req) {
 			t.Fatalf("attempt %d: %d", i, rec.Code)
 		}
 	}
-	t.Fatalf("%d failures from one client were never refused", 2*clientBurst)
-}
-
-// TestLoginLimiterBounded: an attacker with more addresses than the table
-// holds keeps it at maxClients entries, and a failure costs the same with
-// the table full as empty (no scan of the table).
-func TestLoginLimiterBounded(t *testing.T) {
-	l := newLoginLimiter([]account{{user: "op", password: "x", role: roleOperator}})
-	fakeTime(l)
-	fail := func(i int) {
-		done, err := l.admit(context.Background(), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "op", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		done(false)
-	}
-	timeRun := func(from, n int) time.Duration {
-		start := time.Now()
-		for i := from; i < from+n; i++ {
-			fail(i)
-		}
-		return time.Since(start) / time.Duration(n)
-	}
-	empty := timeRun(0, 2000)
-	timeRun(2000, 3*maxClients)
-	full := timeRun(4*maxClients, 2000)
-	if n := l.clients.len(); n != maxClients {
-		t.Errorf("client table holds %d, want %d", n, maxClients)
-	}
-	t.Logf("per failure: %v with a small table, %v with a full one", empty, full)
-	if full > 10*empty+20*time.Microsecond {
-		t.Errorf("a failure takes %v with a full table, %v with a small one", full, empty)
-	}
+	t.Fatalf("%d failures from one client were never refused", 2*auth.ClientBurst)
 }
 
 // TestGuessesAreCountedBeforeTheyAreChecked: 500 concurrent guesses from
-// one address get at most clientBurst passwords checked; the rest are
+// one address get at most auth.ClientBurst passwords checked; the rest are
 // refused before any check.
 func TestGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
 	b := setup(t, nil)
-	l := b.srv.auth.limiter
 	// Admitted attempts wait at the gate until every attempt is either
 	// admitted or refused, so that none is checked before all are counted.
 	admitted, gate := make(chan struct{}, 500), make(chan struct{})
-	l.sleep = func(ctx context.Context, _ time.Duration) error {
+	b.srv.auth.SetClock(nil, func(ctx context.Context, _ time.Duration) error {
 		admitted <- struct{}{}
 		<-gate
 		return nil
-	}
+	})
 	const n = 500
 	codes := make(chan int, n)
 	for range n {
@@ -223,8 +190,8 @@ func TestGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
 	for got[401]+got[429] < n {
 		got[<-codes]++
 	}
-	if got[401] > clientBurst || got[401] == 0 || got[429] != n-got[401] {
-		t.Errorf("%d concurrent guesses: %v; want at most %d checked (401), the rest refused (429)", n, got, clientBurst)
+	if got[401] > auth.ClientBurst || got[401] == 0 || got[429] != n-got[401] {
+		t.Errorf("%d concurrent guesses: %v; want at most %d checked (401), the rest refused (429)", n, got, auth.ClientBurst)
 	}
 }
 
@@ -235,15 +202,14 @@ func TestGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
 // device.
 func TestDeviceCookieKeepsTheOperatorIn(t *testing.T) {
 	b := setup(t, nil)
-	l := b.srv.auth.limiter
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	l.now = func() time.Time { return now } // the guesses arrive at once
-	l.sleep = func(context.Context, time.Duration) error { return nil }
+	// The guesses arrive at once.
+	b.srv.auth.SetClock(func() time.Time { return now }, func(context.Context, time.Duration) error { return nil })
 	const operator = "203.0.113.9:5000"
 	rec := b.do(t, loginForm(opUser, opPass, operator))
 	var device *http.Cookie
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == deviceCookie {
+		if c.Name == auth.DeviceCookie {
 			device = c
 		}
 	}
@@ -254,7 +220,7 @@ func TestDeviceCookieKeepsTheOperatorIn(t *testing.T) {
 		b.do(t, loginForm(opUser, "wrong", fmt.Sprintf("10.0.%d.1:1000", i)))
 	}
 	withCookie := func(r req, c *http.Cookie) req { r.cookie = c; return r }
-	forged := &http.Cookie{Name: deviceCookie, Value: strings.Repeat("A", 26) + "." + strings.Repeat("0", 64)}
+	forged := &http.Cookie{Name: auth.DeviceCookie, Value: strings.Repeat("A", 26) + "." + strings.Repeat("0", 64)}
 	if rec := b.do(t, loginForm(opUser, opPass, "203.0.113.10:5000")); rec.Code != 429 {
 		t.Errorf("a new browser while the account is flooded: %d, want 429", rec.Code)
 	}
@@ -269,7 +235,7 @@ func TestDeviceCookieKeepsTheOperatorIn(t *testing.T) {
 	}
 	// Guesses with a stolen device cookie: its own limit, then it counts
 	// for nothing.
-	for i := range clientBurst {
+	for i := range auth.ClientBurst {
 		if rec := b.do(t, withCookie(loginForm(opUser, "wrong", fmt.Sprintf("10.1.%d.1:1000", i)), device)); rec.Code != 401 {
 			t.Fatalf("guess %d with the device cookie: %d, want 401", i, rec.Code)
 		}

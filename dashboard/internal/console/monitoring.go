@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
@@ -30,7 +32,7 @@ var monitoringPublicAssets = []string{
 func (s *server) serveMonitoringPublicAssets() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		name := strings.TrimPrefix(c.Request.URL.Path, monitoringPath)
-		if isSafe(c.Request.Method) && slices.Contains(monitoringPublicAssets, name) {
+		if auth.IsSafe(c.Request.Method) && slices.Contains(monitoringPublicAssets, name) {
 			s.monitoringRO.ServeHTTP(c.Writer, c.Request)
 			c.Abort()
 		}

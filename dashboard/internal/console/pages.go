@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/stripeq/stripeq/dashboard/internal/chart"
 
 	"github.com/gin-gonic/gin"
@@ -103,10 +105,10 @@ func relTime(t time.Time) string {
 
 // render writes a page.
 func (s *server) render(c *gin.Context, status int, page string, data map[string]any) {
-	data["User"] = c.GetString(ctxUser)
-	data["Role"] = c.GetString(ctxRole)
-	data["Operator"] = c.GetString(ctxRole) == string(roleOperator)
-	data["CSRF"] = c.GetString(ctxCSRF)
+	data["User"] = c.GetString(auth.KeyUser)
+	data["Role"] = c.GetString(auth.KeyRole)
+	data["Operator"] = c.GetString(auth.KeyRole) == string(auth.Operator)
+	data["CSRF"] = c.GetString(auth.KeyCSRF)
 	data["Queue"] = s.index.Name()
 	data["Monitoring"] = monitoringPath + "/"
 	if data["User"] != "" {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
@@ -107,7 +109,7 @@ func (s *server) handleStartRecovery() gin.HandlerFunc {
 		}
 		rec := recovery.Record{
 			ID: recovery.NewID(), State: recovery.StateRunning,
-			StartedBy: c.GetString(ctxUser), StartedAt: now, UpdatedAt: now,
+			StartedBy: c.GetString(auth.KeyUser), StartedAt: now, UpdatedAt: now,
 			Since: req.Since.UTC(), Until: req.Until.UTC(), Account: req.Account, DryRun: req.DryRun,
 		}
 		if err := r.records.Save(c.Request.Context(), rec); err != nil {
@@ -123,7 +125,7 @@ func (s *server) handleStartRecovery() gin.HandlerFunc {
 			window += " (dry run)"
 		}
 		s.audit(c, audit.Entry{Action: audit.Recovery, Target: window, Detail: "recovery " + rec.ID}, nil)
-		s.log.Info("recovery started", "recovery_id", rec.ID, slog.String(ctxUser, rec.StartedBy),
+		s.log.Info("recovery started", "recovery_id", rec.ID, slog.String(auth.KeyUser, rec.StartedBy),
 			"since", rec.Since.Format(time.RFC3339), "until", rec.Until.Format(time.RFC3339), "account", rec.Account, "dry_run", rec.DryRun)
 		r.wg.Add(1)
 		go r.run(rec, req)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -24,13 +26,13 @@ func (s *server) routes(r *gin.Engine) {
 	r.HEAD("/static/*file", handleStatic())
 	r.GET("/favicon.ico", handleFavicon())
 
-	authed := r.Group("/", s.authenticate(), s.csrf())
+	authed := r.Group("/", s.authenticate, s.auth.CSRF())
 	authed.POST("/logout", s.handleLogout())
 	authed.GET("/", s.throttle(), s.handleListPage())
 	authed.GET("/executions/:id", s.throttle(), s.handleDetailPage())
 	authed.GET("/deliveries", s.throttle(), s.handleDeliveriesPage())
 	authed.GET("/deliveries/:id", s.throttle(), s.handleDeliveryPage())
-	authed.POST("/deliveries/:id/rerun", s.throttle(), requireOperator(), s.handleDeliveryRerunForm())
+	authed.POST("/deliveries/:id/rerun", s.throttle(), auth.RequireOperator(), s.handleDeliveryRerunForm())
 	authed.GET("/recoveries", s.throttle(), s.handleRecoveriesPage())
 	authed.GET("/audit", s.throttle(), s.handleAuditPage())
 
@@ -44,7 +46,7 @@ func (s *server) routes(r *gin.Engine) {
 	api.GET("/deliveries", s.handleDeliveries())
 	api.GET("/deliveries/:id", s.handleDelivery())
 	api.GET("/audit", s.handleAudit())
-	op := api.Group("/", requireOperator())
+	op := api.Group("/", auth.RequireOperator())
 	op.POST("/executions/rerun", s.handleBulkRerun())
 	op.POST("/executions/rerun-selected", s.handleRerunSelected())
 	op.POST("/executions/:id/rerun", s.handleRerun())
@@ -56,12 +58,12 @@ func (s *server) routes(r *gin.Engine) {
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
 	// asynqmon: its icons and manifest are open, the rest as authed.
-	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate(), s.csrf(), s.throttleMonitoringAPI(), s.handleMonitoring())
+	r.Any(monitoringPath+"/*any", s.serveMonitoringPublicAssets(), s.authenticate, s.auth.CSRF(), s.throttleMonitoringAPI(), s.handleMonitoring())
 
-	r.NoRoute(s.authenticate(), func(c *gin.Context) {
+	r.NoRoute(s.authenticate, func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"message": "not found"})
 	})
-	r.NoMethod(s.authenticate(), func(c *gin.Context) {
+	r.NoMethod(s.authenticate, func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"message": "method not allowed"})
 	})
 }
@@ -85,14 +87,14 @@ func (s *server) handleMonitoring() gin.HandlerFunc {
 			}
 		}
 		mon := s.monitoring
-		if c.GetString(ctxRole) != string(roleOperator) {
-			if !isSafe(c.Request.Method) {
+		if c.GetString(auth.KeyRole) != string(auth.Operator) {
+			if !auth.IsSafe(c.Request.Method) {
 				c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
 				return
 			}
 			mon = s.monitoringRO
 		}
-		if isSafe(c.Request.Method) {
+		if auth.IsSafe(c.Request.Method) {
 			w := &htmlRewriter{ResponseWriter: c.Writer}
 			mon.ServeHTTP(w, c.Request)
 			w.flush()

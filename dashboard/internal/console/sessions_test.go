@@ -5,19 +5,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"golang.org/x/time/rate"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // TestSessionsPerUserAreBounded: each user keeps at most
-// maxSessionsPerUser sessions; a new sign-in ends the oldest, and another
+// auth.MaxSessionsPerUser sessions; a new sign-in ends the oldest, and another
 // user's sessions are left alone.
 func TestSessionsPerUserAreBounded(t *testing.T) {
 	b := setup(t, nil)
 	op := b.login(t, opUser, opPass)
 	var cookies []*http.Cookie
-	for range maxSessionsPerUser + 3 {
+	for range auth.MaxSessionsPerUser + 3 {
 		cookies = append(cookies, b.login(t, viewerUser, viewerPass))
 	}
 	for i, c := range cookies {
@@ -32,24 +34,25 @@ func TestSessionsPerUserAreBounded(t *testing.T) {
 	if rec := b.do(t, req{path: "/api/facets", cookie: op}); rec.Code != 200 {
 		t.Errorf("the operator's session: %d", rec.Code)
 	}
-	if n := len(b.db.Client.Keys(t.Context(), keyspace.DashboardSession("*")).Val()); n != maxSessionsPerUser+1 {
-		t.Errorf("%d sessions in Redis, want %d", n, maxSessionsPerUser+1)
+	if n := len(b.db.Client.Keys(t.Context(), keyspace.DashboardSession("*")).Val()); n != auth.MaxSessionsPerUser+1 {
+		t.Errorf("%d sessions in Redis, want %d", n, auth.MaxSessionsPerUser+1)
 	}
 }
 
 // TestSessionChecksAreRateLimitedBeforeArgon2id: a session whose key is
-// not in memory costs an Argon2id; each user gets kdfBurst of those at
-// once, then one per kdfEvery, counted before the derivation (a sign-in
+// not in memory costs an Argon2id; each user gets auth.KDFBurst of those at
+// once, then one per auth.KDFEvery, counted before the derivation (a sign-in
 // is one too); cached sessions cost nothing and are not limited, and the
 // other user is not slowed.
 func TestSessionChecksAreRateLimitedBeforeArgon2id(t *testing.T) {
 	b := setup(t, nil)
 	a := b.srv.auth
-	a.slow = newUserLimits(rate.Every(kdfEvery), kdfBurst)
+	slow := auth.NewUserLimits(rate.Every(auth.KDFEvery), auth.KDFBurst)
 	now := time.Now()
-	a.slow.now = func() time.Time { return now }
+	slow.SetClock(func() time.Time { return now })
+	a.SetDerivationLimits(slow)
 	var cookies []*http.Cookie
-	for range kdfBurst {
+	for range auth.KDFBurst {
 		cookies = append(cookies, b.login(t, viewerUser, viewerPass))
 	}
 	form := loginForm(viewerUser, viewerPass, "192.0.2.1:1000")
@@ -61,11 +64,11 @@ func TestSessionChecksAreRateLimitedBeforeArgon2id(t *testing.T) {
 	if code := session(cookies[0]); code != 200 {
 		t.Errorf("a cached session with no derivation left: %d, want 200", code)
 	}
-	a.kdf = newLRU[[]byte](kdfCacheSize) // its keys forgotten: a restart, or thrashing
+	a.ForgetKeys() // its keys forgotten: a restart, or thrashing
 	if code := session(cookies[0]); code != 429 {
 		t.Errorf("an uncached session with no derivation left: %d, want 429", code)
 	}
-	now = now.Add(kdfBurst * kdfEvery)
+	now = now.Add(auth.KDFBurst * auth.KDFEvery)
 	for i, c := range cookies {
 		if code := session(c); code != 200 {
 			t.Errorf("session %d once the limit refilled: %d, want 200", i+1, code)

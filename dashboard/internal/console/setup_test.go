@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/hibiken/asynqmon"
 	"golang.org/x/time/rate"
 
@@ -59,8 +61,8 @@ func setupEnv(t testing.TB, execs []execindextest.Exec, extra map[string]string)
 	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt, ReadOnly: true})
 	t.Cleanup(func() { mon.Close(); monRO.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, monRO, env.Inspector, env.Client)
-	s.reads = newUserLimits(rate.Inf, 1)     // TestReadsAreThrottled sets the real limits
-	s.auth.slow = newUserLimits(rate.Inf, 1) // as TestSessionChecksAreRateLimitedBeforeArgon2id does
+	s.reads = auth.NewUserLimits(rate.Inf, 1)                   // TestReadsAreThrottled sets the real limits
+	s.auth.SetDerivationLimits(auth.NewUserLimits(rate.Inf, 1)) // as TestSessionChecksAreRateLimitedBeforeArgon2id does
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}
 }
 
@@ -131,7 +133,7 @@ func (b *bundle) login(t testing.TB, user, pass string) *http.Cookie {
 		t.Fatalf("login: status %d: %s", rec.Code, rec.Body.String())
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == sessionCookie {
+		if c.Name == auth.SessionCookie {
 			return c
 		}
 	}

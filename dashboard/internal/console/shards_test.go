@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"golang.org/x/time/rate"
@@ -49,7 +51,7 @@ func setupShards(t *testing.T, execs []execindextest.Exec, shards int) (*bundle,
 	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: db.Opt})
 	t.Cleanup(func() { mon.Close() })
 	s := newServer(slog.New(slog.DiscardHandler), cfg, db.Client, mon, mon, env.Inspector, env.Client)
-	s.reads = newUserLimits(rate.Inf, 1)
+	s.reads = auth.NewUserLimits(rate.Inf, 1)
 	return &bundle{h: s.handler(), srv: s, env: env, db: db}, env.Inspector
 }
 

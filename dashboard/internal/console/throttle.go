@@ -3,11 +3,10 @@ package console
 import (
 	"context"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/time/rate"
 )
 
 // Limits of the Console's reads, which run index queries in Redis.
@@ -23,42 +22,11 @@ const (
 	queryConcurrency = 1
 )
 
-// userLimits is a token bucket per signed-in user. Users are the
-// configured accounts, so the map stays small.
-type userLimits struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	rate  rate.Limit
-	burst int
-	users map[string]*rate.Limiter
-}
-
-func newUserLimits(r rate.Limit, burst int) *userLimits {
-	return &userLimits{now: time.Now, rate: r, burst: burst, users: map[string]*rate.Limiter{}}
-}
-
-// allow takes one request of user, or reports how long to wait.
-func (u *userLimits) allow(user string) (bool, time.Duration) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	lim, ok := u.users[user]
-	if !ok {
-		lim = rate.NewLimiter(u.rate, u.burst)
-		u.users[user] = lim
-	}
-	r := lim.ReserveN(u.now(), 1)
-	if d := r.DelayFrom(u.now()); d > 0 {
-		r.CancelAt(u.now())
-		return false, d
-	}
-	return true, 0
-}
-
 // throttle answers 429 with Retry-After to a user past their rate, as a
 // page to a browser asking for one; it runs after authenticate.
 func (s *server) throttle() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if ok, wait := s.reads.allow(c.GetString(ctxUser)); !ok {
+		if ok, wait := s.reads.Allow(c.GetString(auth.KeyUser)); !ok {
 			s.tooManyRequests(c, wait, "too many requests; slow down")
 			return
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/auth"
+
 	"github.com/stripeq/stripeq/pkg/execindex"
 )
 
@@ -17,9 +19,9 @@ func TestReadsAreThrottled(t *testing.T) {
 	for _, loop := range []string{"/api/executions?since=7d&page=2", "/monitoring/api/queues/stripe/completed_tasks?size=100"} {
 		t.Run(loop, func(t *testing.T) {
 			b := setup(t, seeds[:2])
-			b.srv.reads = newUserLimits(apiRate, apiBurst)
+			b.srv.reads = auth.NewUserLimits(apiRate, apiBurst)
 			now := time.Now()
-			b.srv.reads.now = func() time.Time { return now }
+			b.srv.reads.SetClock(func() time.Time { return now })
 			refused := 0
 			for range apiBurst + 5 {
 				rec := b.do(t, req{path: loop, user: viewerUser, pass: viewerPass})
@@ -85,10 +87,10 @@ func TestDeepPagesAreRefused(t *testing.T) {
 // Retry-After; the APIs answer JSON.
 func TestTooManyGivesBrowsersAPage(t *testing.T) {
 	b := setup(t, seeds[:2])
-	b.srv.reads = newUserLimits(apiRate, apiBurst)
+	b.srv.reads = auth.NewUserLimits(apiRate, apiBurst)
 	now := time.Now()
-	b.srv.reads.now = func() time.Time { return now }
-	fakeTime(b.srv.auth.limiter)
+	b.srv.reads.SetClock(func() time.Time { return now })
+	fakeTime(b.srv.auth)
 	html := map[string]string{"Accept": "text/html,application/xhtml+xml"}
 	for range apiBurst {
 		b.do(t, req{path: "/api/facets", user: viewerUser, pass: viewerPass})

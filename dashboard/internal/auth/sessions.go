@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
-// sessionCookie is the name of the session cookie.
-const sessionCookie = "stripeq_session"
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "stripeq_session"
 
 // A session's Redis key is keyspace.DashboardSession of the SHA-256 of
 // the cookie value; a user's sessions are keyspace.DashboardSessions, a
@@ -41,20 +41,20 @@ const (
 // cycling more sessions than the cache holds would put that cost on every
 // request of every user.
 const (
-	// maxSessionsPerUser sessions of one user live at once; a new sign-in
+	// MaxSessionsPerUser sessions of one user live at once; a new sign-in
 	// ends the oldest. With two accounts, far fewer than kdfCacheSize.
-	maxSessionsPerUser = 10
-	// kdfBurst Argon2id derivations of one user (sign-ins, and sessions
-	// whose key is not cached) run at once, then one per kdfEvery; past
+	MaxSessionsPerUser = 10
+	// KDFBurst Argon2id derivations of one user (sign-ins, and sessions
+	// whose key is not cached) run at once, then one per KDFEvery; past
 	// that, 429 before the derivation.
-	kdfBurst = 10
-	kdfEvery = 2 * time.Second
+	KDFBurst = 10
+	KDFEvery = 2 * time.Second
 )
 
 // sessionProof is the fp field of the session stored under key: an HMAC
 // of key, user and role, keyed with proofKey(acc, salt). It returns
-// errTooMany when acc's user has no derivation left.
-func (a *authenticator) sessionProof(acc account, salt []byte, key string) (string, error) {
+// TooMany when acc's user has no derivation left.
+func (a *Authenticator) sessionProof(acc Account, salt []byte, key string) (string, error) {
 	k, err := a.proofKey(acc, salt)
 	if err != nil {
 		return "", err
@@ -72,10 +72,10 @@ type flight struct {
 }
 
 // proofKey is Argon2id(password, salt) of acc. Derived keys are cached in
-// memory (never in Redis), by account and salt; one not cached is derived
+// memory (never in Redis), by Account and salt; one not cached is derived
 // once however many ask at once, and only within acc's user's limit
-// (slow): past it, errTooMany, before any Argon2id.
-func (a *authenticator) proofKey(acc account, salt []byte) ([]byte, error) {
+// (slow): past it, TooMany, before any Argon2id.
+func (a *Authenticator) proofKey(acc Account, salt []byte) ([]byte, error) {
 	id := sha256.Sum256([]byte(acc.user + "\x00" + string(acc.role) + "\x00" + acc.password + "\x00" + string(salt)))
 	cacheKey := string(id[:])
 	a.kdfMu.Lock()
@@ -88,9 +88,9 @@ func (a *authenticator) proofKey(acc account, salt []byte) ([]byte, error) {
 		<-f.done
 		return f.key, nil
 	}
-	if ok, wait := a.slow.allow(acc.user); !ok {
+	if ok, wait := a.slow.Allow(acc.user); !ok {
 		a.kdfMu.Unlock()
-		return nil, errTooMany{RetryAfter: wait}
+		return nil, TooMany{RetryAfter: wait}
 	}
 	f := &flight{done: make(chan struct{})}
 	a.inflight[cacheKey] = f
@@ -106,13 +106,13 @@ func (a *authenticator) proofKey(acc account, salt []byte) ([]byte, error) {
 
 // derive is Argon2id of password and salt, at most cap(kdfSem) at once:
 // each takes kdfMemory.
-func (a *authenticator) derive(password string, salt []byte) []byte {
+func (a *Authenticator) derive(password string, salt []byte) []byte {
 	a.kdfSem <- struct{}{}
 	defer func() { <-a.kdfSem }()
 	return argon2.IDKey([]byte(password), salt, kdfTime, kdfMemory, kdfThreads, 32)
 }
 
-func sessionKey(token string) string {
+func SessionKey(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return keyspace.DashboardSession(hex.EncodeToString(h[:]))
 }
@@ -122,12 +122,12 @@ type session struct {
 	User, Role, CSRF, Salt, Proof string
 }
 
-// login starts a session for acc and returns the cookie value; the
-// user's oldest sessions past maxSessionsPerUser end. It returns
-// errTooMany when the user has no derivation left (see proofKey).
-func (a *authenticator) login(ctx context.Context, acc account) (string, error) {
+// Login starts a session for acc and returns the cookie value; the
+// user's oldest sessions past MaxSessionsPerUser end. It returns
+// TooMany when the user has no derivation left (see proofKey).
+func (a *Authenticator) Login(ctx context.Context, acc Account) (string, error) {
 	token := rand.Text() + rand.Text()
-	key := sessionKey(token)
+	key := SessionKey(token)
 	salt := make([]byte, 16)
 	rand.Read(salt)
 	proof, err := a.sessionProof(acc, salt, key)
@@ -149,17 +149,17 @@ func (a *authenticator) login(ctx context.Context, acc account) (string, error) 
 }
 
 // keepNewest adds the session key, started at now, to user's sessions
-// and ends those past the newest maxSessionsPerUser, and those expired.
+// and ends those past the newest MaxSessionsPerUser, and those expired.
 // The keys may sit on different Cluster nodes: the commands are
 // pipelined, not a transaction.
-func (a *authenticator) keepNewest(ctx context.Context, user, key string, now time.Time) error {
+func (a *Authenticator) keepNewest(ctx context.Context, user, key string, now time.Time) error {
 	list := keyspace.DashboardSessions(user)
 	var older *redis.StringSliceCmd
 	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, list, redis.Z{Score: float64(now.UnixMilli()), Member: key})
 		p.ZRemRangeByScore(ctx, list, "-inf", strconv.FormatInt(now.Add(-a.ttl).UnixMilli(), 10))
 		p.Expire(ctx, list, a.ttl)
-		older = p.ZRange(ctx, list, 0, -maxSessionsPerUser-1)
+		older = p.ZRange(ctx, list, 0, -MaxSessionsPerUser-1)
 		return nil
 	})
 	if err != nil || len(older.Val()) == 0 {
@@ -187,13 +187,13 @@ func toAny(s []string) []any {
 var errNoSession = errors.New("no such session")
 
 // lookup returns the live session of a cookie value. It returns
-// errTooMany when checking it would take an Argon2id its user has no
+// TooMany when checking it would take an Argon2id its user has no
 // room for (see proofKey).
-func (a *authenticator) lookup(ctx context.Context, token string) (session, error) {
+func (a *Authenticator) lookup(ctx context.Context, token string) (session, error) {
 	if len(token) < 32 || len(token) > 128 {
 		return session{}, errNoSession
 	}
-	key := sessionKey(token)
+	key := SessionKey(token)
 	m, err := a.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return session{}, err
@@ -218,16 +218,41 @@ func (a *authenticator) lookup(ctx context.Context, token string) (session, erro
 			return s, nil
 		}
 	}
-	return session{}, errNoSession // the account changed since the login
+	return session{}, errNoSession // the Account changed since the login
 }
 
-// logout ends user's session of the cookie value token.
-func (a *authenticator) logout(ctx context.Context, user, token string) error {
-	key := sessionKey(token)
+// Logout ends user's session of the cookie value token.
+func (a *Authenticator) Logout(ctx context.Context, user, token string) error {
+	key := SessionKey(token)
 	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
 		p.ZRem(ctx, keyspace.DashboardSessions(user), key)
 		return nil
 	})
 	return err
+}
+
+// SetPassword changes user's password, as a restart with a new
+// DASHBOARD_PASSWORD does: the user's sessions and device cookies no
+// longer pass. For tests.
+func (a *Authenticator) SetPassword(user, password string) {
+	for i := range a.accounts {
+		if a.accounts[i].user == user {
+			a.accounts[i].password = password
+		}
+	}
+	a.devMu.Lock()
+	delete(a.devKeys, user)
+	a.devMu.Unlock()
+}
+
+// SetDerivationLimits replaces the per-user limits of Argon2id
+// derivations (by default KDFBurst, then one per KDFEvery), for tests.
+func (a *Authenticator) SetDerivationLimits(l *UserLimits) { a.slow = l }
+
+// ForgetKeys drops the derived keys kept in memory, as a restart does.
+func (a *Authenticator) ForgetKeys() {
+	a.kdfMu.Lock()
+	defer a.kdfMu.Unlock()
+	a.kdf = newLRU[[]byte](kdfCacheSize)
 }

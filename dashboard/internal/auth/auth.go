@@ -1,4 +1,11 @@
-package console
+// Package auth is who may use the dashboard and how hard it is to get
+// in: accounts and roles (operator, viewer), sign-in with its limits
+// against guessing, sessions in Redis and device cookies, the CSRF and
+// Host checks, the security headers, the client address behind trusted
+// proxies, and per-user rate limits (UserLimits).
+//
+// Internal to the dashboard command, with no compatibility promise.
+package auth
 
 import (
 	"context"
@@ -18,34 +25,34 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// role is what a signed-in user may do.
-type role string
+// Role is what a signed-in user may do.
+type Role string
 
 const (
-	// roleOperator may look, re-run, cancel and delete.
-	roleOperator role = "operator"
-	// roleViewer may only look: asynqmon is read-only and every mutating
+	// Operator may look, re-run, cancel and delete.
+	Operator Role = "operator"
+	// Viewer may only look: asynqmon is read-only and every mutating
 	// route answers 403.
-	roleViewer role = "viewer"
+	Viewer Role = "viewer"
 )
 
-// Gin context keys set by authenticate.
+// Gin context keys set by Authenticate (and KeyClient by RecordClient).
 const (
-	ctxRole    = "role"
-	ctxUser    = "user"
-	ctxVia     = "auth_via" // "basic" or "session"
-	ctxCSRF    = "csrf"     // the session's CSRF token
-	ctxSession = "session"  // the session key, for logout
+	KeyRole    = "role"
+	KeyUser    = "user"
+	KeyVia     = "auth_via" // "basic" or "session"
+	KeyCSRF    = "csrf"     // the session's CSRF token
+	KeySession = "session"  // the session key, for logout
 )
 
-// account is one configured user.
-type account struct {
+// Account is one configured user.
+type Account struct {
 	user     string
 	password string
-	role     role
+	role     Role
 }
 
-// authenticator checks credentials and sessions.
+// Authenticator checks credentials and sessions.
 //
 // Sessions live in Redis, not in a signed cookie: logout and a password
 // change end them at once, they survive a restart of the dashboard and
@@ -58,9 +65,9 @@ type account struct {
 // from a copied record costs one Argon2id per guess and session, and the
 // proof does not carry over to another key, so a copy of Redis can
 // neither be replayed nor minted into new sessions without the password.
-type authenticator struct {
+type Authenticator struct {
 	rdb      redis.UniversalClient
-	accounts []account
+	accounts []Account
 	ttl      time.Duration
 	limiter  *loginLimiter
 
@@ -68,29 +75,47 @@ type authenticator struct {
 	kdf      *lru[[]byte]       // derived keys of proofKey
 	inflight map[string]*flight // derivations in progress, by cache key
 	kdfSem   chan struct{}      // concurrent Argon2id derivations
-	slow     *userLimits        // each user's derivations: kdfBurst, then one per kdfEvery
+	slow     *UserLimits        // each user's derivations: KDFBurst, then one per KDFEvery
 
 	devMu   sync.Mutex
 	devKeys map[string][]byte // per account user: the key of its device cookies
+
+	// mount is where asynqmon is mounted: its API and static files are
+	// not pages, and its API is CSRF-checked by origin.
+	mount string
 }
 
-func newAuthenticator(rdb redis.UniversalClient, cfg Config) *authenticator {
-	a := &authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), inflight: map[string]*flight{},
-		kdfSem: make(chan struct{}, 2), slow: newUserLimits(rate.Every(kdfEvery), kdfBurst), devKeys: map[string][]byte{}}
-	a.accounts = append(a.accounts, account{cfg.User, cfg.Password, roleOperator})
+// Settings are what an Authenticator checks against.
+type Settings struct {
+	// User and Password are the operator's (DASHBOARD_USER,
+	// DASHBOARD_PASSWORD); ViewerUser and ViewerPassword the viewer's,
+	// who exists only when ViewerUser is set.
+	User, Password, ViewerUser, ViewerPassword string
+	// SessionTTL is how long a session lasts (DASHBOARD_SESSION_TTL).
+	SessionTTL time.Duration
+	// Mount is the path asynqmon is mounted at, such as "/monitoring".
+	Mount string
+}
+
+// New returns the Authenticator of the accounts of cfg, keeping sessions
+// in rdb.
+func New(rdb redis.UniversalClient, cfg Settings) *Authenticator {
+	a := &Authenticator{rdb: rdb, ttl: cfg.SessionTTL, kdf: newLRU[[]byte](kdfCacheSize), inflight: map[string]*flight{},
+		kdfSem: make(chan struct{}, 2), slow: NewUserLimits(rate.Every(KDFEvery), KDFBurst), devKeys: map[string][]byte{}, mount: cfg.Mount}
+	a.accounts = append(a.accounts, Account{cfg.User, cfg.Password, Operator})
 	if cfg.ViewerUser != "" {
-		a.accounts = append(a.accounts, account{cfg.ViewerUser, cfg.ViewerPassword, roleViewer})
+		a.accounts = append(a.accounts, Account{cfg.ViewerUser, cfg.ViewerPassword, Viewer})
 	}
 	a.limiter = newLoginLimiter(a.accounts)
 	return a
 }
 
-// check returns the account matching user and password. It compares with
-// every account in constant time, whatever matches.
-func (a *authenticator) check(user, password string) (account, bool) {
+// check returns the Account matching user and password. It compares with
+// every Account in constant time, whatever matches.
+func (a *Authenticator) check(user, password string) (Account, bool) {
 	gotUser := sha256.Sum256([]byte(user))
 	gotPass := sha256.Sum256([]byte(password))
-	var found account
+	var found Account
 	ok := 0
 	for _, acc := range a.accounts {
 		wantUser := sha256.Sum256([]byte(acc.user))
@@ -104,41 +129,43 @@ func (a *authenticator) check(user, password string) (account, bool) {
 	return found, ok == 1
 }
 
-// authenticate accepts HTTP Basic credentials (for scripts) or a session
+// Authenticate accepts HTTP Basic credentials (for scripts) or a session
 // cookie (for browsers) and records the role. Without either, a browser
 // asking for a page is sent to the login page; anything else gets 401 with
-// a Basic challenge. Basic attempts go through the sign-in limits.
-func (s *server) authenticate() gin.HandlerFunc {
+// a Basic challenge. Basic attempts go through the sign-in limits; a
+// request past a limit is answered by tooMany (429 with Retry-After wait,
+// saying msg).
+func (a *Authenticator) Authenticate(tooMany func(c *gin.Context, wait time.Duration, msg string)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if u, p, ok := c.Request.BasicAuth(); ok {
-			acc, ok, err := s.auth.signIn(c.Request.Context(), client(c), u, p, "")
+			acc, ok, err := a.SignIn(c.Request.Context(), Client(c), u, p, "")
 			if err != nil {
-				s.tooManyRequests(c, retryDelay(err), "too many failed sign-in attempts; try again later")
+				tooMany(c, RetryDelay(err), "too many failed sign-in attempts; try again later")
 				return
 			}
 			if !ok {
 				unauthorized(c)
 				return
 			}
-			c.Set(ctxRole, string(acc.role))
-			c.Set(ctxUser, acc.user)
-			c.Set(ctxVia, "basic")
+			c.Set(KeyRole, string(acc.role))
+			c.Set(KeyUser, acc.user)
+			c.Set(KeyVia, "basic")
 			c.Next()
 			return
 		}
-		if token, err := c.Cookie(sessionCookie); err == nil && token != "" {
-			sess, err := s.auth.lookup(c.Request.Context(), token)
-			if tm, ok := errors.AsType[errTooMany](err); ok {
-				s.tooManyRequests(c, tm.RetryAfter, "too many sessions of this user to check at once; try again in a moment")
+		if token, err := c.Cookie(SessionCookie); err == nil && token != "" {
+			sess, err := a.lookup(c.Request.Context(), token)
+			if tm, ok := errors.AsType[TooMany](err); ok {
+				tooMany(c, tm.RetryAfter, "too many sessions of this user to check at once; try again in a moment")
 				return
 			}
 			switch {
 			case err == nil:
-				c.Set(ctxRole, sess.Role)
-				c.Set(ctxUser, sess.User)
-				c.Set(ctxVia, "session")
-				c.Set(ctxCSRF, sess.CSRF)
-				c.Set(ctxSession, token)
+				c.Set(KeyRole, sess.Role)
+				c.Set(KeyUser, sess.User)
+				c.Set(KeyVia, "session")
+				c.Set(KeyCSRF, sess.CSRF)
+				c.Set(KeySession, token)
 				c.Next()
 				return
 			case !errors.Is(err, errNoSession):
@@ -147,7 +174,7 @@ func (s *server) authenticate() gin.HandlerFunc {
 				return
 			}
 		}
-		if wantsPage(c.Request) {
+		if a.WantsPage(c.Request) {
 			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
 			c.Abort()
 			return
@@ -156,14 +183,15 @@ func (s *server) authenticate() gin.HandlerFunc {
 	}
 }
 
-// wantsPage reports whether r is a browser navigating to a page, which
-// is better sent to the login form than answered 401.
-func wantsPage(r *http.Request) bool {
+// WantsPage reports whether r is a browser navigating to a page, which
+// is better sent to the login form (or a page saying why not) than
+// answered with JSON.
+func (a *Authenticator) WantsPage(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	p := r.URL.Path
-	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, monitoringPath+"/api/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, monitoringPath+"/static/") {
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, a.mount+"/api/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, a.mount+"/static/") {
 		return false
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
@@ -174,50 +202,38 @@ func unauthorized(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"message": "authentication required"})
 }
 
-// tooManyRequests answers 429 with Retry-After, after wait: a page saying
-// msg to a browser asking for a page, else JSON {"message": msg}.
-func (s *server) tooManyRequests(c *gin.Context, wait time.Duration, msg string) {
-	c.Header("Retry-After", retryAfter(wait))
-	if wantsPage(c.Request) {
-		s.render(c, http.StatusTooManyRequests, "error", map[string]any{"Title": "Too many requests", "Message": msg})
-		c.Abort()
-		return
-	}
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"message": msg})
-}
-
-// retryAfter is the Retry-After value of wait, in whole seconds.
-func retryAfter(wait time.Duration) string {
+// RetryAfter is the Retry-After value of wait, in whole seconds.
+func RetryAfter(wait time.Duration) string {
 	return strconv.Itoa(int(math.Ceil(wait.Seconds())))
 }
 
-// retryDelay is how long a refused or abandoned sign-in attempt should
-// wait: errTooMany's delay, else clientEvery.
-func retryDelay(err error) time.Duration {
-	if tm, ok := errors.AsType[errTooMany](err); ok {
+// RetryDelay is how long a refused or abandoned sign-in attempt should
+// wait: TooMany's delay, else ClientEvery.
+func RetryDelay(err error) time.Duration {
+	if tm, ok := errors.AsType[TooMany](err); ok {
 		return tm.RetryAfter
 	}
-	return clientEvery
+	return ClientEvery
 }
 
-// signIn checks user and password within the sign-in limits of
+// SignIn checks user and password within the sign-in limits of
 // loginLimiter, waiting for the attempt's turn; device is the value of
-// the browser's device cookie, or "". It returns errTooMany when the
+// the browser's device cookie, or "". It returns TooMany when the
 // attempt is refused, or ctx's error.
-func (a *authenticator) signIn(ctx context.Context, client, user, password, device string) (account, bool, error) {
+func (a *Authenticator) SignIn(ctx context.Context, client, user, password, device string) (Account, bool, error) {
 	done, err := a.limiter.admit(ctx, client, user, a.trustedDevice(user, device))
 	if err != nil {
-		return account{}, false, err
+		return Account{}, false, err
 	}
 	acc, ok := a.check(user, password)
 	done(ok)
 	return acc, ok, nil
 }
 
-// requireOperator answers 403 to anyone but an operator.
-func requireOperator() gin.HandlerFunc {
+// RequireOperator answers 403 to anyone but an operator.
+func RequireOperator() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.GetString(ctxRole) != string(roleOperator) {
+		if c.GetString(KeyRole) != string(Operator) {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "viewers may not change anything; sign in as an operator"})
 			return
 		}
@@ -225,8 +241,8 @@ func requireOperator() gin.HandlerFunc {
 	}
 }
 
-// isSafe reports whether a method cannot change state.
-func isSafe(method string) bool {
+// IsSafe reports whether a method cannot change state.
+func IsSafe(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
@@ -237,7 +253,7 @@ const (
 	formFieldCSRF = "csrf_token"
 )
 
-// csrf protects every state-changing request, asynqmon's API included:
+// CSRF protects every state-changing request, asynqmon's API included:
 //
 //   - Any cross-origin browser request is refused, by Sec-Fetch-Site or,
 //     in older browsers, Origin against Host (http.CrossOriginProtection).
@@ -252,11 +268,11 @@ const (
 //
 // The cookie is also SameSite=Strict, so a cross-site request does not
 // even carry it.
-func (s *server) csrf() gin.HandlerFunc {
+func (a *Authenticator) CSRF() gin.HandlerFunc {
 	cop := http.NewCrossOriginProtection()
 	return func(c *gin.Context) {
 		r := c.Request
-		if isSafe(r.Method) {
+		if IsSafe(r.Method) {
 			c.Next()
 			return
 		}
@@ -264,11 +280,11 @@ func (s *server) csrf() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "cross-origin request refused"})
 			return
 		}
-		if c.GetString(ctxVia) != "session" {
+		if c.GetString(KeyVia) != "session" {
 			c.Next()
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, monitoringPath+"/") {
+		if strings.HasPrefix(r.URL.Path, a.mount+"/") {
 			if r.Header.Get("Sec-Fetch-Site") == "same-origin" || r.Header.Get("Origin") != "" {
 				c.Next() // Origin, when present, was checked against Host above
 				return
@@ -276,7 +292,7 @@ func (s *server) csrf() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"message": "request without Origin refused"})
 			return
 		}
-		want := c.GetString(ctxCSRF)
+		want := c.GetString(KeyCSRF)
 		got := r.Header.Get(headerCSRF)
 		if got == "" {
 			got = r.PostFormValue(formFieldCSRF)

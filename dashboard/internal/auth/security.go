@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"strings"
@@ -18,11 +18,12 @@ const cspMonitoring = "default-src 'self'; script-src 'self' 'unsafe-inline'; " 
 	"style-src 'self' 'unsafe-inline'; font-src 'self'; " +
 	"img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
-// securityHeaders sets the headers every answer carries.
-func securityHeaders() gin.HandlerFunc {
+// SecurityHeaders sets the headers every answer carries; those under
+// mount (asynqmon) get its own Content-Security-Policy.
+func SecurityHeaders(mount string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
-		if strings.HasPrefix(c.Request.URL.Path, monitoringPath+"/") {
+		if strings.HasPrefix(c.Request.URL.Path, mount+"/") {
 			h.Set("Content-Security-Policy", cspMonitoring)
 		} else {
 			h.Set("Content-Security-Policy", cspConsole)

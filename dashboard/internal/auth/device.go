@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"crypto/hmac"
@@ -9,21 +9,21 @@ import (
 	"time"
 )
 
-// deviceCookie names the cookie of a browser that signed in before: the
+// DeviceCookie names the cookie of a browser that signed in before: the
 // sign-in limits trust it (see loginLimiter). Its value is a random nonce,
 // ".", and the hex HMAC of the nonce, the user and the role, keyed with
-// deviceKey of the account.
-const deviceCookie = "stripeq_device"
+// deviceKey of the Account.
+const DeviceCookie = "stripeq_device"
 
-// deviceCookieTTL is how long a device cookie lasts; each sign-in from
+// DeviceCookieTTL is how long a device cookie lasts; each sign-in from
 // its browser replaces it.
-const deviceCookieTTL = 90 * 24 * time.Hour
+const DeviceCookieTTL = 90 * 24 * time.Hour
 
 // deviceKey is the key of acc's device cookies: Argon2id of its password,
 // salted with its name, derived once and kept in memory only. Forging a
 // device cookie takes the password; a copy of Redis gives nothing toward
 // one, and a new password ends every device's trust.
-func (a *authenticator) deviceKey(acc account) []byte {
+func (a *Authenticator) deviceKey(acc Account) []byte {
 	a.devMu.Lock()
 	defer a.devMu.Unlock()
 	k, ok := a.devKeys[acc.user]
@@ -35,21 +35,21 @@ func (a *authenticator) deviceKey(acc account) []byte {
 }
 
 // deviceMAC is the HMAC part of acc's device cookie with nonce.
-func (a *authenticator) deviceMAC(acc account, nonce string) string {
+func (a *Authenticator) deviceMAC(acc Account, nonce string) string {
 	m := hmac.New(sha256.New, a.deviceKey(acc))
 	m.Write([]byte("stripeq device\x00" + nonce + "\x00" + acc.user + "\x00" + string(acc.role)))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// newDevice returns a new device cookie value for acc.
-func (a *authenticator) newDevice(acc account) string {
+// NewDevice returns a new device cookie value for acc.
+func (a *Authenticator) NewDevice(acc Account) string {
 	nonce := rand.Text()
 	return nonce + "." + a.deviceMAC(acc, nonce)
 }
 
 // trustedDevice returns the nonce of value when it is a device cookie of
-// user's account, else "".
-func (a *authenticator) trustedDevice(user, value string) string {
+// user's Account, else "".
+func (a *Authenticator) trustedDevice(user, value string) string {
 	nonce, mac, ok := strings.Cut(value, ".")
 	if !ok || len(nonce) != 26 || len(mac) != 64 {
 		return ""

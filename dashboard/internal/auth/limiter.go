@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"container/list"
@@ -8,24 +8,24 @@ import (
 )
 
 // Sign-in limits. Failures count twice: against the pair (client address,
-// account name), which may then be refused, and against the account, whose
+// Account name), which may then be refused, and against the Account, whose
 // attempts are then spaced out but never refused.
 const (
-	// clientBurst failed sign-ins from one client for one account name
-	// are allowed at once, then one per clientEvery; past that the client
+	// ClientBurst failed sign-ins from one client for one Account name
+	// are allowed at once, then one per ClientEvery; past that the client
 	// gets 429 for that name only.
-	clientBurst = 10
-	clientEvery = time.Minute
+	ClientBurst = 10
+	ClientEvery = time.Minute
 	// maxClients bounds the client table; the least recently seen client
 	// is forgotten first.
 	maxClients = 10_000
-	// accountFree failures in a row on an account cost nothing; each
-	// further one doubles the spacing between the account's attempts,
-	// from accountBase up to accountMax.
-	accountFree = 5
-	accountBase = 500 * time.Millisecond
-	accountMax  = 8 * time.Second
-	// accountQuiet without a failure forgets an account's streak.
+	// AccountFree failures in a row on an Account cost nothing; each
+	// further one doubles the spacing between the Account's attempts,
+	// from AccountBase up to AccountMax.
+	AccountFree = 5
+	AccountBase = 500 * time.Millisecond
+	AccountMax  = 8 * time.Second
+	// accountQuiet without a failure forgets an Account's streak.
 	accountQuiet = 15 * time.Minute
 	// maxWait is the longest one attempt waits for its turn; an attempt
 	// that would wait longer gets 429 (only a flood of concurrent guesses
@@ -33,38 +33,38 @@ const (
 	maxWait = 10 * time.Second
 )
 
-// errTooMany is a refused sign-in attempt; Retry-After carries its delay.
-type errTooMany struct{ RetryAfter time.Duration }
+// TooMany is a refused sign-in attempt; Retry-After carries its delay.
+type TooMany struct{ RetryAfter time.Duration }
 
-func (e errTooMany) Error() string { return "too many failed sign-in attempts" }
+func (e TooMany) Error() string { return "too many failed sign-in attempts" }
 
 // loginLimiter slows password guessing without letting one client lock
 // anyone else out:
 //
-//   - Per client and account name, a bucket of clientBurst failures
-//     refilled one per clientEvery. Each attempt takes one before its
+//   - Per client and Account name, a bucket of ClientBurst failures
+//     refilled one per ClientEvery. Each attempt takes one before its
 //     password is checked, and a success gives it back: so concurrent
 //     guesses are counted before any is checked, and when the bucket is
 //     empty that client's attempts under that name get 429 unchecked.
 //     Other names from that client, and that name from other clients,
 //     are unaffected.
-//   - Per account, exponential backoff: after accountFree failures in a
+//   - Per Account, exponential backoff: after AccountFree failures in a
 //     row (from anyone, each counted when its attempt is admitted), the
-//     account's attempts are spaced accountBase, then twice that, up to
-//     accountMax apart. An attempt is delayed until its turn, then
+//     Account's attempts are spaced AccountBase, then twice that, up to
+//     AccountMax apart. An attempt is delayed until its turn, then
 //     checked, so a correct password still signs in; and however many
-//     addresses a guesser uses, one account sees at most one guess per
-//     accountMax. An attempt whose turn is more than maxWait away gets
+//     addresses a guesser uses, one Account sees at most one guess per
+//     AccountMax. An attempt whose turn is more than maxWait away gets
 //     429.
 //   - A trusted device (a browser holding a valid device cookie of that
-//     account, OWASP's "device cookies") has a bucket of its own, as a
-//     client has, and skips the account's backoff: guesses from many
+//     Account, OWASP's "device cookies") has a bucket of its own, as a
+//     client has, and skips the Account's backoff: guesses from many
 //     addresses do not keep the operator's own browser out. Once its
 //     bucket is empty it counts as any client.
 //
 // Client and device entries live in a table of at most maxClients,
 // evicted least recently seen first in constant time. Accounts are the
-// configured ones only; an unknown name has no account state to slow
+// configured ones only; an unknown name has no Account state to slow
 // down.
 type loginLimiter struct {
 	mu       sync.Mutex
@@ -75,7 +75,7 @@ type loginLimiter struct {
 }
 
 // bucket holds the failures a client (or a device) may still make: up to
-// clientBurst, one more each clientEvery.
+// ClientBurst, one more each ClientEvery.
 type bucket struct {
 	tokens float64
 	at     time.Time // of tokens
@@ -83,7 +83,7 @@ type bucket struct {
 
 func (b *bucket) refill(now time.Time) {
 	if now.After(b.at) {
-		b.tokens = min(clientBurst, b.tokens+float64(now.Sub(b.at))/float64(clientEvery))
+		b.tokens = min(ClientBurst, b.tokens+float64(now.Sub(b.at))/float64(ClientEvery))
 		b.at = now
 	}
 }
@@ -101,10 +101,10 @@ func (b *bucket) take(now time.Time) bool {
 // give gives back what take took: the attempt was not a failure.
 func (b *bucket) give(now time.Time) {
 	b.refill(now)
-	b.tokens = min(clientBurst, b.tokens+1)
+	b.tokens = min(ClientBurst, b.tokens+1)
 }
 
-// backoff is one account's failure streak and the earliest time its next
+// backoff is one Account's failure streak and the earliest time its next
 // attempt may be checked.
 type backoff struct {
 	fails int
@@ -112,7 +112,7 @@ type backoff struct {
 	next  time.Time
 }
 
-func newLoginLimiter(accounts []account) *loginLimiter {
+func newLoginLimiter(accounts []Account) *loginLimiter {
 	l := &loginLimiter{now: time.Now, sleep: sleepCtx, clients: newLRU[*bucket](maxClients), accounts: map[string]*backoff{}}
 	for _, a := range accounts {
 		l.accounts[a.user] = &backoff{}
@@ -134,17 +134,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// spacing is the gap between an account's attempts after fails failures
+// spacing is the gap between an Account's attempts after fails failures
 // in a row.
 func spacing(fails int) time.Duration {
-	if fails < accountFree {
+	if fails < AccountFree {
 		return 0
 	}
-	d := accountBase << min(fails-accountFree, 8)
-	return min(d, accountMax)
+	d := AccountBase << min(fails-AccountFree, 8)
+	return min(d, AccountMax)
 }
 
-// clientKey names a client's bucket for one account name. Unknown names
+// clientKey names a client's bucket for one Account name. Unknown names
 // share one bucket per client.
 func (l *loginLimiter) clientKey(client, user string) string {
 	if _, ok := l.accounts[user]; !ok {
@@ -160,7 +160,7 @@ func deviceKey(device string) string { return "\x00device\x00" + device }
 func (l *loginLimiter) bucketOf(key string, now time.Time) *bucket {
 	b, ok := l.clients.get(key)
 	if !ok {
-		b = &bucket{tokens: clientBurst, at: now}
+		b = &bucket{tokens: ClientBurst, at: now}
 		l.clients.put(key, b)
 	}
 	return b
@@ -169,9 +169,9 @@ func (l *loginLimiter) bucketOf(key string, now time.Time) *bucket {
 // admit counts an attempt by client to sign in as user as a failure,
 // waits for its turn, and returns done, which the caller must call with
 // the outcome (a success gives the failure back). device is the nonce of
-// a valid device cookie of user's account, or "". It returns errTooMany
+// a valid device cookie of user's Account, or "". It returns TooMany
 // when the client (or device) has used up its failures for that name, or
-// when the account's queue is longer than maxWait, and ctx's error when
+// when the Account's queue is longer than maxWait, and ctx's error when
 // ctx ends while waiting.
 func (l *loginLimiter) admit(ctx context.Context, client, user, device string) (done func(ok bool), err error) {
 	l.mu.Lock()
@@ -186,7 +186,7 @@ func (l *loginLimiter) admit(ctx context.Context, client, user, device string) (
 	b := l.bucketOf(l.clientKey(client, user), now)
 	if !b.take(now) {
 		l.mu.Unlock()
-		return nil, errTooMany{RetryAfter: clientEvery}
+		return nil, TooMany{RetryAfter: ClientEvery}
 	}
 	var wait time.Duration
 	acc := l.accounts[user]
@@ -202,7 +202,7 @@ func (l *loginLimiter) admit(ctx context.Context, client, user, device string) (
 		if wait > maxWait {
 			b.give(now) // refused unchecked: not a guess
 			l.mu.Unlock()
-			return nil, errTooMany{RetryAfter: wait}
+			return nil, TooMany{RetryAfter: wait}
 		}
 		acc.next = turn.Add(spacing(acc.fails))
 		acc.fails++
@@ -217,8 +217,8 @@ func (l *loginLimiter) admit(ctx context.Context, client, user, device string) (
 }
 
 // settle records the outcome of an admitted attempt: a success gives its
-// failure back to its bucket and ends the account's streak (acc nil: a
-// trusted device, which leaves the account's streak alone).
+// failure back to its bucket and ends the Account's streak (acc nil: a
+// trusted device, which leaves the Account's streak alone).
 func (l *loginLimiter) settle(b *bucket, acc *backoff, ok bool) {
 	if !ok {
 		return
@@ -277,3 +277,20 @@ func (c *lru[V]) put(key string, val V) {
 }
 
 func (c *lru[V]) len() int { return c.ll.Len() }
+
+// SetClock makes the sign-in limits read the time from now and wait with
+// sleep, for tests; a nil one is left as it is.
+func (a *Authenticator) SetClock(now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) {
+	l := a.limiter
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now != nil {
+		l.now = now
+	}
+	if sleep != nil {
+		l.sleep = sleep
+	}
+}
+
+// ResetLimits forgets every failed sign-in, as a restart does.
+func (a *Authenticator) ResetLimits() { a.limiter = newLoginLimiter(a.accounts) }

@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"net"
@@ -10,15 +10,15 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// ctxClient is the Gin context key of the client's address, as
-// clientAddr reads it; the access log records it as client_ip.
-const ctxClient = "client_ip"
+// KeyClient is the Gin context key of the client's address, as
+// ClientAddr reads it; the access log records it as client_ip.
+const KeyClient = "client_ip"
 
-// proxies are the reverse proxies of TRUSTED_PROXIES.
-type proxies []netip.Prefix
+// proxies are the reverse Proxies of TRUSTED_PROXIES.
+type Proxies []netip.Prefix
 
-// trusts reports whether a is one of the proxies.
-func (p proxies) trusts(a netip.Addr) bool {
+// trusts reports whether a is one of the Proxies.
+func (p Proxies) trusts(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, pre := range p {
 		if pre.Contains(a) {
@@ -28,13 +28,13 @@ func (p proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
-// clientAddr is the address the request came from. It is the direct peer,
+// ClientAddr is the address the request came from. It is the direct peer,
 // unless the peer is a trusted proxy: then it is the right-most address of
 // X-Forwarded-For that is not itself a trusted proxy (the left-most when
 // all are), or else X-Real-IP. A header that does not parse is ignored.
-// With no trusted proxies, headers are never read: a client could name
+// With no trusted Proxies, headers are never read: a client could name
 // any address and dodge the sign-in limits.
-func (p proxies) clientAddr(r *http.Request) string {
+func (p Proxies) ClientAddr(r *http.Request) string {
 	peer := peerAddr(r)
 	if len(p) == 0 || !peer.IsValid() || !p.trusts(peer) {
 		if !peer.IsValid() {
@@ -81,24 +81,24 @@ func peerAddr(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// recordClient stores the client's address in the context for the
-// sign-in limits and the access log.
-func (s *server) recordClient() gin.HandlerFunc {
+// RecordClient stores the client's address, as p reads it, in the
+// context for the sign-in limits and the access log.
+func RecordClient(p Proxies) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Set(ctxClient, s.proxies.clientAddr(c.Request))
+		c.Set(KeyClient, p.ClientAddr(c.Request))
 		c.Next()
 	}
 }
 
-// client returns the address recordClient stored.
-func client(c *gin.Context) string { return c.GetString(ctxClient) }
+// Client returns the address RecordClient stored.
+func Client(c *gin.Context) string { return c.GetString(KeyClient) }
 
-// allowHosts refuses, with 421 Misdirected Request, a request whose Host
+// AllowHosts refuses, with 421 Misdirected Request, a request whose Host
 // is not one of hosts, so that a page on another site whose name was made
 // to resolve to this dashboard (DNS rebinding) cannot talk to it. A host
 // without a port in hosts matches any port. No hosts allows any Host.
 // /healthz answers whatever the Host, for health checks by address.
-func allowHosts(hosts []string) gin.HandlerFunc {
+func AllowHosts(hosts []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if len(hosts) == 0 || c.Request.URL.Path == "/healthz" || hostAllowed(hosts, c.Request.Host) {
 			c.Next()
