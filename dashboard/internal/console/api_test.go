@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/monitoring"
+
 	"github.com/stripeq/stripeq/dashboard/internal/auth"
 
 	"github.com/hibiken/asynq"
@@ -485,7 +487,7 @@ func TestPublicAssets(t *testing.T) {
 	b := setup(t, seeds[:1])
 	for _, path := range append([]string{"/favicon.ico", "/static/favicon.svg"}, func() []string {
 		var paths []string
-		for _, a := range monitoringPublicAssets {
+		for _, a := range monitoring.PublicAssetNames() {
 			paths = append(paths, monitoringPath+a)
 		}
 		return paths

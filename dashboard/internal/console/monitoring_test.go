@@ -5,16 +5,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stripeq/stripeq/dashboard/internal/monitoring"
+
 	"github.com/stripeq/stripeq/pkg/execindex"
 )
 
 // TestMonitoringListsAreBounded: every list of asynqmon's API takes at
-// most maxMonitoringPageSize tasks a page and no page past the first
+// most monitoring.MaxPageSize tasks a page and no page past the first
 // execindex.MaxOffset tasks, as the Console's list, for viewers and
 // operators alike; what is refused never reaches asynqmon.
 func TestMonitoringListsAreBounded(t *testing.T) {
 	b := setup(t, seeds)
-	deepest := strconv.Itoa(execindex.MaxOffset/maxMonitoringPageSize + 1)
+	deepest := strconv.Itoa(execindex.MaxOffset/monitoring.MaxPageSize + 1)
 	tests := []struct {
 		path string
 		want int

@@ -9,15 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/monitoring"
+
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/logging"
-	"github.com/stripeq/stripeq/pkg/stripetask"
 )
 
 // maintainEvery is how often the dashboard prunes and reconciles the
@@ -29,9 +29,8 @@ const maintainEvery = 5 * time.Minute
 // periodic recovery check. The one-time password of a generated operator
 // is printed to stdout, never logged.
 func Serve(ctx context.Context, log *slog.Logger, cfg Config, rdb redis.UniversalClient, l net.Listener, stdout io.Writer) error {
-	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter})
+	mon, monRO := monitoring.Asynqmon(cfg.Redis, cfg.PrometheusURL)
 	defer mon.Close()
-	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter, ReadOnly: true})
 	defer monRO.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
@@ -89,14 +88,3 @@ func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, store
 		}
 	}
 }
-
-// payloadFormatter shows asynqmon the event JSON of a task, decompressed
-// when it was stored with PAYLOAD_COMPRESSION=zstd; otherwise it formats
-// as asynqmon's default does.
-var payloadFormatter = asynqmon.PayloadFormatterFunc(func(taskType string, payload []byte) string {
-	body, err := stripetask.Body(payload)
-	if err != nil {
-		return err.Error()
-	}
-	return asynqmon.DefaultPayloadFormatter.FormatPayload(taskType, body)
-})

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stripeq/stripeq/dashboard/internal/monitoring"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/stripeq/stripeq/dashboard/internal/auth"
@@ -22,7 +24,7 @@ import (
 )
 
 // monitoringPath is where asynqmon is mounted.
-const monitoringPath = "/monitoring"
+const monitoringPath = monitoring.Path
 
 // inspector is what the Console asks asynq; *asynq.Inspector is one.
 type inspector interface {

@@ -1,4 +1,4 @@
-package console
+package monitoring
 
 import (
 	"bytes"
@@ -64,13 +64,13 @@ func asynqmonChange(method, path string, answer []byte) (count int, ids []string
 	return 0, nil
 }
 
-// auditMonitoring records the change the request made through asynqmon,
+// auditChange records the change the request made through asynqmon,
 // given its status and answer.
-func (s *server) auditMonitoring(c *gin.Context, status int, answer []byte) {
-	e := monitoringEntry(c)
+func (h *Handler) auditChange(c *gin.Context, status int, answer []byte) {
+	e := changeEntry(c)
 	if status >= 400 {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(answer)), "\n")
-		s.audit(c, e, fmt.Errorf("HTTP %d: %s", status, truncate(line, 200)))
+		h.audit(c, e, fmt.Errorf("HTTP %d: %s", status, truncate(line, 200)))
 		return
 	}
 	var ids []string
@@ -78,13 +78,13 @@ func (s *server) auditMonitoring(c *gin.Context, status int, answer []byte) {
 	if ids != nil {
 		e.Detail = audit.NamedIDs(ids)
 	}
-	s.audit(c, e, nil)
+	h.audit(c, e, nil)
 }
 
-// monitoringEntry is the audit entry of the request to asynqmon's API,
+// changeEntry is the audit entry of the request to asynqmon's API,
 // its target the method and the path after /monitoring/api/.
-func monitoringEntry(c *gin.Context) audit.Entry {
-	return audit.Entry{Action: audit.Asynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, monitoringPath+"/api/")}
+func changeEntry(c *gin.Context) audit.Entry {
+	return audit.Entry{Action: audit.Asynqmon, Target: c.Request.Method + " " + strings.TrimPrefix(c.Request.URL.Path, Path+"/api/")}
 }
 
 // truncate cuts s to at most n bytes, at a rune boundary, marking the cut.
@@ -98,40 +98,40 @@ func truncate(s string, n int) string {
 // cancelAllQueue is the queue of a request for asynqmon's "cancel all" of
 // active tasks, POST queues/<queue>/active_tasks:cancel_all.
 func cancelAllQueue(method, path string) (string, bool) {
-	q, ok := strings.CutSuffix(strings.TrimPrefix(path, monitoringPath+"/api/queues/"), "/active_tasks:cancel_all")
+	q, ok := strings.CutSuffix(strings.TrimPrefix(path, Path+"/api/queues/"), "/active_tasks:cancel_all")
 	return q, ok && method == http.MethodPost && q != "" && !strings.Contains(q, "/")
 }
 
 // cancelAll answers asynqmon's "cancel all" of queue's active tasks as
 // asynqmon would (204, or 500 with the error), and audits the tasks it
 // cancelled as asynqmon's batch cancel names them.
-func (s *server) cancelAll(c *gin.Context, queue string) {
-	ids, err := s.cancelAllActive(queue)
+func (h *Handler) cancelAll(c *gin.Context, queue string) {
+	ids, err := h.cancelAllActive(queue)
 	if err != nil {
 		c.String(http.StatusInternalServerError, err.Error())
-		e := monitoringEntry(c)
+		e := changeEntry(c)
 		e.Count, e.Detail = len(ids), audit.NamedIDs(ids) // cancelled before the error
-		s.audit(c, e, fmt.Errorf("HTTP %d: %w", http.StatusInternalServerError, err))
+		h.audit(c, e, fmt.Errorf("HTTP %d: %w", http.StatusInternalServerError, err))
 		return
 	}
 	c.Status(http.StatusNoContent)
 	answer, _ := json.Marshal(map[string][]string{"canceled_ids": append([]string{}, ids...)})
-	s.auditMonitoring(c, http.StatusNoContent, answer)
+	h.auditChange(c, http.StatusNoContent, answer)
 }
 
 // cancelAllActive is asynqmon's "cancel all" of queue's active tasks,
 // done as asynqmon does it (a page of 100 at a time, a cancellation each),
 // returning the IDs it cancelled.
-func (s *server) cancelAllActive(queue string) ([]string, error) {
+func (h *Handler) cancelAllActive(queue string) ([]string, error) {
 	const pageSize = 100
 	var ids []string
 	for page := 1; ; page++ {
-		tasks, err := s.tasks.ListActiveTasks(queue, asynq.Page(page), asynq.PageSize(pageSize))
+		tasks, err := h.tasks.ListActiveTasks(queue, asynq.Page(page), asynq.PageSize(pageSize))
 		if err != nil {
 			return ids, err
 		}
 		for _, t := range tasks {
-			if err := s.tasks.CancelProcessing(t.ID); err != nil {
+			if err := h.tasks.CancelProcessing(t.ID); err != nil {
 				return ids, err
 			}
 			ids = append(ids, t.ID)
