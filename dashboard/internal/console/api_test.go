@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
+
 	"github.com/stripeq/stripeq/dashboard/internal/monitoring"
 
 	"github.com/stripeq/stripeq/dashboard/internal/auth"
@@ -214,17 +216,10 @@ func TestAPIRerun(t *testing.T) {
 		if rec := b.op(t, "POST", "/api/executions/evt_07/cancel"); rec.Code != 200 {
 			t.Fatalf("cancel active: %d %s", rec.Code, rec.Body.String())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			info, _ := b.env.Inspector.GetTaskInfo("stripe", "evt_07")
-			if info.State == asynq.TaskStateRetry {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cancelled task is %s, want retry", info.State)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		poll.Until(t, 5*time.Second, "the cancelled task in retry", func() bool {
+			info, err := b.env.Inspector.GetTaskInfo("stripe", "evt_07")
+			return err == nil && info.State == asynq.TaskStateRetry
+		})
 	})
 
 	t.Run("delete", func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
+
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
 )
@@ -67,18 +69,12 @@ func TestBrowserConsoleFixes(t *testing.T) {
 	br.do("go back", chromedp.Evaluate[chromedp.Void](`setTimeout(() => history.back(), 0)`))
 	// Each look at the page has its own deadline: one made while the page
 	// is being restored can wait forever on the old one.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	poll.Until(t, 10*time.Second, "Back to return to the unfiltered list", func() bool {
 		c, cancel := context.WithTimeout(br.ctx, time.Second)
+		defer cancel()
 		back, err := chromedp.Run(c, chromedp.Evaluate[bool](`document.readyState === "complete" && !location.search.includes("livemode") && !!document.querySelector("select[name=type]")`))
-		cancel()
-		if err == nil && back {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Back did not return to the unfiltered list: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && back
+	})
 	if disabled := br.list("disabled controls", `Array.from(document.querySelectorAll("#filters :disabled")).map(e => e.name)`); len(disabled) > 0 {
 		t.Errorf("after Back, the filter controls %v are disabled", disabled)
 	}

@@ -1,11 +1,14 @@
 package console
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 
 	"github.com/chromedp/chromedp"
 
@@ -48,17 +51,9 @@ func TestBrowserLiveAndPrecise(t *testing.T) {
 	before := br.rows()
 	body := execindextest.Body(execindextest.Exec{ID: "evt_new", Type: "invoice.paid", Customer: "cus_N"})
 	b.env.Store(t, body)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rows := br.list("rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`)
-		if slices.Contains(rows, "evt_new") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("auto-refresh did not bring evt_new in 10 s: %v (before %v)", rows, before)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, fmt.Sprintf("auto-refresh to bring evt_new (rows before: %v)", before), func() bool {
+		return slices.Contains(br.list("rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`), "evt_new")
+	})
 	if fresh := br.list("highlighted", `Array.from(document.querySelectorAll("tbody tr.new")).map(r => r.dataset.id)`); !slices.Equal(fresh, []string{"evt_new"}) {
 		t.Errorf("highlighted rows %v, want [evt_new]", fresh)
 	}

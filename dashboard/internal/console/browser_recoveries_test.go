@@ -2,11 +2,14 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 
 	"github.com/chromedp/chromedp"
 
@@ -18,18 +21,18 @@ import (
 // not (by ID) in state (any state when ""), and returns its ID.
 func (b *browser) waitState(not, state string) string {
 	b.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	return poll.Value(b.t, 20*time.Second, fmt.Sprintf("the result panel to show a recovery in state %q", state), func() (string, error) {
 		c, cancel := context.WithTimeout(b.ctx, time.Second)
+		defer cancel()
 		v, err := chromedp.Run(c, chromedp.Evaluate[[]string](`(() => { const r = document.getElementById("result"); return [r.dataset.id || "", r.dataset.state || ""]; })()`))
-		cancel()
-		if err == nil && v[0] != "" && v[0] != not && (state == "" || v[1] == state) {
-			return v[0]
+		switch {
+		case err != nil:
+			return "", err
+		case v[0] == "" || v[0] == not || (state != "" && v[1] != state):
+			return "", fmt.Errorf("it shows %v", v)
 		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("the result panel never showed a recovery in state %q: %v %v", state, v, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return v[0], nil
+	})
 }
 
 // counts reads the result panel's counts and its breakdowns.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
+
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -185,12 +187,10 @@ func (b *browser) rows() []string {
 	b.t.Helper()
 	// A navigation commits before the new page is parsed: wait until it
 	// is complete, or the rows may not be there yet.
-	for range 100 {
-		if state := b.list("read state", `[document.readyState]`); len(state) == 1 && state[0] == "complete" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(b.t, 5*time.Second, "the page to load", func() bool {
+		state := b.list("read state", `[document.readyState]`)
+		return len(state) == 1 && state[0] == "complete"
+	})
 	return b.list("read rows", `Array.from(document.querySelectorAll("tbody tr[data-id]")).map(r => r.dataset.id)`)
 }
 

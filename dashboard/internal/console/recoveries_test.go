@@ -1,11 +1,14 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
@@ -28,17 +31,13 @@ func setupRecovery(t *testing.T, n int) (*bundle, *stripetest.API) {
 // wait polls GET /api/recoveries/{id} until the recovery ends.
 func (b *bundle) waitRecovery(t *testing.T, id string) recovery.Record {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return poll.Value(t, 10*time.Second, "recovery "+id+" to end", func() (recovery.Record, error) {
 		rec := decode[recovery.Record](t, b.op(t, http.MethodGet, "/api/recoveries/"+id), http.StatusOK)
-		if rec.State != recovery.StateRunning {
-			return rec
+		if rec.State == recovery.StateRunning {
+			return rec, errors.New("still running")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recovery %s still running: %+v", id, rec)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return rec, nil
+	})
 }
 
 func TestRecoveryAPI(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
+
 	"github.com/stripeq/stripeq/dashboard/internal/auth"
 
 	"github.com/hibiken/asynq"
@@ -189,17 +191,10 @@ func TestAPIShards(t *testing.T) {
 		if rec := b.op(t, "POST", "/api/executions/evt_s07/cancel"); rec.Code != 200 {
 			t.Fatalf("cancel active: %d %s", rec.Code, rec.Body.String())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			info, _ := insp.GetTaskInfo("stripe-2", "evt_s07")
-			if info != nil && info.State == asynq.TaskStateRetry {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cancelled task is %v, want retry", info)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		poll.Until(t, 5*time.Second, "the cancelled task in retry in its shard", func() bool {
+			info, err := insp.GetTaskInfo("stripe-2", "evt_s07")
+			return err == nil && info.State == asynq.TaskStateRetry
+		})
 		if rec := b.op(t, "DELETE", "/api/executions/evt_s06"); rec.Code != 200 {
 			t.Fatalf("delete: %d %s", rec.Code, rec.Body.String())
 		}
