@@ -76,6 +76,9 @@ func (b *browser) reason(s string) {
 // It skips the test when no Chromium is found, unless CI is set.
 func newBrowser(t *testing.T, handler http.Handler, w, h int) *browser {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped under -short (go tool task test:short); go tool task test runs it")
+	}
 	bin := chromium()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
