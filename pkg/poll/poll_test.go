@@ -92,18 +92,19 @@ func TestValue(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		okFrom   int // the call from which f succeeds; 0: never
+		timeout  time.Duration
 		want     string
 		wantFail string
 	}{
-		{name: "at once", okFrom: 1, want: "value 1"},
-		{name: "after errors", okFrom: 3, want: "value 3"},
-		{name: "never", wantFail: "after 80ms: still waiting for the record: the record is not there"},
+		{name: "at once", okFrom: 1, timeout: 5 * time.Second, want: "value 1"},
+		{name: "after errors", okFrom: 3, timeout: 5 * time.Second, want: "value 3"},
+		{name: "never", timeout: 80 * time.Millisecond, wantFail: "after 80ms: still waiting for the record: the record is not there"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
 			var got string
 			failed := run(func(t testing.TB) {
-				got = poll.Value(t, 80*time.Millisecond, "the record", func() (string, error) {
+				got = poll.Value(t, tc.timeout, "the record", func() (string, error) {
 					calls++
 					if tc.okFrom == 0 || calls < tc.okFrom {
 						return "", errGone
@@ -122,19 +123,20 @@ func TestSignal(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		send     func(ch chan int)
+		timeout  time.Duration
 		want     int
 		wantFail string
 	}{
-		{name: "a value", send: func(ch chan int) { ch <- 7 }, want: 7},
-		{name: "closed", send: func(ch chan int) { close(ch) }, want: 0},
-		{name: "later", send: func(ch chan int) { time.Sleep(30 * time.Millisecond); ch <- 3 }, want: 3},
-		{name: "nothing", send: func(chan int) {}, wantFail: "after 50ms: still waiting for the exit"},
+		{name: "a value", send: func(ch chan int) { ch <- 7 }, timeout: 5 * time.Second, want: 7},
+		{name: "closed", send: func(ch chan int) { close(ch) }, timeout: 5 * time.Second, want: 0},
+		{name: "later", send: func(ch chan int) { time.Sleep(30 * time.Millisecond); ch <- 3 }, timeout: 5 * time.Second, want: 3},
+		{name: "nothing", send: func(chan int) {}, timeout: 50 * time.Millisecond, wantFail: "after 50ms: still waiting for the exit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := make(chan int, 1)
 			go tc.send(ch)
 			var got int
-			failed := run(func(t testing.TB) { got = poll.Signal(t, 50*time.Millisecond, "the exit", ch) })
+			failed := run(func(t testing.TB) { got = poll.Signal(t, tc.timeout, "the exit", ch) })
 			if failed != tc.wantFail || got != tc.want {
 				t.Fatalf("got %d, failed with %q; want %d, failure %q", got, failed, tc.want, tc.wantFail)
 			}
@@ -146,16 +148,17 @@ func TestWait(t *testing.T) {
 	errDown := errors.New("connection refused")
 	for _, tc := range []struct {
 		name    string
-		okFrom  int
+		okFrom  int // the call from which f succeeds; 0: never
+		timeout time.Duration
 		wantErr string
 	}{
-		{name: "at once", okFrom: 1},
-		{name: "after errors", okFrom: 3},
-		{name: "never", wantErr: "after 60ms: still waiting for redis: connection refused"},
+		{name: "at once", okFrom: 1, timeout: 5 * time.Second},
+		{name: "after errors", okFrom: 3, timeout: 5 * time.Second},
+		{name: "never", timeout: 60 * time.Millisecond, wantErr: "after 60ms: still waiting for redis: connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
-			err := poll.Wait(60*time.Millisecond, "redis", func() error {
+			err := poll.Wait(tc.timeout, "redis", func() error {
 				calls++
 				if tc.okFrom == 0 || calls < tc.okFrom {
 					return errDown

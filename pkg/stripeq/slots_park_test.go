@@ -157,6 +157,9 @@ func TestSlotsNotHoarded(t *testing.T) {
 // GLOBAL_CONCURRENCY=1 while a second task waits: the worker renews the
 // lease, so the second runs only after the first ends.
 func TestSlotLeaseOutlivesHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a slot lease (about 7 s): skipped under -short")
+	}
 	db := redistest.New(t)
 	enqueueInvoices(t, db, "lease", 2)
 	w, err := NewWorker(Config{RedisURL: db.URL, GlobalConcurrency: 1, Concurrency: 2, Logger: slog.New(slog.DiscardHandler)})
