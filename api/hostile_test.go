@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -46,22 +47,19 @@ func startRun(t *testing.T) *running {
 			t.Errorf("run: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			return &running{addr: addr, db: db}
-		}
+	poll.Check(t, 10*time.Second, "the api to listen", func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned before listening: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the api did not listen within 10 s")
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
+	return &running{addr: addr, db: db}
 }
 
 // raw sends req as bytes over a new connection and reads one answer. When

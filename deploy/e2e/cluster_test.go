@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/eventsender"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -127,19 +128,11 @@ func TestRedisCluster(t *testing.T) {
 	if rerun.NewID == "" {
 		t.Fatal("the re-run made no copy")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo("stripe", rerun.NewID)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			if info.Headers[stripetask.HeaderRerunOf] != "evt_cl_07" {
-				t.Errorf("copy headers %v, want rerunOf evt_cl_07", info.Headers)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the re-run %s did not complete: %+v %v", rerun.NewID, info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	info := poll.Value(t, 20*time.Second, "the re-run "+rerun.NewID+" to complete", func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, "stripe", rerun.NewID, asynq.TaskStateCompleted)
+	})
+	if info.Headers[stripetask.HeaderRerunOf] != "evt_cl_07" {
+		t.Errorf("copy headers %v, want rerunOf evt_cl_07", info.Headers)
 	}
 }
 
@@ -161,17 +154,9 @@ func post(t *testing.T, url string, body []byte) (int, string) {
 
 func waitQueue(t *testing.T, insp *asynq.Inspector, completed int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		info, err := insp.GetQueueInfo("stripe")
-		if err == nil && info.Completed == completed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue after 60s: %+v (%v), want %d completed", info, err, completed)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Value(t, 60*time.Second, fmt.Sprintf("%d completed tasks", completed), func() (*asynq.QueueInfo, error) {
+		return redistest.QueueCompleted(insp, "stripe", completed)
+	})
 }
 
 func dashGet(t *testing.T, url string, v any) {

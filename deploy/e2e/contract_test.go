@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -39,7 +40,7 @@ func TestOneParseOfAnEvent(t *testing.T) {
 	if status, msg := s.deliver(t, []byte(longS)); status != 200 || msg != "Received" {
 		t.Fatalf("the long-s event: %d %q, want 200 Received", status, msg)
 	}
-	waitFor(t, 20*time.Second, "the long-s event's completion", func() bool {
+	poll.Until(t, 20*time.Second, "the long-s event's completion", func() bool {
 		n, _ := db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
 		return n == 1
 	})

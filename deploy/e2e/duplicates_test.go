@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -53,14 +54,15 @@ func TestConcurrentDuplicates(t *testing.T) {
 		t.Errorf("50 concurrent deliveries answered %v, want 1 Received and 49 duplicate", first)
 	}
 	ctx := context.Background()
-	waitFor(t, 20*time.Second, "the task to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the task to complete", func() bool {
 		return taskStates(t, db.Client, []string{id})[id] == "completed"
 	})
 	second := burst()
 	if second["duplicate"] != 50 {
 		t.Errorf("50 deliveries after processing answered %v, want 50 duplicate", second)
 	}
-	time.Sleep(500 * time.Millisecond) // a second task would be running by now
+	// The api answers once the task is stored or refused (one Lua script),
+	// so the answers are the signal: a second task would be in Redis now.
 
 	keys, err := db.Client.Keys(ctx, "asynq:{stripe}:t:*").Result()
 	if err != nil {
@@ -97,7 +99,7 @@ func TestRedeliveryAfterRetention(t *testing.T) {
 			t.Fatalf("first delivery: %d %q %v", a.status, a.message, a.err)
 		}
 	}
-	waited := waitFor(t, 40*time.Second, "the janitor to delete both finished tasks", func() bool {
+	waited := poll.Until(t, 40*time.Second, "the janitor to delete both finished tasks", func() bool {
 		states := taskStates(t, db.Client, ids)
 		return states[ids[0]] == "" && states[ids[1]] == ""
 	})
@@ -111,10 +113,11 @@ func TestRedeliveryAfterRetention(t *testing.T) {
 	if a := send(client, base, day8); a.status != 200 || a.message != "Received" {
 		t.Errorf("redelivery on day 8, past the window: %d %q %v, want 200 Received", a.status, a.message, a.err)
 	}
-	waitFor(t, 20*time.Second, "the day-8 event's second task to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the day-8 event's second task to complete", func() bool {
 		return taskStates(t, db.Client, ids[1:])[ids[1]] == "completed"
 	})
-	time.Sleep(300 * time.Millisecond) // a second task of the day-6 event would have run by now
+	// The day-6 redelivery was answered "duplicate" before the day-8 one
+	// was sent: had it stored a task, the task would be there.
 	if s := taskStates(t, db.Client, ids[:1])[ids[0]]; s != "" {
 		t.Errorf("the day-6 event has a task again (%s)", s)
 	}

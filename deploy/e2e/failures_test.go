@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -109,7 +110,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 	n := len(ids)
 	start := time.Now()
 	var l failedList
-	waitFor(t, 120*time.Second, fmt.Sprintf("%d failures listed", n), func() bool {
+	poll.Until(t, 120*time.Second, fmt.Sprintf("%d failures listed", n), func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
 		return l.Total == n
 	})
@@ -217,7 +218,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		Matched, Done, Run, Copied, Failed int
 		Error                              string
 	}
-	waitFor(t, 120*time.Second, "bulk re-run job", func() bool {
+	poll.Until(t, 120*time.Second, "bulk re-run job", func() bool {
 		dash(t, "GET", dashURL+res.Job.URL, &job)
 		return job.State != "running"
 	})
@@ -237,7 +238,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		t.Errorf("the audit log's newest entries: %+v; want the job's end (%d re-run), then its start", audit.Entries, n)
 	}
 	// Each ran and failed again: kept anew, every one still listed.
-	waitFor(t, 120*time.Second, "re-run failures kept again", func() bool {
+	poll.Until(t, 120*time.Second, "re-run failures kept again", func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
 		var busy int
 		for _, s := range []string{"pending", "active"} {
@@ -388,9 +389,9 @@ func TestAlertStorm(t *testing.T) {
 	start := time.Now()
 	sendAll(t, "http://"+addr, bodies)
 	rdb := openRedis(t, db.URL)
-	waitFor(t, 60*time.Second, "every failure kept", func() bool { return rdb.ZCard(context.Background(), failures.AllKey("stripe")).Val() == n })
+	poll.Until(t, 60*time.Second, "every failure kept", func() bool { return rdb.ZCard(context.Background(), failures.AllKey("stripe")).Val() == n })
 	storm := time.Since(start)
-	waitFor(t, 10*time.Second, "summaries to count every failure", func() bool {
+	poll.Until(t, 10*time.Second, "summaries to count every failure", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		total := immediate
@@ -448,7 +449,7 @@ func TestDeadWorkerSlotsFree(t *testing.T) {
 		t.Fatalf("delivery: %+v", a)
 	}
 	rdb := openRedis(t, db.URL)
-	waitFor(t, 20*time.Second, id+" completed", func() bool {
+	poll.Until(t, 20*time.Second, id+" completed", func() bool {
 		return rdb.HGet(context.Background(), taskKey(id), "state").Val() == "completed"
 	})
 	took := time.Since(killed)

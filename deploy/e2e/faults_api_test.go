@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -146,7 +147,7 @@ func TestAPISIGTERMFinishesInFlight(t *testing.T) {
 	stopped := time.Now()
 
 	// New connections are refused while the request in flight goes on.
-	waitFor(t, 5*time.Second, "the api to stop listening", func() bool {
+	poll.Until(t, 5*time.Second, "the api to stop listening", func() bool {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -48,25 +50,23 @@ func TestWorkerMetrics(t *testing.T) {
 		`asynq_tasks_enqueued_total{queue="stripe",state="archived"}`:             1,
 	}
 	var body string
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	err := poll.Wait(20*time.Second, "the metrics", func() error {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body = string(b)
-		ok := true
 		for sample, v := range want {
-			ok = ok && sampleValue(body, sample) == v
+			if got := sampleValue(body, sample); got != v {
+				return fmt.Errorf("%s = %v, want %v", sample, got, v)
+			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err == nil {
+		return
 	}
 	for sample, v := range want {
 		if got := sampleValue(body, sample); got != v {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -141,7 +142,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	}
 	ctx := context.Background()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	waitFor(t, 30*time.Second, "every event handled", func() bool {
+	poll.Until(t, 30*time.Second, "every event handled", func() bool {
 		info, err := insp.GetQueueInfo(stripetask.DefaultQueue)
 		return err == nil && info.Completed == len(bodies)
 	})
@@ -157,7 +158,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	if _, err := asynq.NewClientFromRedisClient(db.Client).Enqueue(rerun); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the re-run handled", func() bool {
+	poll.Until(t, 30*time.Second, "the re-run handled", func() bool {
 		info, err := insp.GetQueueInfo(stripetask.DefaultQueue)
 		return err == nil && info.Completed == len(bodies)+1
 	})

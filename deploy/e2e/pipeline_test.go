@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -98,16 +99,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	// The worker applies both; the newer one wins.
 	ctx := context.Background()
 	key := records.CustomerKey("cus_stripeq_demo")
-	deadline := time.Now().Add(20 * time.Second)
-	var record map[string]string
-	for time.Now().Before(deadline) {
-		completed, _ := s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
-		if completed == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	record, _ = s.db.Client.HGetAll(ctx, key).Result()
+	poll.Until(t, 20*time.Second, "both tasks completed", func() bool {
+		return s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Val() == 2
+	})
+	record, _ := s.db.Client.HGetAll(ctx, key).Result()
 	if record["email"] != "jenny@e2e.example.com" || record["last_event_id"] != "evt_e2e_updated" || record["deleted"] != "false" {
 		t.Fatalf("customer record = %v, want the updated email from evt_e2e_updated", record)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -87,9 +88,9 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			for range 2 {
 				procs = append(procs, startDashboard(t, proctest.FreeAddr(t), env))
 			}
-			waitFor(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
+			poll.Until(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
 			// The other replica has started its check by now, and found the lock.
-			waitFor(t, 10*time.Second, "both replicas to start their checks", func() bool {
+			poll.Until(t, 10*time.Second, "both replicas to start their checks", func() bool {
 				return strings.Count(procs[0].Output()+procs[1].Output(), "recovery check on") == 2
 			})
 			time.Sleep(time.Second)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -71,7 +72,7 @@ func TestRecovery(t *testing.T) {
 	wait := func(id string) recovery.Record {
 		t.Helper()
 		var rec recovery.Record
-		waitFor(t, 30*time.Second, "recovery "+id, func() bool {
+		poll.Until(t, 30*time.Second, "recovery "+id, func() bool {
 			status, _, body := dashReq(t, http.MethodGet, dash+"/api/recoveries/"+id, "viewer", "viewer-password", nil, "")
 			if status == http.StatusTooManyRequests {
 				return false // the dashboard's read limit: poll again
@@ -107,7 +108,7 @@ func TestRecovery(t *testing.T) {
 	if run.Listed != 130 || run.Missing != 90 || run.Enqueued != 90 {
 		t.Fatalf("run: listed %d missing %d enqueued %d, want 130 90 90", run.Listed, run.Missing, run.Enqueued)
 	}
-	waitFor(t, 60*time.Second, "every task to complete", func() bool {
+	poll.Until(t, 60*time.Second, "every task to complete", func() bool {
 		return countStates(taskStates(t, db.Client, ids))["completed"] == len(ids)
 	})
 
@@ -131,7 +132,9 @@ func TestRecovery(t *testing.T) {
 	if a := send(client, "http://"+apiAddr, bodies[100]); a.status != 200 || a.message != "duplicate" {
 		t.Errorf("a late delivery of a recovered event: %d %q", a.status, a.message)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Every task had completed before the later recoveries, which enqueued
+	// nothing, and the late delivery stored no task (it was answered
+	// duplicate, after the store's decision): the notifications are final.
 
 	handled := map[string]int{}
 	for _, m := range notifications(t, db.Client) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -128,10 +129,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 
 	// Let the worker fail and retry a few times (Stripe 500, SMTP down), and
 	// archive the invoice.
-	waitFor(t, 20*time.Second, "the archived task's failed alert", func() bool {
+	poll.Until(t, 20*time.Second, "the archived task's failed alert", func() bool {
 		return strings.Contains(worker.Output(), "alert webhook failed")
 	})
-	waitFor(t, 20*time.Second, "a failed delivery to the destination", func() bool {
+	poll.Until(t, 20*time.Second, "a failed delivery to the destination", func() bool {
 		return strings.Contains(worker.Output(), "delivery failed; will retry")
 	})
 	time.Sleep(2 * time.Second)
@@ -149,7 +150,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	for _, name := range []string{"api", "worker", "dashboard"} {
 		procs = append(procs, proctest.Start(t, name+" on sentinel", proctest.Binary(t, name), env))
 	}
-	waitFor(t, 20*time.Second, "the api's start on Sentinel", func() bool { return strings.Contains(procs[3].Output(), "api listening") })
+	poll.Until(t, 20*time.Second, "the api's start on Sentinel", func() bool { return strings.Contains(procs[3].Output(), "api listening") })
 	time.Sleep(3 * time.Second)
 	for _, p := range procs[3:] {
 		p.Stop(40 * time.Second)

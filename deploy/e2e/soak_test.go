@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -172,7 +173,7 @@ func TestSoak(t *testing.T) {
 
 	// A third of the way through, kill a worker; restart it once its
 	// tasks' leases are known to be orphaned.
-	waitFor(t, time.Minute+time.Duration(total)*5*time.Millisecond, "a third of the deliveries", func() bool { return sent.Load() >= int64(total/3) })
+	poll.Until(t, time.Minute+time.Duration(total)*5*time.Millisecond, "a third of the deliveries", func() bool { return sent.Load() >= int64(total/3) })
 	w1.Kill()
 	killedAt := sent.Load()
 	dead := deadLeases(t, db.Client)
@@ -185,7 +186,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("not acknowledged after 6 deliveries: %s", f)
 	}
 	ctx := context.Background()
-	waitFor(t, time.Minute+time.Duration(total)*10*time.Millisecond, "every unique event to complete", func() bool {
+	poll.Until(t, time.Minute+time.Duration(total)*10*time.Millisecond, "every unique event to complete", func() bool {
 		return db.Client.ZCard(ctx, "asynq:{stripe}:completed").Val() >= int64(len(events))
 	})
 	wall := time.Since(start)

@@ -119,6 +119,39 @@ func TestValue(t *testing.T) {
 	}
 }
 
+func TestCheck(t *testing.T) {
+	errBehind := errors.New("evt_1 is pending, want completed")
+	for _, tc := range []struct {
+		name     string
+		okFrom   int // the call from which f succeeds; 0: never
+		timeout  time.Duration
+		wantFail string
+	}{
+		{name: "at once", okFrom: 1, timeout: 5 * time.Second},
+		{name: "after errors", okFrom: 4, timeout: 5 * time.Second},
+		{name: "never", timeout: 70 * time.Millisecond, wantFail: "after 70ms: still waiting for the states: evt_1 is pending, want completed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			failed := run(func(t testing.TB) {
+				poll.Check(t, tc.timeout, "the states", func() error {
+					calls++
+					if tc.okFrom == 0 || calls < tc.okFrom {
+						return errBehind
+					}
+					return nil
+				})
+			})
+			if failed != tc.wantFail {
+				t.Fatalf("failed with %q, want %q", failed, tc.wantFail)
+			}
+			if tc.okFrom > 0 && calls != tc.okFrom {
+				t.Errorf("called %d times, want %d", calls, tc.okFrom)
+			}
+		})
+	}
+}
+
 func TestSignal(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

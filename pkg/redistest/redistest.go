@@ -38,6 +38,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
 
@@ -74,8 +75,7 @@ func New(t testing.TB) *DB {
 
 	token := randomToken()
 	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	return poll.Value(t, 2*time.Minute, "redistest: a free database on TEST_REDIS_URL", func() (*DB, error) {
 		for n := 1; n <= 15; n++ {
 			key := keyspace.TestClaim(n)
 			ok, err := claims.SetNX(ctx, key, token, 15*time.Minute).Result()
@@ -96,13 +96,10 @@ func New(t testing.TB) *DB {
 			if err := db.Client.FlushDB(ctx).Err(); err != nil {
 				t.Fatalf("redistest: flush database %d: %v", n, err)
 			}
-			return db
+			return db, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: no free database on TEST_REDIS_URL after 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil, errors.New("databases 1-15 are claimed by other tests")
+	})
 }
 
 func open(t testing.TB, rawURL string) *DB {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 // SentinelMaster is the master name the sentinels of StartSentinel watch.
@@ -61,20 +63,16 @@ sentinel parallel-syncs %s 1
 	s.URL = "redis-sentinel://" + strings.Join(s.Sentinels, ",") + "?master=" + SentinelMaster
 
 	// Wait until every sentinel knows the master and its replica.
-	deadline := time.Now().Add(20 * time.Second)
+	start := time.Now()
 	for _, addr := range s.Sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
-		for {
+		poll.Check(t, 20*time.Second-time.Since(start), "redistest: sentinel "+addr+" to see the replica", func() error {
 			replicas, err := sc.Replicas(context.Background(), SentinelMaster).Result()
-			if err == nil && len(replicas) == 1 {
-				break
+			if err == nil && len(replicas) != 1 {
+				err = fmt.Errorf("replicas %v", replicas)
 			}
-			if time.Now().After(deadline) {
-				sc.Close()
-				t.Fatalf("redistest: sentinel %s does not see the replica: %v %v", addr, replicas, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return err
+		})
 		sc.Close()
 	}
 	return s
@@ -86,17 +84,13 @@ func waitReplicas(t testing.TB, addr string, n int) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	want := fmt.Sprintf("connected_slaves:%d", n)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Check(t, 20*time.Second, fmt.Sprintf("redistest: %d online replicas of %s", n, addr), func() error {
 		info, err := c.Info(context.Background(), "replication").Result()
-		if err == nil && strings.Contains(info, want) && (n == 0 || strings.Contains(info, "state=online")) {
-			return
+		if err == nil && !(strings.Contains(info, want) && (n == 0 || strings.Contains(info, "state=online"))) {
+			err = fmt.Errorf("its replication:\n%s", info)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: %s has not %d online replicas after 20s:\n%s", addr, n, info)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // CurrentMaster asks the first sentinel that answers for the master's
