@@ -6,16 +6,19 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/httpserver"
 	"github.com/stripeq/stripeq/pkg/poll"
+	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -31,35 +34,49 @@ type running struct {
 func startRun(t *testing.T) *running {
 	t.Helper()
 	db := redistest.New(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr, "LOG_FORMAT": "json"}
+	// Port 0: run binds a free port and logs it.
+	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard) }()
+	out := &syncBuffer{}
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	poll.Check(t, 10*time.Second, "the api to listen", func() error {
+	addr := poll.Value(t, 10*time.Second, "the api to listen", func() (string, error) {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned before listening: %v", err)
 		default:
 		}
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
+		if addr, ok := proctest.LoggedIn(out.String(), "api listening", "addr"); ok {
+			return addr, nil
 		}
-		return err
+		return "", errors.New("not logged yet")
 	})
 	return &running{addr: addr, db: db}
+}
+
+// syncBuffer is a bytes.Buffer that run's logger may write to while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // raw sends req as bytes over a new connection and reads one answer. When

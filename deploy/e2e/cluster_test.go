@@ -57,16 +57,7 @@ func TestRedisCluster(t *testing.T) {
 		"STRIPE_SECRET_KEY": "sk_test_stripeq", "STRIPE_API_BASE": stripeAPI.URL,
 		"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "cluster-test-password",
 	}
-	var apis []string
-	for i := range 2 {
-		addr := proctest.FreeAddr(t)
-		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
-		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
-		apis = append(apis, "http://"+addr+"/webhooks/stripe")
-	}
-	dashAddr := proctest.FreeAddr(t)
-	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", dashAddr))
-	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+	apis, dashAddr := startAPIsAndDashboard(t, env, 2)
 
 	// Both apis receive every event at once, in a shuffled order.
 	rand.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
@@ -134,6 +125,22 @@ func TestRedisCluster(t *testing.T) {
 	if info.Headers[stripetask.HeaderRerunOf] != "evt_cl_07" {
 		t.Errorf("copy headers %v, want rerunOf evt_cl_07", info.Headers)
 	}
+}
+
+// startAPIsAndDashboard starts n apis and a dashboard with env, each on a
+// port of its own choosing, and returns the apis' webhook URLs, once each
+// is ready (/readyz), and the dashboard's address.
+func startAPIsAndDashboard(t *testing.T, env map[string]string, n int) ([]string, string) {
+	t.Helper()
+	var apis []string
+	for i := range n {
+		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", "127.0.0.1:0"))
+		addr := proctest.APIAddr(t, p)
+		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
+		apis = append(apis, "http://"+addr+"/webhooks/stripe")
+	}
+	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", "127.0.0.1:0"))
+	return apis, proctest.DashboardAddr(t, dash)
 }
 
 func with(env map[string]string, k, v string) map[string]string {

@@ -23,11 +23,10 @@ import (
 // Stripe's characters, are answered 400 and stored nowhere.
 func TestOneParseOfAnEvent(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr}
+	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}
 	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
-	proctest.WaitHTTP(t, api, "http://"+addr+"/healthz", 30*time.Second)
+	addr := proctest.APIAddr(t, api)
 	s := &stack{apiURL: "http://" + addr}
 	ctx := context.Background()
 

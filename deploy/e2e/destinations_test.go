@@ -23,7 +23,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/stripeq/stripeq/pkg/poll"
-	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -492,8 +491,7 @@ func TestDestinationSurvivesWorkerKill(t *testing.T) {
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
 	env := map[string]string{"DESTINATION_URL": srv.URL + "/app", "DESTINATION_SECRET": destSecret, "RETRY_BASE_DELAY": "200ms"}
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db, nil)
+		_, addr := startAPI(t, "api", db, nil)
 	w1 := startWorker(t, "worker-1", db, env)
 	id := "evt_dest_killed"
 	body := stripetest.Event("customer.created", id, time.Now())

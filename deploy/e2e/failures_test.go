@@ -256,17 +256,16 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 func TestEveryFailureKept(t *testing.T) {
 	n := 10_100
 	db := redistest.New(t)
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{"WORKER_CONCURRENCY": "20", "GLOBAL_CONCURRENCY": "0",
-		"DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
-	startAPI(t, "api", apiAddr, db.URL, env)
+		"DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
+	_, apiAddr := startAPI(t, "api", db.URL, env)
 	startWorker(t, "worker", db.URL, env)
 	dashEnv := map[string]string{"REDIS_URL": db.URL}
 	for k, v := range env {
 		dashEnv[k] = v
 	}
 	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), dashEnv)
-	proctest.WaitHTTP(t, d, "http://"+dashAddr+"/healthz", 30*time.Second)
+	dashAddr := proctest.DashboardAddr(t, d)
 
 	created := time.Now().Add(-time.Hour)
 	ids := make([]string, n)
@@ -293,17 +292,16 @@ func TestEveryFailureKeptOnCluster(t *testing.T) {
 		inShard, others = 10_500, 20_000
 	}
 	cluster := redistest.StartCluster(t, 3)
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{"WORKER_CONCURRENCY": "20", "GLOBAL_CONCURRENCY": "0", "QUEUE_SHARDS": "3",
-		"DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
-	startAPI(t, "api", apiAddr, cluster.URL, env)
+		"DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
+	_, apiAddr := startAPI(t, "api", cluster.URL, env)
 	startWorker(t, "worker", cluster.URL, env)
 	dashEnv := map[string]string{"REDIS_URL": cluster.URL}
 	for k, v := range env {
 		dashEnv[k] = v
 	}
 	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), dashEnv)
-	proctest.WaitHTTP(t, d, "http://"+dashAddr+"/healthz", 30*time.Second)
+	dashAddr := proctest.DashboardAddr(t, d)
 
 	o := stripetask.Options{Queue: "stripe", Shards: 3}
 	created := time.Now().Add(-time.Hour)
@@ -376,9 +374,8 @@ func TestAlertStorm(t *testing.T) {
 	t.Cleanup(receiver.Close)
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
 	env := map[string]string{"ALERT_WEBHOOK_URL": receiver.URL, "ALERT_INTERVAL": "1s", "GLOBAL_CONCURRENCY": "0", "WORKER_CONCURRENCY": "10"}
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	startWorker(t, "worker-1", db.URL, env)
 	startWorker(t, "worker-2", db.URL, env)
 	types := []string{"customer.updated", "customer.created", "customer.deleted"}
@@ -417,11 +414,10 @@ func TestAlertStorm(t *testing.T) {
 func TestDeadWorkerSlotsFree(t *testing.T) {
 	db := redistest.New(t)
 	stripe := newStripeAPI(t)
-	addr := proctest.FreeAddr(t)
 	env := stripe.workerEnv()
 	env["GLOBAL_CONCURRENCY"] = "2"
 	env["WORKER_CONCURRENCY"] = "2"
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	w1 := startWorker(t, "worker-1", db.URL, env)
 	client := loadClient()
 	for i := range 2 {

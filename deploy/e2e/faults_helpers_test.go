@@ -60,16 +60,17 @@ func openRedis(t *testing.T, url string) redis.UniversalClient {
 	return c
 }
 
-// startAPI runs the api binary against redisURL and waits until it answers.
-func startAPI(t *testing.T, name, addr, redisURL string, env map[string]string) *proctest.Proc {
+// startAPI runs the api binary against redisURL on a port of its own
+// choosing (API_ADDR=127.0.0.1:0, unless env sets it), and returns it with
+// the address it logged once listening.
+func startAPI(t *testing.T, name, redisURL string, env map[string]string) (*proctest.Proc, string) {
 	t.Helper()
-	vars := map[string]string{"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr}
+	vars := map[string]string{"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}
 	for k, v := range env {
 		vars[k] = v
 	}
 	p := proctest.Start(t, name, proctest.Binary(t, "api"), vars)
-	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
-	return p
+	return p, proctest.APIAddr(t, p)
 }
 
 // startWorker runs the worker binary against redisURL and waits until its

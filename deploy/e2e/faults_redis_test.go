@@ -34,8 +34,7 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 	redisSrv := redistest.Start(t, redisConf(t))
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
-	addr := proctest.FreeAddr(t)
-	api := startAPI(t, "api", addr, db, nil)
+		api, addr := startAPI(t, "api", db, nil)
 	worker := startWorker(t, "worker", db, map[string]string{"RETRY_BASE_DELAY": "200ms"})
 	base := "http://" + addr
 
@@ -255,8 +254,7 @@ func TestRedisKilledKeepsAcknowledgedEvents(t *testing.T) {
 			redisSrv := redistest.Start(t, tt.args(t)...)
 			db := redisSrv.URL(0)
 			rdb := openRedis(t, db)
-			addr := proctest.FreeAddr(t)
-			startAPI(t, "api", addr, db, nil)
+						_, addr := startAPI(t, "api", db, nil)
 
 			var (
 				mu        sync.Mutex

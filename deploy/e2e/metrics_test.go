@@ -25,9 +25,8 @@ import (
 // and one undecodable event, and checks its /healthz.
 func TestWorkerMetrics(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	w := proctest.Start(t, "worker", proctest.Binary(t, "worker"), map[string]string{"REDIS_URL": db.URL, "METRICS_ADDR": addr})
-	proctest.WaitHTTP(t, w, "http://"+addr+"/healthz", 30*time.Second)
+	w := proctest.Start(t, "worker", proctest.Binary(t, "worker"), map[string]string{"REDIS_URL": db.URL, "METRICS_ADDR": "127.0.0.1:0"})
+	addr := proctest.MetricsAddr(t, w)
 
 	client := asynq.NewClientFromRedisClient(db.Client)
 	good := stripetest.Fixture("customer.created")
@@ -102,11 +101,9 @@ func TestDashboardPassesPrometheusURL(t *testing.T) {
 	t.Cleanup(prom.Close)
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{
-		"REDIS_URL": db.URL, "DASHBOARD_ADDR": addr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "prom-test-password", "PROMETHEUS_URL": prom.URL,
+	_, addr := startDashboard(t, map[string]string{
+		"REDIS_URL": db.URL, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "prom-test-password", "PROMETHEUS_URL": prom.URL,
 	})
-	proctest.WaitHTTP(t, d, "http://"+addr+"/healthz", 30*time.Second)
 	status, body := get(t, "http://"+addr+"/monitoring/api/metrics?duration_sec=3600", "ops", "prom-test-password")
 	if status != http.StatusOK {
 		t.Fatalf("asynqmon metrics API: %d %s", status, body)

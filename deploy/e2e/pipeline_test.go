@@ -30,12 +30,11 @@ type stack struct {
 func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	s := &stack{db: redistest.New(t), dashUser: "ops", dashPass: "e2e-dashboard-password"}
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
 		"REDIS_URL":             s.db.URL,
 		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
-		"API_ADDR":              apiAddr,
-		"DASHBOARD_ADDR":        dashAddr,
+		"API_ADDR":              "127.0.0.1:0", // each logs the port it bound
+		"DASHBOARD_ADDR":        "127.0.0.1:0",
 		"DASHBOARD_USER":        s.dashUser,
 		"DASHBOARD_PASSWORD":    s.dashPass,
 		"RETRY_BASE_DELAY":      "1s", // keep waits for out-of-order events short
@@ -43,12 +42,10 @@ func startStack(t *testing.T, extra ...string) *stack {
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
 	}
-	s.apiURL, s.dashURL = "http://"+apiAddr, "http://"+dashAddr
 	s.api = proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	s.worker = proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
 	s.dash = proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), env)
-	proctest.WaitHTTP(t, s.api, s.apiURL+"/healthz", 30*time.Second)
-	proctest.WaitHTTP(t, s.dash, s.dashURL+"/healthz", 30*time.Second)
+	s.apiURL, s.dashURL = "http://"+proctest.APIAddr(t, s.api), "http://"+proctest.DashboardAddr(t, s.dash)
 	return s
 }
 

@@ -69,8 +69,7 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			got := stripetest.Event("customer.created", "evt_check_got", now.Add(-20*time.Minute))
 			young := stripetest.Event("invoice.paid", "evt_check_young", now.Add(-10*time.Second))
 			stripe.Add("", lost, got, young)
-			apiAddr := proctest.FreeAddr(t)
-			startAPI(t, "api", apiAddr, db.URL, nil)
+						_, apiAddr := startAPI(t, "api", db.URL, nil)
 			if a := send(loadClient(), "http://"+apiAddr, got); a.status != http.StatusOK {
 				t.Fatalf("delivery: %d %v", a.status, a.err)
 			}
@@ -86,7 +85,8 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			}
 			var procs []*proctest.Proc
 			for range 2 {
-				procs = append(procs, startDashboard(t, proctest.FreeAddr(t), env))
+				p, _ := startDashboard(t, env)
+				procs = append(procs, p)
 			}
 			poll.Until(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
 			// The other replica has started its check by now, and found the lock.

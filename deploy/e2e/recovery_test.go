@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/poll"
-	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -37,8 +36,7 @@ func TestRecovery(t *testing.T) {
 	stripe.Add("", bodies...)
 	stripeEnv := map[string]string{"STRIPE_SECRET_KEY": "rk_test_e2e_recovery", "STRIPE_API_BASE": stripe.URL}
 
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	startAPI(t, "api", apiAddr, db.URL, nil)
+	_, apiAddr := startAPI(t, "api", db.URL, nil)
 	startWorker(t, "worker", db.URL, stripeEnv)
 	dashEnv := map[string]string{
 		"REDIS_URL": db.URL, "DASHBOARD_USER": "operator", "DASHBOARD_PASSWORD": "operator-password",
@@ -47,7 +45,7 @@ func TestRecovery(t *testing.T) {
 	for k, v := range stripeEnv {
 		dashEnv[k] = v
 	}
-	startDashboard(t, dashAddr, dashEnv)
+	_, dashAddr := startDashboard(t, dashEnv)
 	dash := "http://" + dashAddr
 
 	client := loadClient()

@@ -29,8 +29,8 @@ func TestSentinelFailover(t *testing.T) {
 	env := map[string]string{
 		"REDIS_URL": sen.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "REDIS_WAIT_REPLICAS": "1",
 	}
-	addr := proctest.FreeAddr(t)
-	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
+	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "API_ADDR", "127.0.0.1:0"))
+	addr := proctest.APIAddr(t, api)
 	proctest.WaitHTTP(t, api, "http://"+addr+"/readyz", 30*time.Second)
 	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
 	url := "http://" + addr + "/webhooks/stripe"

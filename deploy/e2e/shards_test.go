@@ -72,16 +72,7 @@ func TestRedisClusterShards(t *testing.T) {
 		"STRIPE_SECRET_KEY": "sk_test_stripeq", "STRIPE_API_BASE": stripeAPI.URL,
 		"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "cluster-test-password",
 	}
-	var apis []string
-	for i := range 2 {
-		addr := proctest.FreeAddr(t)
-		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
-		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
-		apis = append(apis, "http://"+addr+"/webhooks/stripe")
-	}
-	dashAddr := proctest.FreeAddr(t)
-	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", dashAddr))
-	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+	apis, dashAddr := startAPIsAndDashboard(t, env, 2)
 
 	answers := map[string]int{}
 	var mu sync.Mutex

@@ -16,7 +16,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/poll"
-	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
@@ -113,8 +112,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db.URL, nil)
+		_, addr := startAPI(t, "api", db.URL, nil)
 	// Short handler timeout: the killed worker's global concurrency slots
 	// free themselves within it. Short retry delay: disputes that arrive
 	// before their charge's events wait by retrying.

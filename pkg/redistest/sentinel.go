@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,26 +36,16 @@ func StartSentinel(t testing.TB) *Sentinel {
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
 	s.Replica = Start(t, "--replicaof", host, port)
 	waitReplicas(t, s.Master.Addr, 1)
-	for i := range 3 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		_, sport, _ := net.SplitHostPort(addr)
-		dir := t.TempDir()
-		conf := filepath.Join(dir, "sentinel.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf(`port %s
-bind 127.0.0.1
-dir %s
-sentinel monitor %s %s %s 2
+	for range 3 {
+		// A sentinel is a redis-server in sentinel mode: started as one
+		// (Start), on its own port, with its configuration file first.
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`sentinel monitor %s %s %s 2
 sentinel down-after-milliseconds %s 2500
 sentinel failover-timeout %s 5000
 sentinel parallel-syncs %s 1
-`, sport, dir, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
-		cmd := exec.Command("redis-server", conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("redistest: start sentinel %d: %v", i, err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		s.Sentinels = append(s.Sentinels, addr)
+`, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
+		s.Sentinels = append(s.Sentinels, Start(t, conf, "--sentinel").Addr)
 	}
 	s.URL = "redis-sentinel://" + strings.Join(s.Sentinels, ",") + "?master=" + SentinelMaster
 
