@@ -18,7 +18,7 @@ import (
 
 // redisCLIDoc is the document, from the repository root, whose section
 // "Debugging with redis-cli" TestReadmeRedisCLI runs.
-const redisCLIDoc = "deploy/README.md"
+const redisCLIDoc = "pkg/keyspace/README.md"
 
 // docCommand is one "$ command" of a document's console block and the
 // output the document says it prints.
