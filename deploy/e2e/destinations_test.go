@@ -491,7 +491,7 @@ func TestDestinationSurvivesWorkerKill(t *testing.T) {
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
 	env := map[string]string{"DESTINATION_URL": srv.URL + "/app", "DESTINATION_SECRET": destSecret, "RETRY_BASE_DELAY": "200ms"}
-		_, addr := startAPI(t, "api", db, nil)
+	_, addr := startAPI(t, "api", db, nil)
 	w1 := startWorker(t, "worker-1", db, env)
 	id := "evt_dest_killed"
 	body := stripetest.Event("customer.created", id, time.Now())

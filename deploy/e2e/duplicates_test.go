@@ -17,7 +17,7 @@ import (
 // task and one notification. 50 more once it is processed change nothing.
 func TestConcurrentDuplicates(t *testing.T) {
 	db := redistest.New(t)
-		_, addr := startAPI(t, "api", db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	startWorker(t, "worker", db.URL, nil)
 	id := "evt_dup_concurrent"
 	body := stripetest.Event("invoice.finalized", id, time.Now().Add(-time.Minute))
@@ -84,7 +84,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 // the window, is stored again, as api/README.md ("Duplicates") says.
 func TestRedeliveryAfterRetention(t *testing.T) {
 	db := redistest.New(t)
-		_, addr := startAPI(t, "api", db.URL, map[string]string{"TASK_RETENTION": "1s"})
+	_, addr := startAPI(t, "api", db.URL, map[string]string{"TASK_RETENTION": "1s"})
 	startWorker(t, "worker", db.URL, nil)
 	client := loadClient()
 	base := "http://" + addr

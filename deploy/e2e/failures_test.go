@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,27 +41,35 @@ func badEvent(typ, id string, created time.Time) []byte {
 	})
 }
 
+// underReadLimit calls do until the Console answers other than 429 (its
+// per-user read limit; a refused read costs nothing), and returns that
+// answer.
+func underReadLimit(t *testing.T, do func() *http.Response) *http.Response {
+	t.Helper()
+	return poll.Value(t, 20*time.Second, "an answer within the Console's read limit", func() (*http.Response, error) {
+		if resp := do(); resp.StatusCode != http.StatusTooManyRequests {
+			return resp, nil
+		}
+		return nil, errors.New("429 too many requests")
+	})
+}
+
 // dash calls the dashboard's JSON API as the operator and decodes the
 // answer into v; it returns the status.
 func dash(t *testing.T, method, url string, v any) int {
 	t.Helper()
-	var resp *http.Response
 	var body []byte
-	for try := 0; ; try++ {
+	resp := underReadLimit(t, func() *http.Response {
 		req, _ := http.NewRequest(method, url, nil)
 		req.SetBasicAuth("ops", failPassword)
-		var err error
-		resp, err = http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusTooManyRequests || try == 40 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond) // the Console's per-user read limit
-	}
+		return resp
+	})
 	if v != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(body, v); err != nil {
 			t.Fatalf("%s %s: %v: %.300s", method, url, err, body)
@@ -152,20 +161,18 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 
 	// The export streams every one, with its payload.
 	exportStart := time.Now()
-	var resp *http.Response
-	for try := 0; ; try++ {
+	resp := underReadLimit(t, func() *http.Response {
 		req, _ := http.NewRequest("GET", dashURL+"/api/executions.ndjson?state=failed", nil)
 		req.SetBasicAuth("ops", failPassword)
-		var err error
-		if resp, err = http.DefaultClient.Do(req); err != nil {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != http.StatusTooManyRequests || try == 40 {
-			break
+		if resp.StatusCode == http.StatusTooManyRequests {
+			resp.Body.Close()
 		}
-		resp.Body.Close()
-		time.Sleep(250 * time.Millisecond)
-	}
+		return resp
+	})
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 4<<20)

@@ -26,7 +26,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
-		api, addr := startAPI(t, "api", db, nil)
+	api, addr := startAPI(t, "api", db, nil)
 
 	type delivery struct {
 		id   string
@@ -124,7 +124,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 // cleanly.
 func TestAPISIGTERMFinishesInFlight(t *testing.T) {
 	db := redistest.New(t)
-		api, addr := startAPI(t, "api", db.URL, nil)
+	api, addr := startAPI(t, "api", db.URL, nil)
 
 	id := "evt_fault_api_sigterm"
 	body := customerEvent(id, time.Now().Add(-time.Minute))

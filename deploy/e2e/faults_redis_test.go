@@ -34,7 +34,7 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 	redisSrv := redistest.Start(t, redisConf(t))
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
-		api, addr := startAPI(t, "api", db, nil)
+	api, addr := startAPI(t, "api", db, nil)
 	worker := startWorker(t, "worker", db, map[string]string{"RETRY_BASE_DELAY": "200ms"})
 	base := "http://" + addr
 
@@ -254,7 +254,7 @@ func TestRedisKilledKeepsAcknowledgedEvents(t *testing.T) {
 			redisSrv := redistest.Start(t, tt.args(t)...)
 			db := redisSrv.URL(0)
 			rdb := openRedis(t, db)
-						_, addr := startAPI(t, "api", db, nil)
+			_, addr := startAPI(t, "api", db, nil)
 
 			var (
 				mu        sync.Mutex

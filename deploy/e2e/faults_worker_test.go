@@ -44,7 +44,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	if !longRun() {
 		env["RETRY_BASE_DELAY"] = "200ms"
 	}
-		_, addr := startAPI(t, "api", db, nil)
+	_, addr := startAPI(t, "api", db, nil)
 	w1 := startWorker(t, "worker-1", db, env)
 	var w2 *proctest.Proc
 	if longRun() {
@@ -169,7 +169,7 @@ func TestWorkerSIGTERMMidTask(t *testing.T) {
 			api.add(id, body, true)
 			env := api.workerEnv()
 			env["WORKER_SHUTDOWN_TIMEOUT"] = tt.timeout.String()
-						_, addr := startAPI(t, "api", db.URL, nil)
+			_, addr := startAPI(t, "api", db.URL, nil)
 			w := startWorker(t, "worker", db.URL, env)
 
 			if a := send(loadClient(), "http://"+addr, body); a.status != 200 {

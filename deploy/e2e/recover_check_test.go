@@ -69,7 +69,7 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			got := stripetest.Event("customer.created", "evt_check_got", now.Add(-20*time.Minute))
 			young := stripetest.Event("invoice.paid", "evt_check_young", now.Add(-10*time.Second))
 			stripe.Add("", lost, got, young)
-						_, apiAddr := startAPI(t, "api", db.URL, nil)
+			_, apiAddr := startAPI(t, "api", db.URL, nil)
 			if a := send(loadClient(), "http://"+apiAddr, got); a.status != http.StatusOK {
 				t.Fatalf("delivery: %d %v", a.status, a.err)
 			}

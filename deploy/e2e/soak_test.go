@@ -112,7 +112,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	db := redistest.New(t)
-		_, addr := startAPI(t, "api", db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	// Short handler timeout: the killed worker's global concurrency slots
 	// free themselves within it. Short retry delay: disputes that arrive
 	// before their charge's events wait by retrying.
