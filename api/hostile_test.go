@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func startRun(t *testing.T) *running {
 	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out := &proctest.Buffer{}
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
 	t.Cleanup(func() {
 		cancel()
@@ -58,25 +57,6 @@ func startRun(t *testing.T) *running {
 		return "", errors.New("not logged yet")
 	})
 	return &running{addr: addr, db: db}
-}
-
-// syncBuffer is a bytes.Buffer that run's logger may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // raw sends req as bytes over a new connection and reads one answer. When

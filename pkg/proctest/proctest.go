@@ -96,8 +96,7 @@ func ModuleRoot() (string, error) {
 type Proc struct {
 	Name string
 
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  Buffer
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -138,7 +137,7 @@ func Launch(name, path string, env map[string]string, out io.Writer, args ...str
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	if out == nil {
-		out = (*lockedWriter)(p)
+		out = &p.out
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -153,20 +152,29 @@ func Launch(name, path string, env map[string]string, out io.Writer, args ...str
 	return p, nil
 }
 
-type lockedWriter Proc
+// Buffer is a bytes.Buffer that a process, or a command's run function in
+// the test's process, may write to while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.out.Write(b)
+// Write appends b.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Output returns everything the process has written so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *Proc) Output() string { return p.out.String() }
 
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) { p.cmd.Process.Signal(sig) }
