@@ -34,8 +34,7 @@ func TestFrontPageSize(t *testing.T) {
 
 // readmeMax is the most any other README.md may weigh: past it, a section
 // moves to a README beside what it describes (as Performance moved to
-// deploy/bench). dashboard/README.md is exempt while the dashboard is split
-// into dashboard/internal/….
+// deploy/bench).
 const readmeMax = 30 * 1024
 
 // TestReadmeSizes keeps every folder's README.md a page one can read.
@@ -43,7 +42,7 @@ func TestReadmeSizes(t *testing.T) {
 	docs := markdownFiles(t, root)
 	checked := 0
 	for _, doc := range docs {
-		if path.Base(doc) != "README.md" || doc == "dashboard/README.md" {
+		if path.Base(doc) != "README.md" {
 			continue
 		}
 		checked++
