@@ -64,6 +64,10 @@ func (b *browser) confirm(reason, count string) chromedp.Action[chromedp.Void] {
 // is ticked.
 func TestBrowserConfirm(t *testing.T) {
 	b := setup(t, seeds)
+	// A destination, which the side effects name.
+	if _, err := b.env.Client.Enqueue(asynq.NewTask("deliver:invoice.paid", nil), asynq.Queue("dest-billing")); err != nil {
+		t.Fatal(err)
+	}
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/", opUser, opPass)
 	br.do("the list", chromedp.WaitVisible(css(`#bulk-rerun`)))
@@ -86,7 +90,7 @@ func TestBrowserConfirm(t *testing.T) {
 		!strings.Contains(strings.Join(d.Rows, "\n"), "evt_07 | charge.failed | active | skipped") {
 		t.Errorf("rows:\n%s", strings.Join(d.Rows, "\n"))
 	}
-	if !strings.Contains(strings.Join(d.Effects, " "), "forwarded again to every destination") {
+	if !strings.Contains(strings.Join(d.Effects, " "), "forwarded again to every destination that takes its type (billing)") {
 		t.Errorf("effects %q do not say a copy is forwarded again", d.Effects)
 	}
 	if !d.ReasonRequired || !d.AsksCount || d.OK {
