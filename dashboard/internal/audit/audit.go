@@ -51,6 +51,10 @@ const (
 	Asynqmon      = "asynqmon" // a change made in asynqmon, by its API path
 	// DeliveryRerun: a delivery to a destination re-run.
 	DeliveryRerun = "delivery_rerun"
+	// DeliveryBulkRerun: every delivery a filter matched, re-sent.
+	DeliveryBulkRerun = "delivery_bulk_rerun"
+	// DeliveryRerunSelected: the deliveries an operator ticked, re-sent.
+	DeliveryRerunSelected = "delivery_rerun_selected"
 )
 
 // MaxIDs is the most IDs one audit entry names. An action on more is
@@ -201,6 +205,8 @@ func entryOf(m redis.XMessage) Entry {
 		e.URL = "/?" + e.Target
 	case DeliveryRerun:
 		e.URL = "/deliveries/" + url.PathEscape(e.Target)
+	case DeliveryBulkRerun:
+		e.URL = "/deliveries?" + e.Target
 	}
 	return e
 }

@@ -102,28 +102,8 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 		}
 		f.From = now.Add(-d)
 	}
-	for name, t := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
-		raw := v.Get(name)
-		if raw == "" {
-			continue
-		}
-		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-			*t = time.Unix(n, 0)
-			continue
-		}
-		parsed, err := time.Parse(time.RFC3339, raw)
-		if err != nil {
-			// The time picker's form: a UTC time without a zone.
-			for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
-				if parsed, err = time.ParseInLocation(layout, raw, time.UTC); err == nil {
-					break
-				}
-			}
-		}
-		if err != nil {
-			return q, fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z), a UTC time (2026-11-28T10:00) or unix seconds", execindex.ErrInvalidFilter, name)
-		}
-		*t = parsed
+	if err := parseTimes(v, &f.From, &f.To); err != nil {
+		return q, err
 	}
 	if raw := v.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -189,6 +169,35 @@ func searchFilter(f *execindex.Filter, s string) error {
 		}
 	}
 	return errSearch
+}
+
+// parseTimes reads the from and to parameters, when given, into from and
+// to: RFC 3339, a UTC time without a zone (the time picker's form), or
+// unix seconds.
+func parseTimes(v url.Values, from, to *time.Time) error {
+	for name, t := range map[string]*time.Time{"from": from, "to": to} {
+		raw := v.Get(name)
+		if raw == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+			*t = time.Unix(n, 0)
+			continue
+		}
+		parsed, err := time.Parse(time.RFC3339, raw)
+		if err != nil {
+			for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
+				if parsed, err = time.ParseInLocation(layout, raw, time.UTC); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s must be RFC 3339 (2026-11-28T10:00:00Z), a UTC time (2026-11-28T10:00) or unix seconds", execindex.ErrInvalidFilter, name)
+		}
+		*t = parsed
+	}
+	return nil
 }
 
 // parseSince reads "7d" as well as Go durations.
@@ -257,6 +266,11 @@ type detail struct {
 	// failures.MaxAttempts): each attempt's start, duration, worker, and
 	// error or outcome.
 	Attempts []failures.Attempt `json:"attempts"`
+	// Deliveries are this execution's deliveries to destinations, one per
+	// destination that has one; DeliveriesURL lists every delivery of the
+	// event (its re-runs' too).
+	Deliveries    []deliveryRow `json:"deliveries"`
+	DeliveriesURL string        `json:"deliveries_url"`
 }
 
 type rerunLink struct {
@@ -451,6 +465,8 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	} else {
 		d.Payload, _ = json.Marshal(string(body))
 	}
+	d.Deliveries = s.deliveries.of(id)
+	d.DeliveriesURL = "/deliveries?event=" + url.QueryEscape(d.EventID)
 	original := id
 	if d.RerunOf != "" {
 		original = d.RerunOf
@@ -696,7 +712,7 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audi
 			res.Skipped++
 			continue
 		}
-		s.rerunInto(ctx, &res, it.ID)
+		rerunInto(ctx, &res, it.ID, s.rerunOutcome)
 	}
 	return res, nil
 }
@@ -709,14 +725,14 @@ const maxSelected = 500
 func (s *server) rerunSelected(ctx context.Context, ids []string) bulkResult {
 	res := bulkResult{Matched: len(ids)}
 	for _, id := range ids {
-		s.rerunInto(ctx, &res, id)
+		rerunInto(ctx, &res, id, s.rerunOutcome)
 	}
 	return res
 }
 
-// rerunInto re-runs id and counts what happened on res.
-func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
-	o, err := s.rerunOutcome(ctx, id)
+// rerunInto re-runs id with rerun and counts what happened on res.
+func rerunInto(ctx context.Context, res *bulkResult, id string, rerun func(context.Context, string) (jobs.Outcome, error)) {
+	o, err := rerun(ctx, id)
 	switch {
 	case err != nil:
 		res.Failed++
@@ -737,7 +753,12 @@ func (s *server) rerunInto(ctx context.Context, res *bulkResult, id string) {
 // rerunOutcome re-runs id for a bulk re-run: one that cannot be re-run
 // now (pending, active, gone) is skipped, not failed.
 func (s *server) rerunOutcome(ctx context.Context, id string) (jobs.Outcome, error) {
-	r, err := s.rerun(ctx, id)
+	return outcomeOf(s.rerun(ctx, id))
+}
+
+// outcomeOf is what a re-run did, for a bulk re-run: one that cannot be
+// re-run now (pending, active, gone) is skipped, not failed.
+func outcomeOf(r rerunResult, err error) (jobs.Outcome, error) {
 	switch {
 	case errors.Is(err, errConflict) || errors.Is(err, errNotFound):
 		return jobs.Skipped, nil

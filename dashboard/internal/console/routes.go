@@ -50,6 +50,8 @@ func (s *server) routes(r *gin.Engine) {
 	op.DELETE("/executions/:id", s.handleDelete())
 	op.POST("/executions/:id/discard", s.handleDiscard())
 	s.recoveryRoutes(api, op)
+	op.POST("/deliveries/rerun", s.handleDeliveriesRerun())
+	op.POST("/deliveries/rerun-selected", s.handleDeliveriesRerunSelected())
 	op.POST("/deliveries/:id/rerun", s.handleDeliveryRerun())
 
 	authed.Any(monitoringPath, gin.WrapH(http.RedirectHandler(monitoringPath+"/", http.StatusMovedPermanently)))
