@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -68,8 +69,7 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			got := stripetest.Event("customer.created", "evt_check_got", now.Add(-20*time.Minute))
 			young := stripetest.Event("invoice.paid", "evt_check_young", now.Add(-10*time.Second))
 			stripe.Add("", lost, got, young)
-			apiAddr := proctest.FreeAddr(t)
-			startAPI(t, "api", apiAddr, db.URL, nil)
+			_, apiAddr := startAPI(t, "api", db.URL, nil)
 			if a := send(loadClient(), "http://"+apiAddr, got); a.status != http.StatusOK {
 				t.Fatalf("delivery: %d %v", a.status, a.err)
 			}
@@ -79,20 +79,22 @@ func TestRecoverCheckAlerts(t *testing.T) {
 				"REDIS_URL": db.URL, "DASHBOARD_USER": "operator", "DASHBOARD_PASSWORD": "operator-password",
 				"STRIPE_SECRET_KEY": "rk_test_check", "STRIPE_API_BASE": stripe.URL,
 				"RECOVER_INTERVAL": "1m", "RECOVER_GRACE": "1m", "ALERT_WEBHOOK_URL": alerts.URL + "/hooks/T000/B000",
+				"LOG_LEVEL": "debug", // for the check that finds another replica's lock
 			}
 			if auto {
 				env["RECOVER_AUTO"] = "true"
 			}
 			var procs []*proctest.Proc
 			for range 2 {
-				procs = append(procs, startDashboard(t, proctest.FreeAddr(t), env))
+				p, _ := startDashboard(t, env)
+				procs = append(procs, p)
 			}
-			waitFor(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
-			// The other replica has started its check by now, and found the lock.
-			waitFor(t, 10*time.Second, "both replicas to start their checks", func() bool {
-				return strings.Count(procs[0].Output()+procs[1].Output(), "recovery check on") == 2
+			poll.Until(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
+			// The signal that the other replica's check ran and did nothing:
+			// it found the lock of the one that alerted.
+			poll.Until(t, 10*time.Second, "the other replica to find the lock", func() bool {
+				return strings.Contains(procs[0].Output()+procs[1].Output(), "recovery check: another replica checked within the interval")
 			})
-			time.Sleep(time.Second)
 			texts := alerts.got()
 			if len(texts) != 1 {
 				t.Fatalf("%d alerts, want 1 (one replica checks per interval): %q", len(texts), texts)

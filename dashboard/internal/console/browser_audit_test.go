@@ -14,9 +14,8 @@ func TestBrowserAudit(t *testing.T) {
 	b := setup(t, seeds)
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/executions/evt_03", opUser, opPass)
-	br.reason("INC-7 card network outage")
-	br.do("re-run with a reason", chromedp.WaitVisible(css(`#rerun`)), chromedp.Click(css(`#rerun`)), waitURL("/executions/evt_03:rerun:1"))
-	br.reason("")
+	br.do("re-run with a reason", chromedp.WaitVisible(css(`#rerun`)), chromedp.Click(css(`#rerun`)),
+		br.confirm("INC-7 card network outage", ""), waitURL("/executions/evt_03:rerun:1"))
 	br.do("open the audit log", chromedp.Click(css(`nav a[href="/audit"]`)), waitURL("/audit"), chromedp.WaitVisible(css(`#audit`)))
 	rows := br.list("audit rows", `Array.from(document.querySelectorAll("#audit tbody tr[data-id]")).map(r => r.innerText)`)
 	if len(rows) != 1 {

@@ -33,7 +33,7 @@ func TestBrowserConsoleFixes(t *testing.T) {
 	if got, want := br.rows(), []string{"evt_08", "evt_02", "evt_01"}; !slices.Equal(got, want) {
 		t.Fatalf("failed invoice.*: %v, want %v", got, want)
 	}
-	br.do("bulk re-run", chromedp.Click(css(`#bulk-rerun`)), chromedp.WaitVisible(css(`#toast`)))
+	br.do("bulk re-run", chromedp.Click(css(`#bulk-rerun`)), br.confirm("INC-3", ""), chromedp.WaitVisible(css(`#toast`)))
 	toast := br.get("toast", chromedp.Text(css(`#toast`)))
 	if !strings.HasPrefix(toast, "Re-ran 3 ") {
 		t.Errorf("bulk re-run said %q, want it to re-run the 3 listed", toast)

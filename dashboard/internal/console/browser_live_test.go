@@ -90,24 +90,22 @@ func TestBrowserPickAndTime(t *testing.T) {
 	}
 	br.do("clear", chromedp.Navigate(br.base+"/"), chromedp.WaitVisible(css(`table.list`)))
 
-	if hidden := br.get("button", chromedp.Evaluate[string](`String(document.getElementById("rerun-selected").hidden)`)); hidden != "true" {
+	if shown := br.get("button", chromedp.Evaluate[string](`String(getComputedStyle(document.getElementById("rerun-selected")).display !== "none")`)); shown != "false" {
 		t.Error("re-run selected shows with nothing ticked")
 	}
-	br.reason("INC-11")
 	br.do("tick two", chromedp.Click(css(`tr[data-id=evt_01] input.pick`)), chromedp.Click(css(`tr[data-id=evt_03] input.pick`)))
 	if got := br.get("button", chromedp.Text(css(`#rerun-selected`))); got != "Re-run 2 selected…" {
 		t.Errorf("the button says %q", got)
 	}
-	br.do("re-run selected", chromedp.Click(css(`#rerun-selected`)), chromedp.WaitVisible(css(`#toast`)))
-	br.reason("")
-	br.mu.Lock()
-	preview := strings.Join(br.dialogs, "\n")
-	br.mu.Unlock()
-	for _, want := range []string{"Re-run 2 selected executions?", "evt_01  invoice.payment_failed  archived → run now", "evt_03  invoice.payment_failed  completed → copy as a new execution"} {
+	br.do("re-run selected", chromedp.Click(css(`#rerun-selected`)), chromedp.WaitVisible(css(`#confirm-ok`)))
+	d := br.dialog()
+	preview := d.Title + "\n" + strings.Join(d.Rows, "\n")
+	for _, want := range []string{"Re-run 2 selected executions?", "evt_01 | invoice.payment_failed | archived | runs now", "evt_03 | invoice.payment_failed | completed | copied as a new execution"} {
 		if !strings.Contains(preview, want) {
 			t.Errorf("the preview lacks %q:\n%s", want, preview)
 		}
 	}
+	br.do("confirm", br.confirm("INC-11", ""), chromedp.WaitVisible(css(`#toast`)))
 	if toast := br.get("toast", chromedp.Text(css(`#toast`))); !strings.HasPrefix(toast, "Re-ran 2 (1 run now, 1 copied)") {
 		t.Errorf("toast %q", toast)
 	}

@@ -60,16 +60,6 @@ type browser struct {
 	mu        sync.Mutex
 	requests  []string       // every URL requested
 	responses map[string]int // URL → last status
-	answer    string         // typed into a prompt (the reason of an action)
-	dialogs   []string       // the messages of the dialogs accepted
-}
-
-// reason sets what the next confirmations answer to their prompt for a
-// reason.
-func (b *browser) reason(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.answer = s
 }
 
 // newBrowser starts Chromium with a window of w×h over a test server of h.
@@ -107,16 +97,13 @@ func newBrowser(t *testing.T, handler http.Handler, w, h int) *browser {
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancel)
 	b := &browser{t: t, ctx: ctx, base: ts.URL, dir: artifactDir(t), responses: map[string]int{}}
-	// Accept the confirmation dialogs of the action buttons, with the
-	// reason set by b.reason; record the traffic.
+	// Accept the browser's own dialogs (the recoveries page's
+	// window.confirm; the Console's actions confirm in the page, see
+	// b.confirm); record the traffic.
 	err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *page.EventJavascriptDialogOpening:
-			b.mu.Lock()
-			answer := b.answer
-			b.dialogs = append(b.dialogs, ev.Message)
-			b.mu.Unlock()
-			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: answer})
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		case *network.EventRequestWillBeSent:
 			b.mu.Lock()
 			b.requests = append(b.requests, ev.Request.URL)
@@ -295,6 +282,7 @@ func TestBrowser(t *testing.T) {
 	}
 	do("re-run",
 		chromedp.Click(css(`#rerun`)),
+		br.confirm("", ""),
 		waitURL("/executions/evt_03:rerun:1"),
 		chromedp.WaitVisible(css(`#original-link`)),
 	)

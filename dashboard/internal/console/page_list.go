@@ -70,27 +70,51 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		if q.Offset+len(l.Items) < l.Total && q.Offset+q.Limit <= execindex.MaxOffset {
 			data["NextURL"] = withParam(v, "page", strconv.Itoa(q.Offset/q.Limit+2))
 		}
-		data["Filtered"] = q.Filter.ID != "" || q.Type != "" || q.Filter.Livemode != "" || q.Filter.APIVersion != "" ||
-			q.Filter.Customer != "" || q.Filter.Account != "" || q.Filter.Ref != "" || q.State != "" || !q.Filter.From.IsZero() || !q.Filter.To.IsZero()
+		data["Filtered"] = narrowed(q) || q.State != ""
 		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
 			// The whole URL, so that html/template treats it as one URL
 			// and does not escape the query's "=" and "&" as data.
-			data["Bulk"] = map[string]any{"Count": l.Total, "Text": describe(q, l.Total),
+			run, cp, skip := bulkCounts(l.Counts, q.Filter.States)
+			bulk := map[string]any{"Count": l.Total, "Text": describe(q, l.Total), "Run": run, "Copy": cp, "Skip": skip,
 				"URL": "/api/executions/rerun?" + bulkQuery(v, now) + "&expect=" + strconv.Itoa(l.Total)}
+			if !narrowed(q) {
+				// Everything, or every execution in a state: the operator
+				// types the count in to confirm.
+				bulk["TypeCount"] = l.Total
+			}
+			data["Bulk"] = bulk
 		}
 		s.render(c, status, "list", data)
 	}
 }
 
+// narrowed reports whether q narrows the list beyond a state tab: by an
+// ID, a search, a type, a mode, an API version, a customer, an account or
+// a time.
+func narrowed(q query) bool {
+	f := q.Filter
+	return f.ID != "" || q.Type != "" || f.Livemode != "" || f.APIVersion != "" || f.Customer != "" || f.Account != "" || f.Ref != "" ||
+		!f.From.IsZero() || !f.To.IsZero()
+}
+
+// bulkCounts splits what a bulk re-run of states (none: all) acts on by
+// what happens to each: run now (scheduled, retry, archived), copied
+// (completed), or skipped (pending, active).
+func bulkCounts(counts map[string]int, states []string) (run, copied, skipped int) {
+	in := func(st string) int {
+		if len(states) == 0 || slices.Contains(states, st) {
+			return counts[st]
+		}
+		return 0
+	}
+	run = in(execindex.StateScheduled) + in(execindex.StateRetry) + in(execindex.StateArchived)
+	return run, in(execindex.StateCompleted), in(execindex.StatePending) + in(execindex.StateActive)
+}
+
 // rerunnable counts the executions a bulk re-run would act on.
 func rerunnable(counts map[string]int, states []string) int {
-	n := 0
-	for _, st := range []string{execindex.StateScheduled, execindex.StateRetry, execindex.StateArchived, execindex.StateCompleted} {
-		if len(states) == 0 || slices.Contains(states, st) {
-			n += counts[st]
-		}
-	}
-	return n
+	run, copied, _ := bulkCounts(counts, states)
+	return run + copied
 }
 
 // describe puts a filter in words for the bulk confirmation:

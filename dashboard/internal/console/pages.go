@@ -111,6 +111,10 @@ func (s *server) render(c *gin.Context, status int, page string, data map[string
 	data["CSRF"] = c.GetString(auth.KeyCSRF)
 	data["Queue"] = s.index.Name()
 	data["Monitoring"] = monitoringPath + "/"
+	if data["Operator"] == true {
+		// The confirmations name the destinations a re-run forwards to.
+		data["Destinations"], _ = s.deliveries.destinations()
+	}
 	if data["User"] != "" {
 		data["UntestedVersions"] = s.untestedVersions(c.Request.Context())
 		data["TestedVersions"] = apiversion.Tested()

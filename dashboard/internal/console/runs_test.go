@@ -102,16 +102,15 @@ func TestBrowserOperatorRuns(t *testing.T) {
 				return br.get(sel, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`) || {}).innerText || ""`))
 			}
 			br.signIn("/executions/evt_01", opUser, opPass)
-			br.reason("INC-9 smtp back")
-			br.do("run now", chromedp.WaitVisible(css(`#rerun`)), chromedp.Click(css(`#rerun`)), chromedp.WaitVisible(css(`#runs`)))
+			br.do("run now", chromedp.WaitVisible(css(`#rerun`)), chromedp.Click(css(`#rerun`)), br.confirm("INC-9 smtp back", ""), chromedp.WaitVisible(css(`#runs`)))
 			if h := text("#runs"); !strings.Contains(h, opUser+" ran evt_01 again now") || !strings.Contains(h, "INC-9 smtp back") {
 				t.Errorf("the history says %q", h)
 			}
 			br.shot("runs-run-now-" + size.name + ".png")
 
 			br.do("the list", chromedp.Navigate(br.base+"/?id=evt_03"), chromedp.WaitVisible(css(`input.pick`)))
-			br.reason("INC-9 resend receipts")
-			br.do("re-run selected", chromedp.Click(css(`input.pick`)), chromedp.WaitVisible(css(`#rerun-selected`)), chromedp.Click(css(`#rerun-selected`)))
+			br.do("re-run selected", chromedp.Click(css(`input.pick`)), chromedp.WaitVisible(css(`#rerun-selected`)), chromedp.Click(css(`#rerun-selected`)),
+				br.confirm("INC-9 resend receipts", ""))
 			poll.Until(t, 10*time.Second, "the re-run's result", func() bool { return strings.HasPrefix(text("#toast"), "Re-ran 1") })
 			addAttempts(t, b, "evt_03:rerun:1", 0, 1)
 			br.do("the copy", chromedp.Navigate(br.base+"/executions/evt_03:rerun:1"), chromedp.WaitVisible(css(`#runs`)))
