@@ -120,6 +120,12 @@ type bench struct {
 	api     *proc // stripeq's api for the end-to-end targets
 	apiAddr string
 	results []line
+
+	// Redis CPU µs per event, medians, for the end-to-end line: behind
+	// the api and the plain receiver (ingest), and behind stripeq's
+	// worker and the bare asynq server (e2e-capacity); 0 when not run.
+	redisIngest, redisIngestBase float64
+	redisWorker, redisWorkerBase float64
 }
 
 // line is one target's result.
@@ -203,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	b.redisEndToEnd()
 	b.print(time.Since(started))
 	return nil
 }
@@ -218,9 +225,9 @@ func (b *bench) print(took time.Duration) {
 		mode = "SMOKE: one tiny round, figures are not meaningful"
 	}
 	fmt.Fprintf(b.out, "\nresults (%s; %d cores; %v)\n", mode, runtime.NumCPU(), took.Round(time.Second))
-	// Issue 20's targets first, each with PASS, FAIL or n/a (not measured
+	// Issues 20's and 29's targets first, each with PASS, FAIL or n/a (not measured
 	// as the issue sets it); then the lines that only report.
-	targets, reports := []line{{target: "target", figure: "stripeq", baseline: "baseline", ratio: "ratio", goal: "goal (issue 20)"}}, []line{}
+	targets, reports := []line{{target: "target", figure: "stripeq", baseline: "baseline", ratio: "ratio", goal: "goal (issues 20, 29)"}}, []line{}
 	for _, l := range b.results {
 		if l.verdict == "—" {
 			reports = append(reports, l)
@@ -247,6 +254,26 @@ func (b *bench) print(took time.Duration) {
 			row(l)
 		}
 	}
+}
+
+// redisEndToEnd adds issue 29's line, the Redis CPU an event costs end to
+// end: at ingest (behind the api) plus in the worker (the e2e-capacity
+// drain), against asynq alone (behind the plain receiver, plus behind the
+// bare asynq server). It needs both targets in the run.
+func (b *bench) redisEndToEnd() {
+	if b.redisIngest == 0 || b.redisWorker == 0 || b.redisIngestBase == 0 || b.redisWorkerBase == 0 {
+		return
+	}
+	s, base := b.redisIngest+b.redisWorker, b.redisIngestBase+b.redisWorkerBase
+	ratio := s / base
+	b.results = append(b.results, line{
+		target:   "redis e2e",
+		figure:   fmt.Sprintf("%.0f µs/event (ingest %.0f + worker %.0f)", s, b.redisIngest, b.redisWorker),
+		baseline: fmt.Sprintf("%.0f µs/event (plain receiver %.0f + bare server %.0f)", base, b.redisIngestBase, b.redisWorkerBase),
+		ratio:    fmt.Sprintf("%.2f×", ratio),
+		goal:     "≤ 1.3× asynq's",
+		verdict:  verdict(ratio <= 1.3),
+	})
 }
 
 func verdict(ok bool) string {
