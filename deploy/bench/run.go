@@ -46,6 +46,7 @@ type options struct {
 	consoleRounds int           // console: times each filter is timed
 	only          string        // comma list of targets to run
 	load          string        // ingest load generator: wrk, go, or empty for wrk when on PATH
+	before        string        // a worker binary of an earlier build, the worker targets' baseline instead of asynq's
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -71,9 +72,17 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
 	fs.IntVar(&o.consoleExecs, "console-executions", 100_000, "console: retained executions the Console filters")
 	fs.IntVar(&o.consoleRounds, "console-rounds", 15, "console: times each filter's first page is fetched")
+	fs.StringVar(&o.before, "before", "", "with -only e2e-capacity and/or forward: compare with this worker binary, an earlier build of ./worker fed by the same api, instead of the bare asynq baselines (before/after ratios, to report)")
 	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, forward, memory, console); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.before != "" {
+		for t := range strings.SplitSeq(o.only, ",") {
+			if t = strings.TrimSpace(t); t != "e2e-capacity" && t != "forward" {
+				return o, fmt.Errorf("-before needs -only e2e-capacity, forward or both, not %q", t)
+			}
+		}
 	}
 	if o.smoke {
 		o.rounds, o.e2eRounds = 1, 1
@@ -331,10 +340,9 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 	var p *proc
 	var err error
 	if stripeq {
-		p, err = startProc("worker", b.bins["worker"], b.dir, []string{
-			"REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
-			fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
-		})
+		p, err = startProc("worker", b.bins["worker"], b.dir, b.workerEnv())
+	} else if b.opt.before != "" {
+		p, err = startProc("worker-before", b.opt.before, b.dir, b.workerEnv())
 	} else {
 		p, err = startProc("baseline-worker", b.self, b.dir, []string{
 			childEnv + "=worker", "BENCH_REDIS_ADDR=" + b.redis.Addr, "BENCH_RECORDER=" + b.rec.url,
@@ -345,6 +353,15 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 		return nil, err
 	}
 	return b.registered(ctx, p)
+}
+
+// workerEnv is the environment of stripeq's worker in the end-to-end
+// targets.
+func (b *bench) workerEnv() []string {
+	return []string{
+		"REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
+	}
 }
 
 // registered waits until p's asynq server is registered, and stops p if
