@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stripeq/stripeq/pkg/httpserver"
+	"github.com/stripeq/stripeq/pkg/poll"
+	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -30,38 +33,30 @@ type running struct {
 func startRun(t *testing.T) *running {
 	t.Helper()
 	db := redistest.New(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr, "LOG_FORMAT": "json"}
+	// Port 0: run binds a free port and logs it.
+	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard) }()
+	out := &proctest.Buffer{}
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			return &running{addr: addr, db: db}
-		}
+	addr := poll.Value(t, 10*time.Second, "the api to listen", func() (string, error) {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned before listening: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the api did not listen within 10 s")
+		if addr, ok := proctest.LoggedIn(out.String(), "api listening", "addr"); ok {
+			return addr, nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return "", errors.New("not logged yet")
+	})
+	return &running{addr: addr, db: db}
 }
 
 // raw sends req as bytes over a new connection and reads one answer. When

@@ -4,114 +4,23 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
-	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
-
-	"github.com/stripeq/stripeq/pkg/execindex"
-	"github.com/stripeq/stripeq/pkg/failures"
-	"github.com/stripeq/stripeq/pkg/httpserver"
-	"github.com/stripeq/stripeq/pkg/logging"
-	"github.com/stripeq/stripeq/pkg/redisconn"
-	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/dashboard/internal/console"
+	"github.com/stripeq/stripeq/pkg/startup"
 )
-
-// maintainEvery is how often the dashboard prunes and reconciles the
-// execution index.
-const maintainEvery = 5 * time.Minute
 
 // run serves the dashboard until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	log, err := logging.New(stdout, getenv)
+	log, cfg, err := startup.Begin(stdout, getenv, console.LoadConfig)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn("unsafe setting: " + w)
-	}
-	redisconn.SetLogger(log)
-	rdb := redisconn.NewClient(cfg.Redis)
+	rdb := startup.Redis(log, cfg.Redis)
 	defer rdb.Close()
-	mon := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter})
-	defer mon.Close()
-	monRO := asynqmon.New(asynqmon.Options{RootPath: monitoringPath, RedisConnOpt: cfg.Redis, PrometheusAddress: cfg.PrometheusURL, PayloadFormatter: payloadFormatter, ReadOnly: true})
-	defer monRO.Close()
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("DASHBOARD_ADDR %s: %w", cfg.Addr, err)
 	}
-	if len(cfg.Hosts) == 0 && httpserver.IsLoopback(cfg.Addr) {
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		cfg.Hosts = loopbackHosts(port)
-	}
-	s := newServer(log, cfg, rdb, mon, monRO, insp, asynq.NewClientFromRedisClient(rdb))
-	url := "http://" + l.Addr().String() + "/"
-	log.Info("dashboard listening", "url", url, "monitoring", url+"monitoring/", "redis", cfg.RedisURL,
-		slog.String(logging.KeyQueue, cfg.Task.Queue), "queue_shards", cfg.Task.Shards, "viewer", cfg.ViewerUser != "",
-		"trusted_proxies", len(cfg.TrustedProxies), "hosts", strings.Join(cfg.Hosts, ","))
-	if cfg.Generated {
-		// Printed, never logged: it is a credential, shown once to the
-		// person who started the process on this machine.
-		fmt.Fprintf(stdout, "\n  Dashboard: %s\n  User: %s  One-time password: %s\n  (set DASHBOARD_USER and DASHBOARD_PASSWORD to choose your own)\n\n", url, cfg.User, cfg.Password)
-	}
-	go maintain(ctx, log, s.index, s.failures, insp)
-	startCheck(log, cfg, rdb, s.recoveries)
-	err = httpserver.Serve(ctx, httpserver.New(s.handler()), l)
-	s.recoveries.stop()
-	return err
+	return console.Serve(ctx, log, cfg, rdb, l, stdout)
 }
-
-// maintain keeps the execution index true to asynq and the failure
-// store: at start and then every maintainEvery it indexes tasks and kept
-// failures the index lacks, and drops entries whose task is gone from
-// both.
-func maintain(ctx context.Context, log *slog.Logger, ix *execindex.Shards, store *failures.Store, tasks execindex.TaskGetter) {
-	t := time.NewTicker(maintainEvery)
-	defer t.Stop()
-	for {
-		start := time.Now()
-		for _, q := range ix.Queues() {
-			// Failures past FAILED_RETENTION leave the failure store's list.
-			if _, err := store.Prune(ctx, q); err != nil && ctx.Err() == nil {
-				log.Warn("prune failure store", logging.Err(err))
-			}
-		}
-		added, err := ix.Reconcile(ctx, tasks)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("reconcile execution index", logging.Err(err))
-		}
-		dropped, err := ix.Prune(ctx)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("prune execution index", logging.Err(err))
-		}
-		if added > 0 || dropped > 0 {
-			log.Info("execution index maintained", "added", added, "dropped", dropped, "took", time.Since(start).Round(time.Millisecond).String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// payloadFormatter shows asynqmon the event JSON of a task, decompressed
-// when it was stored with PAYLOAD_COMPRESSION=zstd; otherwise it formats
-// as asynqmon's default does.
-var payloadFormatter = asynqmon.PayloadFormatterFunc(func(taskType string, payload []byte) string {
-	body, err := stripetask.Body(payload)
-	if err != nil {
-		return err.Error()
-	}
-	return asynqmon.DefaultPayloadFormatter.FormatPayload(taskType, body)
-})

@@ -30,6 +30,10 @@ import (
 // commands are the three binaries the stack runs, in start order.
 var commands = []string{"api", "worker", "dashboard"}
 
+// run starts the local stack: api, worker and dashboard built from this
+// module, against REDIS_URL or an embedded Redis, and with -demo the
+// demo's SMTP server, receiving app and customer's story. It runs until
+// ctx ends or a command exits, then stops them all.
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	demo := fs.Bool("demo", false, "also play a customer's lifecycle through the stack, with retried notifications and an archived failure")
@@ -37,39 +41,117 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	s := &devStack{out: out, env: readEnv(getenv)}
+	defer s.close()
+	if *demo {
+		if err := s.startDemoServices(); err != nil {
+			return err
+		}
+	}
+	s.setDefaults()
+	if err := s.openRedis(ctx, getenv); err != nil {
+		return err
+	}
+	bins, err := build(ctx, out)
+	if err != nil {
+		return err
+	}
+	s.onClose(func() { os.RemoveAll(filepath.Dir(bins["api"])) })
+	if err := s.startCommands(bins); err != nil {
+		return err
+	}
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	s.printBanner()
+	if *demo {
+		go func() {
+			if err := playDemo(ctx, s.env, s.sink, *outage, s.say); err != nil && ctx.Err() == nil {
+				s.say("the demo stopped: %v", err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "dev: stopping…")
+		return nil
+	case name := <-s.exited:
+		return fmt.Errorf("%s exited; stopping the stack", name)
+	}
+}
+
+// devStack is what run starts, step by step, and stops in reverse order
+// (close).
+type devStack struct {
+	out   io.Writer
+	outMu sync.Mutex // one line at a time from the commands and the demo
+	env   map[string]string
+	// notes say where the banner's secret, password and Redis come from.
+	secretNote, passwordNote, redisNote string
+	sink                                *mailSink // the demo's SMTP server
+	procs                               []*proc
+	exited                              chan string // a command's name when it exits
+	closers                             []func()
+}
+
+// readEnv returns the settings dev passes on to the commands, as set.
+func readEnv(getenv func(string) string) map[string]string {
 	env := map[string]string{}
 	for _, k := range []string{"REDIS_URL", "STRIPE_WEBHOOK_SECRET", "API_ADDR", "DASHBOARD_ADDR", "DASHBOARD_USER", "DASHBOARD_PASSWORD", "SMTP_URL", "RETRY_BASE_DELAY", "DASHBOARD_URL", "DESTINATION_URL", "DESTINATION_SECRET"} {
 		env[k] = getenv(k)
 	}
-	var outMu sync.Mutex
-	say := func(format string, args ...any) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		fmt.Fprintf(out, "%-9s | %s\n", "demo", fmt.Sprintf(format, args...))
+	return env
+}
+
+// onClose adds f to what close runs, before what was added earlier.
+func (s *devStack) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// close stops what run started, the latest first.
+func (s *devStack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
-	var sink *mailSink
-	if *demo {
-		var err error
-		if sink, err = startMailSink(say); err != nil {
-			return fmt.Errorf("start the demo's SMTP server: %w", err)
-		}
-		defer sink.stop()
-		if env["SMTP_URL"] == "" {
-			env["SMTP_URL"] = "smtp://" + sink.addr
-		}
-		if env["RETRY_BASE_DELAY"] == "" {
-			env["RETRY_BASE_DELAY"] = "5s" // retries the demo can show in a minute
-		}
-		if env["DESTINATION_URL"] == "" {
-			app, err := startSampleApp(say)
-			if err != nil {
-				return fmt.Errorf("start the demo's receiving app: %w", err)
-			}
-			defer app.stop()
-			env["DESTINATION_URL"], env["DESTINATION_SECRET"] = app.url, app.secret
-			say("a sample receiving app listens at %s: the worker forwards every event to it, signed (Standard Webhooks)", app.url)
-		}
+}
+
+// say prints a line of the demo's.
+func (s *devStack) say(format string, args ...any) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	fmt.Fprintf(s.out, "%-9s | %s\n", "demo", fmt.Sprintf(format, args...))
+}
+
+// startDemoServices starts the demo's SMTP server and, unless
+// DESTINATION_URL is set, its receiving app, and points the settings the
+// user left unset at them.
+func (s *devStack) startDemoServices() error {
+	sink, err := startMailSink(s.say)
+	if err != nil {
+		return fmt.Errorf("start the demo's SMTP server: %w", err)
 	}
+	s.sink = sink
+	s.onClose(sink.stop)
+	if s.env["SMTP_URL"] == "" {
+		s.env["SMTP_URL"] = "smtp://" + sink.addr
+	}
+	if s.env["RETRY_BASE_DELAY"] == "" {
+		s.env["RETRY_BASE_DELAY"] = "5s" // retries the demo can show in a minute
+	}
+	if s.env["DESTINATION_URL"] == "" {
+		app, err := startSampleApp(s.say)
+		if err != nil {
+			return fmt.Errorf("start the demo's receiving app: %w", err)
+		}
+		s.onClose(app.stop)
+		s.env["DESTINATION_URL"], s.env["DESTINATION_SECRET"] = app.url, app.secret
+		s.say("a sample receiving app listens at %s: the worker forwards every event to it, signed (Standard Webhooks)", app.url)
+	}
+	return nil
+}
+
+// setDefaults fills in the addresses, the development signing secret and
+// a dashboard login where the user set none.
+func (s *devStack) setDefaults() {
+	env := s.env
 	if env["API_ADDR"] == "" {
 		env["API_ADDR"] = "127.0.0.1:8080"
 	}
@@ -79,48 +161,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if env["DASHBOARD_URL"] == "" {
 		env["DASHBOARD_URL"] = "http://" + env["DASHBOARD_ADDR"] // for the links in alerts
 	}
-	secretNote := "from STRIPE_WEBHOOK_SECRET"
+	s.secretNote = "from STRIPE_WEBHOOK_SECRET"
 	if env["STRIPE_WEBHOOK_SECRET"] == "" {
 		env["STRIPE_WEBHOOK_SECRET"] = eventsender.DevSecret
-		secretNote = eventsender.DevSecret + " (the public development secret; set STRIPE_WEBHOOK_SECRET to use your own)"
+		s.secretNote = eventsender.DevSecret + " (the public development secret; set STRIPE_WEBHOOK_SECRET to use your own)"
 	}
-	passwordNote := "from DASHBOARD_PASSWORD"
+	s.passwordNote = "from DASHBOARD_PASSWORD"
 	if env["DASHBOARD_USER"] == "" && env["DASHBOARD_PASSWORD"] == "" {
 		env["DASHBOARD_USER"], env["DASHBOARD_PASSWORD"] = "admin", rand.Text()
-		passwordNote = env["DASHBOARD_PASSWORD"] + " (made for this run)"
+		s.passwordNote = env["DASHBOARD_PASSWORD"] + " (made for this run)"
 	}
+}
 
-	// Redis: the configured one, or an embedded one.
-	opt, err := redisconn.Parse(env["REDIS_URL"])
+// openRedis uses the Redis at REDIS_URL when it answers, and otherwise
+// starts an embedded one and points REDIS_URL at it.
+func (s *devStack) openRedis(ctx context.Context, getenv func(string) string) error {
+	opt, err := redisconn.Parse(s.env["REDIS_URL"])
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
-	redisNote := redisconn.Redacted(env["REDIS_URL"])
+	s.redisNote = redisconn.Redacted(s.env["REDIS_URL"])
 	redis.SetLogger(quiet{}) // a failed probe is expected and reported below
-	if err := ping(ctx, opt); err != nil {
-		mr, err := startMiniredis(ctx, env["REDIS_URL"])
-		if err != nil {
-			return err
-		}
-		defer mr.Close()
-		env["REDIS_URL"] = "redis://" + mr.Addr() + "/0"
-		redisNote = env["REDIS_URL"] + " — EMBEDDED in-memory Redis (miniredis): all data is lost when dev stops"
-		fmt.Fprintf(out, "dev: nothing answers at %s; started an embedded in-memory Redis at %s.\n     Its data is LOST when dev exits. Start redis-server and set REDIS_URL to keep it.\n",
-			redisconn.Redacted(getenv("REDIS_URL")), mr.Addr())
+	if ping(ctx, opt) == nil {
+		return nil
 	}
-
-	bins, err := build(ctx, out)
+	mr, err := startMiniredis(ctx, s.env["REDIS_URL"])
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(filepath.Dir(bins["api"]))
+	s.onClose(mr.Close)
+	s.env["REDIS_URL"] = "redis://" + mr.Addr() + "/0"
+	s.redisNote = s.env["REDIS_URL"] + " — EMBEDDED in-memory Redis (miniredis): all data is lost when dev stops"
+	fmt.Fprintf(s.out, "dev: nothing answers at %s; started an embedded in-memory Redis at %s.\n     Its data is LOST when dev exits. Start redis-server and set REDIS_URL to keep it.\n",
+		redisconn.Redacted(getenv("REDIS_URL")), mr.Addr())
+	return nil
+}
 
-	var procs []*proc
-	exited := make(chan string, len(commands))
+// startCommands starts the built commands with the stack's settings, their
+// output prefixed with their names; close stops them.
+func (s *devStack) startCommands(bins map[string]string) error {
+	s.exited = make(chan string, len(commands))
+	s.onClose(func() { stopAll(s.procs) })
 	for _, name := range commands {
 		cmd := exec.Command(bins[name])
 		cmd.Env = os.Environ()
-		for k, v := range env {
+		for k, v := range s.env {
 			if v != "" {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
@@ -130,27 +215,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = cmd.Stdout
 		if err := cmd.Start(); err != nil {
-			stopAll(procs)
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 		p := &proc{cmd: cmd, done: make(chan struct{})}
-		procs = append(procs, p)
-		go prefix(out, &outMu, name, stdout)
-		go func() { cmd.Wait(); close(p.done); exited <- name }()
+		s.procs = append(s.procs, p)
+		go prefix(s.out, &s.outMu, name, stdout)
+		go func() { cmd.Wait(); close(p.done); s.exited <- name }()
 	}
-	defer stopAll(procs)
+	return nil
+}
 
+// waitReady waits until the api and the dashboard answer.
+func (s *devStack) waitReady(ctx context.Context) error {
 	ready := map[string]string{
-		"api":       "http://" + env["API_ADDR"] + "/healthz",
-		"dashboard": "http://" + env["DASHBOARD_ADDR"] + "/healthz",
+		"api":       "http://" + s.env["API_ADDR"] + "/healthz",
+		"dashboard": "http://" + s.env["DASHBOARD_ADDR"] + "/healthz",
 	}
 	for name, u := range ready {
-		if err := waitHTTP(ctx, u, 30*time.Second, exited); err != nil {
+		if err := waitHTTP(ctx, u, 30*time.Second, s.exited); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	outMu.Lock()
-	fmt.Fprintf(out, `
+	return nil
+}
+
+// printBanner tells the user where everything is.
+func (s *devStack) printBanner() {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	env := s.env
+	fmt.Fprintf(s.out, `
   stripeq is running.
 
   Webhook endpoint  POST http://%s/webhooks/stripe
@@ -164,23 +258,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
   and restart with STRIPE_WEBHOOK_SECRET set to the whsec_… it prints.
   Press Ctrl-C to stop.
 
-`, env["API_ADDR"], secretNote, env["DASHBOARD_ADDR"], env["DASHBOARD_USER"], passwordNote, redisNote, env["API_ADDR"])
-	outMu.Unlock()
-
-	if *demo {
-		go func() {
-			if err := playDemo(ctx, env, sink, *outage, say); err != nil && ctx.Err() == nil {
-				say("the demo stopped: %v", err)
-			}
-		}()
-	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(out, "dev: stopping…")
-		return nil
-	case name := <-exited:
-		return fmt.Errorf("%s exited; stopping the stack", name)
-	}
+`, env["API_ADDR"], s.secretNote, env["DASHBOARD_ADDR"], env["DASHBOARD_USER"], s.passwordNote, s.redisNote, env["API_ADDR"])
 }
 
 type quiet struct{}

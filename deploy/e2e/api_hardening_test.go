@@ -19,12 +19,10 @@ import (
 func startBareAPI(t *testing.T) (p *proctest.Proc, addr, metricsAddr string) {
 	t.Helper()
 	db := redistest.New(t)
-	addr, metricsAddr = proctest.FreeAddr(t), proctest.FreeAddr(t)
 	p = proctest.Start(t, "api", proctest.Binary(t, "api"), map[string]string{
-		"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr, "METRICS_ADDR": metricsAddr,
+		"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
 	})
-	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
-	return p, addr, metricsAddr
+	return p, proctest.APIAddr(t, p), proctest.MetricsAddr(t, p)
 }
 
 // TestAPIMetricsOffTheWebhookListener checks that the api serves its

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/eventsender"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -56,16 +57,7 @@ func TestRedisCluster(t *testing.T) {
 		"STRIPE_SECRET_KEY": "sk_test_stripeq", "STRIPE_API_BASE": stripeAPI.URL,
 		"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "cluster-test-password",
 	}
-	var apis []string
-	for i := range 2 {
-		addr := proctest.FreeAddr(t)
-		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
-		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
-		apis = append(apis, "http://"+addr+"/webhooks/stripe")
-	}
-	dashAddr := proctest.FreeAddr(t)
-	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", dashAddr))
-	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+	apis, dashAddr := startAPIsAndDashboard(t, env, 2)
 
 	// Both apis receive every event at once, in a shuffled order.
 	rand.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
@@ -127,20 +119,28 @@ func TestRedisCluster(t *testing.T) {
 	if rerun.NewID == "" {
 		t.Fatal("the re-run made no copy")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo("stripe", rerun.NewID)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			if info.Headers[stripetask.HeaderRerunOf] != "evt_cl_07" {
-				t.Errorf("copy headers %v, want rerunOf evt_cl_07", info.Headers)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the re-run %s did not complete: %+v %v", rerun.NewID, info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	info := poll.Value(t, 20*time.Second, "the re-run "+rerun.NewID+" to complete", func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, "stripe", rerun.NewID, asynq.TaskStateCompleted)
+	})
+	if info.Headers[stripetask.HeaderRerunOf] != "evt_cl_07" {
+		t.Errorf("copy headers %v, want rerunOf evt_cl_07", info.Headers)
 	}
+}
+
+// startAPIsAndDashboard starts n apis and a dashboard with env, each on a
+// port of its own choosing, and returns the apis' webhook URLs, once each
+// is ready (/readyz), and the dashboard's address.
+func startAPIsAndDashboard(t *testing.T, env map[string]string, n int) ([]string, string) {
+	t.Helper()
+	var apis []string
+	for i := range n {
+		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", "127.0.0.1:0"))
+		addr := proctest.APIAddr(t, p)
+		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
+		apis = append(apis, "http://"+addr+"/webhooks/stripe")
+	}
+	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", "127.0.0.1:0"))
+	return apis, proctest.DashboardAddr(t, dash)
 }
 
 func with(env map[string]string, k, v string) map[string]string {
@@ -161,17 +161,9 @@ func post(t *testing.T, url string, body []byte) (int, string) {
 
 func waitQueue(t *testing.T, insp *asynq.Inspector, completed int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		info, err := insp.GetQueueInfo("stripe")
-		if err == nil && info.Completed == completed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue after 60s: %+v (%v), want %d completed", info, err, completed)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Value(t, 60*time.Second, fmt.Sprintf("%d completed tasks", completed), func() (*asynq.QueueInfo, error) {
+		return redistest.QueueCompleted(insp, "stripe", completed)
+	})
 }
 
 func dashGet(t *testing.T, url string, v any) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/compress"
@@ -32,7 +33,7 @@ func TestCompressedPayloads(t *testing.T) {
 		t.Fatalf("delivery answered %d %q", status, msg)
 	}
 	insp := asynq.NewInspectorFromRedisClient(s.db.Client)
-	waitFor(t, 20*time.Second, "the task to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the task to complete", func() bool {
 		info, err := insp.GetTaskInfo("stripe", id)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})
@@ -78,7 +79,7 @@ func TestCompressedPayloads(t *testing.T) {
 	if resp.StatusCode != 200 || rerun.ID == "" {
 		t.Fatalf("re-run: %d %+v", resp.StatusCode, rerun)
 	}
-	waitFor(t, 20*time.Second, "the re-run copy to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the re-run copy to complete", func() bool {
 		info, err := insp.GetTaskInfo("stripe", rerun.ID)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})

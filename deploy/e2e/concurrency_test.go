@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -108,16 +109,9 @@ func TestGlobalConcurrency(t *testing.T) {
 			proctest.Start(t, "worker-2", bin, env)
 
 			insp := asynq.NewInspectorFromRedisClient(db.Client)
-			for {
-				info, err := insp.GetQueueInfo("stripe")
-				if err == nil && info.Completed == n {
-					break
-				}
-				if time.Since(start) > 60*time.Second {
-					t.Fatalf("after 60s: %+v", info)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			poll.Value(t, 60*time.Second, fmt.Sprintf("%d completed tasks", n), func() (*asynq.QueueInfo, error) {
+				return redistest.QueueCompleted(insp, "stripe", n)
+			})
 			api.mu.Lock()
 			defer api.mu.Unlock()
 			t.Logf("%d events, 2 workers × 10, GLOBAL_CONCURRENCY=%d: at most %d at once, %v", n, tt.global, api.max, time.Since(start).Round(10*time.Millisecond))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -22,11 +23,10 @@ import (
 // Stripe's characters, are answered 400 and stored nowhere.
 func TestOneParseOfAnEvent(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr}
+	env := map[string]string{"REDIS_URL": db.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}
 	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
-	proctest.WaitHTTP(t, api, "http://"+addr+"/healthz", 30*time.Second)
+	addr := proctest.APIAddr(t, api)
 	s := &stack{apiURL: "http://" + addr}
 	ctx := context.Background()
 
@@ -39,7 +39,7 @@ func TestOneParseOfAnEvent(t *testing.T) {
 	if status, msg := s.deliver(t, []byte(longS)); status != 200 || msg != "Received" {
 		t.Fatalf("the long-s event: %d %q, want 200 Received", status, msg)
 	}
-	waitFor(t, 20*time.Second, "the long-s event's completion", func() bool {
+	poll.Until(t, 20*time.Second, "the long-s event's completion", func() bool {
 		n, _ := db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
 		return n == 1
 	})

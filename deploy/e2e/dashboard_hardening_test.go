@@ -25,17 +25,17 @@ import (
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
-// startDashboard runs the dashboard binary with env and waits until it
-// answers.
-func startDashboard(t *testing.T, addr string, env map[string]string) *proctest.Proc {
+// startDashboard runs the dashboard binary with env on a port of its own
+// choosing (DASHBOARD_ADDR=127.0.0.1:0, unless env sets it), and returns
+// it with the address it logged once listening.
+func startDashboard(t *testing.T, env map[string]string) (*proctest.Proc, string) {
 	t.Helper()
-	vars := map[string]string{"DASHBOARD_ADDR": addr}
+	vars := map[string]string{"DASHBOARD_ADDR": "127.0.0.1:0"}
 	for k, v := range env {
 		vars[k] = v
 	}
 	p := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), vars)
-	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
-	return p
+	return p, proctest.DashboardAddr(t, p)
 }
 
 // dashReq sends one request to the dashboard binary.
@@ -79,7 +79,7 @@ func TestDashboardHardening(t *testing.T) {
 	db := redistest.New(t)
 	bin := proctest.Binary(t, "dashboard")
 	t.Run("bad settings stop it at start", func(t *testing.T) {
-		p := proctest.Start(t, "dashboard", bin, map[string]string{"REDIS_URL": db.URL, "DASHBOARD_ADDR": proctest.FreeAddr(t),
+		p := proctest.Start(t, "dashboard", bin, map[string]string{"REDIS_URL": db.URL, "DASHBOARD_ADDR": "127.0.0.1:0",
 			"TRUSTED_PROXIES": "10.0.0.1, proxy.internal", "DASHBOARD_HOSTS": "dash.example.com/admin"})
 		select {
 		case <-p.Done():
@@ -93,12 +93,11 @@ func TestDashboardHardening(t *testing.T) {
 	})
 
 	prom := newFakePrometheus(t)
-	addr := proctest.FreeAddr(t)
-	_, port, _ := strings.Cut(addr, ":")
-	p := startDashboard(t, addr, map[string]string{"REDIS_URL": db.URL,
+	p, addr := startDashboard(t, map[string]string{"REDIS_URL": db.URL,
 		"DASHBOARD_USER": "op", "DASHBOARD_PASSWORD": "operator-password",
 		"DASHBOARD_VIEWER_USER": "viewer", "DASHBOARD_VIEWER_PASSWORD": "viewer-password",
 		"TRUSTED_PROXIES": "127.0.0.1", "PROMETHEUS_URL": prom.URL})
+	_, port, _ := strings.Cut(addr, ":")
 	base := "http://" + addr
 
 	t.Run("DNS rebinding: only loopback names", func(t *testing.T) {
@@ -217,10 +216,9 @@ func TestWebhookLatencyUnderDashboardLoad(t *testing.T) {
 	}
 	execindextest.Bulk(t, db.Client, "stripe", execindextest.BulkShape{N: n, Customers: 2000, Archived: 0.03, Span: 7 * 24 * time.Hour})
 	t.Logf("seeded %d executions in %v", n, time.Since(start).Round(time.Second))
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	startAPI(t, "api", apiAddr, db.URL, nil)
+	_, apiAddr := startAPI(t, "api", db.URL, nil)
 	users := [][2]string{{"op", "operator-password"}, {"viewer", "viewer-password"}}
-	dash := startDashboard(t, dashAddr, map[string]string{"REDIS_URL": db.URL,
+	dash, dashAddr := startDashboard(t, map[string]string{"REDIS_URL": db.URL,
 		"DASHBOARD_USER": users[0][0], "DASHBOARD_PASSWORD": users[0][1],
 		"DASHBOARD_VIEWER_USER": users[1][0], "DASHBOARD_VIEWER_PASSWORD": users[1][1]})
 	client := loadClient()

@@ -5,17 +5,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
 func TestDashboardOneTimePasswordOnLoopback(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	p := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{"REDIS_URL": db.URL, "DASHBOARD_ADDR": addr})
-	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
+	p, addr := startDashboard(t, map[string]string{"REDIS_URL": db.URL})
 
 	m := regexp.MustCompile(`User: (\S+)\s+One-time password: (\S+)`).FindStringSubmatch(p.Output())
 	if m == nil {

@@ -22,18 +22,7 @@ func TestDemoOnEmbeddedRedis(t *testing.T) {
 		"GOFLAGS": os.Getenv("GOFLAGS"), "GOCACHE": goEnv(t, "GOCACHE"), "GOMODCACHE": goEnv(t, "GOMODCACHE"),
 	}
 	p := proctest.StartArgs(t, "dev", proctest.Binary(t, "deploy/dev"), env, "-demo", "-smtp-outage", "2s")
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(p.Output(), "done. In the Console") {
-		select {
-		case <-p.Done():
-			t.Fatalf("dev exited: %v\n%s", p.ExitErr(), p.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not finish in 3 minutes:\n%s", p.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitOutput(t, p, "done. In the Console", 3*time.Minute)
 	out := p.Output()
 	for _, want := range []string{
 		"EMBEDDED in-memory Redis (miniredis): all data is lost when dev stops",

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -17,8 +17,7 @@ import (
 // task and one notification. 50 more once it is processed change nothing.
 func TestConcurrentDuplicates(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	startWorker(t, "worker", db.URL, nil)
 	id := "evt_dup_concurrent"
 	body := stripetest.Event("invoice.finalized", id, time.Now().Add(-time.Minute))
@@ -53,14 +52,15 @@ func TestConcurrentDuplicates(t *testing.T) {
 		t.Errorf("50 concurrent deliveries answered %v, want 1 Received and 49 duplicate", first)
 	}
 	ctx := context.Background()
-	waitFor(t, 20*time.Second, "the task to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the task to complete", func() bool {
 		return taskStates(t, db.Client, []string{id})[id] == "completed"
 	})
 	second := burst()
 	if second["duplicate"] != 50 {
 		t.Errorf("50 deliveries after processing answered %v, want 50 duplicate", second)
 	}
-	time.Sleep(500 * time.Millisecond) // a second task would be running by now
+	// The api answers once the task is stored or refused (one Lua script),
+	// so the answers are the signal: a second task would be in Redis now.
 
 	keys, err := db.Client.Keys(ctx, "asynq:{stripe}:t:*").Result()
 	if err != nil {
@@ -84,8 +84,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 // the window, is stored again, as api/README.md ("Duplicates") says.
 func TestRedeliveryAfterRetention(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db.URL, map[string]string{"TASK_RETENTION": "1s"})
+	_, addr := startAPI(t, "api", db.URL, map[string]string{"TASK_RETENTION": "1s"})
 	startWorker(t, "worker", db.URL, nil)
 	client := loadClient()
 	base := "http://" + addr
@@ -97,7 +96,7 @@ func TestRedeliveryAfterRetention(t *testing.T) {
 			t.Fatalf("first delivery: %d %q %v", a.status, a.message, a.err)
 		}
 	}
-	waited := waitFor(t, 40*time.Second, "the janitor to delete both finished tasks", func() bool {
+	waited := poll.Until(t, 40*time.Second, "the janitor to delete both finished tasks", func() bool {
 		states := taskStates(t, db.Client, ids)
 		return states[ids[0]] == "" && states[ids[1]] == ""
 	})
@@ -111,10 +110,11 @@ func TestRedeliveryAfterRetention(t *testing.T) {
 	if a := send(client, base, day8); a.status != 200 || a.message != "Received" {
 		t.Errorf("redelivery on day 8, past the window: %d %q %v, want 200 Received", a.status, a.message, a.err)
 	}
-	waitFor(t, 20*time.Second, "the day-8 event's second task to complete", func() bool {
+	poll.Until(t, 20*time.Second, "the day-8 event's second task to complete", func() bool {
 		return taskStates(t, db.Client, ids[1:])[ids[1]] == "completed"
 	})
-	time.Sleep(300 * time.Millisecond) // a second task of the day-6 event would have run by now
+	// The day-6 redelivery was answered "duplicate" before the day-8 one
+	// was sent: had it stored a task, the task would be there.
 	if s := taskStates(t, db.Client, ids[:1])[ids[0]]; s != "" {
 		t.Errorf("the day-6 event has a task again (%s)", s)
 	}

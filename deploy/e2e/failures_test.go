@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -39,27 +41,35 @@ func badEvent(typ, id string, created time.Time) []byte {
 	})
 }
 
+// underReadLimit calls do until the Console answers other than 429 (its
+// per-user read limit; a refused read costs nothing), and returns that
+// answer.
+func underReadLimit(t *testing.T, do func() *http.Response) *http.Response {
+	t.Helper()
+	return poll.Value(t, 20*time.Second, "an answer within the Console's read limit", func() (*http.Response, error) {
+		if resp := do(); resp.StatusCode != http.StatusTooManyRequests {
+			return resp, nil
+		}
+		return nil, errors.New("429 too many requests")
+	})
+}
+
 // dash calls the dashboard's JSON API as the operator and decodes the
 // answer into v; it returns the status.
 func dash(t *testing.T, method, url string, v any) int {
 	t.Helper()
-	var resp *http.Response
 	var body []byte
-	for try := 0; ; try++ {
+	resp := underReadLimit(t, func() *http.Response {
 		req, _ := http.NewRequest(method, url, nil)
 		req.SetBasicAuth("ops", failPassword)
-		var err error
-		resp, err = http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusTooManyRequests || try == 40 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond) // the Console's per-user read limit
-	}
+		return resp
+	})
 	if v != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(body, v); err != nil {
 			t.Fatalf("%s %s: %v: %.300s", method, url, err, body)
@@ -109,7 +119,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 	n := len(ids)
 	start := time.Now()
 	var l failedList
-	waitFor(t, 120*time.Second, fmt.Sprintf("%d failures listed", n), func() bool {
+	poll.Until(t, 120*time.Second, fmt.Sprintf("%d failures listed", n), func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
 		return l.Total == n
 	})
@@ -151,20 +161,18 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 
 	// The export streams every one, with its payload.
 	exportStart := time.Now()
-	var resp *http.Response
-	for try := 0; ; try++ {
+	resp := underReadLimit(t, func() *http.Response {
 		req, _ := http.NewRequest("GET", dashURL+"/api/executions.ndjson?state=failed", nil)
 		req.SetBasicAuth("ops", failPassword)
-		var err error
-		if resp, err = http.DefaultClient.Do(req); err != nil {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != http.StatusTooManyRequests || try == 40 {
-			break
+		if resp.StatusCode == http.StatusTooManyRequests {
+			resp.Body.Close()
 		}
-		resp.Body.Close()
-		time.Sleep(250 * time.Millisecond)
-	}
+		return resp
+	})
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 4<<20)
@@ -217,7 +225,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		Matched, Done, Run, Copied, Failed int
 		Error                              string
 	}
-	waitFor(t, 120*time.Second, "bulk re-run job", func() bool {
+	poll.Until(t, 120*time.Second, "bulk re-run job", func() bool {
 		dash(t, "GET", dashURL+res.Job.URL, &job)
 		return job.State != "running"
 	})
@@ -237,7 +245,7 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		t.Errorf("the audit log's newest entries: %+v; want the job's end (%d re-run), then its start", audit.Entries, n)
 	}
 	// Each ran and failed again: kept anew, every one still listed.
-	waitFor(t, 120*time.Second, "re-run failures kept again", func() bool {
+	poll.Until(t, 120*time.Second, "re-run failures kept again", func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
 		var busy int
 		for _, s := range []string{"pending", "active"} {
@@ -255,17 +263,16 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 func TestEveryFailureKept(t *testing.T) {
 	n := 10_100
 	db := redistest.New(t)
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{"WORKER_CONCURRENCY": "20", "GLOBAL_CONCURRENCY": "0",
-		"DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
-	startAPI(t, "api", apiAddr, db.URL, env)
+		"DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
+	_, apiAddr := startAPI(t, "api", db.URL, env)
 	startWorker(t, "worker", db.URL, env)
 	dashEnv := map[string]string{"REDIS_URL": db.URL}
 	for k, v := range env {
 		dashEnv[k] = v
 	}
 	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), dashEnv)
-	proctest.WaitHTTP(t, d, "http://"+dashAddr+"/healthz", 30*time.Second)
+	dashAddr := proctest.DashboardAddr(t, d)
 
 	created := time.Now().Add(-time.Hour)
 	ids := make([]string, n)
@@ -292,17 +299,16 @@ func TestEveryFailureKeptOnCluster(t *testing.T) {
 		inShard, others = 10_500, 20_000
 	}
 	cluster := redistest.StartCluster(t, 3)
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{"WORKER_CONCURRENCY": "20", "GLOBAL_CONCURRENCY": "0", "QUEUE_SHARDS": "3",
-		"DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
-	startAPI(t, "api", apiAddr, cluster.URL, env)
+		"DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": failPassword}
+	_, apiAddr := startAPI(t, "api", cluster.URL, env)
 	startWorker(t, "worker", cluster.URL, env)
 	dashEnv := map[string]string{"REDIS_URL": cluster.URL}
 	for k, v := range env {
 		dashEnv[k] = v
 	}
 	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), dashEnv)
-	proctest.WaitHTTP(t, d, "http://"+dashAddr+"/healthz", 30*time.Second)
+	dashAddr := proctest.DashboardAddr(t, d)
 
 	o := stripetask.Options{Queue: "stripe", Shards: 3}
 	created := time.Now().Add(-time.Hour)
@@ -375,9 +381,8 @@ func TestAlertStorm(t *testing.T) {
 	t.Cleanup(receiver.Close)
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
 	env := map[string]string{"ALERT_WEBHOOK_URL": receiver.URL, "ALERT_INTERVAL": "1s", "GLOBAL_CONCURRENCY": "0", "WORKER_CONCURRENCY": "10"}
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	startWorker(t, "worker-1", db.URL, env)
 	startWorker(t, "worker-2", db.URL, env)
 	types := []string{"customer.updated", "customer.created", "customer.deleted"}
@@ -388,9 +393,9 @@ func TestAlertStorm(t *testing.T) {
 	start := time.Now()
 	sendAll(t, "http://"+addr, bodies)
 	rdb := openRedis(t, db.URL)
-	waitFor(t, 60*time.Second, "every failure kept", func() bool { return rdb.ZCard(context.Background(), failures.AllKey("stripe")).Val() == n })
+	poll.Until(t, 60*time.Second, "every failure kept", func() bool { return rdb.ZCard(context.Background(), failures.AllKey("stripe")).Val() == n })
 	storm := time.Since(start)
-	waitFor(t, 10*time.Second, "summaries to count every failure", func() bool {
+	poll.Until(t, 10*time.Second, "summaries to count every failure", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		total := immediate
@@ -416,11 +421,10 @@ func TestAlertStorm(t *testing.T) {
 func TestDeadWorkerSlotsFree(t *testing.T) {
 	db := redistest.New(t)
 	stripe := newStripeAPI(t)
-	addr := proctest.FreeAddr(t)
 	env := stripe.workerEnv()
 	env["GLOBAL_CONCURRENCY"] = "2"
 	env["WORKER_CONCURRENCY"] = "2"
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	w1 := startWorker(t, "worker-1", db.URL, env)
 	client := loadClient()
 	for i := range 2 {
@@ -448,7 +452,7 @@ func TestDeadWorkerSlotsFree(t *testing.T) {
 		t.Fatalf("delivery: %+v", a)
 	}
 	rdb := openRedis(t, db.URL)
-	waitFor(t, 20*time.Second, id+" completed", func() bool {
+	poll.Until(t, 20*time.Second, id+" completed", func() bool {
 		return rdb.HGet(context.Background(), taskKey(id), "state").Val() == "completed"
 	})
 	took := time.Since(killed)

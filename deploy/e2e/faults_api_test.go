@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -26,8 +26,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
-	addr := proctest.FreeAddr(t)
-	api := startAPI(t, "api", addr, db, nil)
+	api, addr := startAPI(t, "api", db, nil)
 
 	type delivery struct {
 		id   string
@@ -96,7 +95,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 	}
 
 	// Stripe delivers the unanswered events again, to a restarted api.
-	startAPI(t, "api-2", addr, db, nil)
+	_, addr = startAPI(t, "api-2", db, nil) // on a new port: the api's URL is the test's to choose
 	bodies := map[string][]byte{}
 	for _, d := range deliveries {
 		bodies[d.id] = d.body
@@ -125,8 +124,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 // cleanly.
 func TestAPISIGTERMFinishesInFlight(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	api := startAPI(t, "api", addr, db.URL, nil)
+	api, addr := startAPI(t, "api", db.URL, nil)
 
 	id := "evt_fault_api_sigterm"
 	body := customerEvent(id, time.Now().Add(-time.Minute))
@@ -146,7 +144,7 @@ func TestAPISIGTERMFinishesInFlight(t *testing.T) {
 	stopped := time.Now()
 
 	// New connections are refused while the request in flight goes on.
-	waitFor(t, 5*time.Second, "the api to stop listening", func() bool {
+	poll.Until(t, 5*time.Second, "the api to stop listening", func() bool {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()

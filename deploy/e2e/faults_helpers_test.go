@@ -19,9 +19,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redisconn"
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
@@ -58,16 +60,17 @@ func openRedis(t testing.TB, url string) redis.UniversalClient {
 	return c
 }
 
-// startAPI runs the api binary against redisURL and waits until it answers.
-func startAPI(t *testing.T, name, addr, redisURL string, env map[string]string) *proctest.Proc {
+// startAPI runs the api binary against redisURL on a port of its own
+// choosing (API_ADDR=127.0.0.1:0, unless env sets it), and returns it with
+// the address it logged once listening.
+func startAPI(t *testing.T, name, redisURL string, env map[string]string) (*proctest.Proc, string) {
 	t.Helper()
-	vars := map[string]string{"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": addr}
+	vars := map[string]string{"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "API_ADDR": "127.0.0.1:0"}
 	for k, v := range env {
 		vars[k] = v
 	}
 	p := proctest.Start(t, name, proctest.Binary(t, "api"), vars)
-	proctest.WaitHTTP(t, p, "http://"+addr+"/healthz", 30*time.Second)
-	return p
+	return p, proctest.APIAddr(t, p)
 }
 
 // startWorker runs the worker binary against redisURL and waits until its
@@ -86,32 +89,14 @@ func startWorker(t *testing.T, name, redisURL string, env map[string]string) *pr
 // waitOutput waits until p has written s.
 func waitOutput(t *testing.T, p *proctest.Proc, s string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(p.Output(), s) {
+	poll.Until(t, timeout, p.Name+" to write "+s, func() bool {
 		select {
 		case <-p.Done():
 			t.Fatalf("%s exited before writing %s: %v", p.Name, s, p.ExitErr())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not write %s within %v", p.Name, s, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// waitFor polls cond every 20 ms until it holds, or fails the test after
-// timeout. It returns how long it waited.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("after %v: still waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
+		return strings.Contains(p.Output(), s)
+	})
 }
 
 // answer is the api's answer to one delivery.
@@ -337,13 +322,8 @@ func (s *stripeAPI) serve(w http.ResponseWriter, r *http.Request) {
 // middle of its task.
 func (s *stripeAPI) awaitHeld(t *testing.T, id string, timeout time.Duration) {
 	t.Helper()
-	select {
-	case got := <-s.held:
-		if got != id {
-			t.Fatalf("held %s, want %s", got, id)
-		}
-	case <-time.After(timeout):
-		t.Fatalf("no worker retrieved %s within %v", id, timeout)
+	if got := poll.Signal(t, timeout, "a worker to retrieve "+id, s.held); got != id {
+		t.Fatalf("held %s, want %s", got, id)
 	}
 }
 
@@ -368,20 +348,14 @@ func waitCompletedRecovering(t *testing.T, rdb redis.UniversalClient, n int) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	start := time.Now()
 	aged := false
-	for {
-		info, err := insp.GetQueueInfo("stripe")
-		if err == nil && info.Completed == n {
-			return
-		}
-		if !aged && time.Since(start) > 10*time.Second {
+	poll.Value(t, 100*time.Second, fmt.Sprintf("%d completed tasks", n), func() (*asynq.QueueInfo, error) {
+		info, err := redistest.QueueCompleted(insp, "stripe", n)
+		if err != nil && !aged && time.Since(start) > 10*time.Second {
 			orphans := deadLeases(t, rdb)
 			ageLeases(t, rdb, orphans)
 			aged = true
 			t.Logf("%d task(s) still active 10 s on, with leases nobody extends: aged for asynq's recoverer", len(orphans))
 		}
-		if time.Since(start) > 100*time.Second {
-			t.Fatalf("queue after 100 s: %+v (%v), want %d completed", info, err, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return info, err
+	})
 }

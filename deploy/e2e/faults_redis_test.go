@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
@@ -33,8 +34,7 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 	redisSrv := redistest.Start(t, redisConf(t))
 	db := redisSrv.URL(0)
 	rdb := openRedis(t, db)
-	addr := proctest.FreeAddr(t)
-	api := startAPI(t, "api", addr, db, nil)
+	api, addr := startAPI(t, "api", db, nil)
 	worker := startWorker(t, "worker", db, map[string]string{"RETRY_BASE_DELAY": "200ms"})
 	base := "http://" + addr
 
@@ -108,7 +108,7 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 	redisSrv.Restart()
 	phase.Store(phaseRestored)
 	var firstAck time.Duration
-	waitFor(t, 20*time.Second, "the api to store events again", func() bool {
+	poll.Until(t, 20*time.Second, "the api to store events again", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range slices.Backward(results) {
@@ -194,20 +194,24 @@ func TestRedisDownWhileEventsArrive(t *testing.T) {
 	// and the running worker's recoverer (once a minute) brings them back.
 	start := time.Now()
 	var orphans []string
-	for countStates(taskStates(t, rdb, acked))["completed"] != len(acked) {
+	err := poll.Wait(100*time.Second, "the worker to complete every acknowledged event", func() error {
+		states := countStates(taskStates(t, rdb, acked))
+		if states["completed"] == len(acked) {
+			return nil
+		}
 		if orphans == nil && time.Since(start) > 10*time.Second {
 			orphans = deadLeases(t, rdb)
 			ageLeases(t, rdb, orphans)
 			t.Logf("%d task(s) still active 10 s after Redis came back, with leases nobody extends: aged for asynq's recoverer", len(orphans))
 		}
-		if time.Since(start) > 100*time.Second {
-			// Show where the worker is stuck: Go prints every goroutine on
-			// SIGQUIT, into the output logged below.
-			worker.Signal(syscall.SIGQUIT)
-			<-worker.Done()
-			t.Fatalf("after 100 s the worker had not completed every acknowledged event: states %v", countStates(taskStates(t, rdb, acked)))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("states %v", states)
+	})
+	if err != nil {
+		// Show where the worker is stuck: Go prints every goroutine on
+		// SIGQUIT, into the output logged below.
+		worker.Signal(syscall.SIGQUIT)
+		<-worker.Done()
+		t.Fatal(err)
 	}
 	resumed := time.Since(start)
 	t.Logf("%d deliveries sent while Redis was out were still waiting when it came back, and were stored and answered 200", storedAfterRestart)
@@ -250,8 +254,7 @@ func TestRedisKilledKeepsAcknowledgedEvents(t *testing.T) {
 			redisSrv := redistest.Start(t, tt.args(t)...)
 			db := redisSrv.URL(0)
 			rdb := openRedis(t, db)
-			addr := proctest.FreeAddr(t)
-			startAPI(t, "api", addr, db, nil)
+			_, addr := startAPI(t, "api", db, nil)
 
 			var (
 				mu        sync.Mutex

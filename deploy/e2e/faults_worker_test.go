@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -43,8 +44,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	if !longRun() {
 		env["RETRY_BASE_DELAY"] = "200ms"
 	}
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db, nil)
+	_, addr := startAPI(t, "api", db, nil)
 	w1 := startWorker(t, "worker-1", db, env)
 	var w2 *proctest.Proc
 	if longRun() {
@@ -75,7 +75,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	if longRun() {
 		timeout = 4 * time.Minute
 	}
-	waitFor(t, timeout, "the task to be completed by worker-2", func() bool {
+	poll.Until(t, timeout, "the task to be completed by worker-2", func() bool {
 		s := taskStates(t, rdb, []string{id})[id]
 		if s != "active" && recovered == 0 {
 			recovered = time.Since(killed)
@@ -110,7 +110,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	}
 	// The killed worker's lease on its slot expired; the second run
 	// released its own.
-	waitFor(t, 8*time.Second, "the killed worker's slot lease to lapse", func() bool {
+	poll.Until(t, 8*time.Second, "the killed worker's slot lease to lapse", func() bool {
 		return rdb.ZCount(ctx, keyspace.Slots("stripe"), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Val() == 0
 	})
 	select {
@@ -126,7 +126,7 @@ func activeHolder(t *testing.T, rdb redis.UniversalClient, id string, workers ..
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	var holder *proctest.Proc
-	waitFor(t, 10*time.Second, "asynq to list the worker running "+id, func() bool {
+	poll.Until(t, 10*time.Second, "asynq to list the worker running "+id, func() bool {
 		servers, _ := insp.Servers()
 		for _, s := range servers {
 			for _, w := range s.ActiveWorkers {
@@ -169,8 +169,7 @@ func TestWorkerSIGTERMMidTask(t *testing.T) {
 			api.add(id, body, true)
 			env := api.workerEnv()
 			env["WORKER_SHUTDOWN_TIMEOUT"] = tt.timeout.String()
-			addr := proctest.FreeAddr(t)
-			startAPI(t, "api", addr, db.URL, nil)
+			_, addr := startAPI(t, "api", db.URL, nil)
 			w := startWorker(t, "worker", db.URL, env)
 
 			if a := send(loadClient(), "http://"+addr, body); a.status != 200 {
@@ -202,7 +201,7 @@ func TestWorkerSIGTERMMidTask(t *testing.T) {
 			if tt.wantState == "pending" {
 				api.release(id)
 				startWorker(t, "worker-2", db.URL, env)
-				waitFor(t, 20*time.Second, "worker-2 to complete the returned task", func() bool {
+				poll.Until(t, 20*time.Second, "worker-2 to complete the returned task", func() bool {
 					return taskStates(t, db.Client, []string{id})[id] == "completed"
 				})
 			}

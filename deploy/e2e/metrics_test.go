@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -23,9 +25,8 @@ import (
 // and one undecodable event, and checks its /healthz.
 func TestWorkerMetrics(t *testing.T) {
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	w := proctest.Start(t, "worker", proctest.Binary(t, "worker"), map[string]string{"REDIS_URL": db.URL, "METRICS_ADDR": addr})
-	proctest.WaitHTTP(t, w, "http://"+addr+"/healthz", 30*time.Second)
+	w := proctest.Start(t, "worker", proctest.Binary(t, "worker"), map[string]string{"REDIS_URL": db.URL, "METRICS_ADDR": "127.0.0.1:0"})
+	addr := proctest.MetricsAddr(t, w)
 
 	client := asynq.NewClientFromRedisClient(db.Client)
 	good := stripetest.Fixture("customer.created")
@@ -48,25 +49,23 @@ func TestWorkerMetrics(t *testing.T) {
 		`asynq_tasks_enqueued_total{queue="stripe",state="archived"}`:             1,
 	}
 	var body string
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	err := poll.Wait(20*time.Second, "the metrics", func() error {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body = string(b)
-		ok := true
 		for sample, v := range want {
-			ok = ok && sampleValue(body, sample) == v
+			if got := sampleValue(body, sample); got != v {
+				return fmt.Errorf("%s = %v, want %v", sample, got, v)
+			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err == nil {
+		return
 	}
 	for sample, v := range want {
 		if got := sampleValue(body, sample); got != v {
@@ -102,11 +101,9 @@ func TestDashboardPassesPrometheusURL(t *testing.T) {
 	t.Cleanup(prom.Close)
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	d := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), map[string]string{
-		"REDIS_URL": db.URL, "DASHBOARD_ADDR": addr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "prom-test-password", "PROMETHEUS_URL": prom.URL,
+	_, addr := startDashboard(t, map[string]string{
+		"REDIS_URL": db.URL, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "prom-test-password", "PROMETHEUS_URL": prom.URL,
 	})
-	proctest.WaitHTTP(t, d, "http://"+addr+"/healthz", 30*time.Second)
 	status, body := get(t, "http://"+addr+"/monitoring/api/metrics?duration_sec=3600", "ops", "prom-test-password")
 	if status != http.StatusOK {
 		t.Fatalf("asynqmon metrics API: %d %s", status, body)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -99,19 +100,17 @@ func buildOutside(t *testing.T, program string) string {
 func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	bin := buildOutside(t, readmeBlock(t, "go"))
 	db := redistest.New(t)
-	apiAddr, metricsAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
 		"REDIS_URL":             db.URL,
 		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
-		"API_ADDR":              apiAddr,
-		"METRICS_ADDR":          metricsAddr,
+		"API_ADDR":              "127.0.0.1:0", // each logs the port it bound
+		"METRICS_ADDR":          "127.0.0.1:0",
 		"RETRY_BASE_DELAY":      "1s",
 		"LOG_FORMAT":            "json",
 	}
-	// The api reads METRICS_ADDR too: give it its own.
-	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "METRICS_ADDR", proctest.FreeAddr(t)))
+	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	own := proctest.Start(t, "myworker", bin, env)
-	proctest.WaitHTTP(t, api, "http://"+apiAddr+"/healthz", 30*time.Second)
+	apiAddr, metricsAddr := proctest.APIAddr(t, api), proctest.MetricsAddr(t, own)
 	proctest.WaitHTTP(t, own, "http://"+metricsAddr+"/healthz", 30*time.Second)
 
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
@@ -141,7 +140,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	}
 	ctx := context.Background()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	waitFor(t, 30*time.Second, "every event handled", func() bool {
+	poll.Until(t, 30*time.Second, "every event handled", func() bool {
 		info, err := insp.GetQueueInfo(stripetask.DefaultQueue)
 		return err == nil && info.Completed == len(bodies)
 	})
@@ -157,7 +156,7 @@ func TestOwnHandlersOutsideTheModule(t *testing.T) {
 	if _, err := asynq.NewClientFromRedisClient(db.Client).Enqueue(rerun); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the re-run handled", func() bool {
+	poll.Until(t, 30*time.Second, "the re-run handled", func() bool {
 		info, err := insp.GetQueueInfo(stripetask.DefaultQueue)
 		return err == nil && info.Completed == len(bodies)+1
 	})

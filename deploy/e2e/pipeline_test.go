@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -29,12 +30,11 @@ type stack struct {
 func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	s := &stack{db: redistest.New(t), dashUser: "ops", dashPass: "e2e-dashboard-password"}
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
 		"REDIS_URL":             s.db.URL,
 		"STRIPE_WEBHOOK_SECRET": stripetest.Secret,
-		"API_ADDR":              apiAddr,
-		"DASHBOARD_ADDR":        dashAddr,
+		"API_ADDR":              "127.0.0.1:0", // each logs the port it bound
+		"DASHBOARD_ADDR":        "127.0.0.1:0",
 		"DASHBOARD_USER":        s.dashUser,
 		"DASHBOARD_PASSWORD":    s.dashPass,
 		"RETRY_BASE_DELAY":      "1s", // keep waits for out-of-order events short
@@ -42,12 +42,10 @@ func startStack(t *testing.T, extra ...string) *stack {
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
 	}
-	s.apiURL, s.dashURL = "http://"+apiAddr, "http://"+dashAddr
 	s.api = proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	s.worker = proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
 	s.dash = proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), env)
-	proctest.WaitHTTP(t, s.api, s.apiURL+"/healthz", 30*time.Second)
-	proctest.WaitHTTP(t, s.dash, s.dashURL+"/healthz", 30*time.Second)
+	s.apiURL, s.dashURL = "http://"+proctest.APIAddr(t, s.api), "http://"+proctest.DashboardAddr(t, s.dash)
 	return s
 }
 
@@ -98,16 +96,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	// The worker applies both; the newer one wins.
 	ctx := context.Background()
 	key := records.CustomerKey("cus_stripeq_demo")
-	deadline := time.Now().Add(20 * time.Second)
-	var record map[string]string
-	for time.Now().Before(deadline) {
-		completed, _ := s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Result()
-		if completed == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	record, _ = s.db.Client.HGetAll(ctx, key).Result()
+	poll.Until(t, 20*time.Second, "both tasks completed", func() bool {
+		return s.db.Client.ZCard(ctx, "asynq:{stripe}:completed").Val() == 2
+	})
+	record, _ := s.db.Client.HGetAll(ctx, key).Result()
 	if record["email"] != "jenny@e2e.example.com" || record["last_event_id"] != "evt_e2e_updated" || record["deleted"] != "false" {
 		t.Fatalf("customer record = %v, want the updated email from evt_e2e_updated", record)
 	}

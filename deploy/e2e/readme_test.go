@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/poll"
+	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
 // redisCLIDoc is the document, from the repository root, whose section
 // "Debugging with redis-cli" TestReadmeRedisCLI runs.
-const redisCLIDoc = "deploy/README.md"
+const redisCLIDoc = "pkg/keyspace/README.md"
 
 // docCommand is one "$ command" of a document's console block and the
 // output the document says it prints.
@@ -101,16 +104,9 @@ func TestReadmeRedisCLI(t *testing.T) {
 	s.trigger(t, "-objects", "42", "scenario")
 	s.trigger(t, "-id", "evt_1PqReadme00000000000001", "-objects", "42", "-livemode", "charge.failed")
 	insp := asynq.NewInspectorFromRedisClient(s.db.Client)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		info, err := insp.GetTaskInfo("stripe", "evt_1PqReadme00000000000001")
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("evt_1PqReadme00000000000001 not completed: %v %v", info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Value(t, 20*time.Second, "evt_1PqReadme00000000000001 completed", func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, "stripe", "evt_1PqReadme00000000000001", asynq.TaskStateCompleted)
+	})
 
 	for _, c := range readmeCommands(t, redisCLIDoc, "Debugging with redis-cli") {
 		t.Run(c.cmd, func(t *testing.T) {

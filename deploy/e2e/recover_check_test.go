@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/recovery"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -68,8 +69,7 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			got := stripetest.Event("customer.created", "evt_check_got", now.Add(-20*time.Minute))
 			young := stripetest.Event("invoice.paid", "evt_check_young", now.Add(-10*time.Second))
 			stripe.Add("", lost, got, young)
-			apiAddr := proctest.FreeAddr(t)
-			startAPI(t, "api", apiAddr, db.URL, nil)
+			_, apiAddr := startAPI(t, "api", db.URL, nil)
 			if a := send(loadClient(), "http://"+apiAddr, got); a.status != http.StatusOK {
 				t.Fatalf("delivery: %d %v", a.status, a.err)
 			}
@@ -85,11 +85,12 @@ func TestRecoverCheckAlerts(t *testing.T) {
 			}
 			var procs []*proctest.Proc
 			for range 2 {
-				procs = append(procs, startDashboard(t, proctest.FreeAddr(t), env))
+				p, _ := startDashboard(t, env)
+				procs = append(procs, p)
 			}
-			waitFor(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
+			poll.Until(t, 30*time.Second, "an alert", func() bool { return len(alerts.got()) > 0 })
 			// The other replica has started its check by now, and found the lock.
-			waitFor(t, 10*time.Second, "both replicas to start their checks", func() bool {
+			poll.Until(t, 10*time.Second, "both replicas to start their checks", func() bool {
 				return strings.Count(procs[0].Output()+procs[1].Output(), "recovery check on") == 2
 			})
 			time.Sleep(time.Second)

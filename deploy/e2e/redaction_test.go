@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -62,14 +63,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}))
 	t.Cleanup(stripeAPI.Close)
 
-	apiAddr, dashAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := map[string]string{
 		"REDIS_URL": redisURL, "STRIPE_WEBHOOK_SECRET": "whsec_old_REDACTION_1_0123456789abcdef0123," + webhookSecret,
 		"STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": strings.Replace(stripeAPI.URL, "://", "://proxy:"+proxyPassword+"@", 1),
 		// Nothing listens there: the alert's POST fails and is logged.
 		"ALERT_WEBHOOK_URL": "http://" + proctest.FreeAddr(t) + "/services/T0/B0/" + alertToken + "?key=" + alertKey,
 		"SMTP_URL":          "smtp://mailer:" + smtpPassword + "@" + proctest.FreeAddr(t), "RETRY_BASE_DELAY": "1s",
-		"API_ADDR": apiAddr, "DASHBOARD_ADDR": dashAddr, "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": opPassword,
+		"API_ADDR": "127.0.0.1:0", "DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": opPassword,
 		"DASHBOARD_VIEWER_USER": "viewer", "DASHBOARD_VIEWER_PASSWORD": viewPassword, "LOG_LEVEL": "debug",
 		"DESTINATION_URL":    strings.Replace(destination.URL, "://", "://app:"+destPassword+"@", 1) + "/hooks/stripe?token=" + destToken,
 		"DESTINATION_SECRET": destSecret,
@@ -77,8 +77,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	api := proctest.Start(t, "api", proctest.Binary(t, "api"), env)
 	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
 	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), env)
-	proctest.WaitHTTP(t, api, "http://"+apiAddr+"/healthz", 30*time.Second)
-	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+	apiAddr, dashAddr := proctest.APIAddr(t, api), proctest.DashboardAddr(t, dash)
 
 	// Deliveries: valid, forged, replayed.
 	s := &stack{}
@@ -128,10 +127,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 
 	// Let the worker fail and retry a few times (Stripe 500, SMTP down), and
 	// archive the invoice.
-	waitFor(t, 20*time.Second, "the archived task's failed alert", func() bool {
+	poll.Until(t, 20*time.Second, "the archived task's failed alert", func() bool {
 		return strings.Contains(worker.Output(), "alert webhook failed")
 	})
-	waitFor(t, 20*time.Second, "a failed delivery to the destination", func() bool {
+	poll.Until(t, 20*time.Second, "a failed delivery to the destination", func() bool {
 		return strings.Contains(worker.Output(), "delivery failed; will retry")
 	})
 	time.Sleep(2 * time.Second)
@@ -144,12 +143,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// connection errors.
 	env["REDIS_URL"] = "redis-sentinel://:" + masterPass + "@" + proctest.FreeAddr(t) + "," + proctest.FreeAddr(t) +
 		"/0?master=mymaster&sentinel_password=" + sentinelPass
-	env["API_ADDR"], env["DASHBOARD_ADDR"] = proctest.FreeAddr(t), proctest.FreeAddr(t)
+	env["API_ADDR"], env["DASHBOARD_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
 	procs := []*proctest.Proc{api, worker, dash}
 	for _, name := range []string{"api", "worker", "dashboard"} {
 		procs = append(procs, proctest.Start(t, name+" on sentinel", proctest.Binary(t, name), env))
 	}
-	waitFor(t, 20*time.Second, "the api's start on Sentinel", func() bool { return strings.Contains(procs[3].Output(), "api listening") })
+	poll.Until(t, 20*time.Second, "the api's start on Sentinel", func() bool { return strings.Contains(procs[3].Output(), "api listening") })
 	time.Sleep(3 * time.Second)
 	for _, p := range procs[3:] {
 		p.Stop(40 * time.Second)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/dedupe"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -28,8 +29,8 @@ func TestSentinelFailover(t *testing.T) {
 	env := map[string]string{
 		"REDIS_URL": sen.URL, "STRIPE_WEBHOOK_SECRET": stripetest.Secret, "REDIS_WAIT_REPLICAS": "1",
 	}
-	addr := proctest.FreeAddr(t)
-	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
+	api := proctest.Start(t, "api", proctest.Binary(t, "api"), with(env, "API_ADDR", "127.0.0.1:0"))
+	addr := proctest.APIAddr(t, api)
 	proctest.WaitHTTP(t, api, "http://"+addr+"/readyz", 30*time.Second)
 	worker := proctest.Start(t, "worker", proctest.Binary(t, "worker"), env)
 	url := "http://" + addr + "/webhooks/stripe"
@@ -77,23 +78,19 @@ func TestSentinelFailover(t *testing.T) {
 
 	// Wait for the failover, then restart the old master: Sentinel makes it
 	// a replica of the new one, and WAIT can be satisfied again.
-	var newMaster string
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	newMaster := poll.Value(t, 30*time.Second, "the failover", func() (string, error) {
 		m, err := sen.CurrentMaster(context.Background())
-		if err == nil && m == sen.Replica.Addr {
-			newMaster = m
-			break
+		if err == nil && m != sen.Replica.Addr {
+			err = fmt.Errorf("the master is still %s", m)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failover within 30 s (master %s, %v)", m, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return m, err
+	})
 	failedOverAt := time.Since(start)
 	sen.Master.RestartAsReplicaOf(newMaster)
 	var recoveredAt time.Duration
-	for deadline := time.Now().Add(30 * time.Second); recoveredAt == 0; {
+	poll.Until(t, 30*time.Second, "the api to answer 200 after the failover", func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		for _, as := range answers {
 			for _, a := range as {
 				if a.status == 200 && a.at > failedOverAt && (recoveredAt == 0 || a.at < recoveredAt) {
@@ -101,12 +98,8 @@ func TestSentinelFailover(t *testing.T) {
 				}
 			}
 		}
-		mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("the api did not answer 200 within 30 s of the failover")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return recoveredAt != 0
+	})
 	time.Sleep(time.Second)
 	stop()
 	wg.Wait()

@@ -132,15 +132,9 @@ func singleMasterCluster(b *testing.B) *redistest.Cluster {
 	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		b.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if info, _ := c.ClusterInfo(ctx).Result(); strings.Contains(info, "cluster_state:ok") {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the 1-master cluster is not ok after 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(b, 10*time.Second, "the 1-master cluster's cluster_state:ok", func() bool {
+		return strings.Contains(c.ClusterInfo(ctx).Val(), "cluster_state:ok")
+	})
 	return &redistest.Cluster{Nodes: []*redistest.Server{n}, URL: "redis-cluster://" + n.Addr}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -71,16 +72,7 @@ func TestRedisClusterShards(t *testing.T) {
 		"STRIPE_SECRET_KEY": "sk_test_stripeq", "STRIPE_API_BASE": stripeAPI.URL,
 		"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "cluster-test-password",
 	}
-	var apis []string
-	for i := range 2 {
-		addr := proctest.FreeAddr(t)
-		p := proctest.Start(t, fmt.Sprintf("api-%d", i+1), proctest.Binary(t, "api"), with(env, "API_ADDR", addr))
-		proctest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
-		apis = append(apis, "http://"+addr+"/webhooks/stripe")
-	}
-	dashAddr := proctest.FreeAddr(t)
-	dash := proctest.Start(t, "dashboard", proctest.Binary(t, "dashboard"), with(env, "DASHBOARD_ADDR", dashAddr))
-	proctest.WaitHTTP(t, dash, "http://"+dashAddr+"/healthz", 30*time.Second)
+	apis, dashAddr := startAPIsAndDashboard(t, env, 2)
 
 	answers := map[string]int{}
 	var mu sync.Mutex
@@ -112,18 +104,10 @@ func TestRedisClusterShards(t *testing.T) {
 	for i := range 2 {
 		proctest.Start(t, fmt.Sprintf("worker-%d", i+1), bin, env)
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	for q, k := range want {
-		for {
-			info, err := insp.GetQueueInfo(q)
-			if err == nil && info.Completed == k {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s after 60s: %+v (%v), want %d completed", q, info, err, k)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		poll.Value(t, 60*time.Second-time.Since(start), fmt.Sprintf("%d completed in %s", k, q), func() (*asynq.QueueInfo, error) {
+			return redistest.QueueCompleted(insp, q, k)
+		})
 	}
 	api.mu.Lock()
 	t.Logf("%d events over shards %v, 2 workers (10 each, GLOBAL_CONCURRENCY=5): done in %v, at most %d handlers at once",
@@ -161,17 +145,9 @@ func TestRedisClusterShards(t *testing.T) {
 	}
 	dashPost(t, "http://"+dashAddr+"/api/executions/evt_sh_007/rerun", &rerun)
 	shard := stripetask.QueueFor("evt_sh_007", opts)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo(shard, rerun.NewID)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the re-run %q did not complete in %s: %+v %v", rerun.NewID, shard, info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Value(t, 20*time.Second, fmt.Sprintf("the re-run %q completed in %s", rerun.NewID, shard), func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, shard, rerun.NewID, asynq.TaskStateCompleted)
+	})
 }
 
 // masterOf returns the address of the master that serves key's slot.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/proctest"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
@@ -112,8 +112,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	db := redistest.New(t)
-	addr := proctest.FreeAddr(t)
-	startAPI(t, "api", addr, db.URL, nil)
+	_, addr := startAPI(t, "api", db.URL, nil)
 	// Short handler timeout: the killed worker's global concurrency slots
 	// free themselves within it. Short retry delay: disputes that arrive
 	// before their charge's events wait by retrying.
@@ -172,7 +171,7 @@ func TestSoak(t *testing.T) {
 
 	// A third of the way through, kill a worker; restart it once its
 	// tasks' leases are known to be orphaned.
-	waitFor(t, time.Minute+time.Duration(total)*5*time.Millisecond, "a third of the deliveries", func() bool { return sent.Load() >= int64(total/3) })
+	poll.Until(t, time.Minute+time.Duration(total)*5*time.Millisecond, "a third of the deliveries", func() bool { return sent.Load() >= int64(total/3) })
 	w1.Kill()
 	killedAt := sent.Load()
 	dead := deadLeases(t, db.Client)
@@ -185,7 +184,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("not acknowledged after 6 deliveries: %s", f)
 	}
 	ctx := context.Background()
-	waitFor(t, time.Minute+time.Duration(total)*10*time.Millisecond, "every unique event to complete", func() bool {
+	poll.Until(t, time.Minute+time.Duration(total)*10*time.Millisecond, "every unique event to complete", func() bool {
 		return db.Client.ZCard(ctx, "asynq:{stripe}:completed").Val() >= int64(len(events))
 	})
 	wall := time.Since(start)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -54,7 +55,7 @@ func TestRecoveryAtDahlia(t *testing.T) {
 	if out, errOut, code := runRecover(t, env, "-since", "4h"); code != 0 || !strings.Contains(out, "enqueued "+strconv.Itoa(len(lifecycle))) {
 		t.Fatalf("recover: exit %d\n%s%s", code, out, errOut)
 	}
-	waitFor(t, 60*time.Second, "every recovered event to complete", func() bool {
+	poll.Until(t, 60*time.Second, "every recovered event to complete", func() bool {
 		return countStates(taskStates(t, db.Client, ids))["completed"] == len(ids)
 	})
 

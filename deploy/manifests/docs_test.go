@@ -32,6 +32,33 @@ func TestFrontPageSize(t *testing.T) {
 	}
 }
 
+// readmeMax is the most any other README.md may weigh: past it, a section
+// moves to a README beside what it describes (as Performance moved to
+// deploy/bench).
+const readmeMax = 30 * 1024
+
+// TestReadmeSizes keeps every folder's README.md a page one can read.
+func TestReadmeSizes(t *testing.T) {
+	docs := markdownFiles(t, root)
+	checked := 0
+	for _, doc := range docs {
+		if path.Base(doc) != "README.md" {
+			continue
+		}
+		checked++
+		fi, err := os.Stat(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > readmeMax {
+			t.Errorf("%s is %d bytes, over %d: move a section to a README.md beside what it describes, and link to it", doc, fi.Size(), readmeMax)
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked %d READMEs of %q; the walk is wrong", checked, docs)
+	}
+}
+
 // TestMarkdownLinks checks every relative link of every tracked Markdown
 // file: its target exists, and its #fragment names a heading of the target
 // Markdown file, by GitHub's anchor rules.

@@ -291,7 +291,7 @@ func checkEnv(t *testing.T, command string, src *source, ctr corev1.Container) {
 		"dashboard": {"REDIS_URL", "DASHBOARD_ADDR"},
 	}[command]
 	if command == "dashboard" && !loopback(env(ctr)["DASHBOARD_ADDR"]) {
-		// dashboard/config.go refuses a non-loopback address without both.
+		// dashboard/internal/console/config.go refuses a non-loopback address without both.
 		required = append(required, "DASHBOARD_USER", "DASHBOARD_PASSWORD")
 	}
 	for _, name := range required {

@@ -17,7 +17,7 @@ import (
 const keysTableHeader = "| key | type | what |"
 
 // keysDoc is the document that holds the key table, from the root.
-const keysDoc = "deploy/README.md"
+const keysDoc = "pkg/keyspace/README.md"
 
 // queue is the queue the key table writes its keys with.
 const queue = "{stripe}"

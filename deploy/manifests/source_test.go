@@ -101,7 +101,8 @@ func scanPackages(dir string, s *source) error {
 			continue
 		}
 		seen[d] = true
-		imports, err := scanPackage(d, s, d == dir)
+		// The command's own packages (its internal/…) hold its routes.
+		imports, err := scanPackage(d, s, d == dir || strings.HasPrefix(d, dir+"/"))
 		if err != nil {
 			return err
 		}
@@ -115,7 +116,7 @@ func scanPackages(dir string, s *source) error {
 }
 
 // scanPackage records the variables one package reads, its ServeMux
-// routes (and, for the command itself, its routes.go), and returns its
+// routes (and, for the command and its own packages, their routes.go), and returns its
 // imports.
 func scanPackage(dir string, s *source, isCommand bool) ([]string, error) {
 	fset := token.NewFileSet()

@@ -10,13 +10,18 @@
 # what to do.
 #
 # With the argument "bench" it checks only what go tool task bench needs:
-# redis-server, and wrk when it can be installed.
+# redis-server, and wrk when it can be installed. With "short" (go tool
+# task test:short, which skips the browser, interop and bench tests) only
+# redis-server.
 set -euo pipefail
 
 want_chromium=1
-if [ "${1:-}" = bench ]; then
-  want_chromium=0
-fi
+want_node=1
+want_wrk=1
+case "${1:-}" in
+  bench) want_chromium=0 ;;
+  short) want_chromium=0; want_node=0; want_wrk=0 ;;
+esac
 
 as_root_with_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 
@@ -42,7 +47,7 @@ fi
 # The destinations' interop test (deploy/e2e TestDestinations) installs npm
 # standardwebhooks@1.1.1 in a temporary directory and verifies deliveries
 # with it; without node and npm it skips, unless CI is set.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+if [ "$want_node" = 1 ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
   if as_root_with_apt; then
     echo "test-deps: installing nodejs and npm with apt-get, for the destinations' interop test" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
@@ -53,7 +58,7 @@ fi
 
 # wrk is optional: without it the bench falls back to its Go load generator,
 # so a failed install is only reported.
-if ! command -v wrk >/dev/null 2>&1; then
+if [ "$want_wrk" = 1 ] && ! command -v wrk >/dev/null 2>&1; then
   if as_root_with_apt; then
     echo "test-deps: installing wrk with apt-get, for the bench's ingest load" >&2
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } ||

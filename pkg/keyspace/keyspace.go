@@ -3,8 +3,8 @@
 // (asynq:…), as asynq's internal/base spells asynq's. Production code, the
 // bench (deploy/bench) and the tests' helpers (pkg/redistest) build keys
 // only through it; TestOnlyKeyspaceSpellsKeys fails on a key literal
-// anywhere else, and deploy/manifests checks deploy/README.md's "Redis key
-// layout" table against it.
+// anywhere else, and deploy/manifests checks the "Redis key layout" table of
+// this folder's README.md against it.
 //
 // It is internal to this module, with no compatibility promise for its Go
 // API: programs outside it read the built-in records' keys through

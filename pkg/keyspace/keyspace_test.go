@@ -2,6 +2,7 @@ package keyspace_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
@@ -112,15 +114,7 @@ func member(t *testing.T, rdb redis.UniversalClient, kind, key, id string) {
 // waitState waits up to 10 s for task id of queue q to reach state.
 func waitState(t *testing.T, insp *asynq.Inspector, q, id string, state asynq.TaskState) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo(q, id)
-		if err == nil && info.State == state {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s: %v, %v; want state %v", id, info, err, state)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Value(t, 10*time.Second, fmt.Sprintf("task %s %v", id, state), func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, q, id, state)
+	})
 }

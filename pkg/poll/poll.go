@@ -4,7 +4,7 @@
 //
 //   - [Until] calls a condition until it holds.
 //   - [Value] calls a function until it returns no error, and returns its
-//     value.
+//     value; [Check] is Value without a value.
 //   - [Signal] waits for a channel: a process's exit, a handler's call.
 //   - [Wait] is Until for code without a test (a harness such as
 //     deploy/bench, or a helper that returns errors).
@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-// Interval is how often Until, Value and Wait call their condition.
+// Interval is how often Until, Value, Check and Wait call their condition.
 const Interval = 20 * time.Millisecond
 
 // Until calls cond at once, then every Interval, until it returns true, and
@@ -60,6 +60,16 @@ func Value[T any](t testing.TB, timeout time.Duration, what string, f func() (T,
 		t.Fatalf("after %v: still waiting for %s: %v", timeout, what, err)
 	}
 	return v
+}
+
+// Check is Value for a check without a value: it calls f at once, then
+// every Interval, until f returns nil. When timeout passes first it fails t
+// with what and f's last error (t.Fatalf).
+func Check(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	if _, err := wait(timeout, f); err != nil {
+		t.Fatalf("after %v: still waiting for %s: %v", timeout, what, err)
+	}
 }
 
 // Signal waits until ch gives a value or is closed, and returns that value

@@ -87,34 +87,68 @@ func TestUntil(t *testing.T) {
 	}
 }
 
-func TestValue(t *testing.T) {
+// flaky returns a function that fails with err until its okFrom-th call
+// (never when okFrom is 0), and counts its calls in calls.
+func flaky(okFrom int, err error, calls *int) func() error {
+	return func() error {
+		*calls++
+		if okFrom == 0 || *calls < okFrom {
+			return err
+		}
+		return nil
+	}
+}
+
+// TestValueCheckWait runs the three waits on a function that errs: Value
+// and Check fail the test with the last error, Wait returns it.
+func TestValueCheckWait(t *testing.T) {
 	errGone := errors.New("the record is not there")
-	for _, tc := range []struct {
-		name     string
-		okFrom   int // the call from which f succeeds; 0: never
-		want     string
-		wantFail string
-	}{
-		{name: "at once", okFrom: 1, want: "value 1"},
-		{name: "after errors", okFrom: 3, want: "value 3"},
-		{name: "never", wantFail: "after 80ms: still waiting for the record: the record is not there"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			var got string
-			failed := run(func(t testing.TB) {
-				got = poll.Value(t, 80*time.Millisecond, "the record", func() (string, error) {
-					calls++
-					if tc.okFrom == 0 || calls < tc.okFrom {
-						return "", errGone
-					}
-					return fmt.Sprint("value ", calls), nil
-				})
-			})
-			if failed != tc.wantFail || got != tc.want {
-				t.Fatalf("got %q, failed with %q; want %q, failure %q", got, failed, tc.want, tc.wantFail)
+	waits := map[string]func(t testing.TB, timeout time.Duration, f func() error) (got string, err error){
+		"Value": func(t testing.TB, timeout time.Duration, f func() error) (string, error) {
+			return poll.Value(t, timeout, "the record", func() (string, error) { return "the value", f() }), nil
+		},
+		"Check": func(t testing.TB, timeout time.Duration, f func() error) (string, error) {
+			poll.Check(t, timeout, "the record", f)
+			return "the value", nil
+		},
+		"Wait": func(_ testing.TB, timeout time.Duration, f func() error) (string, error) {
+			err := poll.Wait(timeout, "the record", f)
+			if err != nil {
+				return "", err
 			}
-		})
+			return "the value", nil
+		},
+	}
+	for _, tc := range []struct {
+		name    string
+		okFrom  int // the call from which f succeeds; 0: never
+		timeout time.Duration
+		want    string // the failure or the error; "" when it succeeds
+	}{
+		{name: "at once", okFrom: 1, timeout: 5 * time.Second},
+		{name: "after errors", okFrom: 3, timeout: 5 * time.Second},
+		{name: "never", timeout: 80 * time.Millisecond, want: "after 80ms: still waiting for the record: the record is not there"},
+	} {
+		for name, wait := range waits {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				calls := 0
+				var got string
+				var err error
+				failed := run(func(t testing.TB) { got, err = wait(t, tc.timeout, flaky(tc.okFrom, errGone, &calls)) })
+				if err != nil {
+					failed = err.Error()
+					if !errors.Is(err, errGone) {
+						t.Errorf("Wait's error %v does not wrap the last one", err)
+					}
+				}
+				if failed != tc.want {
+					t.Fatalf("failed with %q, want %q", failed, tc.want)
+				}
+				if tc.want == "" && (got != "the value" || calls != tc.okFrom) {
+					t.Errorf("got %q after %d calls, want the value after %d", got, calls, tc.okFrom)
+				}
+			})
+		}
 	}
 }
 
@@ -122,53 +156,22 @@ func TestSignal(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		send     func(ch chan int)
+		timeout  time.Duration
 		want     int
 		wantFail string
 	}{
-		{name: "a value", send: func(ch chan int) { ch <- 7 }, want: 7},
-		{name: "closed", send: func(ch chan int) { close(ch) }, want: 0},
-		{name: "later", send: func(ch chan int) { time.Sleep(30 * time.Millisecond); ch <- 3 }, want: 3},
-		{name: "nothing", send: func(chan int) {}, wantFail: "after 50ms: still waiting for the exit"},
+		{name: "a value", send: func(ch chan int) { ch <- 7 }, timeout: 5 * time.Second, want: 7},
+		{name: "closed", send: func(ch chan int) { close(ch) }, timeout: 5 * time.Second, want: 0},
+		{name: "later", send: func(ch chan int) { time.Sleep(30 * time.Millisecond); ch <- 3 }, timeout: 5 * time.Second, want: 3},
+		{name: "nothing", send: func(chan int) {}, timeout: 50 * time.Millisecond, wantFail: "after 50ms: still waiting for the exit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := make(chan int, 1)
 			go tc.send(ch)
 			var got int
-			failed := run(func(t testing.TB) { got = poll.Signal(t, 50*time.Millisecond, "the exit", ch) })
+			failed := run(func(t testing.TB) { got = poll.Signal(t, tc.timeout, "the exit", ch) })
 			if failed != tc.wantFail || got != tc.want {
 				t.Fatalf("got %d, failed with %q; want %d, failure %q", got, failed, tc.want, tc.wantFail)
-			}
-		})
-	}
-}
-
-func TestWait(t *testing.T) {
-	errDown := errors.New("connection refused")
-	for _, tc := range []struct {
-		name    string
-		okFrom  int
-		wantErr string
-	}{
-		{name: "at once", okFrom: 1},
-		{name: "after errors", okFrom: 3},
-		{name: "never", wantErr: "after 60ms: still waiting for redis: connection refused"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := poll.Wait(60*time.Millisecond, "redis", func() error {
-				calls++
-				if tc.okFrom == 0 || calls < tc.okFrom {
-					return errDown
-				}
-				return nil
-			})
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("Wait: %v", err)
-			case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr || !errors.Is(err, errDown)):
-				t.Fatalf("Wait: %v, want %q wrapping the last error", err, tc.wantErr)
-			case tc.wantErr == "" && calls != tc.okFrom:
-				t.Fatalf("called %d times, want %d", calls, tc.okFrom)
 			}
 		})
 	}

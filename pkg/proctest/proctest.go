@@ -14,6 +14,7 @@ package proctest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,12 +23,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 var (
@@ -92,8 +96,7 @@ func ModuleRoot() (string, error) {
 type Proc struct {
 	Name string
 
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  Buffer
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -134,7 +137,7 @@ func Launch(name, path string, env map[string]string, out io.Writer, args ...str
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	if out == nil {
-		out = (*lockedWriter)(p)
+		out = &p.out
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -149,20 +152,29 @@ func Launch(name, path string, env map[string]string, out io.Writer, args ...str
 	return p, nil
 }
 
-type lockedWriter Proc
+// Buffer is a bytes.Buffer that a process, or a command's run function in
+// the test's process, may write to while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.out.Write(b)
+// Write appends b.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Output returns everything the process has written so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *Proc) Output() string { return p.out.String() }
 
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) { p.cmd.Process.Signal(sig) }
@@ -202,7 +214,12 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // ExitErr returns the error of the process's exit, once Done is closed.
 func (p *Proc) ExitErr() error { <-p.done; return p.err }
 
-// FreeAddr returns a free loopback address (127.0.0.1:port).
+// FreeAddr returns a loopback address (127.0.0.1:port) that was free a
+// moment ago: for an address where nothing listens, such as an alert
+// webhook that must fail. Another process may take it at any time, so a
+// command that must listen is started on port 0 instead, and the test
+// learns its address from its log ([Logged], [APIAddr], [DashboardAddr],
+// [MetricsAddr]).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	addr, err := PickFreeAddr()
@@ -251,6 +268,100 @@ func (p *Proc) WaitHTTP(ctx context.Context, url string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("proctest: %s did not answer: %w", url, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Logged waits until p has written a JSON log record whose msg is msg,
+// and returns the value of key in it, as a string; it fails the test when
+// p exits first or after timeout. A command started on port 0 (API_ADDR,
+// DASHBOARD_ADDR, METRICS_ADDR=127.0.0.1:0) binds a free port and logs it,
+// so the test learns its address from the process itself instead of
+// picking a port, closing it and hoping it stays free:
+//
+//	api := proctest.Start(t, "api", bin, map[string]string{"API_ADDR": "127.0.0.1:0", …})
+//	addr := proctest.Logged(t, api, "api listening", "addr", 30*time.Second)
+func Logged(t testing.TB, p *Proc, msg, key string, timeout time.Duration) string {
+	t.Helper()
+	return waitLog(t, p, fmt.Sprintf("%q with %s", msg, key), timeout, func(out string) (string, bool) {
+		return LoggedIn(out, msg, key)
+	})
+}
+
+// LoggedIn is [Logged] for output already in hand, such as a command's run
+// function writing to a buffer in the test's process: the value of key in
+// the first JSON record of out whose msg is msg, and whether there is one.
+func LoggedIn(out, msg, key string) (string, bool) {
+	for rec := range records(out) {
+		if rec["msg"] != msg {
+			continue
+		}
+		if v, ok := rec[key]; ok {
+			return fmt.Sprint(v), true
+		}
+	}
+	return "", false
+}
+
+// APIAddr waits until the api p has logged that it listens, and returns
+// its address (host:port); see [Logged].
+func APIAddr(t testing.TB, p *Proc) string {
+	t.Helper()
+	return Logged(t, p, "api listening", "addr", 30*time.Second)
+}
+
+// DashboardAddr waits until the dashboard p has logged that it listens,
+// and returns its address (host:port); see [Logged].
+func DashboardAddr(t testing.TB, p *Proc) string {
+	t.Helper()
+	u := Logged(t, p, "dashboard listening", "url", 30*time.Second)
+	return strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/")
+}
+
+// metricsLine is how the api and the worker log where they serve
+// /metrics.
+var metricsLine = regexp.MustCompile(`^metrics (?:and health )?at http://([^/]+)/metrics`)
+
+// MetricsAddr waits until p, the api or the worker, has logged where it
+// serves /metrics, and returns that address (host:port), for a command
+// started with METRICS_ADDR=127.0.0.1:0; see [Logged].
+func MetricsAddr(t testing.TB, p *Proc) string {
+	t.Helper()
+	return waitLog(t, p, "its metrics address", 30*time.Second, func(out string) (string, bool) {
+		for rec := range records(out) {
+			if m := metricsLine.FindStringSubmatch(fmt.Sprint(rec["msg"])); m != nil {
+				return m[1], true
+			}
+		}
+		return "", false
+	})
+}
+
+// waitLog polls p's output with find until it finds what it looks for,
+// and fails the test when p exits first or after timeout.
+func waitLog(t testing.TB, p *Proc, what string, timeout time.Duration, find func(out string) (string, bool)) string {
+	t.Helper()
+	return poll.Value(t, timeout, p.Name+" to log "+what, func() (string, error) {
+		if v, ok := find(p.Output()); ok {
+			return v, nil
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before logging %s: %v", p.Name, what, p.err)
+		default:
+		}
+		return "", errors.New("not logged yet")
+	})
+}
+
+// records yields the JSON log records of out, skipping other lines.
+func records(out string) func(yield func(map[string]any) bool) {
+	return func(yield func(map[string]any) bool) {
+		for line := range strings.Lines(out) {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && !yield(rec) {
+				return
+			}
 		}
 	}
 }

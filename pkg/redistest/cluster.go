@@ -2,12 +2,15 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 // Cluster is a Redis Cluster of redis-server processes started by a test.
@@ -42,21 +45,19 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Cleanup(func() { c.Client.Close() })
 
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok := true
+	poll.Check(t, 30*time.Second, "redistest: the cluster "+c.URL+" to be ok", func() error {
 		for _, n := range c.Nodes {
 			node := redis.NewClient(&redis.Options{Addr: n.Addr})
 			info, err := node.ClusterInfo(ctx).Result()
 			node.Close()
-			ok = ok && err == nil && strings.Contains(info, "cluster_state:ok")
+			if err == nil && !strings.Contains(info, "cluster_state:ok") {
+				err = fmt.Errorf("%s is not cluster_state:ok", n.Addr)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if ok && c.Client.Ping(ctx).Err() == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: the cluster %s is not ok after 30s", c.URL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return c.Client.Ping(ctx).Err()
+	})
+	return c
 }

@@ -17,6 +17,7 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +39,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 )
 
@@ -74,8 +76,7 @@ func New(t testing.TB) *DB {
 
 	token := randomToken()
 	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	return poll.Value(t, 2*time.Minute, "redistest: a free database on TEST_REDIS_URL", func() (*DB, error) {
 		for n := 1; n <= 15; n++ {
 			key := keyspace.TestClaim(n)
 			ok, err := claims.SetNX(ctx, key, token, 15*time.Minute).Result()
@@ -96,13 +97,10 @@ func New(t testing.TB) *DB {
 			if err := db.Client.FlushDB(ctx).Err(); err != nil {
 				t.Fatalf("redistest: flush database %d: %v", n, err)
 			}
-			return db
+			return db, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: no free database on TEST_REDIS_URL after 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil, errors.New("databases 1-15 are claimed by other tests")
+	})
 }
 
 func open(t testing.TB, rawURL string) *DB {
@@ -159,16 +157,30 @@ func Start(t testing.TB, args ...string) *Server {
 
 // StartServer is [Start] without a test, for a harness such as
 // deploy/bench: the server works in dir, and the caller must Kill it.
+//
+// redis-server cannot be handed a listener, so it is given a port that was
+// free a moment ago; when another process took it in between, the server
+// cannot bind and exits, and StartServer tries again on another port (at
+// most 5 times). The server is taken as up only once the Redis that
+// answers on its port reports its process ID, so a clash can never pass
+// for a start.
 func StartServer(dir string, args ...string) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("redistest: find a free port: %w", err)
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, args: args}
+		err = s.start()
+		if errors.Is(err, errPortTaken) && attempt < 5 {
+			continue
+		}
+		return s, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{Addr: addr, Dir: dir, args: args}
-	return s, s.start()
 }
+
+// errPortTaken is start's error when another process holds the port.
+var errPortTaken = errors.New("redistest: the port was taken")
 
 // URL returns the redis:// URL of database db on s.
 func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
@@ -194,16 +206,29 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	s.cmd = cmd
 	s.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if ping(s.Addr) == nil {
+	logFile := filepath.Join(s.Dir, "redis.log")
+	taken := false
+	err := poll.Wait(10*time.Second, "redis-server on "+s.Addr, func() error {
+		pid, err := serverPID(s.Addr)
+		if err == nil && pid != 0 && pid != cmd.Process.Pid {
+			taken = true // another process's Redis answers there
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		if log, _ := os.ReadFile(logFile); bytes.Contains(log, []byte("Address already in use")) {
+			taken = true
+			return nil
+		}
+		return err
+	})
+	if err == nil && !taken {
+		return nil
 	}
 	s.Kill()
-	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-	return fmt.Errorf("redistest: redis-server on %s did not answer within 10s; its log:\n%s", s.Addr, log)
+	if taken {
+		return fmt.Errorf("%w: %s", errPortTaken, s.Addr)
+	}
+	log, _ := os.ReadFile(logFile)
+	return fmt.Errorf("redistest: %w; its log:\n%s", err, log)
 }
 
 // Pid returns the server's process ID, or 0 when it is not running.
@@ -251,35 +276,49 @@ func (s *Server) Restart() {
 	}
 }
 
-// ping sends a PING over a raw connection, so that it works before any
-// client is configured.
-func ping(addr string) error {
+// serverPID asks the Redis at addr for its process ID (INFO server) over
+// a raw connection, so that it works before any client is configured. A
+// server with a password answers NOAUTH: it is up all the same, and its
+// process ID is unknown (0).
+func serverPID(addr string) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	switch {
+	case err != nil:
+		return 0, err
+	case strings.HasPrefix(line, "-NOAUTH"):
+		return 0, nil
+	case !strings.HasPrefix(line, "$"):
+		return 0, errors.New(strings.TrimSpace(line))
 	}
-	// A server with a password answers NOAUTH: it is up all the same.
-	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
-		return errors.New(strings.TrimSpace(line))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
 	}
-	return nil
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+// freePort returns a loopback port that was free a moment ago, for a
+// redis-server, which cannot be handed a listener; StartServer retries
+// when it is taken by then.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("redistest: find a free port: %v", err)
+		return 0, fmt.Errorf("redistest: find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 // SentinelMaster is the master name the sentinels of StartSentinel watch.
@@ -37,44 +36,30 @@ func StartSentinel(t testing.TB) *Sentinel {
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
 	s.Replica = Start(t, "--replicaof", host, port)
 	waitReplicas(t, s.Master.Addr, 1)
-	for i := range 3 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		_, sport, _ := net.SplitHostPort(addr)
-		dir := t.TempDir()
-		conf := filepath.Join(dir, "sentinel.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf(`port %s
-bind 127.0.0.1
-dir %s
-sentinel monitor %s %s %s 2
+	for range 3 {
+		// A sentinel is a redis-server in sentinel mode: started as one
+		// (Start), on its own port, with its configuration file first.
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`sentinel monitor %s %s %s 2
 sentinel down-after-milliseconds %s 2500
 sentinel failover-timeout %s 5000
 sentinel parallel-syncs %s 1
-`, sport, dir, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
-		cmd := exec.Command("redis-server", conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("redistest: start sentinel %d: %v", i, err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		s.Sentinels = append(s.Sentinels, addr)
+`, SentinelMaster, host, port, SentinelMaster, SentinelMaster, SentinelMaster)), 0o644)
+		s.Sentinels = append(s.Sentinels, Start(t, conf, "--sentinel").Addr)
 	}
 	s.URL = "redis-sentinel://" + strings.Join(s.Sentinels, ",") + "?master=" + SentinelMaster
 
 	// Wait until every sentinel knows the master and its replica.
-	deadline := time.Now().Add(20 * time.Second)
+	start := time.Now()
 	for _, addr := range s.Sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
-		for {
+		poll.Check(t, 20*time.Second-time.Since(start), "redistest: sentinel "+addr+" to see the replica", func() error {
 			replicas, err := sc.Replicas(context.Background(), SentinelMaster).Result()
-			if err == nil && len(replicas) == 1 {
-				break
+			if err == nil && len(replicas) != 1 {
+				err = fmt.Errorf("replicas %v", replicas)
 			}
-			if time.Now().After(deadline) {
-				sc.Close()
-				t.Fatalf("redistest: sentinel %s does not see the replica: %v %v", addr, replicas, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return err
+		})
 		sc.Close()
 	}
 	return s
@@ -86,17 +71,13 @@ func waitReplicas(t testing.TB, addr string, n int) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	want := fmt.Sprintf("connected_slaves:%d", n)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Check(t, 20*time.Second, fmt.Sprintf("redistest: %d online replicas of %s", n, addr), func() error {
 		info, err := c.Info(context.Background(), "replication").Result()
-		if err == nil && strings.Contains(info, want) && (n == 0 || strings.Contains(info, "state=online")) {
-			return
+		if err == nil && !(strings.Contains(info, want) && (n == 0 || strings.Contains(info, "state=online"))) {
+			err = fmt.Errorf("its replication:\n%s", info)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: %s has not %d online replicas after 20s:\n%s", addr, n, info)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // CurrentMaster asks the first sentinel that answers for the master's

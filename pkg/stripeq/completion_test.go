@@ -14,6 +14,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -94,7 +95,7 @@ func TestCompletionCarriesTheAttempt(t *testing.T) {
 			sw := &slotWorker{w: w}
 			sw.start(t)
 			completed := keyspace.Completed(stripetask.DefaultQueue)
-			waitUntil(t, 30*time.Second, "every task completed", func() bool { return db.Client.ZCard(t.Context(), completed).Val() == n })
+			poll.Until(t, 30*time.Second, "every task completed", func() bool { return db.Client.ZCard(t.Context(), completed).Val() == n })
 			sw.stop()
 			hook.mu.Lock()
 			defer hook.mu.Unlock()
@@ -109,7 +110,7 @@ func TestCompletionCarriesTheAttempt(t *testing.T) {
 				}
 			}
 			if global > 0 {
-				waitUntil(t, time.Second, "the parked slots released", func() bool { return db.Client.ZCard(t.Context(), keyspace.Slots(stripetask.DefaultQueue)).Val() == 0 })
+				poll.Until(t, time.Second, "the parked slots released", func() bool { return db.Client.ZCard(t.Context(), keyspace.Slots(stripetask.DefaultQueue)).Val() == 0 })
 			}
 		})
 	}

@@ -138,7 +138,15 @@ func Name(name string) HandleOption {
 // succeeded are recorded with the task (the field stripeq_done of its
 // hash), and its retries, and the Console's run-now of the archived task,
 // run only the others, never one that succeeded in the execution; a re-run
-// copy from the Console is a new execution and runs them all. What the
+// copy from the Console is a new execution and runs them all.
+//
+// Your handler must therefore be idempotent: it runs more than once for
+// one event when Stripe delivers the event again, when an operator re-runs
+// it, and when its worker dies after the handler's side effect but before
+// its success was recorded. Write records with [Record] and do side
+// effects with [Once] or [OnceFor]; the built-ins do.
+//
+// What the
 // worker then does with the task follows their errors: any error that is
 // not permanent retries it with backoff (a handler that failed for good
 // runs again then, and fails again); else a wait ([RateLimitError],

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -214,15 +216,7 @@ func enqueue(t *testing.T, db *redistest.DB, body []byte) stripetask.Metadata {
 func waitState(t *testing.T, db *redistest.DB, id string, state asynq.TaskState) *asynq.TaskInfo {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := insp.GetTaskInfo(stripetask.DefaultQueue, id)
-		if err == nil && info.State == state {
-			return info
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s after 20s: %+v, %v; want %v", id, info, err, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return poll.Value(t, 20*time.Second, fmt.Sprintf("task %s %v", id, state), func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(insp, stripetask.DefaultQueue, id, state)
+	})
 }

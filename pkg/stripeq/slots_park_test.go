@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -76,17 +77,6 @@ func enqueueInvoices(t *testing.T, db *redistest.DB, prefix string, n int) {
 	}
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestSlotsParkedReused drains a backlog through one worker: its handlers
 // take the slots their process parked instead of asking Redis, never more
 // than GLOBAL_CONCURRENCY run at once, and the parked slots are released
@@ -99,8 +89,8 @@ func TestSlotsParkedReused(t *testing.T) {
 	var running, most atomic.Int64
 	sw := newSlotWorker(t, db, 2, 2, time.Millisecond, &running, &most)
 	sw.start(t)
-	waitUntil(t, 30*time.Second, "every task run", func() bool { return sw.ran.Load() == n })
-	waitUntil(t, time.Second, "the parked slots released", func() bool { return db.Client.ZCard(t.Context(), sw.hook.key).Val() == 0 })
+	poll.Until(t, 30*time.Second, "every task run", func() bool { return sw.ran.Load() == n })
+	poll.Until(t, time.Second, "the parked slots released", func() bool { return db.Client.ZCard(t.Context(), sw.hook.key).Val() == 0 })
 	sw.hook.mu.Lock()
 	acquires := sw.hook.acquires
 	sw.hook.mu.Unlock()
@@ -126,7 +116,7 @@ func TestSlotsNotHoarded(t *testing.T) {
 	a := newSlotWorker(t, db, 2, 2, 5*time.Millisecond, &running, &most)
 	b := newSlotWorker(t, db, 2, 2, 5*time.Millisecond, &running, &most)
 	a.start(t)
-	waitUntil(t, 30*time.Second, "A running", func() bool { return a.ran.Load() >= 50 })
+	poll.Until(t, 30*time.Second, "A running", func() bool { return a.ran.Load() >= 50 })
 	a.hook.mu.Lock()
 	acquires := a.hook.acquires
 	a.hook.mu.Unlock()
@@ -135,9 +125,9 @@ func TestSlotsNotHoarded(t *testing.T) {
 	}
 	started := time.Now()
 	b.start(t)
-	waitUntil(t, 5*time.Second, "B ran a handler", func() bool { return b.ran.Load() > 0 })
+	poll.Until(t, 5*time.Second, "B ran a handler", func() bool { return b.ran.Load() > 0 })
 	took := time.Since(started)
-	waitUntil(t, 5*time.Second, "B ran 20 handlers", func() bool { return b.ran.Load() >= 20 })
+	poll.Until(t, 5*time.Second, "B ran 20 handlers", func() bool { return b.ran.Load() >= 20 })
 	t.Logf("B's first handler %v after its start; A %d, B %d handlers in %v; at most %d at once",
 		took.Round(time.Millisecond), a.ran.Load(), b.ran.Load(), time.Since(started).Round(time.Millisecond), most.Load())
 	if took > 1500*time.Millisecond {
@@ -157,6 +147,9 @@ func TestSlotsNotHoarded(t *testing.T) {
 // GLOBAL_CONCURRENCY=1 while a second task waits: the worker renews the
 // lease, so the second runs only after the first ends.
 func TestSlotLeaseOutlivesHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a slot lease (about 7 s): skipped under -short")
+	}
 	db := redistest.New(t)
 	enqueueInvoices(t, db, "lease", 2)
 	w, err := NewWorker(Config{RedisURL: db.URL, GlobalConcurrency: 1, Concurrency: 2, Logger: slog.New(slog.DiscardHandler)})
@@ -177,7 +170,7 @@ func TestSlotLeaseOutlivesHandler(t *testing.T) {
 	})
 	sw := &slotWorker{w: w}
 	sw.start(t)
-	waitUntil(t, 30*time.Second, "both tasks run", func() bool { return ran.Load() == 2 })
+	poll.Until(t, 30*time.Second, "both tasks run", func() bool { return ran.Load() == 2 })
 	if most.Load() != 1 {
 		t.Errorf("%d handlers ran at once; GLOBAL_CONCURRENCY is 1 and the first outlived its lease's first %v", most.Load(), slots.Lease)
 	}

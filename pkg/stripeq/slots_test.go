@@ -3,6 +3,7 @@ package stripeq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/keyspace"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -149,8 +151,7 @@ func TestSlotReleasedWithAttempt(t *testing.T) {
 		}
 	}
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Check(t, 30*time.Second, "every task finished", func() error {
 		finished := 0
 		for _, name := range names {
 			info, err := insp.GetTaskInfo(stripetask.DefaultQueue, "evt_slot_"+name)
@@ -158,22 +159,18 @@ func TestSlotReleasedWithAttempt(t *testing.T) {
 				finished++
 			}
 		}
-		if finished == len(names) {
-			break
+		if finished != len(names) {
+			return fmt.Errorf("%d of %d", finished, len(names))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks finished after 30s", finished, len(names))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	// Well within the lease (6 s): the slots were released, not expired.
-	free := time.Now().Add(time.Second)
-	for db.Client.ZCard(t.Context(), hook.key).Val() != 0 {
-		if time.Now().After(free) {
-			t.Fatalf("slots still held: %v", db.Client.ZRangeWithScores(t.Context(), hook.key, 0, -1).Val())
+	poll.Check(t, time.Second, "the slots released", func() error {
+		if held := db.Client.ZRangeWithScores(t.Context(), hook.key, 0, -1).Val(); len(held) > 0 {
+			return fmt.Errorf("still held: %v", held)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	hook.mu.Lock()
 	defer hook.mu.Unlock()
 	// 8 attempts: succeeds 1, panics 2, times out 2, fails once 2 (each with

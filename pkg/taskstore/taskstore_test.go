@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redisbatch"
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/redistest"
@@ -264,16 +265,9 @@ func TestStoredTaskIsProcessed(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the server did not run the stored task")
 	}
-	var info *asynq.TaskInfo
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var err error
-		if info, err = b.insp.GetTaskInfo(task.Queue, task.ID); err == nil && info.State == asynq.TaskStateCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task not completed: %+v, %v", info, err)
-		}
-	}
+	info := poll.Value(t, 10*time.Second, "the task completed", func() (*asynq.TaskInfo, error) {
+		return redistest.TaskIn(b.insp, task.Queue, task.ID, asynq.TaskStateCompleted)
+	})
 	if info.Retention != task.Retention || info.CompletedAt.IsZero() {
 		t.Errorf("completed task: retention %v, completed at %v; want %v, set", info.Retention, info.CompletedAt, task.Retention)
 	}

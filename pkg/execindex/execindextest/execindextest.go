@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
@@ -261,29 +262,18 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 
 func waitStates(t testing.TB, env *Env, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var wrong string
+	poll.Check(t, 10*time.Second, "execindextest: the tasks' states", func() error {
 		for id, state := range want {
 			info, err := env.Inspector.GetTaskInfo(env.Queue, id)
-			if err != nil || info.State.String() != state {
-				wrong = id
-				break
+			if err != nil {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			if info.State.String() != state {
+				return fmt.Errorf("%s is %s, want %s", id, info.State, state)
 			}
 		}
-		if wrong == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			info, err := env.Inspector.GetTaskInfo(env.Queue, wrong)
-			got := "?"
-			if err == nil {
-				got = info.State.String()
-			}
-			t.Fatalf("execindextest: %s is %s after 10s, want %s (err %v)", wrong, got, want[wrong], err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 type quietLogger struct{}

@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
@@ -308,17 +309,9 @@ func finalPeriodEnd(t *testing.T) string {
 func waitCompleted(t *testing.T, db *redistest.DB, n int) {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		info, err := insp.GetQueueInfo(stripetask.DefaultQueue)
-		if err == nil && info.Completed == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue after 30s: %+v (%v), want %d completed", info, err, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Value(t, 30*time.Second, fmt.Sprintf("%d completed tasks", n), func() (*asynq.QueueInfo, error) {
+		return redistest.QueueCompleted(insp, stripetask.DefaultQueue, n)
+	})
 }
 
 // TestHoldIgnoresAnOlderEventOfTheDispute replays the interleaving of two

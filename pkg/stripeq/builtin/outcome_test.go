@@ -7,7 +7,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
@@ -37,21 +39,14 @@ func TestOutcomes(t *testing.T) {
 		if _, err := client.Enqueue(task); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			info, err := insp.GetTaskInfo(stripetask.DefaultQueue, meta.ID)
-			if err == nil && info.State == asynq.TaskStateCompleted {
-				o, ok := outcome.Parse(info.Result)
-				if !ok {
-					t.Fatalf("%s: no result", meta.ID)
-				}
-				return o
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s after 20s: %+v, %v", meta.ID, info, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+		info := poll.Value(t, 20*time.Second, meta.ID+" completed", func() (*asynq.TaskInfo, error) {
+			return redistest.TaskIn(insp, stripetask.DefaultQueue, meta.ID, asynq.TaskStateCompleted)
+		})
+		o, ok := outcome.Parse(info.Result)
+		if !ok {
+			t.Fatalf("%s: no result", meta.ID)
 		}
+		return o
 	}
 	cus := records.CustomerKey("cus_stripeq_demo")
 

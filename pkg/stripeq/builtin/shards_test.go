@@ -7,7 +7,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -40,18 +42,11 @@ func TestWorkerProcessesEveryShard(t *testing.T) {
 		t.Fatalf("30 events used shards %v, want all 3", want)
 	}
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
-	deadline := time.Now().Add(30 * time.Second)
+	start := time.Now()
 	for q, n := range want {
-		for {
-			info, err := insp.GetQueueInfo(q)
-			if err == nil && info.Completed == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s after 30s: %+v (%v), want %d completed", q, info, err, n)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		poll.Value(t, 30*time.Second-time.Since(start), q+"'s tasks completed", func() (*asynq.QueueInfo, error) {
+			return redistest.QueueCompleted(insp, q, n)
+		})
 	}
 	for i := range 30 {
 		if got := hash(t, db.Client, records.CustomerKey(fmt.Sprintf("cus_ws_%02d", i))); got["last_event_id"] != fmt.Sprintf("evt_ws_%02d", i) {

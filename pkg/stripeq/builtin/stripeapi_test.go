@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
+	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetask/outcome"
@@ -117,18 +120,13 @@ func TestRefetchFromStripe(t *testing.T) {
 	// Unknown to Stripe: a forged or foreign event.
 	enqueue(stripetest.Edit(stripetest.Event("invoice.paid", "evt_refetch_404", time.Unix(1767225800, 0)), func(map[string]any) {}))
 
-	deadline := time.Now().Add(20 * time.Second)
-	var info *asynq.QueueInfo
-	for time.Now().Before(deadline) {
-		info, _ = insp.GetQueueInfo("stripe")
-		if info != nil && info.Completed == 2 && info.Archived == 1 {
-			break
+	poll.Check(t, 20*time.Second, "2 completed and 1 archived", func() error {
+		info, err := redistest.QueueCompleted(insp, "stripe", 2)
+		if err == nil && info.Archived != 1 {
+			err = fmt.Errorf("%d archived, want 1", info.Archived)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if info == nil || info.Completed != 2 || info.Archived != 1 {
-		t.Fatalf("queue %+v, want 2 completed and 1 archived", info)
-	}
+		return err
+	})
 	if email, _ := db.Client.HGet(context.Background(), records.CustomerKey("cus_stripeq_demo"), "email").Result(); email != "jenny.rosen@example.com" {
 		// evt_refetch_429 (newer, the fixture's email) was applied last.
 		t.Errorf("email = %q", email)

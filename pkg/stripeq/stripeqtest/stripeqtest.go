@@ -97,7 +97,8 @@ func Run(ctx context.Context, w *stripeq.Worker, event []byte) (Result, error) {
 // event's type on a worker of its own with the default Config (its Redis,
 // 127.0.0.1:6379, is reached only by a handler that uses it). For a
 // handler that needs your worker (Worker.Redis, Worker.Stripe), register
-// it on your worker and call Run.
+// it on your worker and call Run. It panics, as stripeq.Handle does, when
+// h is nil or an option is invalid (a bad Name): bugs in the test.
 func Handle[O any](ctx context.Context, h stripeq.HandlerFunc[O], event []byte, opts ...stripeq.HandleOption) (Result, error) {
 	m, err := stripetask.Decode(event)
 	if err != nil {

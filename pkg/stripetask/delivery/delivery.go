@@ -97,6 +97,19 @@ func New(t *asynq.Task, taskID, name string, retention time.Duration) *asynq.Tas
 	)
 }
 
+// The HTTP request of every attempt: a POST of the event JSON with these
+// headers, Standard Webhooks' three and the event's type. The
+// webhook-timestamp is the attempt's start in unix seconds, and the
+// signature is keyed with the destination's secret.
+const (
+	SentWebhookID        = "webhook-id"
+	SentWebhookTimestamp = "webhook-timestamp"
+	SentWebhookSignature = "webhook-signature"
+	SentEventType        = "stripe-event-type"
+	SentContentType      = "application/json"
+	SentUserAgent        = "stripeq"
+)
+
 // MaxAttemptResponse is how much of a destination's response body an
 // [Attempt] keeps, in bytes.
 const MaxAttemptResponse = 1024

@@ -61,10 +61,10 @@ func permanent(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, e
 
 // Standard Webhooks headers of a delivery, and the event type's.
 const (
-	headerWebhookID        = "webhook-id"
-	headerWebhookTimestamp = "webhook-timestamp"
-	headerWebhookSignature = "webhook-signature"
-	headerEventType        = "stripe-event-type"
+	headerWebhookID        = delivery.SentWebhookID
+	headerWebhookTimestamp = delivery.SentWebhookTimestamp
+	headerWebhookSignature = delivery.SentWebhookSignature
+	headerEventType        = delivery.SentEventType
 )
 
 // maxRetryAfter bounds a destination's Retry-After.
@@ -220,8 +220,8 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "stripeq")
+	req.Header.Set("Content-Type", delivery.SentContentType)
+	req.Header.Set("User-Agent", delivery.SentUserAgent)
 	req.Header.Set(headerWebhookID, id)
 	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
 	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))

@@ -17,6 +17,9 @@ import (
 // a key of another hash slot, as the worker's completion does with
 // QUEUE_SHARDS.
 func TestSlotsPark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out parked slots on a standalone Redis and a cluster (about 5 s): skipped under -short")
+	}
 	t.Run("standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})

@@ -1,0 +1,515 @@
+// Package chart is the Console's chart of executions received per bucket
+// of time, by type, and of failures kept for good: its range and buckets,
+// the counting in Redis (Count), and its drawing as SVG (Chart.Draw).
+// Everything but Count is pure, and tested without Redis.
+//
+// Internal to the dashboard command, with no compatibility promise.
+package chart
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
+)
+
+// The chart's bounds: it costs at most MaxBuckets × (MaxTypes +
+// 2) ZCOUNTs per shard, in two round trips, whatever the index holds; for
+// a type prefix, whose total is the sum of its types' sets (the index
+// keeps no set per prefix), MaxBuckets × (its types + 1) at most.
+const (
+	// MaxBuckets is the most bars across: 24 hours make 48 whole
+	// half hours and a part of one at each end.
+	MaxBuckets = 50
+	MaxTypes   = 5 // types stacked; the rest is one "other" series
+	// MaxCandidates is how many types (the most frequent of all
+	// time) the first round trip counts over the range to pick the top
+	// MaxTypes.
+	MaxCandidates = 100
+	DefaultRange  = 24 * time.Hour
+)
+
+// steps are the bucket sizes the chart picks from: the smallest that
+// makes no more than MaxBuckets bars.
+var steps = []time.Duration{
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+	24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour,
+}
+
+// Series is one stacked series: a type, a type prefix or "other".
+type Series struct {
+	Name   string  `json:"name"`
+	Counts []int64 `json:"counts"` // one per bucket
+	Total  int     `json:"total"`
+	Class  string  `json:"-"` // its colour in app.css: s0 … s5
+}
+
+// Chart is the list's time range in buckets: executions received per
+// bucket by type, and failures kept for good per bucket.
+type Chart struct {
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Step   time.Duration `json:"-"`
+	StepS  int64         `json:"step_seconds"`
+	Starts []time.Time   `json:"buckets"` // each bucket's start (the first is From)
+	Series []Series      `json:"received"`
+	Failed []int64       `json:"failed"`
+	// Scope names what the received series count: "all types" or the
+	// type filter. Other filters do not narrow the chart.
+	Scope       string `json:"scope"`
+	Received    int    `json:"received_total"`
+	FailedTotal int    `json:"failed_total"`
+}
+
+// Range is the range of q the chart shows: its from/to, or since,
+// with the last 24 hours (before to, or now) by default.
+func Range(f execindex.Filter, now time.Time) (time.Time, time.Time) {
+	to := f.To
+	if to.IsZero() || to.After(now) && f.From.Before(now) {
+		to = now
+	}
+	from := f.From
+	if from.IsZero() {
+		from = to.Add(-DefaultRange)
+	}
+	if !from.Before(to) {
+		from = to.Add(-time.Minute)
+	}
+	return from, to
+}
+
+// Step returns the bucket size for a range and the number of buckets.
+func Step(from, to time.Time) (time.Duration, int) {
+	span := to.Sub(from)
+	step := steps[len(steps)-1]
+	for _, s := range steps {
+		if buckets(from, to, s) <= MaxBuckets {
+			step = s
+			break
+		}
+	}
+	if buckets(from, to, step) > MaxBuckets { // ranges of years
+		step = (span/MaxBuckets/(24*time.Hour) + 1) * 24 * time.Hour
+		for buckets(from, to, step) > MaxBuckets {
+			step += 24 * time.Hour
+		}
+	}
+	return step, buckets(from, to, step)
+}
+
+// buckets counts the buckets of size step, aligned on step (in UTC), that
+// cover [from, to].
+func buckets(from, to time.Time, step time.Duration) int {
+	first := from.Truncate(step)
+	return int(to.Sub(first)/step) + 1
+}
+
+// Count counts what filter f received in its range, by type, and what
+// failed for good, over the execution index's shard queues; types are
+// the index's type facet (execindex.FieldType), the most frequent of all
+// time first. It takes two round trips to Redis (one when at most
+// MaxTypes types are candidates).
+func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, f execindex.Filter, types []execindex.ValueCount, now time.Time) (Chart, error) {
+	c := New(f, now)
+	cands, scope := Candidates(f, types)
+	c.Scope = scope.Name
+	if len(cands) > MaxTypes {
+		sums, err := countInRange(ctx, rdb, queues, cands, c.From, c.To)
+		if err != nil {
+			return c, err
+		}
+		cands = Top(cands, sums)
+	}
+	counts, err := countBuckets(ctx, rdb, queues, c.keys(cands, scope.Sets))
+	if err != nil {
+		return c, err
+	}
+	c.Fill(cands, counts)
+	return c, nil
+}
+
+// New is the empty chart of f's range at now: its step and buckets.
+func New(f execindex.Filter, now time.Time) Chart {
+	from, to := Range(f, now)
+	step, n := Step(from, to)
+	c := Chart{From: from, To: to, Step: step, StepS: int64(step / time.Second), Scope: "all types"}
+	start := from.Truncate(step)
+	for i := range n {
+		b := start.Add(time.Duration(i) * step)
+		if b.Before(from) {
+			b = from
+		}
+		c.Starts = append(c.Starts, b)
+	}
+	return c
+}
+
+// bounds are bucket i's ZCOUNT bounds in unix ms: [lo, hi), the last one
+// including To.
+func (c Chart) bounds(i int) (lo, hi string) {
+	lo = strconv.FormatInt(c.Starts[i].UnixMilli(), 10)
+	if i == len(c.Starts)-1 {
+		return lo, strconv.FormatInt(c.To.UnixMilli(), 10)
+	}
+	return lo, "(" + strconv.FormatInt(c.Starts[i+1].UnixMilli(), 10)
+}
+
+// Scope is what the chart counts as all: a name, and the index's sets
+// (after the shard's key prefix) whose sum is the total that "other" is
+// the rest of.
+type Scope struct {
+	Name string
+	Sets []string
+}
+
+// Candidates are the types that may get a series of their own: those the
+// filter names (a prefix's types), the most frequent of all time first,
+// at most MaxCandidates; and the scope they are counted in.
+func Candidates(f execindex.Filter, types []execindex.ValueCount) ([]string, Scope) {
+	var cands []string
+	scope := Scope{Name: "all types", Sets: []string{"all"}}
+	switch {
+	case f.Type != "":
+		return []string{f.Type}, Scope{Name: f.Type, Sets: []string{"type:" + f.Type}}
+	case f.TypePrefix != "":
+		scope = Scope{Name: f.TypePrefix + ".*"}
+		for _, t := range types {
+			if strings.HasPrefix(t.Value, f.TypePrefix+".") {
+				cands = append(cands, t.Value)
+				scope.Sets = append(scope.Sets, "type:"+t.Value)
+			}
+		}
+	default:
+		for _, t := range types {
+			cands = append(cands, t.Value)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b string) int {
+		return cmp.Compare(countOf(types, b), countOf(types, a))
+	})
+	return cands[:min(len(cands), MaxCandidates)], scope
+}
+
+// Top is the MaxTypes candidates with the most in the range (sums), the
+// most first; ties keep the candidates' order.
+func Top(cands []string, sums map[string]int64) []string {
+	top := slices.Clone(cands)
+	slices.SortStableFunc(top, func(a, b string) int { return cmp.Compare(sums[b], sums[a]) })
+	return top[:min(len(top), MaxTypes)]
+}
+
+// countInRange is each candidate's count in [from, to], over every shard:
+// one round trip.
+func countInRange(ctx context.Context, rdb redis.UniversalClient, queues, cands []string, from, to time.Time) (map[string]int64, error) {
+	lo, hi := strconv.FormatInt(from.UnixMilli(), 10), strconv.FormatInt(to.UnixMilli(), 10)
+	p := rdb.Pipeline()
+	cmds := make([][]*redis.IntCmd, len(cands))
+	for i, t := range cands {
+		for _, q := range queues {
+			cmds[i] = append(cmds[i], p.ZCount(ctx, execindex.KeyPrefix(q)+"type:"+t, lo, hi))
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("chart: %w", err)
+	}
+	sums := map[string]int64{}
+	for i, t := range cands {
+		for _, cmd := range cmds[i] {
+			sums[t] += cmd.Val()
+		}
+	}
+	return sums, nil
+}
+
+// bucketKeys are the sorted sets one count of a bucket sums, per shard
+// queue; failed marks the failure store's set, which has no index prefix.
+type bucketKeys struct {
+	sets   [][]string // per key: the index's sets summed
+	failed bool       // the last key is the failures
+	lo, hi []string   // per bucket
+}
+
+// keys are what Fill needs counted per bucket: each top type, the scope's
+// sets (for "other"), then the failures.
+func (c Chart) keys(cands, scope []string) bucketKeys {
+	k := bucketKeys{failed: true}
+	for _, t := range cands {
+		k.sets = append(k.sets, []string{"type:" + t})
+	}
+	k.sets = append(k.sets, scope)
+	for i := range c.Starts {
+		lo, hi := c.bounds(i)
+		k.lo, k.hi = append(k.lo, lo), append(k.hi, hi)
+	}
+	return k
+}
+
+// countBuckets counts every key in every bucket, summed over the shards
+// and each key's sets, in one round trip: counts[key][bucket], the
+// failures last.
+func countBuckets(ctx context.Context, rdb redis.UniversalClient, queues []string, k bucketKeys) ([][]int64, error) {
+	n := len(k.lo)
+	p := rdb.Pipeline()
+	cmds := make([][][]*redis.IntCmd, len(k.sets)+1) // [key][bucket][shard and set]
+	for key := range cmds {
+		cmds[key] = make([][]*redis.IntCmd, n)
+		for i := range n {
+			for _, q := range queues {
+				if key == len(k.sets) {
+					cmds[key][i] = append(cmds[key][i], p.ZCount(ctx, failures.AllKey(q), k.lo[i], k.hi[i]))
+					continue
+				}
+				for _, set := range k.sets[key] {
+					cmds[key][i] = append(cmds[key][i], p.ZCount(ctx, execindex.KeyPrefix(q)+set, k.lo[i], k.hi[i]))
+				}
+			}
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("chart: %w", err)
+	}
+	counts := make([][]int64, len(cmds))
+	for key := range cmds {
+		counts[key] = make([]int64, n)
+		for i := range n {
+			for _, cmd := range cmds[key][i] {
+				counts[key][i] += cmd.Val()
+			}
+		}
+	}
+	return counts, nil
+}
+
+// Fill sets the chart's series and totals from counts[key][bucket]: one
+// key per top type (cands), then the scope's total, then the failures.
+// What the scope holds beyond the top types is one "other" series; series
+// with nothing in the range are left out.
+func (c *Chart) Fill(cands []string, counts [][]int64) {
+	all := counts[len(cands)]
+	other := slices.Clone(all)
+	c.Series = nil
+	for k, t := range cands {
+		cs := Series{Name: t, Counts: counts[k], Class: "s" + strconv.Itoa(k)}
+		for i, x := range counts[k] {
+			cs.Total += int(x)
+			other[i] -= x
+		}
+		c.Series = append(c.Series, cs)
+	}
+	rest := Series{Name: "other", Counts: other, Class: "s" + strconv.Itoa(MaxTypes)}
+	for i, x := range other {
+		if x < 0 { // an entry added between two ZCOUNTs
+			other[i] = 0
+		}
+		rest.Total += int(other[i])
+	}
+	if rest.Total > 0 {
+		c.Series = append(c.Series, rest)
+	}
+	c.Failed = counts[len(cands)+1]
+	c.Received, c.FailedTotal = 0, 0
+	for i := range all {
+		c.Received += int(all[i])
+		c.FailedTotal += int(c.Failed[i])
+	}
+	// Series with nothing in the range only clutter the legend.
+	c.Series = slices.DeleteFunc(c.Series, func(cs Series) bool { return cs.Total == 0 })
+}
+
+func countOf(vs []execindex.ValueCount, v string) int64 {
+	for _, x := range vs {
+		if x.Value == v {
+			return x.Count
+		}
+	}
+	return 0
+}
+
+// svgSize is one drawing of the chart, in the SVG's own units (viewBox):
+// CSS scales it to the page's width and shows the one that fits.
+type svgSize struct {
+	Name                     string // its class: "wide" or "narrow"
+	W, H                     int
+	Left, Right, Top, Bottom int     // the margins
+	Font                     float64 // the axis labels' size, as in app.css
+	Labels                   int     // about how many time labels
+}
+
+// The chart is drawn twice: wide for a desktop (about 14 px labels at
+// 1400 px), narrow for a phone, which would shrink a wide drawing to a
+// strip with unreadable labels. CSS shows one.
+var (
+	svgWide   = svgSize{Name: "wide", W: 1200, H: 200, Left: 48, Right: 8, Top: 10, Bottom: 26, Font: 12, Labels: 8}
+	svgNarrow = svgSize{Name: "narrow", W: 600, H: 260, Left: 60, Right: 6, Top: 12, Bottom: 34, Font: 18, Labels: 3}
+)
+
+// svgRect is one bar segment, with its tooltip.
+type svgRect struct {
+	X, Y, W, H float64
+	Class      string
+	Title      string
+}
+
+// svgLabel is one axis label.
+type svgLabel struct {
+	X, Y   float64
+	Text   string
+	Anchor string
+}
+
+// View is what list.html draws: numbers, and text the template
+// escapes.
+type View struct {
+	svgSize
+	Bars             []svgRect
+	Failed           string // the points of the failed polyline
+	FailedDots       []svgRect
+	XLabels, YLabels []svgLabel
+	Grid             []float64 // y of the grid lines
+	Desc             string
+	Step             string // "30m"
+	C                Chart
+}
+
+// Figure is the chart in both sizes, with its legend.
+type Figure struct {
+	Wide, Narrow View
+	Legend       []Series
+	C            Chart
+}
+
+// Draw lays the chart out in both sizes, with its legend.
+func (c Chart) Draw() Figure {
+	return Figure{Wide: c.view(svgWide), Narrow: c.view(svgNarrow), Legend: c.Series, C: c}
+}
+
+// view lays the chart out in size z.
+func (c Chart) view(z svgSize) View {
+	v := View{svgSize: z, C: c, Step: shortDuration(c.Step)}
+	n := len(c.Starts)
+	if n == 0 {
+		return v
+	}
+	var top int64 = 1
+	for i := range n {
+		var stack int64
+		for _, s := range c.Series {
+			stack += s.Counts[i]
+		}
+		top = max(top, stack, c.Failed[i])
+	}
+	top = niceCeil(top)
+	plotW, plotH := float64(z.W-z.Left-z.Right), float64(z.H-z.Top-z.Bottom)
+	y := func(x int64) float64 { return float64(z.Top) + plotH - float64(x)*plotH/float64(top) }
+	slot := plotW / float64(n)
+	gap := min(2, slot/4)
+	bw := slot - gap
+	layout := "15:04"
+	if c.Step >= 24*time.Hour || c.To.Sub(c.From) > 3*24*time.Hour {
+		layout = "Jan 2"
+		if c.Step < 24*time.Hour {
+			layout = "Jan 2 15:04"
+		}
+	}
+	end := func(i int) time.Time {
+		if i+1 < n {
+			return c.Starts[i+1]
+		}
+		return c.To
+	}
+	var pts []string
+	for i := range n {
+		x := float64(z.Left) + float64(i)*slot + gap/2
+		span := c.Starts[i].UTC().Format("Jan 2 15:04") + "–" + end(i).UTC().Format("15:04") + " UTC"
+		var stack int64
+		for _, s := range c.Series {
+			if s.Counts[i] == 0 {
+				continue
+			}
+			y0, y1 := y(stack), y(stack+s.Counts[i])
+			stack += s.Counts[i]
+			v.Bars = append(v.Bars, svgRect{X: round1(x), Y: round1(y1), W: round1(bw), H: round1(y0 - y1), Class: s.Class,
+				Title: fmt.Sprintf("%s: %s received, %s", s.Name, Thousands(int(s.Counts[i])), span)})
+		}
+		cx := x + bw/2
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", cx, y(c.Failed[i])))
+		if c.Failed[i] > 0 {
+			v.FailedDots = append(v.FailedDots, svgRect{X: round1(cx), Y: round1(y(c.Failed[i])),
+				Title: fmt.Sprintf("%s failed for good, %s", Thousands(int(c.Failed[i])), span)})
+		}
+	}
+	if c.FailedTotal > 0 {
+		v.Failed = strings.Join(pts, " ")
+	}
+	ticks := []int64{0, top}
+	if top%2 == 0 {
+		ticks = []int64{0, top / 2, top}
+	}
+	for _, f := range ticks {
+		v.YLabels = append(v.YLabels, svgLabel{X: float64(z.Left) - z.Font/2, Y: round1(y(f) + z.Font/3), Text: Thousands(int(f)), Anchor: "end"})
+		v.Grid = append(v.Grid, round1(y(f)))
+	}
+	every := max(1, (n+z.Labels-1)/z.Labels)
+	for i := 0; i < n; i += every {
+		v.XLabels = append(v.XLabels, svgLabel{X: round1(float64(z.Left) + float64(i)*slot), Y: float64(z.H) - z.Font/2,
+			Text: c.Starts[i].UTC().Format(layout), Anchor: "start"})
+	}
+	names := make([]string, 0, len(c.Series))
+	for _, s := range c.Series {
+		names = append(names, fmt.Sprintf("%s %s", s.Name, Thousands(s.Total)))
+	}
+	if len(names) == 0 {
+		names = append(names, "nothing")
+	}
+	v.Desc = fmt.Sprintf("%s received (%s) from %s to %s UTC in %d bars of %s; %s failed for good.",
+		Thousands(c.Received), strings.Join(names, ", "), c.From.UTC().Format("Jan 2 15:04"), c.To.UTC().Format("Jan 2 15:04"),
+		n, shortDuration(c.Step), Thousands(c.FailedTotal))
+	return v
+}
+
+func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
+
+// niceCeil rounds n up to 1, 2 or 5 × a power of ten.
+func niceCeil(n int64) int64 {
+	for p := int64(1); ; p *= 10 {
+		for _, m := range []int64{1, 2, 5} {
+			if m*p >= n {
+				return m * p
+			}
+		}
+	}
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	default:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	}
+}
+
+// Thousands writes n with a comma between each three digits: 12,345.
+func Thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,75 @@
+package console
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserChart: the list's chart is drawn, has bars for the seeded
+// executions, and fits the window on a desktop and a phone.
+func TestBrowserChart(t *testing.T) {
+	b := setup(t, seeds)
+	keepFailures(t, b.db.Client, "stripe", []time.Time{t0.Add(20 * time.Minute), t0.Add(50 * time.Minute)})
+	br := newBrowser(t, b.h, 1440, 900)
+	br.signIn("/?since=24h", viewerUser, viewerPass)
+	for _, size := range []struct {
+		w, h int64
+		name string
+	}{{1440, 900, "desktop"}, {390, 844, "phone"}} {
+		br.do("open the list at "+size.name,
+			chromedp.EmulateViewport(size.w, size.h),
+			chromedp.Navigate(br.base+"/?since=24h"),
+			chromedp.WaitVisible(css(`#chart`)),
+		)
+		got, err := chromedp.Run(br.ctx, chromedp.Evaluate[struct {
+			Bars, Drawn, Dots, Labels   int
+			SVGWidth, PageWidth, Window int
+			Title                       string
+			Legend                      []string
+		}](`(() => {
+			const svgs = Array.from(document.querySelectorAll("#chart > svg")).filter(s => getComputedStyle(s).display !== "none");
+			if (svgs.length !== 1) return {title: svgs.length + " drawings shown"};
+			const svg = svgs[0];
+			const bars = Array.from(svg.querySelectorAll("rect.bar"));
+			return {
+				bars: bars.length,
+				drawn: bars.filter(r => { const b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(r).fill !== "rgb(0, 0, 0)"; }).length,
+				dots: svg.querySelectorAll("circle.failed-dot").length,
+				labels: Array.from(svg.querySelectorAll("text.axis")).filter(e => getComputedStyle(e).display !== "none").length,
+				svgWidth: Math.ceil(svg.getBoundingClientRect().right),
+				pageWidth: document.documentElement.scrollWidth,
+				window: window.innerWidth,
+				title: svg.getAttribute("class") + " " + svg.getAttribute("role") + ": " + svg.querySelector("title").textContent,
+				legend: Array.from(document.querySelectorAll("#chart .legend li")).map(li => li.textContent.trim().replace(/\s+/g, " ")),
+			};
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %+v", size.name, got)
+		// The 8 seeds lie in two or three half hours, one bar per type
+		// and half hour: at least one bar per type.
+		if got.Bars < 5 || got.Drawn != got.Bars {
+			t.Errorf("%s: %d bars, %d drawn with a colour; want 5 or more, all drawn", size.name, got.Bars, got.Drawn)
+		}
+		if got.Dots != 2 {
+			t.Errorf("%s: %d failure points, want 2", size.name, got.Dots)
+		}
+		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[size.name]; !strings.HasPrefix(got.Title, want+" img: Executions received per 30m") {
+			t.Errorf("%s: drawing %q, want the %s one", size.name, got.Title, want)
+		}
+		if got.Labels < 4 {
+			t.Errorf("%s: %d axis labels shown", size.name, got.Labels)
+		}
+		if got.PageWidth > got.Window || got.SVGWidth > got.Window {
+			t.Errorf("%s: page %d px, chart to %d px, in a %d px window", size.name, got.PageWidth, got.SVGWidth, got.Window)
+		}
+		if len(got.Legend) != 6 || got.Legend[0] != "invoice.payment_failed 4" || got.Legend[5] != "failed for good 2" {
+			t.Errorf("%s: legend %q", size.name, got.Legend)
+		}
+		br.shot("chart-" + size.name + ".png")
+	}
+}
