@@ -243,7 +243,12 @@ type execution struct {
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	NextProcessAt *time.Time `json:"next_process_at,omitempty"`
 	URL           string     `json:"url"`
-	MonitoringURL string     `json:"monitoring_url"`
+	// MonitoringURL is the task's page in asynqmon; "" when asynq no
+	// longer holds the task (Kept).
+	MonitoringURL string `json:"monitoring_url"`
+	// Kept is true when asynq no longer holds the task (trimmed from its
+	// archive) and the failure store alone keeps it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // detail is the detail view: the row plus everything else asynq keeps.
@@ -261,9 +266,6 @@ type detail struct {
 	// failures.MaxAttempts): each attempt's start, duration, worker, and
 	// error or outcome.
 	Attempts []failures.Attempt `json:"attempts"`
-	// Kept is true when asynq no longer holds the task (trimmed from its
-	// archive) and the failure store alone keeps it.
-	Kept bool `json:"kept,omitempty"`
 	// Deliveries are this execution's deliveries to destinations, one per
 	// destination that has one; DeliveriesURL lists every delivery of the
 	// event (its re-runs' too).
@@ -299,6 +301,14 @@ func optTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// keptOnly marks e as kept by the failure store alone when kept: asynq
+// no longer holds it, so it has no page in asynqmon.
+func (e *execution) keptOnly(kept bool) {
+	if kept {
+		e.Kept, e.MonitoringURL = true, ""
+	}
 }
 
 // newExecution builds a row from asynq's task info.
@@ -348,15 +358,17 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			info, err := s.tasks.GetTaskInfo(it.Queue, it.ID)
+			kept := false
 			if err != nil {
 				// Trimmed from asynq's archive: the failure store keeps it.
 				r, ferr := s.failures.Get(ctx, it.Queue, it.ID)
 				if ferr != nil {
 					return // gone since the index read it; the next prune drops it
 				}
-				info = r.TaskInfo()
+				info, kept = r.TaskInfo(), true
 			}
 			e := s.newExecution(info, it.ReceivedAt)
+			e.keptOnly(kept)
 			rows[i] = &e
 		})
 	}
@@ -425,8 +437,8 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 		Result:    string(info.Result),
 		Retention: info.Retention.String(),
 		Reruns:    []rerunLink{},
-		Kept:      keptOnly,
 	}
+	d.keptOnly(keptOnly)
 	if r, err := s.failures.Get(ctx, info.Queue, id); err == nil {
 		d.Attempts = r.Attempts
 	} else if d.Attempts, err = s.failures.Attempts(ctx, info.Queue, id); err != nil {

@@ -70,6 +70,8 @@ type Handler struct {
 	tasks        Tasks
 	queues       func() []string
 	audit        func(c *gin.Context, e audit.Entry, err error)
+	// assets keeps asynqmon's static files, compressed and cacheable.
+	assets assets
 }
 
 // NewHandler serves ops (asynqmon) to operators and viewers (the same,
@@ -243,6 +245,9 @@ func (h *Handler) Serve() gin.HandlerFunc {
 			mon = h.viewers
 		}
 		if auth.IsSafe(c.Request.Method) {
+			if h.assets.serve(c.Writer, c.Request, h.viewers) {
+				return
+			}
 			w := &htmlRewriter{ResponseWriter: c.Writer}
 			mon.ServeHTTP(w, c.Request)
 			w.flush()

@@ -52,15 +52,35 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         var seen = {};
         document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) { seen[tr.dataset.id] = true; });
+        var focus = focusKey(document.activeElement);
         ["table.list tbody", "div.bar", "#matching", ".pager"].forEach(function (sel) {
           var now = document.querySelector(sel), next = doc.querySelector(sel);
           if (now && next) now.replaceWith(document.importNode(next, true));
         });
+        // Keyboard focus stays where it was: on the same link or control
+        // of the new rows, tabs and pager.
+        if (focus && !document.activeElement.matches(focus)) {
+          var again = document.querySelector(focus);
+          if (again) again.focus({ preventScroll: true });
+        }
         document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) {
           if (!seen[tr.dataset.id]) tr.classList.add("new");
         });
         tick();
       }).catch(function (err) { toast("Auto-refresh: " + err.message, true); });
+    };
+    // focusKey is a selector that finds the focused element again once
+    // a refresh has replaced it: its ID, or its row, link and state.
+    var focusKey = function (el) {
+      if (!el || el === document.body || !el.tagName) return null;
+      if (el.id) return "#" + CSS.escape(el.id);
+      var sel = el.tagName.toLowerCase();
+      ["href", "data-state", "value"].forEach(function (a) {
+        if (el.hasAttribute(a)) sel += "[" + a + '="' + CSS.escape(el.getAttribute(a)) + '"]';
+      });
+      var row = el.closest("tr[data-id]");
+      if (row) sel = 'tr[data-id="' + CSS.escape(row.dataset.id) + '"] ' + sel;
+      return sel;
     };
     var apply = function () {
       clearInterval(timer);
