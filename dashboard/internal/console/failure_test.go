@@ -37,11 +37,7 @@ func TestBrowserFailureTold(t *testing.T) {
 			b := setup(t, seeds)
 			addAttempts(t, b, "evt_01", 0, 2)
 			addAttempts(t, b, "evt_02", 0, 1)
-			br := newBrowser(t, b.h, size.w, size.h)
-			br.do("viewport", chromedp.EmulateViewport(int64(size.w), int64(size.h)))
-			text := func(sel string) string {
-				return br.get(sel, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`) || {}).innerText || ""`))
-			}
+			br, text := onScreen(t, b, size.w, size.h)
 			br.signIn("/executions/evt_01", opUser, opPass)
 			br.do("archived", chromedp.WaitVisible(css(`#failure`)))
 			f := text("#failure")
