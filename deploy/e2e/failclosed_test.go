@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestUnsafeConfigurationsStopEachCommand(t *testing.T) {
 		}
 		return env
 	}
-	network := "0.0.0.0" + strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1")
+	network := "0.0.0.0:0" // every interface; it refuses to start, so no port is bound
 	tests := []struct {
 		name, binary string
 		env          map[string]string
@@ -107,7 +108,7 @@ func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
 	tests := []struct {
 		name, binary string
 		env          map[string]string
-		listen       string // given 0.0.0.0 and a free port, or 127.0.0.1 when it is not variable
+		listen       string // given 0.0.0.0:0, or 127.0.0.1:0 when it is not variable
 		ready        string // a URL path that answers once it runs
 		variable     string
 	}{
@@ -118,16 +119,20 @@ func TestSettingsSafeOnlyBehindABoundaryAreWarned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			port := strings.TrimPrefix(proctest.FreeAddr(t), "127.0.0.1")
-			env := map[string]string{"REDIS_URL": db.URL, tt.listen: "0.0.0.0" + port}
+			env := map[string]string{"REDIS_URL": db.URL, tt.listen: "0.0.0.0:0"}
 			if tt.variable != tt.listen {
-				env[tt.listen] = "127.0.0.1" + port
+				env[tt.listen] = "127.0.0.1:0"
 			}
 			for k, v := range tt.env {
 				env[k] = v
 			}
 			p := proctest.Start(t, tt.binary, proctest.Binary(t, tt.binary), env)
-			proctest.WaitHTTP(t, p, "http://127.0.0.1"+port+tt.ready, 30*time.Second)
+			// The port it bound, from its log; reached over loopback.
+			addr := map[string]func(testing.TB, *proctest.Proc) string{
+				"DASHBOARD_ADDR": proctest.DashboardAddr, "METRICS_ADDR": proctest.MetricsAddr, "API_ADDR": proctest.APIAddr,
+			}[tt.listen](t, p)
+			_, port, _ := net.SplitHostPort(addr)
+			proctest.WaitHTTP(t, p, "http://127.0.0.1:"+port+tt.ready, 30*time.Second)
 			var warned bool
 			for _, line := range strings.Split(p.Output(), "\n") {
 				warned = warned || strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "unsafe setting: "+tt.variable)

@@ -64,6 +64,8 @@ func (c *Check) Loop(ctx context.Context) {
 			c.Log.Warn("recovery check failed", "recovery_id", rec.ID, logging.Err(err))
 		case ran && rec.Missing == 0:
 			c.Log.Info("recovery check: nothing missing", "listed", rec.Listed)
+		case !ran && err == nil:
+			c.Log.Debug("recovery check: another replica checked within the interval")
 		}
 		select {
 		case <-ctx.Done():
