@@ -211,4 +211,3 @@ func Days(d time.Duration) string {
 	}
 	return d.String()
 }
-

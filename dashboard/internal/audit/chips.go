@@ -2,8 +2,8 @@ package audit
 
 import (
 	"maps"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
