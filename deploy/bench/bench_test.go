@@ -40,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	t.Logf("bench -smoke took %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 	lines := strings.Split(out.String(), "\n")
 	for _, target := range []string{
-		"ingest", "ingest p99", "api CPU", "redis CPU", "e2e-capacity", "worker CPU", "forward", "memory", "console", "console/1", // issue 20's
+		"ingest", "ingest p99", "api CPU", "redis CPU", "e2e-capacity", "worker CPU", "forward", "memory", "console", "console/1", "redis e2e", // issues 20's and 29's
 		"ingest/plain", "e2e-rate", "e2e-latency", "memory/zstd", "marker", "memory/ev/s", "index", // report only
 	} {
 		found := false

@@ -122,6 +122,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	s, plain, ceil0 := receivers[0], receivers[1], receivers[2]
 	toCeil, p99 := median(s.rates)/median(ceil0.rates), median(s.p99s)
 	apiCPU, redisCPU := median(s.apiCPU)/median(plain.apiCPU), median(s.redisCPU)/median(plain.redisCPU)
+	b.redisIngest, b.redisIngestBase = median(s.redisCPU), median(plain.redisCPU)
 	b.results = append(b.results,
 		line{
 			target:   "ingest",

@@ -151,9 +151,9 @@ func (b *bench) memoryRun(ctx context.Context, c *corpus, stripeq bool) (memFigu
 		return f, err
 	}
 	b.logf("memory %s %d completed executions, bytes each: %s = %.0f B; not per execution: %s; all %.0f B vs used_memory Δ %.0f B less client buffers %.0f B = %.0f B (%+.1f%%)",
-		kindName(stripeq), n, f.parts.sum(execParts), f.perExecution(), f.parts.sum(otherParts), f.all(), f.used, f.clients, f.used-f.clients, 100*f.gap())
+		b.kindName(stripeq), n, f.parts.sum(execParts), f.perExecution(), f.parts.sum(otherParts), f.all(), f.used, f.clients, f.used-f.clients, 100*f.gap())
 	if f.index > 0 {
-		b.logf("memory %s index per family, bytes each: %s = %.0f B", kindName(stripeq), f.indexParts.sum(indexFamilies), f.index)
+		b.logf("memory %s index per family, bytes each: %s = %.0f B", b.kindName(stripeq), f.indexParts.sum(indexFamilies), f.index)
 	}
 	return f, nil
 }

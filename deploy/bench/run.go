@@ -46,6 +46,7 @@ type options struct {
 	consoleRounds int           // console: times each filter is timed
 	only          string        // comma list of targets to run
 	load          string        // ingest load generator: wrk, go, or empty for wrk when on PATH
+	before        string        // a worker binary of an earlier build, the worker targets' baseline instead of asynq's
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -71,9 +72,17 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.load, "load", "", "ingest: load generator, wrk or go (default wrk when it is on PATH, else go)")
 	fs.IntVar(&o.consoleExecs, "console-executions", 100_000, "console: retained executions the Console filters")
 	fs.IntVar(&o.consoleRounds, "console-rounds", 15, "console: times each filter's first page is fetched")
+	fs.StringVar(&o.before, "before", "", "with -only e2e-capacity and/or forward: compare with this worker binary, an earlier build of ./worker fed by the same api, instead of the bare asynq baselines (before/after ratios, to report)")
 	fs.StringVar(&o.only, "only", "", "comma-separated targets to run (ingest, e2e-rate, e2e-capacity, e2e-latency, forward, memory, console); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.before != "" {
+		for t := range strings.SplitSeq(o.only, ",") {
+			if t = strings.TrimSpace(t); t != "e2e-capacity" && t != "forward" {
+				return o, fmt.Errorf("-before needs -only e2e-capacity, forward or both, not %q", t)
+			}
+		}
 	}
 	if o.smoke {
 		o.rounds, o.e2eRounds = 1, 1
@@ -120,6 +129,12 @@ type bench struct {
 	api     *proc // stripeq's api for the end-to-end targets
 	apiAddr string
 	results []line
+
+	// Redis CPU µs per event, medians, for the end-to-end line: behind
+	// the api and the plain receiver (ingest), and behind stripeq's
+	// worker and the bare asynq server (e2e-capacity); 0 when not run.
+	redisIngest, redisIngestBase float64
+	redisWorker, redisWorkerBase float64
 }
 
 // line is one target's result.
@@ -203,6 +218,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	b.redisEndToEnd()
 	b.print(time.Since(started))
 	return nil
 }
@@ -218,9 +234,9 @@ func (b *bench) print(took time.Duration) {
 		mode = "SMOKE: one tiny round, figures are not meaningful"
 	}
 	fmt.Fprintf(b.out, "\nresults (%s; %d cores; %v)\n", mode, runtime.NumCPU(), took.Round(time.Second))
-	// Issue 20's targets first, each with PASS, FAIL or n/a (not measured
+	// Issues 20's and 29's targets first, each with PASS, FAIL or n/a (not measured
 	// as the issue sets it); then the lines that only report.
-	targets, reports := []line{{target: "target", figure: "stripeq", baseline: "baseline", ratio: "ratio", goal: "goal (issue 20)"}}, []line{}
+	targets, reports := []line{{target: "target", figure: "stripeq", baseline: "baseline", ratio: "ratio", goal: "goal (issues 20, 29)"}}, []line{}
 	for _, l := range b.results {
 		if l.verdict == "—" {
 			reports = append(reports, l)
@@ -247,6 +263,26 @@ func (b *bench) print(took time.Duration) {
 			row(l)
 		}
 	}
+}
+
+// redisEndToEnd adds issue 29's line, the Redis CPU an event costs end to
+// end: at ingest (behind the api) plus in the worker (the e2e-capacity
+// drain), against asynq alone (behind the plain receiver, plus behind the
+// bare asynq server). It needs both targets in the run.
+func (b *bench) redisEndToEnd() {
+	if b.redisIngest == 0 || b.redisWorker == 0 || b.redisIngestBase == 0 || b.redisWorkerBase == 0 {
+		return
+	}
+	s, base := b.redisIngest+b.redisWorker, b.redisIngestBase+b.redisWorkerBase
+	ratio := s / base
+	b.results = append(b.results, line{
+		target:   "redis e2e",
+		figure:   fmt.Sprintf("%.0f µs/event (ingest %.0f + worker %.0f)", s, b.redisIngest, b.redisWorker),
+		baseline: fmt.Sprintf("%.0f µs/event (plain receiver %.0f + bare server %.0f)", base, b.redisIngestBase, b.redisWorkerBase),
+		ratio:    fmt.Sprintf("%.2f×", ratio),
+		goal:     "≤ 1.3× asynq's",
+		verdict:  verdict(ratio <= 1.3),
+	})
 }
 
 func verdict(ok bool) string {
@@ -304,10 +340,9 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 	var p *proc
 	var err error
 	if stripeq {
-		p, err = startProc("worker", b.bins["worker"], b.dir, []string{
-			"REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
-			fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
-		})
+		p, err = startProc("worker", b.bins["worker"], b.dir, b.workerEnv())
+	} else if b.opt.before != "" {
+		p, err = startProc("worker-before", b.opt.before, b.dir, b.workerEnv())
 	} else {
 		p, err = startProc("baseline-worker", b.self, b.dir, []string{
 			childEnv + "=worker", "BENCH_REDIS_ADDR=" + b.redis.Addr, "BENCH_RECORDER=" + b.rec.url,
@@ -318,6 +353,15 @@ func (b *bench) startWorker(ctx context.Context, stripeq bool) (*proc, error) {
 		return nil, err
 	}
 	return b.registered(ctx, p)
+}
+
+// workerEnv is the environment of stripeq's worker in the end-to-end
+// targets.
+func (b *bench) workerEnv() []string {
+	return []string{
+		"REDIS_URL=redis://" + b.redis.Addr + "/0", "STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_API_BASE=" + b.rec.url,
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", b.opt.concurrency), fmt.Sprintf("GLOBAL_CONCURRENCY=%d", b.opt.global),
+	}
 }
 
 // registered waits until p's asynq server is registered, and stops p if

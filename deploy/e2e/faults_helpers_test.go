@@ -49,7 +49,7 @@ func redisConf(t *testing.T) string {
 
 // openRedis returns a client of the Redis at url, closed at the end of the
 // test.
-func openRedis(t *testing.T, url string) redis.UniversalClient {
+func openRedis(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	opt, err := redisconn.Parse(url)
 	if err != nil {

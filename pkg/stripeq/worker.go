@@ -20,6 +20,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/redisconn"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/alerts"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/attempts"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/completion"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/destinations"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/stripecopy"
@@ -49,6 +50,9 @@ type Worker struct {
 	timeout  time.Duration
 	metrics  *workermetrics.Metrics
 	alerts   alerts.Alerter
+	// completions is rdb as Run hands it to asynq's server: it carries
+	// each successful attempt's writes in the task's completion.
+	completions *completion.Client
 
 	mu      sync.Mutex
 	routes  map[string]*route // by Stripe event type
@@ -91,7 +95,8 @@ func NewWorker(cfg Config) (*Worker, error) {
 		timeout:  cfg.HandlerTimeout,
 		alerts: alerts.New(alerts.Config{WebhookURL: cfg.AlertWebhookURL, DashboardURL: cfg.DashboardURL,
 			Queue: cfg.Queue, Interval: cfg.AlertInterval}, rdb),
-		routes: map[string]*route{},
+		routes:      map[string]*route{},
+		completions: completion.New(rdb),
 	}
 	w.metrics = workermetrics.New(asynq.NewInspectorFromRedisClient(rdb), workermetrics.NewStoreCollector(rdb, w.queues()))
 	if cfg.StripeSecretKey != "" {
@@ -160,7 +165,7 @@ func (w *Worker) mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(attempts.Middleware(attempts.Config{
 		Store: w.failures, RDB: w.rdb, Log: w.log, HistoryTTL: w.cfg.TaskRetention,
-		IsFailure: isFailure, Wait: shownWait,
+		IsFailure: isFailure, Wait: shownWait, Completions: w.completions,
 	}))
 	for t, r := range w.routes {
 		// A func, not the route itself: a *route in an interface would
@@ -209,7 +214,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if len(ds) > 0 {
 		h = forward.WithFanout(asynq.NewClientFromRedisClient(w.rdb), h)
 	}
-	srv := asynq.NewServerFromRedisClient(w.rdb, w.serverConfig())
+	srv := asynq.NewServerFromRedisClient(w.completions, w.serverConfig())
+	w.completions.Activate()
+	defer w.completions.Flush() // after the server stopped, before Redis closes
 	if err := srv.Start(h); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,8 +20,10 @@ import (
 // one way the built-ins touch their records: a single write is a batch of
 // one.
 type batch struct {
+	rdb     redis.UniversalClient
 	pipe    redis.Pipeliner
-	what    []string // per queued command, for errors
+	what    []string        // per queued command, for errors
+	scripts []*redis.Script // the scripts queued by their hash, each once
 	m       stripeq.Meta
 	written []written // the records written, for the execution's outcome
 }
@@ -41,16 +44,17 @@ const noRef ref = -1
 
 // batch starts the batch of the execution m, whose outcome notes the
 // records the batch writes.
-func (h *handlers) batch(m stripeq.Meta) *batch { return &batch{pipe: h.rdb.Pipeline(), m: m} }
+func (h *handlers) batch(m stripeq.Meta) *batch {
+	return &batch{rdb: h.rdb, pipe: h.rdb.Pipeline(), m: m}
+}
 
 func (b *batch) add(what string) ref {
 	b.what = append(b.what, what)
 	return ref(len(b.what) - 1)
 }
 
-// apply queues rec.Apply for the event m. It sends the script itself
-// (EVAL): Redis caches it by its hash, and a pipeline cannot fall back
-// from EVALSHA after a restart emptied the cache.
+// apply queues rec.Apply for the event m. The script is sent by its hash
+// (EVALSHA; see exec for Redis's answer NOSCRIPT).
 func (b *batch) apply(ctx context.Context, rec stripeq.Record, m stripeq.Meta, fields ...string) ref {
 	return b.applyUnset(ctx, rec, m, nil, fields...)
 }
@@ -63,16 +67,18 @@ func (b *batch) applyUnset(ctx context.Context, rec stripeq.Record, m stripeq.Me
 	if clk == "" {
 		clk = stripeq.DefaultClock
 	}
-	clock.Script.Eval(ctx, b.pipe, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields, unset)...)
-	r := b.add("update " + rec.Key)
+	r := b.script(ctx, "update "+rec.Key, clock.Script, []string{rec.Key}, clock.Args(clk, m.ID, m.Created.Unix(), fields, unset)...)
 	b.written = append(b.written, written{key: rec.Key, apply: r})
 	return r
 }
 
-// script queues running s, described by what in errors (e.g. "update the
-// hold of cus_1"). Like apply, it sends the script itself.
+// script queues running s by its hash, described by what in errors
+// (e.g. "update the hold of cus_1").
 func (b *batch) script(ctx context.Context, what string, s *redis.Script, keys []string, args ...any) ref {
-	s.Eval(ctx, b.pipe, keys, args...)
+	s.EvalSha(ctx, b.pipe, keys, args...)
+	if !slices.Contains(b.scripts, s) {
+		b.scripts = append(b.scripts, s)
+	}
 	return b.add(what)
 }
 
@@ -121,12 +127,19 @@ type result struct {
 }
 
 // exec sends the queued commands and returns their result, or the first
-// error of one, an absent field aside.
+// error of one, an absent field aside. When Redis lacks a script (NOSCRIPT:
+// it restarted or failed over, or SCRIPT FLUSH), exec loads the batch's
+// scripts and sends the whole batch again, in its order: every command of
+// a batch is safe to run again, and those that ran before the missing
+// script must not see its write skipped.
 func (b *batch) exec(ctx context.Context) (result, error) {
 	if len(b.what) == 0 {
 		return result{}, nil
 	}
 	cmds, err := b.pipe.Exec(ctx)
+	if noScript(cmds) {
+		cmds, err = b.again(ctx, cmds)
+	}
 	for i, cmd := range cmds {
 		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return result{}, fmt.Errorf("%s: %w", b.what[i], err)
@@ -144,6 +157,30 @@ func (b *batch) exec(ctx context.Context) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// noScript reports whether a command of cmds found its script missing.
+func noScript(cmds []redis.Cmder) bool {
+	return slices.ContainsFunc(cmds, func(c redis.Cmder) bool {
+		return c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT")
+	})
+}
+
+// again loads the batch's scripts into Redis (every master of a Cluster)
+// and sends the commands cmds of the batch once more.
+func (b *batch) again(ctx context.Context, cmds []redis.Cmder) ([]redis.Cmder, error) {
+	for _, s := range b.scripts {
+		if err := s.Load(ctx, b.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("load a script: %w", err)
+		}
+	}
+	return b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range cmds {
+			c.SetErr(nil)
+			p.Process(ctx, c)
+		}
+		return nil
+	})
 }
 
 // applied reports whether the apply r applied its fields.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
+	"github.com/stripeq/stripeq/pkg/stripeq"
 	"github.com/stripeq/stripeq/pkg/stripeq/builtin/events"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -334,5 +336,35 @@ func TestHoldIgnoresAnOlderEventOfTheDispute(t *testing.T) {
 	}
 	if h := hash(t, db.Client, records.CustomerKey("cus_1")); h["on_hold"] != "true" {
 		t.Errorf("on_hold = %q with dp_2 open, want true", h["on_hold"])
+	}
+}
+
+// TestRecordsAfterScriptFlush: the records' scripts go by their hash; a
+// Redis that lost its script cache (a restart, a failover) gets them
+// loaded, and the whole batch sent again, in its order. It runs on its own
+// redis-server: SCRIPT FLUSH is server-wide.
+func TestRecordsAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	w, err := stripeq.NewWorker(stripeq.Config{RedisURL: srv.URL(0), GlobalConcurrency: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Redis().Close()
+	Register(w, Options{})
+	ctx := context.Background()
+	t0 := time.Unix(1767225600, 0)
+	for i, typ := range []string{"customer.created", "charge.failed", "charge.dispute.created"} {
+		if err := w.Redis().ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := process(t, w, stripetest.Event(typ, "evt_flush"+strconv.Itoa(i), t0.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatalf("%s after SCRIPT FLUSH: %v", typ, err)
+		}
+	}
+	if h := hash(t, w.Redis(), records.CustomerKey("cus_stripeq_demo")); h["email"] != "jenny.rosen@example.com" || h["on_hold"] != "true" {
+		t.Errorf("customer = %v, want its email and on_hold true", h)
+	}
+	if h := hash(t, w.Redis(), records.DisputeKey("dp_stripeq_demo")); h["last_event_id"] != "evt_flush2" {
+		t.Errorf("dispute = %v, want it applied", h)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/logging"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/completion"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/execution"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/tasklog"
@@ -48,6 +49,10 @@ type Config struct {
 	// retry, when it is a wait to show in the attempt history (a rate
 	// limit); false for any other error.
 	Wait func(err error) (time.Duration, bool)
+	// Completions, when set and active, carries the writes of an attempt
+	// that succeeded in asynq's completion of the task; nil: they go in a
+	// round trip of their own.
+	Completions *completion.Client
 }
 
 // Middleware records each attempt (see the package doc). An attempt that
@@ -55,7 +60,9 @@ type Config struct {
 // and the resolution of a kept failure, in one pipeline
 // (failures.Store.CompleteIn) that also releases the task's global
 // concurrency slot, or parks it for the process's next handler
-// (pkg/stripeq/internal/slots): one Redis round trip per execution. A
+// (pkg/stripeq/internal/slots), and, through Config.Completions, carries
+// asynq's completion of the task: one Redis round trip per execution for
+// both. A
 // failed attempt with retries left, and a wait (a rate limit), are
 // written, and the slot released or parked, the same way, with the
 // handlers that succeeded so far in the execution (failures.DoneField),
@@ -109,12 +116,16 @@ func Middleware(c Config) asynq.MiddlewareFunc {
 					result, _ = json.Marshal(o)
 				}
 				resolve := retried > 0 || t.Headers()[stripetask.HeaderRerunOf] != ""
-				r.write("completed, but its outcome and attempt were not recorded", func(p redis.Pipeliner) {
+				const what = "completed, but its outcome and attempt were not recorded"
+				write := func(p redis.Pipeliner) {
 					c.Store.CompleteIn(sctx, p, queue, id, a, result, resolve, c.HistoryTTL)
 					if hadProgress {
 						c.Store.SetDoneIn(sctx, p, queue, id, nil)
 					}
-				})
+				}
+				if !r.leave(what, write) {
+					r.write(what, write)
+				}
 				return nil
 			case !c.IsFailure(err):
 				wait, shown := c.Wait(err)
@@ -177,8 +188,41 @@ func (r *recorder) write(what string, write func(redis.Pipeliner)) {
 	err := slots.Pipelined(r.sctx, r.c.RDB, r.held, write)
 	r.held = nil
 	if err != nil {
-		tasklog.Logger(r.ctx, r.c.Log, r.t).WarnContext(r.ctx, what, logging.Err(err))
+		r.warn(what, err)
 	}
+}
+
+// leave leaves write's commands, with the parking or release of the
+// slots, to asynq's completion of the task (Config.Completions), and
+// reports whether it did: false when there is none, and the caller
+// writes.
+func (r *recorder) leave(what string, write func(redis.Pipeliner)) bool {
+	var sent func([]redis.Cmder, error) error
+	return r.c.Completions.Leave(r.id, completion.Writes{
+		Queue: r.queue,
+		Send: func(ctx context.Context, p redis.Pipeliner) {
+			write(p)
+			sent = slots.ParkIn(ctx, p, r.held)
+		},
+		Done: func(cmds []redis.Cmder, err error) {
+			r.held = nil
+			if err = sent(cmds, err); err != nil {
+				r.warn(what, err)
+			}
+		},
+		Alone: func() {
+			// The middleware's context ended with it.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+			defer cancel()
+			r.sctx = ctx
+			r.write(what, write)
+		},
+	})
+}
+
+// warn logs what, with err, for the task.
+func (r *recorder) warn(what string, err error) {
+	tasklog.Logger(r.ctx, r.c.Log, r.t).WarnContext(r.ctx, what, logging.Err(err))
 }
 
 // workerName is this process in the attempt history: "hostname:pid".

@@ -35,6 +35,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/logging"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/alerts"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/backoff"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/completion"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/tasklog"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/workermetrics"
 	"github.com/stripeq/stripeq/pkg/stripetask"
@@ -144,6 +145,9 @@ type destination struct {
 	tasks   *asynq.Inspector       // for DESTINATION_ORDER: whether a delivery ahead still exists
 	metrics *workermetrics.Metrics // nil in tests
 	log     *slog.Logger
+	// done carries a delivered attempt's record in the round trip of
+	// asynq's completion of the delivery; nil in tests: written at once.
+	done *completion.Client
 }
 
 func newDestination(d Config, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
@@ -319,8 +323,10 @@ func describeDeliveryError(err error, timeout time.Duration) string {
 
 // record appends an attempt to the delivery's attempts list, kept for the
 // delivery's retention, and when leave is set takes the delivery out of
-// its customer's order (see leaveTurn), in one round trip. A Redis error
-// is logged: the delivery's outcome does not depend on it.
+// its customer's order (see leaveTurn), in one round trip: for a delivery
+// that succeeded, the round trip of asynq's completion of the delivery
+// (pkg/stripeq/internal/completion). A Redis error is logged: the
+// delivery's outcome does not depend on it.
 func (d *destination) record(ctx context.Context, t *asynq.Task, a delivery.Attempt, leave bool) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	if taskID == "" || d.rdb == nil {
@@ -331,12 +337,42 @@ func (d *destination) record(ctx context.Context, t *asynq.Task, a delivery.Atte
 	if leave {
 		order = d.orderKey(t)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := writeAttempt(ctx, d.rdb, keyspace.DeliveryAttempts(taskID), b, order, taskID); err != nil {
+	key := keyspace.DeliveryAttempts(taskID)
+	warn := func(err error) {
 		d.log.WarnContext(ctx, "delivery attempt not recorded", logging.Err(err), slog.String(logging.KeyTaskID, taskID))
 	}
+	write := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := writeAttempt(ctx, d.rdb, key, b, order, taskID); err != nil {
+			warn(err)
+		}
+	}
+	if a.Error != "" || !d.done.Leave(taskID, completion.Writes{
+		Queue: delivery.Queue(d.Name),
+		Send: func(ctx context.Context, p redis.Pipeliner) {
+			appendAttemptScript.EvalSha(ctx, p, []string{key}, b, attemptTTL())
+			if order != "" {
+				p.ZRem(ctx, order, taskID)
+			}
+		},
+		Done: func(cmds []redis.Cmder, err error) {
+			if redis.HasErrorPrefix(err, "NOSCRIPT") { // Redis restarted, or failed over
+				err = appendAttemptScript.Run(context.WithoutCancel(ctx), d.rdb, []string{key}, b, attemptTTL()).Err()
+			}
+			if err != nil {
+				warn(err)
+			}
+		},
+		Alone: write,
+	}) {
+		write()
+	}
 }
+
+// attemptTTL is how long a delivery's attempts are kept, in seconds: its
+// retention.
+func attemptTTL() int64 { return int64(stripetask.DefaultRetention / time.Second) }
 
 // appendAttemptScript appends ARGV[1] to the list KEYS[1], keeps its last
 // 50 entries and expires it in ARGV[2] seconds, in one atomic step.
@@ -353,7 +389,7 @@ return 1
 // script (atomic, one key), so that on a Redis Cluster the order set may
 // live in another slot. Only the attempt's error is returned.
 func writeAttempt(ctx context.Context, rdb redis.UniversalClient, key string, attempt []byte, order, member string) error {
-	ttl := int64(stripetask.DefaultRetention / time.Second)
+	ttl := attemptTTL()
 	if order == "" {
 		return appendAttemptScript.Run(ctx, rdb, []string{key}, attempt, ttl).Err()
 	}
@@ -508,6 +544,8 @@ func (r *Runner) WithFanout(client *asynq.Client, h asynq.Handler) asynq.Handler
 func (r *Runner) Start() (stop func(), err error) {
 	var servers []*asynq.Server
 	var once sync.Once
+	done := completion.New(r.RDB) // every destination's server's client
+	done.Activate()
 	stop = func() {
 		once.Do(func() {
 			var wg sync.WaitGroup
@@ -515,14 +553,16 @@ func (r *Runner) Start() (stop func(), err error) {
 				wg.Go(s.Shutdown)
 			}
 			wg.Wait()
+			done.Flush()
 		})
 	}
 	for _, d := range r.Destinations {
 		dst := newDestination(d, r.AllowLinkLocal, r.RDB, r.Log)
 		dst.tasks = asynq.NewInspectorFromRedisClient(r.RDB)
 		dst.metrics = r.Metrics
+		dst.done = done
 		log := r.Log.With("destination", d.Name)
-		srv := asynq.NewServerFromRedisClient(r.RDB, asynq.Config{
+		srv := asynq.NewServerFromRedisClient(done, asynq.Config{
 			Concurrency:              dst.Concurrency,
 			Queues:                   map[string]int{delivery.Queue(d.Name): 1},
 			TaskCheckInterval:        r.CheckInterval,
