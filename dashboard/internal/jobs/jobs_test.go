@@ -65,7 +65,7 @@ func TestJob(t *testing.T) {
 	if done != want || done.Finished == "" {
 		t.Errorf("job\n%+v, want\n%+v", done, want)
 	}
-	p, err := log.Read(t.Context(), "", 10)
+	p, err := log.Read(t.Context(), audit.Query{Limit: 10})
 	if err != nil || len(p.Entries) != 1 {
 		t.Fatalf("audit: %v, %+v", err, p)
 	}
