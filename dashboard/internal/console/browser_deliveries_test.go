@@ -32,10 +32,7 @@ func TestBrowserDeliveries(t *testing.T) {
 				a, _ := json.Marshal(delivery.Attempt{At: time.Now().Add(time.Duration(i-2) * time.Minute), Status: status, Error: fmt.Sprintf("destination app answered %d", status)})
 				b.db.Client.RPush(t.Context(), keyspace.DeliveryAttempts(ids[0]), a)
 			}
-			br := newBrowser(t, b.h, size.w, size.h)
-			// Headless Chromium's window is at least 500 px wide: the phone's
-			// screen is emulated.
-			br.do("viewport", chromedp.EmulateViewport(int64(size.w), int64(size.h)))
+			br, text := onScreen(t, b, size.w, size.h)
 			fits := func(page string) {
 				t.Helper()
 				w, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
@@ -45,9 +42,6 @@ func TestBrowserDeliveries(t *testing.T) {
 				if w[0] > w[1] {
 					t.Errorf("%s is %d px wide in a %d px window", page, w[0], w[1])
 				}
-			}
-			text := func(sel string) string {
-				return br.get(sel, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`) || {}).innerText || ""`))
 			}
 
 			br.signIn("/deliveries", opUser, opPass)
@@ -154,6 +148,18 @@ var screens = []struct {
 	name string
 	w, h int
 }{{"desktop", 1440, 900}, {"phone", 390, 844}}
+
+// onScreen starts a browser over b with a screen of w×h (emulated:
+// headless Chromium's window is at least 500 px wide), and returns it
+// with a reader of the text of the element sel selects ("" if none).
+func onScreen(t *testing.T, b *bundle, w, h int) (*browser, func(sel string) string) {
+	t.Helper()
+	br := newBrowser(t, b.h, w, h)
+	br.do("viewport", chromedp.EmulateViewport(int64(w), int64(h)))
+	return br, func(sel string) string {
+		return br.get(sel, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`) || {}).innerText || ""`))
+	}
+}
 
 // jsString quotes s for JavaScript.
 func jsString(s string) string {

@@ -275,6 +275,9 @@ type detail struct {
 	// Runs are the operators' runs of the event's executions (this one,
 	// its original and copies), newest first: who, when, why, what.
 	Runs []operatorRun `json:"runs"`
+	// Failure is a failing execution's last failure as data: what
+	// failed, for whom, why, what comes next; absent otherwise.
+	Failure *failureView `json:"failure,omitempty"`
 }
 
 // numberedAttempt is an attempt with its number among every attempt of
@@ -526,6 +529,7 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 		return detail{}, err
 	}
 	d.Attempts = numberAttempts(attempts, s.attemptsBefore(ctx, info.Queue, id, original, runs))
+	d.Failure = failureOf(d)
 	for _, r := range runs {
 		link := rerunLink{ID: r.ID, At: r.At, URL: "/executions/" + url.PathEscape(r.ID)}
 		if ri, err := s.tasks.GetTaskInfo(info.Queue, r.ID); err == nil {

@@ -96,11 +96,7 @@ func TestBrowserOperatorRuns(t *testing.T) {
 			b := setup(t, seeds)
 			addAttempts(t, b, "evt_01", 6, 2)
 			addAttempts(t, b, "evt_03", 0, 2)
-			br := newBrowser(t, b.h, size.w, size.h)
-			br.do("viewport", chromedp.EmulateViewport(int64(size.w), int64(size.h)))
-			text := func(sel string) string {
-				return br.get(sel, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`) || {}).innerText || ""`))
-			}
+			br, text := onScreen(t, b, size.w, size.h)
 			br.signIn("/executions/evt_01", opUser, opPass)
 			br.do("run now", chromedp.WaitVisible(css(`#rerun`)), chromedp.Click(css(`#rerun`)), br.confirm("INC-9 smtp back", ""), chromedp.WaitVisible(css(`#runs`)))
 			if h := text("#runs"); !strings.Contains(h, opUser+" ran evt_01 again now") || !strings.Contains(h, "INC-9 smtp back") {
