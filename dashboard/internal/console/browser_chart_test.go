@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 // TestBrowserChart: the list's chart is drawn, has bars for the seeded
@@ -72,4 +75,30 @@ func TestBrowserChart(t *testing.T) {
 		}
 		br.shot("chart-" + size.name + ".png")
 	}
+}
+
+// TestBrowserChartRefreshes: auto-refresh redraws the chart with the
+// list, its legend and counts included.
+func TestBrowserChartRefreshes(t *testing.T) {
+	b := setup(t, seeds[:4])
+	br := newBrowser(t, b.h, 1440, 900)
+	br.signIn("/?since=24h", opUser, opPass)
+	legend := func() string {
+		return strings.Join(br.list("legend", `Array.from(document.querySelectorAll("#chart .legend li")).map(li => li.textContent.trim().replace(/\s+/g, " "))`), "; ")
+	}
+	br.do("auto-refresh", chromedp.WaitVisible(css(`#chart`)),
+		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("stripeq.refreshMs", "300")`),
+		chromedp.Reload(), chromedp.WaitVisible(css(`#autorefresh`)), chromedp.Click(css(`#autorefresh`)))
+	if got := legend(); !strings.Contains(got, "invoice.paid 1") {
+		t.Fatalf("legend before: %q", got)
+	}
+	b.env.Store(t, execindextest.Body(execindextest.Exec{ID: "evt_new", Type: "invoice.paid", Customer: "cus_N"}))
+	poll.Until(t, 10*time.Second, "the chart's legend to count evt_new", func() bool { return strings.Contains(legend(), "invoice.paid 2") })
+	bars := br.list("bars", `[String(document.querySelectorAll("#chart svg.wide rect.bar").length)]`)
+	if bars[0] == "0" {
+		t.Error("the refreshed chart has no bars")
+	}
+	br.shot("chart-refreshed-desktop.png")
+	br.do("phone", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(css(`#chart`)))
+	br.shot("chart-refreshed-phone.png")
 }

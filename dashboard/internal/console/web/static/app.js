@@ -53,7 +53,7 @@
         var seen = {};
         document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) { seen[tr.dataset.id] = true; });
         var focus = focusKey(document.activeElement);
-        ["table.list tbody", "div.bar", "#matching", ".pager"].forEach(function (sel) {
+        ["table.list tbody", "div.bar", "#matching", ".pager", "#chart"].forEach(function (sel) {
           var now = document.querySelector(sel), next = doc.querySelector(sel);
           if (now && next) now.replaceWith(document.importNode(next, true));
         });
