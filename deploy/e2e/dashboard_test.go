@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
@@ -12,6 +13,7 @@ import (
 func TestDashboardOneTimePasswordOnLoopback(t *testing.T) {
 	db := redistest.New(t)
 	p, addr := startDashboard(t, map[string]string{"REDIS_URL": db.URL})
+	waitOutput(t, p, "One-time password:", 10*time.Second) // printed just after it logs that it listens
 
 	m := regexp.MustCompile(`User: (\S+)\s+One-time password: (\S+)`).FindStringSubmatch(p.Output())
 	if m == nil {

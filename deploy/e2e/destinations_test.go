@@ -257,8 +257,9 @@ func TestDestinations(t *testing.T) {
 		}
 	}
 	json.Unmarshal(b, &d)
-	if code != 200 || d.State != "completed" || len(d.Attempts) != 2 || d.Attempts[0].Status != 503 ||
-		d.Attempts[1].Status != 200 || len(d.Attempts[0].Response) != 1024 || !strings.HasPrefix(d.Attempts[0].Response, "<h1>busy") {
+	// Attempts newest first, as the Console shows them.
+	if code != 200 || d.State != "completed" || len(d.Attempts) != 2 || d.Attempts[0].Status != 200 ||
+		d.Attempts[1].Status != 503 || len(d.Attempts[1].Response) != 1024 || !strings.HasPrefix(d.Attempts[1].Response, "<h1>busy") {
 		t.Errorf("delivery detail %d: %s", code, b)
 	}
 	// The 503's Retry-After was a wait the destination asked for, not a

@@ -54,6 +54,7 @@ func keyRenders() map[string]string {
 		"IndexKeys":             keyspace.IndexKeys(q),
 		"IndexValues":           keyspace.IndexValues(q, "<field>"),
 		"IndexReruns":           keyspace.IndexReruns(q, "<id>"),
+		"IndexRuns":             keyspace.IndexRuns(q, "<id>"),
 		"IndexRerunSeq":         keyspace.IndexRerunSeq(q),
 		"Fail":                  keyspace.Fail(q) + "/",
 		"FailAll":               keyspace.FailAll(q),

@@ -135,6 +135,12 @@ func IndexValues(queue, field string) string { return Index(queue) + "values:" +
 // original, by re-run time.
 func IndexReruns(queue, original string) string { return Index(queue) + "reruns:" + original }
 
+// IndexRuns returns the LIST of the operators' runs of the task original
+// and of its re-run copies, oldest first, as JSON: who ran it, when, why,
+// run now or copied, and from which action (the Console's "Re-run
+// history").
+func IndexRuns(queue, original string) string { return Index(queue) + "runs:" + original }
+
 // IndexRerunSeq returns the index's HASH of original task ID → the number
 // of its last re-run copy.
 func IndexRerunSeq(queue string) string { return Index(queue) + "rerunseq" }

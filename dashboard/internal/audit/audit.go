@@ -14,7 +14,6 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -100,6 +99,9 @@ type Entry struct {
 	// named (NamedIDs).
 	Detail string `json:"detail,omitempty"`
 	URL    string `json:"url,omitempty"` // the target's page, when it has one
+	// Chips are the target read: a filter's parameters, the IDs acted on,
+	// each with its page when it has one.
+	Chips []Chip `json:"chips,omitempty"`
 }
 
 // CleanReason is a reason as kept: control characters dropped, at most
@@ -158,35 +160,21 @@ func (l *Log) Write(ctx context.Context, now time.Time, e Entry) error {
 	return nil
 }
 
-// Page is one page of the audit log, newest first.
+// Page is one page of the audit log, newest first, with the counts of
+// its range.
 type Page struct {
 	Entries []Entry `json:"entries"`
 	// Next is the before= of the next page; "" on the last.
 	Next      string `json:"next,omitempty"`
 	Retention string `json:"retention"`
-}
-
-// Read returns up to limit entries before the entry ID before ("": the
-// newest), within the retention.
-func (l *Log) Read(ctx context.Context, before string, limit int) (Page, error) {
-	hi := "+"
-	if before != "" {
-		hi = "(" + before
-	}
-	lo := strconv.FormatInt(time.Now().Add(-l.retention).UnixMilli(), 10)
-	msgs, err := l.rdb.XRevRangeN(ctx, Key, hi, lo, int64(limit)+1).Result()
-	if err != nil {
-		return Page{}, fmt.Errorf("audit: %w", err)
-	}
-	p := Page{Entries: []Entry{}, Retention: Days(l.retention)}
-	if len(msgs) > limit {
-		msgs = msgs[:limit]
-		p.Next = msgs[limit-1].ID
-	}
-	for _, m := range msgs {
-		p.Entries = append(p.Entries, entryOf(m))
-	}
-	return p, nil
+	// Counts are how many entries of the range each action has (every
+	// one of Actions, zero included), of the query's user when it names
+	// one; Users how many each user has.
+	Counts map[string]int `json:"counts"`
+	Users  map[string]int `json:"users"`
+	// Capped is true when the range holds more than MaxScan entries: the
+	// counts are then lower bounds.
+	Capped bool `json:"capped,omitempty"`
 }
 
 // entryOf reads one stream entry, with a link to its target's page.
@@ -208,6 +196,7 @@ func entryOf(m redis.XMessage) Entry {
 	case DeliveryBulkRerun:
 		e.URL = "/deliveries?" + e.Target
 	}
+	e.Chips = chipsOf(e)
 	return e
 }
 
@@ -221,34 +210,4 @@ func Days(d time.Duration) string {
 		return strconv.FormatInt(int64(d/day), 10) + " days"
 	}
 	return d.String()
-}
-
-// ErrBadBefore refuses a before= that is not a stream entry ID.
-var ErrBadBefore = errors.New("before must be the id of an audit entry, such as 1764480000000-0")
-
-// ParseQuery reads before= and limit= (1–500, default 100) of a request
-// for a page of the log; any other parameter is an error.
-func ParseQuery(v url.Values) (before string, limit int, err error) {
-	for k := range v {
-		if k != "before" && k != "limit" {
-			return "", 0, fmt.Errorf("unknown parameter %q (parameters are before, limit)", k)
-		}
-	}
-	before = v.Get("before")
-	if before != "" {
-		ms, seq, ok := strings.Cut(before, "-")
-		if _, err := strconv.ParseUint(ms, 10, 64); err != nil || !ok {
-			return "", 0, ErrBadBefore
-		}
-		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
-			return "", 0, ErrBadBefore
-		}
-	}
-	limit = 100
-	if s := v.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 500 {
-			return "", 0, errors.New("limit must be 1 to 500")
-		}
-	}
-	return before, limit, nil
 }

@@ -92,7 +92,8 @@ func (s *server) handleFacets() gin.HandlerFunc {
 // handleRerun is POST /api/executions/:id/rerun.
 func (s *server) handleRerun() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, err := s.rerun(c.Request.Context(), c.Param("id"))
+		by := audit.Entry{Action: audit.Rerun, User: c.GetString(auth.KeyUser), Reason: audit.CleanReason(c.Query("reason"))}
+		r, err := s.rerun(c.Request.Context(), c.Param("id"), by)
 		s.audit(c, audit.Entry{Action: audit.Rerun, Target: c.Param("id"), Count: audit.CountIf(err), Detail: rerunDetail(r)}, err)
 		if err != nil {
 			apiError(c, err)
@@ -224,7 +225,7 @@ func (s *server) handleRerunSelected() gin.HandlerFunc {
 			return
 		}
 		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
-		res := s.rerunSelected(c.Request.Context(), ids)
+		res := s.rerunSelected(c.Request.Context(), ids, audit.Entry{Action: audit.RerunSelected, User: c.GetString(auth.KeyUser), Reason: audit.CleanReason(body.Reason)})
 		// The entry names what was re-run, not what was asked for: made-up
 		// IDs beside a real one must not hide it.
 		e := audit.Entry{Action: audit.RerunSelected, Target: audit.NamedIDs(res.acted), Count: len(res.acted), Reason: audit.CleanReason(body.Reason),

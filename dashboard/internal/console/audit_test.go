@@ -81,7 +81,7 @@ func TestAudit(t *testing.T) {
 	if len(p3.Entries) != 4 || p3.Entries[0].Action != "discard" || p3.Next != "" {
 		t.Errorf("next page: %+v", p3)
 	}
-	for _, bad := range []string{"?limit=0", "?limit=501", "?before=yesterday", "?user=op"} {
+	for _, bad := range []string{"?limit=0", "?limit=501", "?before=yesterday", "?colour=red", "?action=reboot", "?from=yesterday"} {
 		if rec := b.op(t, "GET", "/api/audit"+bad); rec.Code != 400 {
 			t.Errorf("GET /api/audit%s = %d, want 400", bad, rec.Code)
 		}

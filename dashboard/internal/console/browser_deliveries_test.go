@@ -24,10 +24,7 @@ import (
 // newest first, a confirmed re-run with its result, links between the
 // execution and its deliveries, and no page wider than the screen.
 func TestBrowserDeliveries(t *testing.T) {
-	for _, size := range []struct {
-		name string
-		w, h int
-	}{{"desktop", 1440, 900}, {"phone", 390, 844}} {
+	for _, size := range screens {
 		t.Run(size.name, func(t *testing.T) {
 			b := setup(t, []execindextest.Exec{{ID: "evt_i1", Type: "invoice.payment_failed", Customer: "cus_A", State: "completed"}})
 			ids := seedDeliveries(t, b, incident)
@@ -151,6 +148,12 @@ func TestBrowserDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// screens are the two screens: a laptop's and a phone's.
+var screens = []struct {
+	name string
+	w, h int
+}{{"desktop", 1440, 900}, {"phone", 390, 844}}
 
 // jsString quotes s for JavaScript.
 func jsString(s string) string {

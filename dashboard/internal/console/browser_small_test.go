@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -39,7 +40,15 @@ func TestBrowserSmallButFelt(t *testing.T) {
 		br.do("a wrong password", chromedp.EmulateViewport(size.w, size.h), chromedp.Navigate(br.base+"/"), waitURL("/login"), chromedp.WaitVisible(css(`input[name=user]`)),
 			chromedp.SendKeys(css(`input[name=user]`), opUser), chromedp.SendKeys(css(`input[name=password]`), "wrong"),
 			chromedp.Click(css(`.login button[type=submit]`)), chromedp.WaitVisible(css(`.login p.error`)))
-		login := br.list("login form", `[document.querySelector("input[name=user]").value, document.activeElement.name || document.activeElement.tagName]`)
+		// Autofocus applies once the page has rendered: wait for it a little.
+		var login []string
+		poll.Wait(2*time.Second, "the password focused", func() error {
+			login = br.list("login form", `[document.querySelector("input[name=user]").value, document.activeElement.name || document.activeElement.tagName]`)
+			if !slices.Equal(login, []string{opUser, "password"}) {
+				return errors.New("not yet")
+			}
+			return nil
+		})
 		if !slices.Equal(login, []string{opUser, "password"}) {
 			t.Errorf("%s, after a wrong password: user %q, focus on %q; want %q and the password", size.name, login[0], login[1], opUser)
 		}

@@ -295,8 +295,11 @@ func TestBrowser(t *testing.T) {
 		waitURL("/executions/evt_03"),
 		chromedp.WaitVisible(css(`#history`)),
 	)
-	if history := list("history", `Array.from(document.querySelectorAll("#history a")).map(a => a.textContent)`); !slices.Equal(history, []string{"evt_03:rerun:1"}) {
-		t.Errorf("original's re-run history: %v", history)
+	if history := list("history", `Array.from(document.querySelectorAll("#history #copies a")).map(a => a.textContent)`); !slices.Equal(history, []string{"evt_03:rerun:1"}) {
+		t.Errorf("original's re-run copies: %v", history)
+	}
+	if runs := list("runs", `Array.from(document.querySelectorAll("#history #runs a")).map(a => a.textContent)`); !slices.Equal(runs, []string{"evt_03:rerun:1"}) {
+		t.Errorf("original's operator runs: %v", runs)
 	}
 	shot("console-detail.png")
 }

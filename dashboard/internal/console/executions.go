@@ -263,14 +263,65 @@ type detail struct {
 	Retention string           `json:"retention"`
 	Reruns    []rerunLink      `json:"reruns"`
 	// Attempts is the attempt history, oldest first (the latest
-	// failures.MaxAttempts): each attempt's start, duration, worker, and
+	// failures.MaxAttempts), numbered on from the event's earlier
+	// executions (numberAttempts): each attempt's start, duration, worker, and
 	// error or outcome.
-	Attempts []failures.Attempt `json:"attempts"`
+	Attempts []numberedAttempt `json:"attempts"`
 	// Deliveries are this execution's deliveries to destinations, one per
 	// destination that has one; DeliveriesURL lists every delivery of the
 	// event (its re-runs' too).
 	Deliveries    []deliveryRow `json:"deliveries"`
 	DeliveriesURL string        `json:"deliveries_url"`
+	// Runs are the operators' runs of the event's executions (this one,
+	// its original and copies), newest first: who, when, why, what.
+	Runs []operatorRun `json:"runs"`
+}
+
+// numberedAttempt is an attempt with its number among every attempt of
+// the event's executions: N goes on across "Run now" and copies.
+type numberedAttempt struct {
+	failures.Attempt
+	N int `json:"n"`
+}
+
+// numberAttempts numbers attempts from before+1 on.
+func numberAttempts(attempts []failures.Attempt, before int) []numberedAttempt {
+	out := make([]numberedAttempt, 0, len(attempts))
+	for i, a := range attempts {
+		out = append(out, numberedAttempt{Attempt: a, N: before + i + 1})
+	}
+	return out
+}
+
+// attempts is the attempt history of execution id: its kept failure's,
+// or the attempts list's.
+func (s *server) attempts(ctx context.Context, queue, id string) ([]failures.Attempt, error) {
+	if r, err := s.failures.Get(ctx, queue, id); err == nil {
+		return r.Attempts, nil
+	}
+	return s.failures.Attempts(ctx, queue, id)
+}
+
+// attemptsBefore counts the attempts of the event's executions that ran
+// before id: none for the original; for a copy, the original's and those
+// of the copies made before it.
+func (s *server) attemptsBefore(ctx context.Context, queue, id, original string, copies []execindex.Rerun) int {
+	if id == original {
+		return 0
+	}
+	before := []string{original}
+	for _, c := range copies {
+		if c.ID == id {
+			break
+		}
+		before = append(before, c.ID)
+	}
+	n := 0
+	for _, b := range before {
+		a, _ := s.attempts(ctx, queue, b)
+		n += len(a)
+	}
+	return n
 }
 
 type rerunLink struct {
@@ -439,13 +490,9 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 		Reruns:    []rerunLink{},
 	}
 	d.keptOnly(keptOnly)
-	if r, err := s.failures.Get(ctx, info.Queue, id); err == nil {
-		d.Attempts = r.Attempts
-	} else if d.Attempts, err = s.failures.Attempts(ctx, info.Queue, id); err != nil {
+	attempts, err := s.attempts(ctx, info.Queue, id)
+	if err != nil {
 		return detail{}, err
-	}
-	if d.Attempts == nil {
-		d.Attempts = []failures.Attempt{}
 	}
 	if o, ok := outcome.Parse(info.Result); ok {
 		d.OutcomeOf = &o
@@ -475,6 +522,10 @@ func (s *server) detail(ctx context.Context, id string) (detail, error) {
 	if err != nil {
 		return detail{}, err
 	}
+	if d.Runs, err = s.runs(ctx, info.Queue, original); err != nil {
+		return detail{}, err
+	}
+	d.Attempts = numberAttempts(attempts, s.attemptsBefore(ctx, info.Queue, id, original, runs))
 	for _, r := range runs {
 		link := rerunLink{ID: r.ID, At: r.At, URL: "/executions/" + url.PathEscape(r.ID)}
 		if ri, err := s.tasks.GetTaskInfo(info.Queue, r.ID); err == nil {
@@ -545,6 +596,8 @@ type rerunResult struct {
 	Action string `json:"action"`           // "run" (RunTask) or "copy" (enqueued anew)
 	NewID  string `json:"new_id,omitempty"` // the copy's task ID
 	URL    string `json:"url"`              // the execution that now runs
+	// queue is the execution's queue (its shard).
+	queue string
 }
 
 // rerun re-runs one execution: an archived, retry or scheduled task runs
@@ -557,7 +610,16 @@ type rerunResult struct {
 // keeps, is enqueued as a copy too. Either way its kept failure is
 // resolved once asynq holds the event again: a copy that fails again is
 // kept anew.
-func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
+func (s *server) rerun(ctx context.Context, id string, by audit.Entry) (rerunResult, error) {
+	r, err := s.rerunTask(ctx, id)
+	if err == nil {
+		s.recordRun(ctx, r, by)
+	}
+	return r, err
+}
+
+// rerunTask is rerun, unrecorded.
+func (s *server) rerunTask(ctx context.Context, id string) (rerunResult, error) {
 	info, keptOnly, err := s.lookup(ctx, id)
 	if err != nil {
 		return rerunResult{}, err
@@ -580,7 +642,7 @@ func (s *server) rerun(ctx context.Context, id string) (rerunResult, error) {
 				return rerunResult{}, err
 			}
 		}
-		return rerunResult{ID: id, Action: "run", URL: "/executions/" + url.PathEscape(id)}, nil
+		return rerunResult{ID: id, Action: "run", URL: "/executions/" + url.PathEscape(id), queue: info.Queue}, nil
 	case asynq.TaskStateCompleted:
 		return s.copyTask(ctx, info)
 	case asynq.TaskStatePending:
@@ -614,7 +676,7 @@ func (s *server) copyTask(ctx context.Context, info *asynq.TaskInfo) (rerunResul
 			// The copy is stored and will run; the next reconcile indexes it.
 			s.log.Warn("re-run copy enqueued but not indexed", "task_id", newID, "err", err)
 		}
-		return rerunResult{ID: info.ID, Action: "copy", NewID: newID, URL: "/executions/" + url.PathEscape(newID)}, nil
+		return rerunResult{ID: info.ID, Action: "copy", NewID: newID, URL: "/executions/" + url.PathEscape(newID), queue: info.Queue}, nil
 	}
 	return rerunResult{}, fmt.Errorf("%w: no free re-run ID for %s", errConflict, original)
 }
@@ -679,6 +741,7 @@ type bulkResult struct {
 // re-runs them before answering; more are re-run by a background job,
 // whose progress the answer links to and whose end is audited as jobEnd.
 func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audit.Entry) (bulkResult, error) {
+	by := func(ctx context.Context, id string) (jobs.Outcome, error) { return s.rerunOutcome(ctx, id, jobEnd) }
 	release, err := s.queryTurn(ctx)
 	if err != nil {
 		return bulkResult{}, err
@@ -712,7 +775,7 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audi
 			res.Skipped++
 			continue
 		}
-		rerunInto(ctx, &res, it.ID, s.rerunOutcome)
+		rerunInto(ctx, &res, it.ID, by)
 	}
 	return res, nil
 }
@@ -720,12 +783,13 @@ func (s *server) bulkRerun(ctx context.Context, q query, expect int, jobEnd audi
 // maxSelected is the most executions one "re-run selected" takes.
 const maxSelected = 500
 
-// rerunSelected re-runs the executions ids, each as its own re-run does;
+// rerunSelected re-runs the executions ids, each as its own re-run does,
+// recorded as done by (user, reason);
 // one that is pending, active or gone is skipped.
-func (s *server) rerunSelected(ctx context.Context, ids []string) bulkResult {
+func (s *server) rerunSelected(ctx context.Context, ids []string, by audit.Entry) bulkResult {
 	res := bulkResult{Matched: len(ids)}
 	for _, id := range ids {
-		rerunInto(ctx, &res, id, s.rerunOutcome)
+		rerunInto(ctx, &res, id, func(ctx context.Context, id string) (jobs.Outcome, error) { return s.rerunOutcome(ctx, id, by) })
 	}
 	return res
 }
@@ -752,8 +816,8 @@ func rerunInto(ctx context.Context, res *bulkResult, id string, rerun func(conte
 
 // rerunOutcome re-runs id for a bulk re-run: one that cannot be re-run
 // now (pending, active, gone) is skipped, not failed.
-func (s *server) rerunOutcome(ctx context.Context, id string) (jobs.Outcome, error) {
-	return outcomeOf(s.rerun(ctx, id))
+func (s *server) rerunOutcome(ctx context.Context, id string, by audit.Entry) (jobs.Outcome, error) {
+	return outcomeOf(s.rerun(ctx, id, by))
 }
 
 // outcomeOf is what a re-run did, for a bulk re-run: one that cannot be

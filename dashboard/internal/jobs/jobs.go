@@ -72,14 +72,15 @@ type Runner struct {
 	queue string
 	index *execindex.Shards
 	audit *audit.Log
-	rerun func(ctx context.Context, id string) (Outcome, error)
+	rerun func(ctx context.Context, id string, by audit.Entry) (Outcome, error)
 }
 
 // New returns a Runner whose jobs re-run, with rerun, the executions the
 // index's Scan finds, and whose records are keyed by queue (QUEUE_NAME).
-// rerun's error counts the execution as failed.
+// rerun is told who started the job, and why (the job's audit entry); its
+// error counts the execution as failed.
 func New(rdb redis.UniversalClient, log *slog.Logger, queue string, index *execindex.Shards, auditLog *audit.Log,
-	rerun func(ctx context.Context, id string) (Outcome, error)) *Runner {
+	rerun func(ctx context.Context, id string, by audit.Entry) (Outcome, error)) *Runner {
 	return &Runner{rdb: rdb, log: log, queue: queue, index: index, audit: auditLog, rerun: rerun}
 }
 
@@ -121,13 +122,14 @@ func (r *Runner) save(ctx context.Context, key string, p *progress, state string
 	r.rdb.Expire(ctx, key, TTL)
 }
 
-// one re-runs it, unless it is pending or active, and counts the outcome.
-func (r *Runner) one(ctx context.Context, p *progress, it execindex.Item) {
+// one re-runs it for by, unless it is pending or active, and counts the
+// outcome.
+func (r *Runner) one(ctx context.Context, p *progress, it execindex.Item, by audit.Entry) {
 	if it.State == execindex.StatePending || it.State == execindex.StateActive {
 		p.skipped.Add(1)
 		return
 	}
-	o, err := r.rerun(ctx, it.ID)
+	o, err := r.rerun(ctx, it.ID, by)
 	switch {
 	case err != nil:
 		p.failed.Add(1)
@@ -149,7 +151,7 @@ func (r *Runner) run(key string, f execindex.Filter, end audit.Entry, j Job) {
 	for range Workers {
 		wg.Go(func() {
 			for it := range items {
-				r.one(ctx, &p, it)
+				r.one(ctx, &p, it, end)
 				if p.done.Add(1)%500 == 0 {
 					r.save(ctx, key, &p, "")
 				}

@@ -29,7 +29,10 @@ func TestJob(t *testing.T) {
 		{ID: "evt_fail", Type: "invoice.paid", State: "scheduled", ReceivedAt: now},
 		{ID: "evt_pending", Type: "invoice.paid", State: "pending", ReceivedAt: now},
 	})
-	rerun := func(_ context.Context, id string) (Outcome, error) {
+	rerun := func(_ context.Context, id string, by audit.Entry) (Outcome, error) {
+		if by.User != "op" || by.Reason != "incident 7" {
+			return Skipped, errors.New("rerun is not told who and why")
+		}
 		switch id {
 		case "evt_run":
 			return Run, nil
@@ -62,7 +65,7 @@ func TestJob(t *testing.T) {
 	if done != want || done.Finished == "" {
 		t.Errorf("job\n%+v, want\n%+v", done, want)
 	}
-	p, err := log.Read(t.Context(), "", 10)
+	p, err := log.Read(t.Context(), audit.Query{Limit: 10})
 	if err != nil || len(p.Entries) != 1 {
 		t.Fatalf("audit: %v, %+v", err, p)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/records"
@@ -92,6 +94,9 @@ func (nt notifier) send(ctx context.Context, m stripeq.Meta, n notification) err
 	}
 	if err := nt.mail.send(ctx, n); err != nil {
 		note.Reason = "email failed; a retry sends it"
+		if lastTry(ctx) {
+			note.Reason = "email failed; no retries left: Run now in the Console sends it"
+		}
 		m.Notified(note)
 		return fmt.Errorf("email %s notification: %w", n.Kind, err)
 	}
@@ -101,4 +106,13 @@ func (nt notifier) send(ctx context.Context, m stripeq.Meta, n notification) err
 		return fmt.Errorf("mark %s notification emailed: %w", n.Kind, err)
 	}
 	return nil
+}
+
+// lastTry reports whether this attempt is its execution's last: failing,
+// it is archived, and no retry comes. Outside asynq (a test kit's run),
+// false.
+func lastTry(ctx context.Context) bool {
+	n, ok := asynq.GetRetryCount(ctx)
+	limit, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && n >= limit
 }

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,9 @@ func TestOutcomes(t *testing.T) {
 	o = run(stripetest.Edit(stripetest.Fixture("invoice.payment_failed"), func(e map[string]any) { e["id"] = "evt_copy" }))
 	if len(o.Notices) != 1 || o.Notices[0].Status != outcome.NoticeEmailed {
 		t.Errorf("second payment_failed notices %+v", o.Notices)
+	}
+	if line := o.Line(); !strings.HasPrefix(line, "payment_failed not sent again (already emailed by an earlier execution)") {
+		t.Errorf("a re-run copy's line %q says it emailed", line)
 	}
 
 	// invoice.paid, then an older failure of another attempt arrives late:

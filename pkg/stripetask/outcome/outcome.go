@@ -142,7 +142,9 @@ type Notice struct {
 }
 
 // Line is the outcome in one line, as the Console's list shows it: the
-// handler's Summary, else the notices, then how many records changed.
+// handler's Summary, else the notices, then how many records changed. A
+// notice emailed by an earlier execution (Status NoticeEmailed with a
+// Reason) reads "not sent again", never as sent by this one.
 func (o Outcome) Line() string {
 	if o.Summary != "" {
 		return o.Summary
@@ -151,6 +153,9 @@ func (o Outcome) Line() string {
 	for _, n := range o.Notices {
 		s := n.Kind + " " + n.Status
 		switch {
+		case n.Status == NoticeEmailed && n.Reason != "":
+			// Emailed before (by an earlier execution): this one sent nothing.
+			s = n.Kind + " not sent again (already emailed " + n.Reason + ")"
 		case n.Status == NoticeEmailed && n.Email != "":
 			s += " to " + n.Email
 		case n.Reason != "":
