@@ -19,11 +19,12 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
-// slowStripe is a Stripe API that takes 100 ms per event and measures how
-// many requests it serves at once. The worker retrieves each event inside
-// its global concurrency slot, so this is the number of handlers running
-// at once across all worker processes.
+// slowStripe is a Stripe API that takes 100 ms per event (none when
+// instant) and measures how many requests it serves at once. The worker
+// retrieves each event inside its global concurrency slot, so this is the
+// number of handlers running at once across all worker processes.
 type slowStripe struct {
+	instant       bool // answers at once, for benchmarks
 	mu            sync.Mutex
 	events        map[string][]byte
 	charges       map[string]string // charge ID → customer ID, at /v1/charges/{id}
@@ -51,7 +52,9 @@ func (s *slowStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inFlight++
 	s.max = max(s.max, s.inFlight)
 	s.mu.Unlock()
-	time.Sleep(100 * time.Millisecond)
+	if !s.instant {
+		time.Sleep(100 * time.Millisecond)
+	}
 	s.mu.Lock()
 	s.inFlight--
 	s.served++

@@ -269,7 +269,7 @@ func shardedPipeline(b *testing.B, redisURL string, nodes []string, opts stripet
 		goroutines = 16
 	)
 	shards := opts.Shards
-	stripeAPI := &eventServer{events: map[string][]byte{}}
+	stripeAPI := &slowStripe{instant: true, events: map[string][]byte{}}
 	srv := httptest.NewServer(stripeAPI)
 	b.Cleanup(srv.Close)
 	mix := []string{events.ChargeFailed, events.PaymentIntentPaymentFailed, events.SubscriptionCreated,
@@ -391,21 +391,4 @@ func idleCPU(b *testing.B, nodes []string, d time.Duration) map[string]float64 {
 		out[a] = (to[a] - from[a]) / took
 	}
 	return out
-}
-
-// eventServer is a Stripe API that serves stored events at
-// /v1/events/{id}, at once.
-type eventServer struct {
-	events map[string][]byte // read-only once serving
-}
-
-func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.events[strings.TrimPrefix(r.URL.Path, "/v1/events/")]
-	if !ok {
-		w.WriteHeader(404)
-		fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"No such event"}}`)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
 }

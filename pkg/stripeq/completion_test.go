@@ -30,22 +30,6 @@ type completionTrips struct {
 	writes int // the attempt's writes alone
 }
 
-func (h *completionTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *completionTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.count([]redis.Cmder{cmd})
-		return next(ctx, cmd)
-	}
-}
-
-func (h *completionTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.count(cmds)
-		return next(ctx, cmds)
-	}
-}
-
 func (h *completionTrips) count(cmds []redis.Cmder) {
 	done, att := false, false
 	for _, c := range cmds {
@@ -85,7 +69,7 @@ func TestCompletionCarriesTheAttempt(t *testing.T) {
 				t.Fatal(err)
 			}
 			hook := &completionTrips{active: keyspace.Active(stripetask.DefaultQueue)}
-			w.rdb.AddHook(hook)
+			w.rdb.AddHook(roundTrips(hook.count))
 			Handle(w, "invoice.paid", func(ctx context.Context, e *Event[map[string]any]) error {
 				e.SetOutcome("paid")
 				return nil

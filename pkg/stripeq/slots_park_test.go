@@ -39,7 +39,7 @@ func newSlotWorker(t *testing.T, db *redistest.DB, global, local int, pause time
 		t.Fatal(err)
 	}
 	sw := &slotWorker{w: w, hook: &slotReleases{key: keyspace.Slots(stripetask.DefaultQueue)}, running: running, most: most}
-	w.rdb.AddHook(sw.hook)
+	w.rdb.AddHook(roundTrips(sw.hook.count))
 	Handle(w, "invoice.paid", func(ctx context.Context, e *Event[map[string]any]) error {
 		n := running.Add(1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
