@@ -188,6 +188,7 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 	}
 	var mu sync.Mutex
 	outcome := map[string]string{}
+	read := map[string]bool{} // the tasks whose handler has read its outcome
 	for _, e := range served {
 		outcome[e.ID] = e.State
 		enqueue(e)
@@ -206,6 +207,7 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 			id, _ := asynq.GetTaskID(ctx)
 			mu.Lock()
 			o := outcome[id]
+			read[id] = true
 			mu.Unlock()
 			switch o {
 			case execindex.StateCompleted, "":
@@ -230,6 +232,14 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 		}
 		// A task the server may already have dequeued finishes first.
 		waitStates(t, env, want)
+		// asynq lists a task as active once it is dequeued, before its
+		// handler runs: an active one must have read its outcome before
+		// the flip below, or, on a loaded machine, it would complete.
+		poll.Until(t, 10*time.Second, "execindextest: every served task's handler started", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(read) == len(outcome)
+		})
 		mu.Lock()
 		for id := range outcome {
 			outcome[id] = execindex.StateCompleted // re-runs succeed
