@@ -212,19 +212,10 @@ func (s *server) handleBulkRerun() gin.HandlerFunc {
 // are skipped.
 func (s *server) handleRerunSelected() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var body struct {
-			IDs    []string `json:"ids"`
-			Reason string   `json:"reason"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 {
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": `body must be JSON: {"ids": ["evt_…", …], "reason": "…"}, with at least one ID`})
+		body, ids, ok := readSelected(c, maxSelected, "evt_…", "executions", "re-run")
+		if !ok {
 			return
 		}
-		if len(body.IDs) > maxSelected {
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": fmt.Sprintf("at most %d executions at once; re-run a filter for more", maxSelected)})
-			return
-		}
-		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
 		res := s.rerunSelected(c.Request.Context(), ids, audit.Entry{Action: audit.RerunSelected, User: c.GetString(auth.KeyUser), Reason: audit.CleanReason(body.Reason)})
 		// The entry names what was re-run, not what was asked for: made-up
 		// IDs beside a real one must not hide it.
@@ -233,6 +224,29 @@ func (s *server) handleRerunSelected() gin.HandlerFunc {
 		s.audit(c, e, nil)
 		c.JSON(http.StatusOK, res)
 	}
+}
+
+// selected is the body of a "re-run selected" request.
+type selected struct {
+	IDs    []string `json:"ids"`
+	Reason string   `json:"reason"`
+}
+
+// readSelected reads the body of a "re-run selected" request: at least
+// one ID and at most limit, examples of which look like example; it
+// returns the body and its IDs sorted without repeats. When the body is
+// wrong it answers 400, saying what it takes, and returns false.
+func readSelected(c *gin.Context, limit int, example, what, verb string) (selected, []string, bool) {
+	var body selected
+	if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 {
+		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": `body must be JSON: {"ids": ["` + example + `", …], "reason": "…"}, with at least one ID`})
+		return body, nil, false
+	}
+	if len(body.IDs) > limit {
+		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": fmt.Sprintf("at most %d %s at once; %s a filter for more", limit, what, verb)})
+		return body, nil, false
+	}
+	return body, slices.Compact(slices.Sorted(slices.Values(body.IDs))), true
 }
 
 // handleJob is GET /api/jobs/:id: the progress of a bulk re-run.

@@ -569,19 +569,10 @@ func (s *server) handleDeliveriesRerun() gin.HandlerFunc {
 // pending, active and unknown ones are skipped.
 func (s *server) handleDeliveriesRerunSelected() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var body struct {
-			IDs    []string `json:"ids"`
-			Reason string   `json:"reason"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 {
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": `body must be JSON: {"ids": ["evt_…:dest:…", …], "reason": "…"}, with at least one ID`})
+		body, ids, ok := readSelected(c, maxDeliveryBulk, "evt_…:dest:…", "deliveries", "re-send")
+		if !ok {
 			return
 		}
-		if len(body.IDs) > maxDeliveryBulk {
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"message": fmt.Sprintf("at most %d deliveries at once; re-send a filter for more", maxDeliveryBulk)})
-			return
-		}
-		ids := slices.Compact(slices.Sorted(slices.Values(body.IDs)))
 		res := bulkResult{Matched: len(ids)}
 		for _, id := range ids {
 			rerunInto(c.Request.Context(), &res, id, s.deliveryOutcome)
