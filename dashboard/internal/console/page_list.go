@@ -186,8 +186,15 @@ func bulkQuery(v url.Values, now time.Time) string {
 	return out.Encode()
 }
 
-func withParam(v url.Values, key, value string) string {
-	out := url.Values{}
+// withParam is the list's URL with its query v, key set to value (or
+// removed when value is empty).
+func withParam(v url.Values, key, value string) string { return paramURL("/", v, key, value) }
+
+// paramURL is the URL of the page at path with query v, key set to value
+// (or removed when value is empty); a change of anything but the page
+// goes back to the first page. v is not changed.
+func paramURL(path string, v url.Values, key, value string) string {
+	out := make(url.Values, len(v)+1)
 	for k, vs := range v {
 		out[k] = vs
 	}
@@ -200,9 +207,9 @@ func withParam(v url.Values, key, value string) string {
 		out.Del("page")
 	}
 	if len(out) == 0 {
-		return "/"
+		return path
 	}
-	return "/?" + out.Encode()
+	return path + "?" + out.Encode()
 }
 
 func stateTabs(v url.Values, counts map[string]int) []stateTab {
