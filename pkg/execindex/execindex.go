@@ -142,6 +142,8 @@ type Index struct {
 
 	setopsOnce sync.Once
 	setops     bool
+
+	impl implicitCache // the implicit values, as the writer last read them
 }
 
 // New returns the index of queue (stripetask.DefaultQueue when empty) in
@@ -172,9 +174,16 @@ func (ix *Index) Queue() string { return ix.queue }
 
 // suffixes returns the index keys (without the prefix) that hold an
 // execution with metadata m. A type prefix has no set of its own: Query
-// and Scan answer it from the type sets of the types under it.
-func suffixes(m stripetask.Metadata) []string {
-	s := []string{"type:" + m.Type, "livemode:" + strconv.FormatBool(m.Livemode), "apiVersion:" + m.APIVersion}
+// and Scan answer it from the type sets of the types under it. Nor has a
+// field's implicit value (implicit, by field; see implicit.go).
+func suffixes(m stripetask.Metadata, implicit map[string]string) []string {
+	s := []string{"type:" + m.Type}
+	if v := strconv.FormatBool(m.Livemode); implicit["livemode"] != v {
+		s = append(s, "livemode:"+v)
+	}
+	if v, ok := implicit[FieldAPIVersion]; !ok || v != m.APIVersion {
+		s = append(s, "apiVersion:"+m.APIVersion)
+	}
 	if m.Customer != "" {
 		s = append(s, "customer:"+m.Customer)
 	}
@@ -231,7 +240,7 @@ func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 
 func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) redis.Cmder {
 	score := float64(t.UnixMilli())
-	sufs := suffixes(m)
+	sufs := suffixes(m, ix.implicit(ctx, m))
 	if rerunOf != "" {
 		sufs = append(sufs, "reruns:"+rerunOf)
 	}
@@ -363,13 +372,34 @@ func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error)
 		return nil, fmt.Errorf("%w: no values are kept for field %q", ErrInvalidFilter, field)
 	}
 	cmds := make([]*redis.IntCmd, len(vals))
+	var implicit *redis.StringCmd
+	var all *redis.IntCmd
 	if _, err := ix.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, v := range vals {
 			cmds[i] = p.ZCard(ctx, ix.pre+key+v)
 		}
+		if field == FieldAPIVersion {
+			implicit = p.HGet(ctx, keyspace.IndexImplicit(ix.queue), field)
+			all = p.ZCard(ctx, keyspace.IndexAll(ix.queue))
+		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("execindex: values of %s: %w", field, err)
+	}
+	if implicit != nil && implicit.Err() == nil {
+		// The implicit value's executions are every one in no other
+		// value's set.
+		n := all.Val()
+		for i, v := range vals {
+			if v != implicit.Val() {
+				n -= cmds[i].Val()
+			}
+		}
+		for i, v := range vals {
+			if v == implicit.Val() {
+				cmds[i].SetVal(max(n, 0))
+			}
+		}
 	}
 	out := make([]ValueCount, 0, len(vals))
 	var gone []any
