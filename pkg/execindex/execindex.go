@@ -28,8 +28,9 @@
 //	stripeq:idx:{stripe}:type:<type>                  ZSET, e.g. type:invoice.paid
 //	stripeq:idx:{stripe}:prefix:<prefix>              ZSET, no longer written (see below); older releases' entries
 //	                                                   are in one per dot-prefix of their type: prefix:invoice
-//	stripeq:idx:{stripe}:livemode:<true|false>        ZSET
-//	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
+//	stripeq:idx:{stripe}:livemode:<true|false>        ZSET, none for the implicit value (see below)
+//	stripeq:idx:{stripe}:apiVersion:<version>         ZSET, none for the implicit value
+//	stripeq:idx:{stripe}:implicit                     HASH livemode, apiVersion → the implicit value: the first seen
 //	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
 //	stripeq:idx:{stripe}:account:<acct_…>             ZSET
 //	stripeq:idx:{stripe}:ref:<id or email>            ZSET, by data.object's ID and what it names (stripetask.Metadata's
@@ -45,6 +46,13 @@
 //	                                                   is dropped only once its set is empty
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
+//
+// A field's implicit value has no set either: one livemode and one API
+// version are nearly every event's in most deployments, and their sets
+// would cost a ZADD and about 129 bytes an event while narrowing nothing.
+// The first value the index sees of each is its implicit value (kept in
+// the implicit hash); a filter on it is answered as "in none of the
+// field's other values' sets" (implicit.go).
 //
 // A type prefix has no set of its own. [Index.Query] and [Shards.Scan]
 // answer a [Filter]'s TypePrefix from the type sets of the types under it,
