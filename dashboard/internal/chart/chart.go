@@ -1,7 +1,8 @@
 // Package chart is the Console's chart of executions received per bucket
-// of time, by type, and of failures kept for good: its range and buckets,
-// the counting in Redis (Count), and its drawing as SVG (Chart.Draw).
-// Everything but Count is pure, and tested without Redis.
+// of time, by type, of failures kept for good, and of executions still
+// retrying after a failure: its range and buckets, the counting in Redis
+// (Count), and its drawing as SVG (Chart.Draw). Everything but Count is
+// pure, and tested without Redis.
 //
 // Internal to the dashboard command, with no compatibility promise.
 package chart
@@ -9,6 +10,7 @@ package chart
 import (
 	"cmp"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,12 +22,16 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/keyspace"
 )
 
 // The chart's bounds: it costs at most MaxBuckets × (MaxTypes +
 // 2) ZCOUNTs per shard, in two round trips, whatever the index holds; for
 // a type prefix, whose total is the sum of its types' sets (the index
-// keeps no set per prefix), MaxBuckets × (its types + 1) at most.
+// keeps no set per prefix), MaxBuckets × (its types + 1) at most. The
+// executions still retrying add one script per shard to the last round
+// trip: a ZRANGE of at most MaxRetrying entries of asynq's retry set and
+// their ZMSCORE in the index (about 5 ms of Redis time for 10,000).
 const (
 	// MaxBuckets is the most bars across: 24 hours make 48 whole
 	// half hours and a part of one at each end.
@@ -36,6 +42,11 @@ const (
 	// MaxTypes.
 	MaxCandidates = 100
 	DefaultRange  = 24 * time.Hour
+	// MaxRetrying is how many entries of each shard's retry set (the
+	// soonest to retry first) the chart looks up in the index, for their
+	// received time; past it, Chart.RetryingCapped is set and the counts
+	// are lower bounds.
+	MaxRetrying = 10_000
 )
 
 // steps are the bucket sizes the chart picks from: the smallest that
@@ -55,7 +66,9 @@ type Series struct {
 }
 
 // Chart is the list's time range in buckets: executions received per
-// bucket by type, and failures kept for good per bucket.
+// bucket by type, failures kept for good per bucket (by when they failed
+// for good), and executions waiting for a retry after a failed attempt
+// (asynq's state retry) per bucket, by when they were received.
 type Chart struct {
 	From   time.Time     `json:"from"`
 	To     time.Time     `json:"to"`
@@ -64,11 +77,19 @@ type Chart struct {
 	Starts []time.Time   `json:"buckets"` // each bucket's start (the first is From)
 	Series []Series      `json:"received"`
 	Failed []int64       `json:"failed"`
+	// Retrying counts, per bucket, the executions received in it that
+	// wait for their next retry, of every type.
+	Retrying []int64 `json:"retrying"`
 	// Scope names what the received series count: "all types" or the
 	// type filter. Other filters do not narrow the chart.
 	Scope       string `json:"scope"`
 	Received    int    `json:"received_total"`
 	FailedTotal int    `json:"failed_total"`
+	// RetryingTotal is the sum of Retrying. RetryingCapped is set when a
+	// shard's retry set held more than MaxRetrying entries: the counts
+	// are then of the MaxRetrying soonest to retry, lower bounds.
+	RetryingTotal  int  `json:"retrying_total"`
+	RetryingCapped bool `json:"retrying_capped,omitempty"`
 }
 
 // Range is the range of q the chart shows: its from/to, or since,
@@ -115,10 +136,10 @@ func buckets(from, to time.Time, step time.Duration) int {
 }
 
 // Count counts what filter f received in its range, by type, and what
-// failed for good, over the execution index's shard queues; types are
-// the index's type facet (execindex.FieldType), the most frequent of all
-// time first. It takes two round trips to Redis (one when at most
-// MaxTypes types are candidates).
+// failed for good, and what waits for a retry, over the execution index's
+// shard queues; types are the index's type facet (execindex.FieldType),
+// the most frequent of all time first. It takes two round trips to Redis
+// (one when at most MaxTypes types are candidates).
 func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, f execindex.Filter, types []execindex.ValueCount, now time.Time) (Chart, error) {
 	c := New(f, now)
 	cands, scope := Candidates(f, types)
@@ -130,11 +151,12 @@ func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, f ex
 		}
 		cands = Top(cands, sums)
 	}
-	counts, err := countBuckets(ctx, rdb, queues, c.keys(cands, scope.Sets))
+	counts, retrying, err := countBuckets(ctx, rdb, queues, c.keys(cands, scope.Sets), c.retryArgs())
 	if err != nil {
 		return c, err
 	}
 	c.Fill(cands, counts)
+	c.FillRetrying(retrying)
 	return c, nil
 }
 
@@ -254,10 +276,27 @@ func (c Chart) keys(cands, scope []string) bucketKeys {
 	return k
 }
 
+// retryingScript counts a shard's executions waiting for a retry per
+// bucket (retrying.lua).
+//
+//go:embed retrying.lua
+var retryingScript string
+
+// retryArgs are retrying.lua's ARGV: the cap, the buckets' starts and
+// the range's end, in unix ms.
+func (c Chart) retryArgs() []any {
+	args := []any{MaxRetrying}
+	for _, b := range c.Starts {
+		args = append(args, b.UnixMilli())
+	}
+	return append(args, c.To.UnixMilli())
+}
+
 // countBuckets counts every key in every bucket, summed over the shards
 // and each key's sets, in one round trip: counts[key][bucket], the
-// failures last.
-func countBuckets(ctx context.Context, rdb redis.UniversalClient, queues []string, k bucketKeys) ([][]int64, error) {
+// failures last; and runs retrying.lua with args on each shard, in the
+// same round trip: one answer per shard.
+func countBuckets(ctx context.Context, rdb redis.UniversalClient, queues []string, k bucketKeys, args []any) ([][]int64, [][]int64, error) {
 	n := len(k.lo)
 	p := rdb.Pipeline()
 	cmds := make([][][]*redis.IntCmd, len(k.sets)+1) // [key][bucket][shard and set]
@@ -275,8 +314,20 @@ func countBuckets(ctx context.Context, rdb redis.UniversalClient, queues []strin
 			}
 		}
 	}
+	retry := make([]*redis.Cmd, len(queues))
+	for i, q := range queues {
+		retry[i] = p.Eval(ctx, retryingScript, []string{keyspace.Retry(q), keyspace.IndexAll(q)}, args...)
+	}
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("chart: %w", err)
+		return nil, nil, fmt.Errorf("chart: %w", err)
+	}
+	var retrying [][]int64
+	for _, cmd := range retry {
+		r, err := cmd.Int64Slice()
+		if err != nil {
+			return nil, nil, fmt.Errorf("chart: retrying: %w", err)
+		}
+		retrying = append(retrying, r)
 	}
 	counts := make([][]int64, len(cmds))
 	for key := range cmds {
@@ -287,7 +338,27 @@ func countBuckets(ctx context.Context, rdb redis.UniversalClient, queues []strin
 			}
 		}
 	}
-	return counts, nil
+	return counts, retrying, nil
+}
+
+// FillRetrying sets the chart's executions still retrying from
+// retrying.lua's answers, one per shard: {entries in the retry set,
+// entries examined, then one count per bucket}.
+func (c *Chart) FillRetrying(shards [][]int64) {
+	c.Retrying = make([]int64, len(c.Starts))
+	c.RetryingTotal, c.RetryingCapped = 0, false
+	for _, r := range shards {
+		if len(r) < 2 {
+			continue
+		}
+		if r[0] > r[1] {
+			c.RetryingCapped = true
+		}
+		for i, x := range r[2:min(len(r), len(c.Starts)+2)] {
+			c.Retrying[i] += x
+			c.RetryingTotal += int(x)
+		}
+	}
 }
 
 // Fill sets the chart's series and totals from counts[key][bucket]: one
@@ -374,6 +445,8 @@ type View struct {
 	Bars             []svgRect
 	Failed           string // the points of the failed polyline
 	FailedDots       []svgRect
+	Retrying         string // the points of the still-retrying polyline
+	RetryingDots     []svgRect
 	XLabels, YLabels []svgLabel
 	Grid             []float64 // y of the grid lines
 	Desc             string
@@ -406,7 +479,7 @@ func (c Chart) view(z svgSize) View {
 		for _, s := range c.Series {
 			stack += s.Counts[i]
 		}
-		top = max(top, stack, c.Failed[i])
+		top = max(top, stack, c.Failed[i], c.retrying(i))
 	}
 	top = niceCeil(top)
 	plotW, plotH := float64(z.W-z.Left-z.Right), float64(z.H-z.Top-z.Bottom)
@@ -427,7 +500,7 @@ func (c Chart) view(z svgSize) View {
 		}
 		return c.To
 	}
-	var pts []string
+	var pts, rpts []string
 	for i := range n {
 		x := float64(z.Left) + float64(i)*slot + gap/2
 		span := c.Starts[i].UTC().Format("Jan 2 15:04") + "–" + end(i).UTC().Format("15:04") + " UTC"
@@ -447,9 +520,18 @@ func (c Chart) view(z svgSize) View {
 			v.FailedDots = append(v.FailedDots, svgRect{X: round1(cx), Y: round1(y(c.Failed[i])),
 				Title: fmt.Sprintf("%s failed for good, %s", Thousands(int(c.Failed[i])), span)})
 		}
+		r := c.retrying(i)
+		rpts = append(rpts, fmt.Sprintf("%.1f,%.1f", cx, y(r)))
+		if r > 0 {
+			v.RetryingDots = append(v.RetryingDots, svgRect{X: round1(cx), Y: round1(y(r)),
+				Title: fmt.Sprintf("%s still retrying, received %s", Thousands(int(r)), span)})
+		}
 	}
 	if c.FailedTotal > 0 {
 		v.Failed = strings.Join(pts, " ")
+	}
+	if c.RetryingTotal > 0 {
+		v.Retrying = strings.Join(rpts, " ")
 	}
 	ticks := []int64{0, top}
 	if top%2 == 0 {
@@ -471,10 +553,28 @@ func (c Chart) view(z svgSize) View {
 	if len(names) == 0 {
 		names = append(names, "nothing")
 	}
-	v.Desc = fmt.Sprintf("%s received (%s) from %s to %s UTC in %d bars of %s; %s failed for good.",
+	v.Desc = fmt.Sprintf("%s received (%s) from %s to %s UTC in %d bars of %s; %s failed for good; %s of them still retrying.",
 		Thousands(c.Received), strings.Join(names, ", "), c.From.UTC().Format("Jan 2 15:04"), c.To.UTC().Format("Jan 2 15:04"),
-		n, shortDuration(c.Step), Thousands(c.FailedTotal))
+		n, shortDuration(c.Step), Thousands(c.FailedTotal), c.RetryingText())
 	return v
+}
+
+// retrying is bucket i's count of executions still retrying (0 when
+// FillRetrying was not called).
+func (c Chart) retrying(i int) int64 {
+	if i < len(c.Retrying) {
+		return c.Retrying[i]
+	}
+	return 0
+}
+
+// RetryingText is RetryingTotal in words: "12", or "at least 10,000"
+// when a retry set held more than MaxRetrying.
+func (c Chart) RetryingText() string {
+	if c.RetryingCapped {
+		return "at least " + Thousands(c.RetryingTotal)
+	}
+	return Thousands(c.RetryingTotal)
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

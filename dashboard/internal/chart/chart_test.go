@@ -169,16 +169,50 @@ func TestDraw(t *testing.T) {
 	counts := [][]int64{make([]int64, n), make([]int64, n), make([]int64, n)}
 	counts[0][0], counts[1][0], counts[1][1], counts[2][1] = 2, 3, 1, 1
 	c.Fill([]string{"invoice.paid"}, counts)
+	retrying := make([]int64, n+2)
+	retrying[0], retrying[1], retrying[2] = 2, 2, 2
+	c.FillRetrying([][]int64{retrying})
 	f := c.Draw()
 	for _, v := range []View{f.Wide, f.Narrow} {
 		if len(v.Bars) != 3 || len(v.FailedDots) != 1 || v.Failed == "" {
 			t.Errorf("%s: %d bars, %d failure dots, line %q", v.Name, len(v.Bars), len(v.FailedDots), v.Failed)
 		}
-		if want := "4 received (invoice.paid 2, other 2)"; !strings.HasPrefix(v.Desc, want) || !strings.HasSuffix(v.Desc, "1 failed for good.") {
+		if len(v.RetryingDots) != 1 || v.Retrying == "" || !strings.HasPrefix(v.RetryingDots[0].Title, "2 still retrying, received") {
+			t.Errorf("%s: retrying dots %+v, line %q", v.Name, v.RetryingDots, v.Retrying)
+		}
+		if want := "4 received (invoice.paid 2, other 2)"; !strings.HasPrefix(v.Desc, want) || !strings.HasSuffix(v.Desc, "1 failed for good; 2 of them still retrying.") {
 			t.Errorf("%s: %q", v.Name, v.Desc)
 		}
 	}
 	if got := Thousands(1234567); got != "1,234,567" {
 		t.Errorf("Thousands = %s", got)
+	}
+}
+
+// TestFillRetrying: retrying.lua's answers, one per shard, summed per
+// bucket; a shard whose retry set held more than it examined makes the
+// counts lower bounds.
+func TestFillRetrying(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		shards [][]int64
+		counts []int64
+		total  int
+		capped bool
+		text   string
+	}{
+		{"none", nil, []int64{0, 0, 0}, 0, false, "0"},
+		{"one shard", [][]int64{{5, 5, 1, 0, 2}}, []int64{1, 0, 2}, 3, false, "3"},
+		{"two shards", [][]int64{{1, 1, 0, 1, 0}, {2, 2, 1, 0, 0}}, []int64{1, 1, 0}, 2, false, "2"},
+		{"capped", [][]int64{{12000, 10000, 4000, 3000, 3000}}, []int64{4000, 3000, 3000}, 10000, true, "at least 10,000"},
+		{"short answer", [][]int64{{1}}, []int64{0, 0, 0}, 0, false, "0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Chart{Starts: make([]time.Time, 3)}
+			c.FillRetrying(tt.shards)
+			if !slices.Equal(c.Retrying, tt.counts) || c.RetryingTotal != tt.total || c.RetryingCapped != tt.capped || c.RetryingText() != tt.text {
+				t.Errorf("got %v, %d, capped %v, %q; want %v, %d, %v, %q", c.Retrying, c.RetryingTotal, c.RetryingCapped, c.RetryingText(), tt.counts, tt.total, tt.capped, tt.text)
+			}
+		})
 	}
 }

@@ -103,6 +103,33 @@ func checkChart(t *testing.T, c chart.Chart, execs []execindextest.Exec, failed 
 			t.Errorf("failed bucket %d: %d, want %d", i, c.Failed[i], fails[i])
 		}
 	}
+	// Still retrying: the executions in state retry, of every type, by
+	// received time.
+	var retrying []execindextest.Exec
+	for _, e := range execs {
+		if e.State == execindex.StateRetry {
+			retrying = append(retrying, e)
+		}
+	}
+	_, wantRetrying := wantChart(t, c, nil, receivedTimes(retrying))
+	total = 0
+	for i, want := range wantRetrying {
+		total += int(want)
+		if c.Retrying[i] != want {
+			t.Errorf("retrying bucket %d: %d, want %d", i, c.Retrying[i], want)
+		}
+	}
+	if c.RetryingTotal != total || c.RetryingCapped {
+		t.Errorf("retrying %d (capped %v), want %d", c.RetryingTotal, c.RetryingCapped, total)
+	}
+}
+
+func receivedTimes(execs []execindextest.Exec) []time.Time {
+	var ts []time.Time
+	for _, e := range execs {
+		ts = append(ts, e.ReceivedAt)
+	}
+	return ts
 }
 
 // TestChart counts the seeded executions and failures per bucket, against
@@ -137,8 +164,8 @@ func TestChart(t *testing.T) {
 			if c.Received == 0 {
 				t.Error("nothing received")
 			}
-			if tt.name == "last 24 h" && (c.Step != 30*time.Minute || c.FailedTotal != 3) {
-				t.Errorf("step %v, %d failed; want 30m, 3", c.Step, c.FailedTotal)
+			if tt.name == "last 24 h" && (c.Step != 30*time.Minute || c.FailedTotal != 3 || c.RetryingTotal != 1) {
+				t.Errorf("step %v, %d failed, %d retrying; want 30m, 3, 1", c.Step, c.FailedTotal, c.RetryingTotal)
 			}
 		})
 	}
