@@ -31,7 +31,11 @@ import (
 // keeps no set per prefix), MaxBuckets × (its types + 1) at most. The
 // executions still retrying add one script per shard to the last round
 // trip: a ZRANGE of at most MaxRetrying entries of asynq's retry set and
-// their ZMSCORE in the index (about 5 ms of Redis time for 10,000).
+// their ZMSCORE in the index (about 5 ms of Redis time for 10,000). With
+// no time in the filter, fitting the range to the data (Fit) adds a first
+// round trip of two single-entry range lookups (O(log N)) per shard and
+// set of the scope, and one more lookup each when nothing came in the
+// last DefaultRange.
 const (
 	// MaxBuckets is the most bars across: 24 hours make 48 whole
 	// half hours and a part of one at each end.
@@ -41,7 +45,11 @@ const (
 	// time) the first round trip counts over the range to pick the top
 	// MaxTypes.
 	MaxCandidates = 100
-	DefaultRange  = 24 * time.Hour
+	// DefaultRange is the range with no time in the filter: the chart
+	// fits its data within it (Fit), or shows all of it when empty.
+	DefaultRange = 24 * time.Hour
+	// MinFitRange is the shortest range Fit picks.
+	MinFitRange = time.Hour
 	// MaxRetrying is how many entries of each shard's retry set (the
 	// soonest to retry first) the chart looks up in the index, for their
 	// received time; past it, Chart.RetryingCapped is set and the counts
@@ -90,7 +98,57 @@ type Chart struct {
 	// are then of the MaxRetrying soonest to retry, lower bounds.
 	RetryingTotal  int  `json:"retrying_total"`
 	RetryingCapped bool `json:"retrying_capped,omitempty"`
+	// Fitted says how the range was chosen when the filter has no time
+	// (Fit): FitRecent, FitLatest, or "" for the filter's own range (and
+	// for the last DefaultRange when nothing is indexed).
+	Fitted string `json:"fitted,omitempty"`
 }
+
+// Chart.Fitted's values.
+const (
+	// FitRecent: from the oldest execution of the last DefaultRange
+	// (at least MinFitRange) to now.
+	FitRecent = "recent"
+	// FitLatest: nothing came in the last DefaultRange; the range ends
+	// at the newest execution, and starts at the oldest of the
+	// DefaultRange before it (at least MinFitRange before).
+	FitLatest = "latest"
+)
+
+// Fit is the range the chart shows when the filter sets no time: the
+// last DefaultRange fitted to the data, given the oldest execution
+// received in it and the newest of all (zero when there is none). The
+// range spans at least MinFitRange, and its start is rounded down to the
+// step of its buckets (Step). With nothing in the last DefaultRange it is
+// fitted the same way around the newest execution, its end rounded up to
+// a step. With nothing at all it is the last
+// DefaultRange, and fitted is "".
+func Fit(now, oldest, newest time.Time) (from, to time.Time, fitted string) {
+	if newest.IsZero() {
+		return now.Add(-DefaultRange), now, ""
+	}
+	end, fitted := now, FitRecent
+	if newest.Before(now.Add(-DefaultRange)) {
+		end, fitted = newest, FitLatest
+	}
+	start := end.Add(-MinFitRange)
+	if !oldest.IsZero() && oldest.Before(start) {
+		start = oldest
+		if start.Before(end.Add(-DefaultRange)) {
+			start = end.Add(-DefaultRange)
+		}
+	}
+	step, _ := Step(start, end)
+	from, to = start.Truncate(step), now
+	if fitted == FitLatest {
+		to = end.Truncate(step).Add(step) // before now: end is a day before it
+	}
+	return from, to, fitted
+}
+
+// fits reports whether the chart of f is fitted to the data: f sets no
+// time.
+func fits(f execindex.Filter) bool { return f.From.IsZero() && f.To.IsZero() }
 
 // Range is the range of q the chart shows: its from/to, or since,
 // with the last 24 hours (before to, or now) by default.
@@ -129,10 +187,11 @@ func Step(from, to time.Time) (time.Duration, int) {
 }
 
 // buckets counts the buckets of size step, aligned on step (in UTC), that
-// cover [from, to].
+// cover [from, to]: a to on a step ends the bucket before it (which
+// includes it), so that a range narrowed to whole buckets shows just them.
 func buckets(from, to time.Time, step time.Duration) int {
 	first := from.Truncate(step)
-	return int(to.Sub(first)/step) + 1
+	return max(1, int((to.Sub(first)+step-1)/step))
 }
 
 // Count counts what filter f received in its range, by type, and what
@@ -141,9 +200,18 @@ func buckets(from, to time.Time, step time.Duration) int {
 // the most frequent of all time first. It takes two round trips to Redis
 // (one when at most MaxTypes types are candidates).
 func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, f execindex.Filter, types []execindex.ValueCount, now time.Time) (Chart, error) {
-	c := New(f, now)
 	cands, scope := Candidates(f, types)
-	c.Scope = scope.Name
+	from, to := Range(f, now)
+	fitted := ""
+	if fits(f) {
+		oldest, newest, err := extent(ctx, rdb, queues, scope.Sets, now)
+		if err != nil {
+			return New(f, now), err
+		}
+		from, to, fitted = Fit(now, oldest, newest)
+	}
+	c := newChart(from, to)
+	c.Scope, c.Fitted = scope.Name, fitted
 	if len(cands) > MaxTypes {
 		sums, err := countInRange(ctx, rdb, queues, cands, c.From, c.To)
 		if err != nil {
@@ -160,9 +228,14 @@ func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, f ex
 	return c, nil
 }
 
-// New is the empty chart of f's range at now: its step and buckets.
+// New is the empty chart of f's range at now (Range): its step and
+// buckets.
 func New(f execindex.Filter, now time.Time) Chart {
-	from, to := Range(f, now)
+	return newChart(Range(f, now))
+}
+
+// newChart is the empty chart of [from, to]: its step and buckets.
+func newChart(from, to time.Time) Chart {
 	step, n := Step(from, to)
 	c := Chart{From: from, To: to, Step: step, StepS: int64(step / time.Second), Scope: "all types"}
 	start := from.Truncate(step)
@@ -228,6 +301,62 @@ func Top(cands []string, sums map[string]int64) []string {
 	top := slices.Clone(cands)
 	slices.SortStableFunc(top, func(a, b string) int { return cmp.Compare(sums[b], sums[a]) })
 	return top[:min(len(top), MaxTypes)]
+}
+
+// extent is the oldest execution received in the DefaultRange before
+// now and the newest received by now, in the scope's sets over every
+// shard (zero times for none): one round trip, and a second one for the
+// oldest in the DefaultRange before the newest when that is older.
+func extent(ctx context.Context, rdb redis.UniversalClient, queues, sets []string, now time.Time) (oldest, newest time.Time, err error) {
+	end := strconv.FormatInt(now.UnixMilli(), 10)
+	p := rdb.Pipeline()
+	var olds, news []*redis.ZSliceCmd
+	for _, q := range queues {
+		for _, set := range sets {
+			k := execindex.KeyPrefix(q) + set
+			news = append(news, p.ZRevRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Max: end, Min: "-inf", Count: 1}))
+			olds = append(olds, p.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: strconv.FormatInt(now.Add(-DefaultRange).UnixMilli(), 10), Max: end, Count: 1}))
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return oldest, newest, fmt.Errorf("chart: %w", err)
+	}
+	newest, _ = firstScore(news, false)
+	oldest, _ = firstScore(olds, true)
+	if newest.IsZero() || !newest.Before(now.Add(-DefaultRange)) {
+		return oldest, newest, nil
+	}
+	p = rdb.Pipeline()
+	olds = olds[:0]
+	for _, q := range queues {
+		for _, set := range sets {
+			olds = append(olds, p.ZRangeByScoreWithScores(ctx, execindex.KeyPrefix(q)+set, &redis.ZRangeBy{
+				Min: strconv.FormatInt(newest.Add(-DefaultRange).UnixMilli(), 10), Max: strconv.FormatInt(newest.UnixMilli(), 10), Count: 1}))
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return oldest, newest, fmt.Errorf("chart: %w", err)
+	}
+	oldest, _ = firstScore(olds, true)
+	return oldest, newest, nil
+}
+
+// firstScore is the least (or, with least false, the greatest) score of
+// the first entries cmds returned, as a time from unix ms.
+func firstScore(cmds []*redis.ZSliceCmd, least bool) (time.Time, bool) {
+	var best float64
+	found := false
+	for _, cmd := range cmds {
+		for _, z := range cmd.Val() {
+			if !found || least && z.Score < best || !least && z.Score > best {
+				best, found = z.Score, true
+			}
+		}
+	}
+	if !found {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(best)), true
 }
 
 // countInRange is each candidate's count in [from, to], over every shard:
@@ -438,6 +567,16 @@ type svgLabel struct {
 	Anchor string
 }
 
+// svgHit is one bucket's target, over the whole height of the plot: a
+// link to the list narrowed to the bucket (Figure.Link), for a click, a
+// drag across buckets (app.js) or the keyboard.
+type svgHit struct {
+	X, Y, W, H float64
+	From, To   string // the bucket's bounds as the list's from and to take them
+	Label      string // the bucket in words
+	URL        string
+}
+
 // View is what list.html draws: numbers, and text the template
 // escapes.
 type View struct {
@@ -449,6 +588,9 @@ type View struct {
 	RetryingDots     []svgRect
 	XLabels, YLabels []svgLabel
 	Grid             []float64 // y of the grid lines
+	Hits             []svgHit  // one per bucket
+	Slot             float64   // a bucket's width
+	PlotH            float64   // the plot's height
 	Desc             string
 	Step             string // "30m"
 	C                Chart
@@ -459,6 +601,52 @@ type Figure struct {
 	Wide, Narrow View
 	Legend       []Series
 	C            Chart
+	// RangeURL is the list narrowed to the chart's range (Link).
+	RangeURL string
+}
+
+// Link sets the URLs of the figure's bucket targets and its RangeURL:
+// url returns the list narrowed to [from, to], given as the list's from
+// and to parameters take them (RFC 3339, whole seconds).
+func (f *Figure) Link(url func(from, to string) string) {
+	for _, v := range []*View{&f.Wide, &f.Narrow} {
+		for i := range v.Hits {
+			v.Hits[i].URL = url(v.Hits[i].From, v.Hits[i].To)
+		}
+	}
+	f.RangeURL = url(FromParam(f.C.From), ToParam(f.C.To))
+}
+
+// Span is the time a click on bucket i, or a drag from bucket i to bucket
+// j (either way), narrows the list to: from the first bucket's start to
+// the last one's end (the next bucket's start, or To), as the list's from
+// and to parameters (FromParam, ToParam). Indexes out of range are
+// clamped. app.js does the same with the buckets' data-from and data-to.
+func (c Chart) Span(i, j int) (from, to string) {
+	n := len(c.Starts)
+	if n == 0 {
+		return FromParam(c.From), ToParam(c.To)
+	}
+	lo, hi := max(0, min(i, j, n-1)), min(n-1, max(i, j, 0))
+	end := c.To
+	if hi+1 < n {
+		end = c.Starts[hi+1]
+	}
+	return FromParam(c.Starts[lo]), ToParam(end)
+}
+
+// FromParam is t as the list's from parameter: RFC 3339 in UTC, rounded
+// down to the second, so that it includes t.
+func FromParam(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// ToParam is t as the list's to parameter, rounded up to the second, so
+// that it includes t.
+func ToParam(t time.Time) string {
+	up := t.UTC().Truncate(time.Second)
+	if up.Before(t) {
+		up = up.Add(time.Second)
+	}
+	return up.Format(time.RFC3339)
 }
 
 // Draw lays the chart out in both sizes, with its legend.
@@ -470,6 +658,7 @@ func (c Chart) Draw() Figure {
 func (c Chart) view(z svgSize) View {
 	v := View{svgSize: z, C: c, Step: shortDuration(c.Step)}
 	n := len(c.Starts)
+	v.Slot = round1(float64(z.W-z.Left-z.Right) / float64(max(n, 1)))
 	if n == 0 {
 		return v
 	}
@@ -483,6 +672,7 @@ func (c Chart) view(z svgSize) View {
 	}
 	top = niceCeil(top)
 	plotW, plotH := float64(z.W-z.Left-z.Right), float64(z.H-z.Top-z.Bottom)
+	v.PlotH = plotH
 	y := func(x int64) float64 { return float64(z.Top) + plotH - float64(x)*plotH/float64(top) }
 	slot := plotW / float64(n)
 	gap := min(2, slot/4)
@@ -515,6 +705,9 @@ func (c Chart) view(z svgSize) View {
 				Title: fmt.Sprintf("%s: %s received, %s", s.Name, Thousands(int(s.Counts[i])), span)})
 		}
 		cx := x + bw/2
+		from, to := c.Span(i, i)
+		v.Hits = append(v.Hits, svgHit{X: round1(float64(z.Left) + float64(i)*slot), Y: float64(z.Top), W: round1(slot), H: plotH,
+			From: from, To: to, Label: c.bucketLabel(i, span)})
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", cx, y(c.Failed[i])))
 		if c.Failed[i] > 0 {
 			v.FailedDots = append(v.FailedDots, svgRect{X: round1(cx), Y: round1(y(c.Failed[i])),
@@ -557,6 +750,25 @@ func (c Chart) view(z svgSize) View {
 		Thousands(c.Received), strings.Join(names, ", "), c.From.UTC().Format("Jan 2 15:04"), c.To.UTC().Format("Jan 2 15:04"),
 		n, shortDuration(c.Step), Thousands(c.FailedTotal), c.RetryingText())
 	return v
+}
+
+// bucketLabel is bucket i in words, for its target's tooltip and
+// accessible name: "Dec 7 11:00–11:30 UTC: 5 received (invoice.paid 3,
+// other 2), 1 failed for good, 1 still retrying".
+func (c Chart) bucketLabel(i int, span string) string {
+	var total int64
+	var parts []string
+	for _, s := range c.Series {
+		if s.Counts[i] > 0 {
+			total += s.Counts[i]
+			parts = append(parts, s.Name+" "+Thousands(int(s.Counts[i])))
+		}
+	}
+	b := span + ": " + Thousands(int(total)) + " received"
+	if len(parts) > 0 {
+		b += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return b + ", " + Thousands(int(c.Failed[i])) + " failed for good, " + Thousands(int(c.retrying(i))) + " still retrying"
 }
 
 // retrying is bucket i's count of executions still retrying (0 when

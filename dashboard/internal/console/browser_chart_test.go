@@ -61,7 +61,7 @@ func TestBrowserChart(t *testing.T) {
 		if got.Dots != 2 {
 			t.Errorf("%s: %d failure points, want 2", size.name, got.Dots)
 		}
-		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[size.name]; !strings.HasPrefix(got.Title, want+" img: Executions received per 30m") {
+		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[size.name]; !strings.HasPrefix(got.Title, want+" group: Executions received per 30m") {
 			t.Errorf("%s: drawing %q, want the %s one", size.name, got.Title, want)
 		}
 		if got.Labels < 4 {

@@ -149,7 +149,8 @@ func TestChart(t *testing.T) {
 		f      execindex.Filter
 		prefix string
 	}{
-		{"last 24 h", execindex.Filter{}, ""},
+		{"fitted", execindex.Filter{}, ""},
+		{"last 24 h", execindex.Filter{From: now.Add(-24 * time.Hour)}, ""},
 		{"since 30m", execindex.Filter{From: now.Add(-30 * time.Minute)}, ""},
 		{"7 days", execindex.Filter{From: now.Add(-7 * 24 * time.Hour)}, ""},
 		{"invoice.*", execindex.Filter{TypePrefix: "invoice"}, "invoice."},
@@ -166,6 +167,11 @@ func TestChart(t *testing.T) {
 			}
 			if tt.name == "last 24 h" && (c.Step != 30*time.Minute || c.FailedTotal != 3 || c.RetryingTotal != 1) {
 				t.Errorf("step %v, %d failed, %d retrying; want 30m, 3, 1", c.Step, c.FailedTotal, c.RetryingTotal)
+			}
+			// With no time, the range fits the seeds: from the oldest
+			// (70 minutes ago) in bars of 2 minutes.
+			if fitted := tt.f.From.IsZero(); fitted != (c.Fitted == chart.FitRecent) || tt.name == "fitted" && (c.Step != 2*time.Minute || c.From.After(seeds[0].ReceivedAt) || c.Received != 8) {
+				t.Errorf("fitted %q: %v–%v in %v, %d received", c.Fitted, c.From, c.To, c.Step, c.Received)
 			}
 		})
 	}
@@ -213,7 +219,7 @@ func TestChart(t *testing.T) {
 		if rec.Code != 200 || !strings.Contains(body, `<svg class="wide" viewBox="0 0 1200 200"`) || !strings.Contains(body, `<svg class="narrow"`) || strings.Count(body, `<rect class="bar `) < 10 {
 			t.Fatalf("%d: no chart with bars", rec.Code)
 		}
-		if !strings.Contains(body, `role="img"`) || !strings.Contains(body, "<desc id=\"chart-desc-wide\">8 received") {
+		if !strings.Contains(body, `role="group"`) || !strings.Contains(body, "<desc id=\"chart-desc-wide\">8 received") {
 			t.Error("the chart is not described")
 		}
 		if !strings.Contains(body, "failed for good 3</li>") || !strings.Contains(body, "</html>") {
