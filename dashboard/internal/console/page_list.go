@@ -58,7 +58,9 @@ func (s *server) handleListPage() gin.HandlerFunc {
 			if ch, cerr := s.chart(ctx, q.Filter, facets.Types, now); cerr != nil {
 				c.Error(cerr)
 			} else {
-				data["Chart"] = ch.Draw()
+				fig := ch.Draw()
+				fig.Link(func(from, to string) string { return narrowTime(v, from, to) })
+				data["Chart"] = fig
 			}
 		}
 		data["Tabs"] = stateTabs(v, l.Counts)
@@ -184,6 +186,21 @@ func bulkQuery(v url.Values, now time.Time) string {
 		}
 	}
 	return out.Encode()
+}
+
+// narrowTime is the list of v narrowed to the time [from, to] (the
+// chart's bucket, drag or range): its other filters kept, since and page
+// dropped.
+func narrowTime(v url.Values, from, to string) string {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = vs
+	}
+	out.Del("since")
+	out.Del("page")
+	out.Set("from", from)
+	out.Set("to", to)
+	return "/?" + out.Encode()
 }
 
 // withParam is the list's URL with its query v, key set to value (or
