@@ -73,6 +73,7 @@ func keyRenders() map[string]string {
 		"DeliveryOrder":         keyspace.DeliveryOrder("<name>", "<customer id>"),
 		"DeliveryReruns":        keyspace.DeliveryReruns("<delivery task id>"),
 		"Recovery":              keyspace.Recovery("<id>"),
+		"RecoveryEvents":        keyspace.RecoveryEvents("<id>"),
 		"Recoveries":            keyspace.Recoveries,
 		"RecoveriesCheck":       keyspace.RecoveriesCheck,
 		"DashboardSession":      keyspace.DashboardSession("<sha256>"),
