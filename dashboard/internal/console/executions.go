@@ -222,9 +222,9 @@ func parseSince(s string) (time.Duration, error) {
 
 // execution is one row of the list, and the head of the detail view.
 type execution struct {
-	ID         string `json:"id"`
-	EventID    string `json:"event_id"`
-	RerunOf    string `json:"rerun_of,omitempty"`
+	ID      string `json:"id"`
+	EventID string `json:"event_id"`
+	RerunOf string `json:"rerun_of,omitempty"`
 	// Source is "recovery" for an execution a recovery stored, "" for a
 	// webhook delivery's; RecoveryID names that recovery, when known.
 	Source     string `json:"source,omitempty"`
