@@ -91,6 +91,7 @@ func keyRenders() map[string]string {
 		" index account":    keyspace.IndexSet(q, "account", "<a>"),
 		" index ref":        keyspace.IndexSet(q, "ref", "<id or email>"),
 		" index prefix":     keyspace.IndexSet(q, "prefix", "<p>"),
+		" index source":     keyspace.IndexSet(q, "source", "recovery"),
 	}
 }
 
