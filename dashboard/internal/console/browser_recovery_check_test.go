@@ -22,7 +22,7 @@ import (
 // "id type account" each (account "platform" for the platform's).
 func (b *browser) previewed() []string {
 	b.t.Helper()
-	return b.list("read the missing events", `Array.from(document.querySelectorAll("#missing-events tbody tr[data-id]")).map(r => r.dataset.id + " " + r.dataset.type + " " + r.dataset.account)`)
+	return b.list("read the missing events", `Array.from(document.querySelectorAll("#missing-events tbody tr[data-event]")).map(r => r.dataset.event + " " + r.dataset.type + " " + r.dataset.account)`)
 }
 
 // fitsWidth fails the test when the page is wider than its window.
@@ -61,7 +61,7 @@ func TestBrowserRecoveryPreviewListsEvents(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("the preview lists %q, want %q", got, want)
 	}
-	if n := br.list("created times", `Array.from(document.querySelectorAll("#missing-events tbody tr[data-id] time[datetime]")).map(t => t.getAttribute("datetime"))`); len(n) != 3 {
+	if n := br.list("created times", `Array.from(document.querySelectorAll("#missing-events tbody tr[data-event] time[datetime]")).map(t => t.getAttribute("datetime"))`); len(n) != 3 {
 		t.Errorf("created times shown: %v", n)
 	}
 	br.shot("recovery-preview-events-desktop.png")
@@ -86,6 +86,21 @@ func TestBrowserRecoveryPreviewListsEvents(t *testing.T) {
 	}
 	br.fitsWidth("/recoveries with a preview on a phone")
 	br.shot("recovery-preview-events-phone.png")
+
+	// A preview that found more than it keeps says so, and offers no store.
+	b.srv.recoveries.rec.PreviewLimit = 2
+	br.do("capped preview",
+		chromedp.EmulateViewport(1440, 900),
+		chromedp.SetValue(css(`#recover-form input[name=since]`), "2h"),
+		chromedp.Click(css(`#preview`)),
+	)
+	br.waitState(id, "done")
+	note := br.list("capped", `[document.getElementById("missing-capped").hidden ? "" : document.getElementById("missing-capped").textContent,
+		String(document.getElementById("store-previewed").hidden), document.getElementById("store-note").textContent]`)
+	if !strings.Contains(note[0], "first 2 of 3") || note[1] != "true" || !strings.Contains(note[2], "narrower window") {
+		t.Errorf("a capped preview shows %q", note)
+	}
+	br.shot("recovery-preview-capped-desktop.png")
 }
 
 // TestBrowserRecoveryStoresPreviewed: after a dry run, "Store these N

@@ -65,13 +65,13 @@
   function showEvents(rec) {
     var box = $("missing-events");
     var events = rec.events || [];
-    box.hidden = !(rec.dry_run && rec.state === "done" && rec.missing > 0);
-    if (box.hidden) return;
     var body = $("missing-table").tBodies[0];
     body.replaceChildren();
+    box.hidden = !(rec.dry_run && rec.state === "done" && rec.missing > 0);
+    if (box.hidden) return;
     events.forEach(function (e) {
       var tr = body.insertRow();
-      tr.dataset.id = e.id; tr.dataset.type = e.type; tr.dataset.account = e.account || "platform";
+      tr.dataset.event = e.id; tr.dataset.type = e.type; tr.dataset.account = e.account || "platform";
       var id = tr.insertCell(); id.className = "mono"; id.textContent = e.id;
       var ty = tr.insertCell(); ty.className = "mono"; ty.textContent = e.type;
       var t = document.createElement("time");
