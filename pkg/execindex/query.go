@@ -132,6 +132,10 @@ type Page struct {
 	// examined, so Counts and Total are lower bounds and Items may be
 	// short. Narrow the filter or the time range.
 	Capped bool
+	// KeptOnly is how many of Counts' archived executions only the
+	// failure store keeps: asynq trimmed them from its archive, so a
+	// re-run enqueues a copy of each instead of running it now.
+	KeptOnly int
 }
 
 // Query returns the executions matching f, newest first, skipping offset
@@ -206,7 +210,7 @@ func (ix *Index) hasSetOps(ctx context.Context) bool {
 }
 
 func parsePage(res []any, states []string) (Page, error) {
-	const head = 9
+	const head = 10
 	if len(res) < head || (len(res)-head)%3 != 0 {
 		return Page{}, fmt.Errorf("execindex: query: unexpected answer of %d values", len(res))
 	}
@@ -219,6 +223,8 @@ func parsePage(res []any, states []string) (Page, error) {
 	p.Dropped = int(dropped)
 	capped, _ := res[8].(int64)
 	p.Capped = capped == 1
+	kept, _ := res[9].(int64)
+	p.KeptOnly = int(kept)
 	for s, n := range p.Counts {
 		if len(states) == 0 || slices.Contains(states, s) {
 			p.Total += n

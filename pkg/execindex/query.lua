@@ -34,7 +34,9 @@
 -- leaves entries out, capped is 1 and the counts are lower bounds.
 --
 -- Returns {pending, active, scheduled, retry, archived, completed,
--- aggregating, dropped, capped, id, score, state, id, score, state, …}.
+-- aggregating, dropped, capped, kept only, id, score, state, id, score,
+-- state, …}: kept only is how many of the archived count only the failure
+-- store keeps.
 
 -- The smallest set drives.
 local driver, size = 1, -1
@@ -53,6 +55,6 @@ end
 if #temps > 0 then redis.call("DEL", unpack(temps)) end
 capped = math.max(capped, unionCapped)
 for _, id in ipairs(missing) do remove(pre, id) end
-local out = {counts.pending, counts.active, counts.scheduled, counts.retry, counts.archived, counts.completed, counts.aggregating, #missing, capped}
+local out = {counts.pending, counts.active, counts.scheduled, counts.retry, counts.archived, counts.completed, counts.aggregating, #missing, capped, keptOnly}
 for _, v in ipairs(page) do out[#out + 1] = v end
 return out

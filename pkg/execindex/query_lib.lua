@@ -153,35 +153,45 @@ local function store(u)
   return dst
 end
 
+-- keptOnly counts the archived executions among those counted that only
+-- the failure store keeps (asynq trimmed them from its archive): a re-run
+-- copies them instead of running them now.
+local keptOnly = 0
+
 -- state reads a task's state: asynq's, or archived when only the failure
--- store keeps it.
+-- store keeps it; its second value is true in that case.
 local function state(id)
   local st = redis.call("HGET", tpre .. id, "state")
-  if not st and redis.call("EXISTS", frec .. id) == 1 then st = "archived" end
-  return st
+  if not st and redis.call("EXISTS", frec .. id) == 1 then return "archived", true end
+  return st, false
 end
 
 -- archivedIn counts the archived tasks among set (nil: all): in asynq's
--- archive or in the failure store.
+-- archive or in the failure store. It sets keptOnly to those in the
+-- failure store alone.
 local function archivedIn(set)
   local A, F = qpre .. "archived", fall
   if setops then
     if set then
-      return redis.call("ZINTERCARD", 2, set, A) + redis.call("ZINTERCARD", 2, set, F) - redis.call("ZINTERCARD", 3, set, A, F)
+      keptOnly = redis.call("ZINTERCARD", 2, set, F) - redis.call("ZINTERCARD", 3, set, A, F)
+      return redis.call("ZINTERCARD", 2, set, A) + keptOnly
     end
-    return redis.call("ZCARD", A) + redis.call("ZCARD", F) - redis.call("ZINTERCARD", 2, A, F)
+    keptOnly = redis.call("ZCARD", F) - redis.call("ZINTERCARD", 2, A, F)
+    return redis.call("ZCARD", A) + keptOnly
   end
   -- No ZINTERCARD (miniredis): the archive holds at most 10,000.
-  local n = redis.call("ZCARD", F)
+  local kept = redis.call("ZCARD", F)
+  local n = kept
   local size = redis.call("ZCARD", A)
   for i = 0, size - 1, 1000 do
     local ids = redis.call("ZRANGE", A, i, i + 999)
     if #ids > 0 then
       for _, v in ipairs(redis.call("ZMSCORE", F, unpack(ids))) do
-        if not v then n = n + 1 end
+        if v then kept = kept - 1 else n = n + 1 end
       end
     end
   end
+  keptOnly = kept
   return n
 end
 
@@ -231,11 +241,14 @@ local function visit(ids, scores, keys, skip, count)
   end
   for i = 1, #ids do
     if ok[i] then
-      local st = state(ids[i])
+      local st, kept = state(ids[i])
       if not st then
         missing[#missing + 1] = ids[i]
       else
-        if count then counts[st] = (counts[st] or 0) + 1 end
+        if count then
+          counts[st] = (counts[st] or 0) + 1
+          if kept then keptOnly = keptOnly + 1 end
+        end
         if (anyState or want[st]) and not stop then
           if take(ids[i], scores[i], st) and not count then stop = true; return end
         end

@@ -131,6 +131,7 @@ func (s *Shards) Query(ctx context.Context, f Filter, offset, limit int) (Page, 
 				out.Counts[st] += k
 			}
 			out.Total += p.Total
+			out.KeptOnly += p.KeptOnly
 		}
 		out.Capped = out.Capped || p.Capped
 		out.Dropped += p.Dropped

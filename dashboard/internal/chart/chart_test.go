@@ -169,16 +169,122 @@ func TestDraw(t *testing.T) {
 	counts := [][]int64{make([]int64, n), make([]int64, n), make([]int64, n)}
 	counts[0][0], counts[1][0], counts[1][1], counts[2][1] = 2, 3, 1, 1
 	c.Fill([]string{"invoice.paid"}, counts)
+	retrying := make([]int64, n+2)
+	retrying[0], retrying[1], retrying[2] = 2, 2, 2
+	c.FillRetrying([][]int64{retrying})
 	f := c.Draw()
 	for _, v := range []View{f.Wide, f.Narrow} {
 		if len(v.Bars) != 3 || len(v.FailedDots) != 1 || v.Failed == "" {
 			t.Errorf("%s: %d bars, %d failure dots, line %q", v.Name, len(v.Bars), len(v.FailedDots), v.Failed)
 		}
-		if want := "4 received (invoice.paid 2, other 2)"; !strings.HasPrefix(v.Desc, want) || !strings.HasSuffix(v.Desc, "1 failed for good.") {
+		if len(v.RetryingDots) != 1 || v.Retrying == "" || !strings.HasPrefix(v.RetryingDots[0].Title, "2 still retrying, received") {
+			t.Errorf("%s: retrying dots %+v, line %q", v.Name, v.RetryingDots, v.Retrying)
+		}
+		if want := "4 received (invoice.paid 2, other 2)"; !strings.HasPrefix(v.Desc, want) || !strings.HasSuffix(v.Desc, "1 failed for good; 2 of them still retrying.") {
 			t.Errorf("%s: %q", v.Name, v.Desc)
 		}
 	}
 	if got := Thousands(1234567); got != "1,234,567" {
 		t.Errorf("Thousands = %s", got)
+	}
+}
+
+// TestFillRetrying: retrying.lua's answers, one per shard, summed per
+// bucket; a shard whose retry set held more than it examined makes the
+// counts lower bounds.
+func TestFillRetrying(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		shards [][]int64
+		counts []int64
+		total  int
+		capped bool
+		text   string
+	}{
+		{"none", nil, []int64{0, 0, 0}, 0, false, "0"},
+		{"one shard", [][]int64{{5, 5, 1, 0, 2}}, []int64{1, 0, 2}, 3, false, "3"},
+		{"two shards", [][]int64{{1, 1, 0, 1, 0}, {2, 2, 1, 0, 0}}, []int64{1, 1, 0}, 2, false, "2"},
+		{"capped", [][]int64{{12000, 10000, 4000, 3000, 3000}}, []int64{4000, 3000, 3000}, 10000, true, "at least 10,000"},
+		{"short answer", [][]int64{{1}}, []int64{0, 0, 0}, 0, false, "0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Chart{Starts: make([]time.Time, 3)}
+			c.FillRetrying(tt.shards)
+			if !slices.Equal(c.Retrying, tt.counts) || c.RetryingTotal != tt.total || c.RetryingCapped != tt.capped || c.RetryingText() != tt.text {
+				t.Errorf("got %v, %d, capped %v, %q; want %v, %d, %v, %q", c.Retrying, c.RetryingTotal, c.RetryingCapped, c.RetryingText(), tt.counts, tt.total, tt.capped, tt.text)
+			}
+		})
+	}
+}
+
+// TestFit: with no time in the filter, the range fits the data: from the
+// oldest execution of the last 24 hours, at least an hour, rounded down to
+// its step; or around the newest when nothing came in the last 24 hours;
+// or the last 24 hours when nothing is indexed.
+func TestFit(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 7, 30, 0, time.UTC)
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 7, h, m, 0, 0, time.UTC) }
+	for _, tt := range []struct {
+		name           string
+		oldest, newest time.Time
+		from, to       time.Time
+		fitted         string
+		step           time.Duration
+	}{
+		{"nothing", time.Time{}, time.Time{}, now.Add(-DefaultRange), now, "", 30 * time.Minute},
+		{"the last 40 minutes: an hour", now.Add(-40 * time.Minute), now.Add(-time.Minute), at(11, 6), now, FitRecent, 2 * time.Minute},
+		{"one execution just now", now.Add(-time.Second), now.Add(-time.Second), at(11, 6), now, FitRecent, 2 * time.Minute},
+		{"the last 5 hours", now.Add(-5 * time.Hour), now, at(7, 0), now, FitRecent, 10 * time.Minute},
+		{"all day", now.Add(-23*time.Hour - 50*time.Minute), now, at(12, 0).Add(-24 * time.Hour), now, FitRecent, 30 * time.Minute},
+		{"3 days old, over 20 minutes", at(9, 40).Add(-72 * time.Hour), at(10, 1).Add(-72 * time.Hour),
+			at(9, 0).Add(-72 * time.Hour), at(10, 2).Add(-72 * time.Hour), FitLatest, 2 * time.Minute},
+		{"3 days old, over 10 hours", at(0, 5).Add(-72 * time.Hour), at(10, 1).Add(-72 * time.Hour),
+			at(0, 0).Add(-72 * time.Hour), at(10, 15).Add(-72 * time.Hour), FitLatest, 15 * time.Minute},
+		{"just over a day old", now.Add(-DefaultRange - time.Second), now.Add(-DefaultRange - time.Second),
+			at(11, 6).Add(-DefaultRange), at(12, 8).Add(-DefaultRange), FitLatest, 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			from, to, fitted := Fit(now, tt.oldest, tt.newest)
+			if !from.Equal(tt.from) || !to.Equal(tt.to) || fitted != tt.fitted {
+				t.Errorf("Fit = %v, %v, %q; want %v, %v, %q", from, to, fitted, tt.from, tt.to, tt.fitted)
+			}
+			if step, n := Step(from, to); step != tt.step || n > MaxBuckets {
+				t.Errorf("step %v in %d buckets, want %v", step, n, tt.step)
+			}
+			if !tt.oldest.IsZero() && (tt.oldest.Before(from) || tt.newest.After(to)) {
+				t.Errorf("[%v, %v] leaves out the data [%v, %v]", from, to, tt.oldest, tt.newest)
+			}
+		})
+	}
+}
+
+// TestSpan: the list's from and to for a click on a bucket or a drag
+// across buckets, either way; the range's ends rounded out to whole
+// seconds; indexes clamped.
+func TestSpan(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 7, 30, 500_000_000, time.UTC)
+	c := New(execindex.Filter{From: now.Add(-time.Hour)}, now) // 11:07:30.5, 11:08, 11:10, … 12:06, to 12:07:30.5
+	for _, tt := range []struct {
+		name     string
+		i, j     int
+		from, to string
+	}{
+		{"first bucket", 0, 0, "2026-12-07T11:07:30Z", "2026-12-07T11:08:00Z"},
+		{"a bucket", 3, 3, "2026-12-07T11:12:00Z", "2026-12-07T11:14:00Z"},
+		{"drag right", 3, 5, "2026-12-07T11:12:00Z", "2026-12-07T11:18:00Z"},
+		{"drag left", 5, 3, "2026-12-07T11:12:00Z", "2026-12-07T11:18:00Z"},
+		{"last bucket", 30, 30, "2026-12-07T12:06:00Z", "2026-12-07T12:07:31Z"},
+		{"past the ends", -4, 99, "2026-12-07T11:07:30Z", "2026-12-07T12:07:31Z"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if from, to := c.Span(tt.i, tt.j); from != tt.from || to != tt.to {
+				t.Errorf("Span(%d, %d) = %s, %s; want %s, %s", tt.i, tt.j, from, to, tt.from, tt.to)
+			}
+		})
+	}
+	// Narrowed to whole buckets, the chart shows just them.
+	f := execindex.Filter{From: time.Date(2026, 12, 7, 11, 12, 0, 0, time.UTC), To: time.Date(2026, 12, 7, 11, 18, 0, 0, time.UTC)}
+	if n := New(f, now); n.Step != time.Minute || len(n.Starts) != 6 {
+		t.Errorf("6 minutes: %d buckets of %v, want 6 of 1m", len(n.Starts), n.Step)
 	}
 }

@@ -61,7 +61,7 @@ func TestBrowserChart(t *testing.T) {
 		if got.Dots != 2 {
 			t.Errorf("%s: %d failure points, want 2", size.name, got.Dots)
 		}
-		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[size.name]; !strings.HasPrefix(got.Title, want+" img: Executions received per 30m") {
+		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[size.name]; !strings.HasPrefix(got.Title, want+" group: Executions received per 30m") {
 			t.Errorf("%s: drawing %q, want the %s one", size.name, got.Title, want)
 		}
 		if got.Labels < 4 {
@@ -70,7 +70,7 @@ func TestBrowserChart(t *testing.T) {
 		if got.PageWidth > got.Window || got.SVGWidth > got.Window {
 			t.Errorf("%s: page %d px, chart to %d px, in a %d px window", size.name, got.PageWidth, got.SVGWidth, got.Window)
 		}
-		if len(got.Legend) != 6 || got.Legend[0] != "invoice.payment_failed 4" || got.Legend[5] != "failed for good 2" {
+		if len(got.Legend) != 7 || got.Legend[0] != "invoice.payment_failed 4" || got.Legend[5] != "failed for good 2" || got.Legend[6] != "still retrying 1" {
 			t.Errorf("%s: legend %q", size.name, got.Legend)
 		}
 		br.shot("chart-" + size.name + ".png")

@@ -1,11 +1,16 @@
 package console
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
+
+	"github.com/stripeq/stripeq/pkg/failures"
+	"github.com/stripeq/stripeq/pkg/poll"
 )
 
 // confirmDialog is what the Console's confirmation dialog shows.
@@ -152,5 +157,43 @@ func TestBrowserConfirm(t *testing.T) {
 	}
 	if _, err := b.env.Inspector.GetTaskInfo("stripe", "evt_08"); err != nil {
 		t.Errorf("evt_08 is gone after two cancelled confirmations: %v", err)
+	}
+}
+
+// TestBrowserBulkKeptFailure: a failure that only the failure store keeps
+// (asynq trimmed it from its archive) is copied by a re-run, and the bulk
+// confirmation counts it as copied, as the server then does, not as run
+// now; the toast after the re-run tells the same counts.
+func TestBrowserBulkKeptFailure(t *testing.T) {
+	b := setup(t, seeds)
+	at := time.Now().Add(-time.Minute).UTC()
+	if err := failures.New(b.db.Client, 0).Keep(t.Context(), failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
+		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.env.Inspector.DeleteTask("stripe", "evt_01"); err != nil {
+		t.Fatal(err)
+	}
+	br := newBrowser(t, b.h, 1440, 900)
+	br.signIn("/?state=archived&customer=cus_X", opUser, opPass)
+	br.do("the archived", chromedp.WaitVisible(css(`#bulk-rerun`)), chromedp.Click(css(`#bulk-rerun`)), chromedp.WaitVisible(css(`#confirm-ok`)))
+	d := br.dialog()
+	rows := strings.Join(d.Rows, "\n")
+	if d.Summary != "1 run now · 1 copied · 0 skipped" || !strings.Contains(rows, "evt_01 | invoice.payment_failed | archived | copied") ||
+		!strings.Contains(rows, "evt_08 | invoice.payment_failed | archived | runs now") {
+		t.Errorf("the confirmation says %q, rows:\n%s\nwant 1 run now and 1 copied: evt_01 is kept only", d.Summary, rows)
+	}
+	br.shot("confirm-kept-desktop.png")
+	br.do("confirm", br.confirm("INC-9 kept failure", ""), chromedp.WaitVisible(css(`#toast`)))
+	var toast string
+	poll.Wait(10*time.Second, "the bulk re-run's toast", func() error {
+		toast = br.get("toast", chromedp.Text(css(`#toast`)))
+		if !strings.Contains(toast, "1 run now, 1 copied") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if !strings.Contains(toast, "1 run now, 1 copied") {
+		t.Errorf("toast %q; want 1 run now, 1 copied, as the confirmation said", toast)
 	}
 }

@@ -103,6 +103,33 @@ func checkChart(t *testing.T, c chart.Chart, execs []execindextest.Exec, failed 
 			t.Errorf("failed bucket %d: %d, want %d", i, c.Failed[i], fails[i])
 		}
 	}
+	// Still retrying: the executions in state retry, of every type, by
+	// received time.
+	var retrying []execindextest.Exec
+	for _, e := range execs {
+		if e.State == execindex.StateRetry {
+			retrying = append(retrying, e)
+		}
+	}
+	_, wantRetrying := wantChart(t, c, nil, receivedTimes(retrying))
+	total = 0
+	for i, want := range wantRetrying {
+		total += int(want)
+		if c.Retrying[i] != want {
+			t.Errorf("retrying bucket %d: %d, want %d", i, c.Retrying[i], want)
+		}
+	}
+	if c.RetryingTotal != total || c.RetryingCapped {
+		t.Errorf("retrying %d (capped %v), want %d", c.RetryingTotal, c.RetryingCapped, total)
+	}
+}
+
+func receivedTimes(execs []execindextest.Exec) []time.Time {
+	var ts []time.Time
+	for _, e := range execs {
+		ts = append(ts, e.ReceivedAt)
+	}
+	return ts
 }
 
 // TestChart counts the seeded executions and failures per bucket, against
@@ -122,7 +149,8 @@ func TestChart(t *testing.T) {
 		f      execindex.Filter
 		prefix string
 	}{
-		{"last 24 h", execindex.Filter{}, ""},
+		{"fitted", execindex.Filter{}, ""},
+		{"last 24 h", execindex.Filter{From: now.Add(-24 * time.Hour)}, ""},
 		{"since 30m", execindex.Filter{From: now.Add(-30 * time.Minute)}, ""},
 		{"7 days", execindex.Filter{From: now.Add(-7 * 24 * time.Hour)}, ""},
 		{"invoice.*", execindex.Filter{TypePrefix: "invoice"}, "invoice."},
@@ -137,8 +165,13 @@ func TestChart(t *testing.T) {
 			if c.Received == 0 {
 				t.Error("nothing received")
 			}
-			if tt.name == "last 24 h" && (c.Step != 30*time.Minute || c.FailedTotal != 3) {
-				t.Errorf("step %v, %d failed; want 30m, 3", c.Step, c.FailedTotal)
+			if tt.name == "last 24 h" && (c.Step != 30*time.Minute || c.FailedTotal != 3 || c.RetryingTotal != 1) {
+				t.Errorf("step %v, %d failed, %d retrying; want 30m, 3, 1", c.Step, c.FailedTotal, c.RetryingTotal)
+			}
+			// With no time, the range fits the seeds: from the oldest
+			// (70 minutes ago) in bars of 2 minutes.
+			if fitted := tt.f.From.IsZero(); fitted != (c.Fitted == chart.FitRecent) || tt.name == "fitted" && (c.Step != 2*time.Minute || c.From.After(seeds[0].ReceivedAt) || c.Received != 8) {
+				t.Errorf("fitted %q: %v–%v in %v, %d received", c.Fitted, c.From, c.To, c.Step, c.Received)
 			}
 		})
 	}
@@ -186,7 +219,7 @@ func TestChart(t *testing.T) {
 		if rec.Code != 200 || !strings.Contains(body, `<svg class="wide" viewBox="0 0 1200 200"`) || !strings.Contains(body, `<svg class="narrow"`) || strings.Count(body, `<rect class="bar `) < 10 {
 			t.Fatalf("%d: no chart with bars", rec.Code)
 		}
-		if !strings.Contains(body, `role="img"`) || !strings.Contains(body, "<desc id=\"chart-desc-wide\">8 received") {
+		if !strings.Contains(body, `role="group"`) || !strings.Contains(body, "<desc id=\"chart-desc-wide\">8 received") {
 			t.Error("the chart is not described")
 		}
 		if !strings.Contains(body, "failed for good 3</li>") || !strings.Contains(body, "</html>") {

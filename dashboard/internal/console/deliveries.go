@@ -613,29 +613,16 @@ func (s *server) handleDeliveriesPage() gin.HandlerFunc {
 			s.render(c, http.StatusInternalServerError, "error", map[string]any{"Title": "Error", "Message": "Cannot list deliveries; see the dashboard's log."})
 			return
 		}
-		link := func(key, value string) string {
-			out := f.values()
-			if f.Since != "" {
-				out.Del("from")
-				out.Del("to")
-				out.Set("since", f.Since)
-			}
-			if f.Size != 50 {
-				out.Set("size", strconv.Itoa(f.Size))
-			}
-			if value == "" {
-				out.Del(key)
-			} else {
-				out.Set(key, value)
-			}
-			if key != "page" {
-				out.Del("page")
-			}
-			if len(out) == 0 {
-				return "/deliveries"
-			}
-			return "/deliveries?" + out.Encode()
+		base := f.values()
+		if f.Since != "" {
+			base.Del("from")
+			base.Del("to")
+			base.Set("since", f.Since)
 		}
+		if f.Size != 50 {
+			base.Set("size", strconv.Itoa(f.Size))
+		}
+		link := func(key, value string) string { return paramURL("/deliveries", base, key, value) }
 		all := 0
 		for _, n := range l.Counts {
 			all += n

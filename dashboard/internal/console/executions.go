@@ -355,9 +355,12 @@ type listing struct {
 	// Capped is true when the filter selects more executions than one
 	// query examines (execindex.MaxExamined): Total and Counts are then
 	// lower bounds, and only the newest are listed.
-	Capped bool             `json:"capped"`
-	Query  query            `json:"-"`
-	Items  []execindex.Item `json:"-"`
+	Capped bool `json:"capped"`
+	// KeptOnly is how many of the archived count only the failure store
+	// keeps (asynq trimmed them): a re-run copies each.
+	KeptOnly int              `json:"kept_only"`
+	Query    query            `json:"-"`
+	Items    []execindex.Item `json:"-"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -437,7 +440,7 @@ func (s *server) list(ctx context.Context, q query) (listing, error) {
 		})
 	}
 	wg.Wait()
-	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Capped: p.Capped, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
+	out := listing{Executions: []execution{}, Total: p.Total, Counts: p.Counts, Capped: p.Capped, KeptOnly: p.KeptOnly, Page: q.Offset/q.Limit + 1, Limit: q.Limit, Query: q, Items: p.Items}
 	for _, r := range rows {
 		if r != nil {
 			out.Executions = append(out.Executions, *r)

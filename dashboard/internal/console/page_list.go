@@ -58,7 +58,9 @@ func (s *server) handleListPage() gin.HandlerFunc {
 			if ch, cerr := s.chart(ctx, q.Filter, facets.Types, now); cerr != nil {
 				c.Error(cerr)
 			} else {
-				data["Chart"] = ch.Draw()
+				fig := ch.Draw()
+				fig.Link(func(from, to string) string { return narrowTime(v, from, to) })
+				data["Chart"] = fig
 			}
 		}
 		data["Tabs"] = stateTabs(v, l.Counts)
@@ -74,7 +76,7 @@ func (s *server) handleListPage() gin.HandlerFunc {
 		if n := rerunnable(l.Counts, q.Filter.States); n > 0 && data["Error"] == nil && !l.Capped {
 			// The whole URL, so that html/template treats it as one URL
 			// and does not escape the query's "=" and "&" as data.
-			run, cp, skip := bulkCounts(l.Counts, q.Filter.States)
+			run, cp, skip := bulkCounts(l.Counts, l.KeptOnly, q.Filter.States)
 			bulk := map[string]any{"Count": l.Total, "Text": describe(q, l.Total), "Run": run, "Copy": cp, "Skip": skip,
 				"URL": "/api/executions/rerun?" + bulkQuery(v, now) + "&expect=" + strconv.Itoa(l.Total)}
 			if !narrowed(q) {
@@ -99,21 +101,26 @@ func narrowed(q query) bool {
 
 // bulkCounts splits what a bulk re-run of states (none: all) acts on by
 // what happens to each: run now (scheduled, retry, archived), copied
-// (completed), or skipped (pending, active).
-func bulkCounts(counts map[string]int, states []string) (run, copied, skipped int) {
+// (completed, and the keptOnly archived ones only the failure store
+// keeps), or skipped (pending, active).
+func bulkCounts(counts map[string]int, keptOnly int, states []string) (run, copied, skipped int) {
 	in := func(st string) int {
 		if len(states) == 0 || slices.Contains(states, st) {
 			return counts[st]
 		}
 		return 0
 	}
-	run = in(execindex.StateScheduled) + in(execindex.StateRetry) + in(execindex.StateArchived)
-	return run, in(execindex.StateCompleted), in(execindex.StatePending) + in(execindex.StateActive)
+	kept := 0
+	if in(execindex.StateArchived) > 0 {
+		kept = min(keptOnly, counts[execindex.StateArchived])
+	}
+	run = in(execindex.StateScheduled) + in(execindex.StateRetry) + in(execindex.StateArchived) - kept
+	return run, in(execindex.StateCompleted) + kept, in(execindex.StatePending) + in(execindex.StateActive)
 }
 
 // rerunnable counts the executions a bulk re-run would act on.
 func rerunnable(counts map[string]int, states []string) int {
-	run, copied, _ := bulkCounts(counts, states)
+	run, copied, _ := bulkCounts(counts, 0, states)
 	return run + copied
 }
 
@@ -184,8 +191,30 @@ func bulkQuery(v url.Values, now time.Time) string {
 	return out.Encode()
 }
 
-func withParam(v url.Values, key, value string) string {
+// narrowTime is the list of v narrowed to the time [from, to] (the
+// chart's bucket, drag or range): its other filters kept, since and page
+// dropped.
+func narrowTime(v url.Values, from, to string) string {
 	out := url.Values{}
+	for k, vs := range v {
+		out[k] = vs
+	}
+	out.Del("since")
+	out.Del("page")
+	out.Set("from", from)
+	out.Set("to", to)
+	return "/?" + out.Encode()
+}
+
+// withParam is the list's URL with its query v, key set to value (or
+// removed when value is empty).
+func withParam(v url.Values, key, value string) string { return paramURL("/", v, key, value) }
+
+// paramURL is the URL of the page at path with query v, key set to value
+// (or removed when value is empty); a change of anything but the page
+// goes back to the first page. v is not changed.
+func paramURL(path string, v url.Values, key, value string) string {
+	out := make(url.Values, len(v)+1)
 	for k, vs := range v {
 		out[k] = vs
 	}
@@ -198,9 +227,9 @@ func withParam(v url.Values, key, value string) string {
 		out.Del("page")
 	}
 	if len(out) == 0 {
-		return "/"
+		return path
 	}
-	return "/?" + out.Encode()
+	return path + "?" + out.Encode()
 }
 
 func stateTabs(v url.Values, counts map[string]int) []stateTab {

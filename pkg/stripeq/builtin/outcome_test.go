@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/poll"
+	"github.com/stripeq/stripeq/pkg/proctest"
 	"github.com/stripeq/stripeq/pkg/records"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripeq"
@@ -105,5 +107,52 @@ func TestOutcomes(t *testing.T) {
 	h, err := failures.New(db.Client, 0).Attempts(t.Context(), stripetask.DefaultQueue, "evt_stripeq_customer_created")
 	if err != nil || len(h) != 1 || h[0].Error != "" || h[0].Worker == "" || h[0].Start.IsZero() || h[0].Outcome != "1 record updated" {
 		t.Errorf("history %+v, %v", h, err)
+	}
+}
+
+// TestEmailFailureTellsTheNextStep: when the email of a notice fails, the
+// attempt's outcome says what comes next: a retry sends it while retries
+// are left; on the last attempt, that none is left and Run now in the
+// Console sends it.
+func TestEmailFailureTellsTheNextStep(t *testing.T) {
+	// An SMTP server that is down: a port nothing listens on.
+	m, err := ParseMailer("smtp://mailer:mail-secret@"+proctest.FreeAddr(t), "Billing <billing@example.com>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, db := setupWith(t, stripeq.Config{}, Options{Mailer: m})
+	runServer(t, w)
+	client := asynq.NewClientFromRedisClient(db.Client)
+	fs := failures.New(db.Client, 0)
+	for _, tt := range []struct {
+		id       string
+		maxRetry int
+		want     string
+	}{
+		{"evt_retries_left", 3, "email failed; a retry sends it"},
+		{"evt_last_try", 0, "email failed; no retries left: Run now in the Console sends it"},
+	} {
+		body := stripetest.Edit(stripetest.Fixture("invoice.payment_failed"), func(e map[string]any) { e["id"] = tt.id })
+		task, _, err := stripetask.New(body, stripetask.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(task, asynq.MaxRetry(tt.maxRetry)); err != nil {
+			t.Fatal(err)
+		}
+		// The attempt history, or, once archived, the kept failure's.
+		h := poll.Value(t, 20*time.Second, tt.id+"'s first attempt", func() ([]failures.Attempt, error) {
+			if r, err := fs.Get(t.Context(), stripetask.DefaultQueue, tt.id); err == nil && len(r.Attempts) > 0 {
+				return r.Attempts, nil
+			}
+			h, err := fs.Attempts(t.Context(), stripetask.DefaultQueue, tt.id)
+			if err == nil && len(h) == 0 {
+				err = errors.New("no attempt yet")
+			}
+			return h, err
+		})
+		if a := h[0]; a.Error == "" || !strings.Contains(a.Outcome, tt.want) {
+			t.Errorf("%s (MaxRetry %d): attempt error %q, outcome %q; want an error and %q", tt.id, tt.maxRetry, a.Error, a.Outcome, tt.want)
+		}
 	}
 }

@@ -43,8 +43,9 @@
   if (auto) {
     var timer = null;
     var refresh = function () {
-      // Not while the page is hidden, or rows are ticked for a re-run.
-      if (document.hidden || document.querySelector("table.list input.pick:checked")) return;
+      // Not while the page is hidden, rows are ticked for a re-run, or
+      // the chart is being dragged across.
+      if (document.hidden || chartDrag || document.querySelector("table.list input.pick:checked")) return;
       fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text();
@@ -66,6 +67,7 @@
         document.querySelectorAll("table.list tbody tr[data-id]").forEach(function (tr) {
           if (!seen[tr.dataset.id]) tr.classList.add("new");
         });
+        initChart();
         tick();
       }).catch(function (err) { toast("Auto-refresh: " + err.message, true); });
     };
@@ -90,6 +92,102 @@
     auto.addEventListener("change", function () { setSetting("autorefresh", auto.checked ? "1" : ""); apply(); });
     apply();
   }
+
+  // The chart (issue 27, item 5). Each bar's target (a.hit, the whole
+  // height of its bucket) is a link to the list narrowed to the bucket's
+  // time, which a click or Enter follows. Dragging across bars shows a
+  // selection and, on release, goes to the list narrowed to the span: the
+  // first bar's link with the last bar's "to". So the URL stays the
+  // filter's one truth: the server wrote every from and to. The bars are
+  // one tab stop: the arrow keys, Home and End move between them.
+  var chartDrag = null, chartSuppressClick = false;
+  function chartHits(svg) { return Array.prototype.slice.call(svg.querySelectorAll("a.hit")); }
+  function initChart() {
+    document.querySelectorAll("#chart svg[data-slot]").forEach(function (svg) {
+      var hits = chartHits(svg), cur = hits.indexOf(document.activeElement);
+      hits.forEach(function (a, i) { a.setAttribute("tabindex", i === Math.max(cur, 0) ? "0" : "-1"); });
+    });
+  }
+  initChart();
+  // chartIndex is the bar under the pointer at clientX, from the SVG's
+  // own units: its left margin and a bar's width (data-left, data-slot).
+  function chartIndex(svg, clientX) {
+    var n = svg.querySelectorAll("a.hit").length, pt = svg.createSVGPoint();
+    pt.x = clientX;
+    pt.y = 0;
+    var x = pt.matrixTransform(svg.getScreenCTM().inverse()).x;
+    var i = Math.floor((x - Number(svg.dataset.left)) / Number(svg.dataset.slot));
+    return Math.max(0, Math.min(n - 1, i));
+  }
+  function chartSelect(d) {
+    var hits = chartHits(d.svg), lo = hits[Math.min(d.i0, d.i1)].querySelector("rect"), hi = hits[Math.max(d.i0, d.i1)].querySelector("rect");
+    var sel = d.svg.querySelector("rect.sel"), x = Number(lo.getAttribute("x"));
+    sel.setAttribute("x", x);
+    sel.setAttribute("width", Number(hi.getAttribute("x")) + Number(hi.getAttribute("width")) - x);
+    sel.removeAttribute("hidden");
+  }
+  document.addEventListener("pointerdown", function (e) {
+    var a = e.target.closest && e.target.closest("#chart a.hit");
+    if (!a || e.button !== 0) return;
+    // No text selection or dragging of the link; a touch may still
+    // scroll the page up and down (touch-action: pan-y).
+    if (e.pointerType !== "touch") e.preventDefault();
+    var svg = a.ownerSVGElement, i = chartIndex(svg, e.clientX);
+    chartDrag = { svg: svg, id: e.pointerId, i0: i, i1: i, moved: false };
+  });
+  document.addEventListener("pointermove", function (e) {
+    var d = chartDrag;
+    if (!d || e.pointerId !== d.id) return;
+    var i = chartIndex(d.svg, e.clientX);
+    if (i === d.i1 && !d.moved) return;
+    d.i1 = i;
+    d.moved = true;
+    d.svg.classList.add("dragging");
+    chartSelect(d);
+  });
+  document.addEventListener("pointerup", function (e) {
+    var d = chartDrag;
+    if (!d || e.pointerId !== d.id) return;
+    chartDrag = null;
+    if (!d.moved) return; // a click: the bar's link goes
+    chartSuppressClick = true;
+    setTimeout(function () { chartSuppressClick = false; }, 0);
+    var hits = chartHits(d.svg), lo = hits[Math.min(d.i0, d.i1)], hi = hits[Math.max(d.i0, d.i1)];
+    var u = new URL(lo.getAttribute("href"), location.href);
+    u.searchParams.set("to", hi.dataset.to);
+    location.assign(u.pathname + u.search);
+  });
+  document.addEventListener("pointercancel", function (e) {
+    var d = chartDrag;
+    if (!d || e.pointerId !== d.id) return;
+    chartDrag = null;
+    d.svg.classList.remove("dragging");
+    d.svg.querySelector("rect.sel").setAttribute("hidden", "");
+  });
+  document.addEventListener("click", function (e) {
+    if (chartSuppressClick && e.target.closest && e.target.closest("#chart")) e.preventDefault();
+  }, true);
+  document.addEventListener("keydown", function (e) {
+    var a = e.target.closest && e.target.closest("#chart a.hit");
+    if (!a || e.altKey || e.ctrlKey || e.metaKey) return;
+    var hits = chartHits(a.ownerSVGElement), i = hits.indexOf(a), j;
+    switch (e.key) {
+      case "Enter": case " ":
+        e.preventDefault();
+        location.assign(a.getAttribute("href"));
+        return;
+      case "ArrowRight": case "ArrowDown": j = i + 1; break;
+      case "ArrowLeft": case "ArrowUp": j = i - 1; break;
+      case "Home": j = 0; break;
+      case "End": j = hits.length - 1; break;
+      default: return;
+    }
+    e.preventDefault();
+    j = Math.max(0, Math.min(hits.length - 1, j));
+    a.setAttribute("tabindex", "-1");
+    hits[j].setAttribute("tabindex", "0");
+    hits[j].focus();
+  });
 
   function toast(msg, bad) {
     var el = document.getElementById("toast");
