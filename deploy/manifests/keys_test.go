@@ -73,6 +73,7 @@ func keyRenders() map[string]string {
 		"DeliveryOrder":         keyspace.DeliveryOrder("<name>", "<customer id>"),
 		"DeliveryReruns":        keyspace.DeliveryReruns("<delivery task id>"),
 		"Recovery":              keyspace.Recovery("<id>"),
+		"RecoveryEvents":        keyspace.RecoveryEvents("<id>"),
 		"Recoveries":            keyspace.Recoveries,
 		"RecoveriesCheck":       keyspace.RecoveriesCheck,
 		"DashboardSession":      keyspace.DashboardSession("<sha256>"),
@@ -90,6 +91,7 @@ func keyRenders() map[string]string {
 		" index account":    keyspace.IndexSet(q, "account", "<a>"),
 		" index ref":        keyspace.IndexSet(q, "ref", "<id or email>"),
 		" index prefix":     keyspace.IndexSet(q, "prefix", "<p>"),
+		" index source":     keyspace.IndexSet(q, "source", "recovery"),
 	}
 }
 

@@ -111,8 +111,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	records := &recovery.Records{RDB: rdb}
 	r := recovery.Record{ID: recovery.NewID(), State: recovery.StateRunning, StartedBy: startedBy, StartedAt: now, UpdatedAt: now,
 		Since: req.Since.UTC(), Until: req.Until.UTC(), Account: req.Account, DryRun: req.DryRun}
+	req.ID = r.ID
 	save := func(p recovery.Progress) {
-		r.Progress, r.Listed, r.Missing, r.Enqueued, r.UpdatedAt = p, p.Listed, p.Missing, p.Enqueued, time.Now()
+		r.SetProgress(p)
+		r.UpdatedAt = time.Now()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := records.Save(sctx, r); err != nil {
@@ -135,6 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if runErr != nil {
 		r.State, r.Error = recovery.StateFailed, logging.RedactError(runErr)
 	}
+	r.KeepEvents(p)
 	save(p)
 
 	fmt.Fprintf(stdout, "listed %d, missing %d, enqueued %d", p.Listed, p.Missing, p.Enqueued)

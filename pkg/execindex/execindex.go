@@ -36,11 +36,14 @@
 //	stripeq:idx:{stripe}:ref:<id or email>            ZSET, by data.object's ID and what it names (stripetask.Metadata's
 //	                                                   ObjectID and Refs): ref:in_…, ref:ch_…, ref:pi_…, ref:sub_…, ref:dp_…,
 //	                                                   ref:cs_…, ref:<the customer's email, lower-cased>
+//	stripeq:idx:{stripe}:source:<source>              ZSET, only of the executions that did not come as a webhook delivery
+//	                                                   (stripetask.Metadata's Source): source:recovery; a webhook's entry
+//	                                                   is in none, so only recovered executions pay for it
 //	stripeq:idx:{stripe}:keys                         HASH task ID → the keys above that hold it: "=" then tag, length,
 //	                                                   ":", value for each: =t12:invoice.paidm5:falsev10:2023-10-16…
 //	                                                   (t type, and the prefix: keys older releases derived from it; m livemode,
 //	                                                   v apiVersion, c customer, a account, r ref, R reruns, k any
-//	                                                   other key whole); entries written before are "<length>:<key>"
+//	                                                   other key whole, as source:recovery, which older removers read too); entries written before are "<length>:<key>"
 //	                                                   repeated, or keys joined by "\n", and stay readable
 //	stripeq:idx:{stripe}:values:<field>               SET of the values seen, for type, apiVersion, account; a value
 //	                                                   is dropped only once its set is empty
@@ -203,6 +206,11 @@ func suffixes(m stripetask.Metadata, implicit map[string]string) []string {
 	}
 	for _, r := range m.Refs {
 		s = append(s, "ref:"+r)
+	}
+	if m.Source != "" {
+		// Only an event that did not come as a webhook delivery (a
+		// recovery's) pays for this set.
+		s = append(s, "source:"+m.Source)
 	}
 	return s
 }

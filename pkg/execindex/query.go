@@ -38,6 +38,11 @@ type Filter struct {
 	// it names: in_…, ch_…, pi_…, sub_…, dp_…, cs_…) or the customer's
 	// email, lower-cased (stripetask.NormalizeEmail).
 	Ref string
+	// Source is where the execution came from other than a webhook
+	// delivery: stripetask.SourceRecovery for one a recovery stored. ""
+	// matches every execution; the index has no set of webhook
+	// deliveries.
+	Source string
 	// States keeps executions in any of these states (see States); empty
 	// keeps every state.
 	States []string
@@ -60,7 +65,7 @@ func (f Filter) Validate() error {
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
 		return fmt.Errorf("%w: to is before from", ErrInvalidFilter)
 	}
-	for name, v := range map[string]string{"id": f.ID, "type": f.Type, "type prefix": f.TypePrefix, "apiVersion": f.APIVersion, "customer": f.Customer, "account": f.Account, "ref": f.Ref} {
+	for name, v := range map[string]string{"id": f.ID, "type": f.Type, "type prefix": f.TypePrefix, "apiVersion": f.APIVersion, "customer": f.Customer, "account": f.Account, "ref": f.Ref, "source": f.Source} {
 		if len(v) > 255 || strings.ContainsAny(v, "\n\r") {
 			return fmt.Errorf("%w: %s is longer than 255 bytes or has a line break", ErrInvalidFilter, name)
 		}
@@ -85,6 +90,7 @@ func (f Filter) keys() []string {
 	add("customer", f.Customer)
 	add("account", f.Account)
 	add("ref", f.Ref)
+	add("source", f.Source)
 	return k
 }
 

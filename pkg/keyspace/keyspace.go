@@ -220,6 +220,10 @@ func DeliveryReruns(id string) string { return Prefix + "delivery:reruns:" + id 
 // (pkg/recovery), as JSON.
 func Recovery(id string) string { return Prefix + "recovery:" + id }
 
+// RecoveryEvents returns the STRING of the missing events a dry run
+// (the recovery id) listed, as JSON: at most recovery.MaxPreviewEvents.
+func RecoveryEvents(id string) string { return Recovery(id) + ":events" }
+
 // Recoveries is the ZSET of recovery IDs by start time.
 const Recoveries = Prefix + "recoveries"
 

@@ -94,9 +94,10 @@ func (c *Check) Once(ctx context.Context) (rec Record, ran bool, err error) {
 	}
 	rec = Record{ID: NewID(), State: StateRunning, StartedBy: CheckedBy, StartedAt: now, UpdatedAt: now,
 		Since: req.Since.UTC(), Until: req.Until.UTC(), DryRun: req.DryRun}
+	req.ID = rec.ID
 	p, err := c.Recoverer.Run(ctx, req, nil)
-	rec.Progress = p
-	rec.Listed, rec.Missing, rec.Enqueued = p.Listed, p.Missing, p.Enqueued
+	rec.SetProgress(p)
+	rec.KeepEvents(p)
 	rec.State, rec.FinishedAt, rec.UpdatedAt = StateDone, time.Now().UTC(), time.Now()
 	if err != nil {
 		rec.State, rec.Error = StateFailed, err.Error()

@@ -56,9 +56,23 @@ type Request struct {
 	// Account, when set, limits the recovery to that connected account's
 	// events; else the platform's and every connected account's.
 	Account string
-	// DryRun counts without storing.
+	// DryRun counts without storing, and keeps the first
+	// [Recoverer.PreviewLimit] missing events in Progress.Events.
 	DryRun bool
+	// ID is the recovery's record ID ("rec_…"), carried by each task it
+	// stores (stripetask.HeaderRecoveryID); "" for none.
+	ID string
+	// Only, when not nil, binds the run to a dry run's events: it stores
+	// only these (by ID), skipping those stripeq got meanwhile
+	// (Progress.AlreadyStored) and leaving alone any other missing event
+	// (Progress.NotPreviewed). It lists only the accounts they name.
+	Only []Event
 }
+
+// MaxPreviewEvents is the default of [Recoverer.PreviewLimit]: a dry run
+// keeps the first 1,000 missing events it finds (about 100 KB in its
+// record), and counts the rest.
+const MaxPreviewEvents = 1000
 
 // Progress is what a recovery has done so far; the final one is its
 // result.
@@ -75,10 +89,22 @@ type Progress struct {
 	// Skipped are missing events not stored because they aged past
 	// DEDUPE_WINDOW during the recovery.
 	Skipped int `json:"skipped"`
+	// AlreadyStored, NotPreviewed and NotListed count, in a run bound to
+	// a dry run (Request.Only), the previewed events stripeq got
+	// meanwhile (a webhook delivery or another recovery stored them),
+	// the missing events Stripe listed that the preview did not (left
+	// alone), and the previewed events Stripe no longer listed.
+	AlreadyStored int `json:"already_stored,omitempty"`
+	NotPreviewed  int `json:"not_previewed,omitempty"`
+	NotListed     int `json:"not_listed,omitempty"`
 	// MissingByType and MissingByAccount break missing down; the
 	// platform's account is "".
 	MissingByType    map[string]int `json:"missing_by_type"`
 	MissingByAccount map[string]int `json:"missing_by_account"`
+	// Events are, in a dry run, the first PreviewLimit missing events, in
+	// the order Stripe listed them; Missing counts them all. The record
+	// keeps them apart ([Record].Events).
+	Events []Event `json:"-"`
 }
 
 // Recoverer runs recoveries.
@@ -92,6 +118,16 @@ type Recoverer struct {
 	DedupeWindow time.Duration
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
+	// PreviewLimit is the most missing events a dry run keeps
+	// (Progress.Events). If zero, MaxPreviewEvents (1,000).
+	PreviewLimit int
+}
+
+func (r *Recoverer) previewLimit() int {
+	if r.PreviewLimit > 0 {
+		return r.PreviewLimit
+	}
+	return MaxPreviewEvents
 }
 
 func (r *Recoverer) now() time.Time {
@@ -154,7 +190,19 @@ func (r *Recoverer) Run(ctx context.Context, req Request, progress func(Progress
 		}
 	}
 	accounts := []string{req.Account}
-	if req.Account == "" {
+	var only map[string]bool
+	if req.Only != nil {
+		// A bound run lists only the accounts its events were listed on.
+		only = make(map[string]bool, len(req.Only))
+		accounts = accounts[:0]
+		for _, e := range req.Only {
+			only[e.ID] = true
+			if !slices.Contains(accounts, e.Account) {
+				accounts = append(accounts, e.Account)
+			}
+		}
+		slices.Sort(accounts)
+	} else if req.Account == "" {
 		connected, err := r.Lister.Accounts(ctx)
 		if err != nil {
 			return p, err
@@ -169,7 +217,7 @@ func (r *Recoverer) Run(ctx context.Context, req Request, progress func(Progress
 			err := r.Lister.Events(ctx, account, types, req.Since.Unix(), req.Until.Unix(), func(events []json.RawMessage) error {
 				p.Pages++
 				for _, body := range events {
-					if err := r.one(ctx, req, account, body, permits, &p); err != nil {
+					if err := r.one(ctx, req, account, body, permits, only, &p); err != nil {
 						return err
 					}
 				}
@@ -183,11 +231,16 @@ func (r *Recoverer) Run(ctx context.Context, req Request, progress func(Progress
 		p.AccountsDone++
 		report()
 	}
+	if only != nil {
+		// What one met is deleted from only: the rest Stripe no longer lists.
+		p.NotListed = len(only)
+	}
 	return p, nil
 }
 
-// one counts, and unless a dry run stores, one listed event.
-func (r *Recoverer) one(ctx context.Context, req Request, account string, body []byte, permits func(string) bool, p *Progress) error {
+// one counts, and unless a dry run stores, one listed event; with only
+// (a bound run) only one of those, deleting it from only.
+func (r *Recoverer) one(ctx context.Context, req Request, account string, body []byte, permits func(string) bool, only map[string]bool, p *Progress) error {
 	m, err := stripetask.Decode(body)
 	if err != nil {
 		return fmt.Errorf("an event Stripe listed: %w", err)
@@ -201,15 +254,33 @@ func (r *Recoverer) one(ctx context.Context, req Request, account string, body [
 	}
 	p.Listed++
 	known, err := r.Store.Known(ctx, m)
-	if err != nil || known {
+	if err != nil {
 		return err
+	}
+	previewed := only == nil || only[m.ID]
+	if only != nil && previewed {
+		delete(only, m.ID)
+	}
+	switch {
+	case known && only != nil && previewed:
+		p.AlreadyStored++
+		return nil
+	case known:
+		return nil
+	case !previewed:
+		p.NotPreviewed++
+		return nil
 	}
 	p.Missing++
 	p.MissingByType[m.Type]++
 	p.MissingByAccount[account]++
 	if req.DryRun {
+		if len(p.Events) < r.previewLimit() {
+			p.Events = append(p.Events, Event{ID: m.ID, Type: m.Type, Created: time.Unix(m.Created, 0).UTC(), Account: account})
+		}
 		return nil
 	}
+	m.RecoveryID = req.ID
 	if !time.Unix(m.Created, 0).After(r.now().Add(-r.DedupeWindow)) {
 		p.Skipped++
 		return nil

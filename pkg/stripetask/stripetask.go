@@ -76,6 +76,10 @@ const (
 	// delivery: [SourceRecovery] for one a recovery listed from Stripe's
 	// Events API (pkg/recovery).
 	HeaderSource = "source"
+	// HeaderRecoveryID is set with [HeaderSource] on an event a recovery
+	// of the dashboard stored: the recovery's ID ("rec_…"), whose record
+	// the Console links to. Absent when the recovery kept no record.
+	HeaderRecoveryID = "recoveryId"
 )
 
 // SourceRecovery is the [HeaderSource] value of an event stored by a
@@ -105,6 +109,7 @@ type Metadata struct {
 	ObjectID   string // data.object.id, "" when absent
 	Created    int64  // unix seconds
 	Source     string // HeaderSource: "" for a webhook delivery, else e.g. SourceRecovery
+	RecoveryID string // HeaderRecoveryID: the recovery that stored the event, "" when none
 	// Refs are what else the event is about, for search: the IDs of the
 	// invoice, charge, payment intent, subscription (an invoice's own, or
 	// since 2025-03-31.basil its parent's) and checkout session
@@ -338,7 +343,7 @@ func (m Metadata) Headers() map[string]string {
 		HeaderAPIVersion: m.APIVersion,
 		HeaderCreated:    strconv.FormatInt(m.Created, 10),
 	}
-	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID, HeaderSource: m.Source, HeaderRefs: strings.Join(m.Refs, ",")} {
+	for k, v := range map[string]string{HeaderAccount: m.Account, HeaderCustomer: m.Customer, HeaderObjectID: m.ObjectID, HeaderSource: m.Source, HeaderRecoveryID: m.RecoveryID, HeaderRefs: strings.Join(m.Refs, ",")} {
 		if v != "" {
 			h[k] = v
 		}
@@ -360,6 +365,7 @@ func MetadataFromHeaders(id string, h map[string]string) Metadata {
 		ObjectID:   h[HeaderObjectID],
 		Created:    created,
 		Source:     h[HeaderSource],
+		RecoveryID: h[HeaderRecoveryID],
 		Refs:       splitRefs(h[HeaderRefs]),
 	}
 }

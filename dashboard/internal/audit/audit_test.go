@@ -87,6 +87,7 @@ func TestChips(t *testing.T) {
 		{Entry{Action: DeliveryRerunSelected, Target: "evt_1:dest:crm"}, "evt_1:dest:crm </deliveries/evt_1:dest:crm>"},
 		{Entry{Action: DeliveryBulkRerun, Target: "destination=crm"}, "destination: crm </deliveries?destination=crm>"},
 		{Entry{Action: Recovery, Target: "2026-11-28T10:00:00Z to 2026-11-28T11:00:00Z", Detail: "recovery r1"}, "window: 2026-11-28T10:00:00Z to 2026-11-28T11:00:00Z | recovery: r1 </recoveries#recovery-r1>"},
+		{Entry{Action: Recovery, Target: "w", Detail: "recovery r2 of the 3 events previewed by r1"}, "window: w | recovery: r2 </recoveries#recovery-r2> | preview: r1 </recoveries#recovery-r1>"},
 		{Entry{Action: Asynqmon, Target: "POST queues/stripe/archived_tasks/evt_1:run"}, ""},
 	} {
 		var parts []string

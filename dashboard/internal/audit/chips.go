@@ -54,8 +54,14 @@ func chipsOf(e Entry) []Chip {
 		return cs
 	case Recovery:
 		cs := []Chip{{Label: "window", Value: e.Target}}
-		if id, ok := strings.CutPrefix(e.Detail, "recovery "); ok {
+		// "recovery rec_…", and for a run bound to a dry run "… of the
+		// N events previewed by rec_…".
+		if rest, ok := strings.CutPrefix(e.Detail, "recovery "); ok {
+			id, rest, _ := strings.Cut(rest, " ")
 			cs = append(cs, Chip{Label: "recovery", Value: id, URL: "/recoveries#recovery-" + url.PathEscape(id)})
+			if _, prev, ok := strings.Cut(rest, "previewed by "); ok {
+				cs = append(cs, Chip{Label: "preview", Value: prev, URL: "/recoveries#recovery-" + url.PathEscape(prev)})
+			}
 		}
 		return cs
 	}

@@ -53,12 +53,13 @@ type query struct {
 }
 
 // queryParams are the parameters parseQuery reads.
-var queryParams = []string{"q", "id", "type", "livemode", "api_version", "customer", "account", "state", "since", "from", "to", "page", "limit"}
+var queryParams = []string{"q", "id", "type", "livemode", "api_version", "customer", "account", "source", "state", "since", "from", "to", "page", "limit"}
 
 // parseQuery reads the filter parameters of the list page and API:
 //
 //	q (search: see searchFilter), id, type (exact, or a prefix ending in ".*"), livemode, api_version,
-//	customer, account, state (one state, a comma list, or "failed" for
+//	customer, account, source ("recovery": only the executions recoveries
+//	stored), state (one state, a comma list, or "failed" for
 //	retry and archived), since (15m, 1h, 24h, 7d or any Go duration), from
 //	and to (RFC 3339 or unix seconds), page (from 1), limit.
 //
@@ -83,6 +84,11 @@ func parseQuery(v url.Values, now time.Time, extra ...string) (query, error) {
 	f.APIVersion = strings.TrimSpace(v.Get("api_version"))
 	f.Customer = strings.TrimSpace(v.Get("customer"))
 	f.Account = strings.TrimSpace(v.Get("account"))
+	switch f.Source = v.Get("source"); f.Source {
+	case "", stripetask.SourceRecovery:
+	default:
+		return q, fmt.Errorf("%w: source must be %q (the executions recoveries stored), or absent for every execution", execindex.ErrInvalidFilter, stripetask.SourceRecovery)
+	}
 	for s := range strings.SplitSeq(q.State, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "":
@@ -216,9 +222,13 @@ func parseSince(s string) (time.Duration, error) {
 
 // execution is one row of the list, and the head of the detail view.
 type execution struct {
-	ID         string `json:"id"`
-	EventID    string `json:"event_id"`
-	RerunOf    string `json:"rerun_of,omitempty"`
+	ID      string `json:"id"`
+	EventID string `json:"event_id"`
+	RerunOf string `json:"rerun_of,omitempty"`
+	// Source is "recovery" for an execution a recovery stored, "" for a
+	// webhook delivery's; RecoveryID names that recovery, when known.
+	Source     string `json:"source,omitempty"`
+	RecoveryID string `json:"recovery_id,omitempty"`
 	Type       string `json:"type"`
 	State      string `json:"state"`
 	Livemode   bool   `json:"livemode"`
@@ -374,7 +384,7 @@ func (s *server) newExecution(info *asynq.TaskInfo, received time.Time) executio
 	e := execution{
 		ID: info.ID, EventID: stripetask.EventID(info.ID), RerunOf: info.Headers[stripetask.HeaderRerunOf],
 		Type: m.Type, State: info.State.String(), Livemode: m.Livemode, APIVersion: m.APIVersion,
-		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID,
+		Customer: m.Customer, Account: m.Account, ObjectID: m.ObjectID, Source: m.Source, RecoveryID: m.RecoveryID,
 		Retried: info.Retried, MaxRetry: info.MaxRetry, Permanent: failures.Permanent(info), LastError: failures.Message(info.LastErr),
 		LastFailedAt: optTime(info.LastFailedAt), ReceivedAt: received,
 		CompletedAt:   optTime(info.CompletedAt),

@@ -91,11 +91,11 @@ func (s *server) handleListPage() gin.HandlerFunc {
 }
 
 // narrowed reports whether q narrows the list beyond a state tab: by an
-// ID, a search, a type, a mode, an API version, a customer, an account or
-// a time.
+// ID, a search, a type, a mode, an API version, a customer, an account, a
+// source or a time.
 func narrowed(q query) bool {
 	f := q.Filter
-	return f.ID != "" || q.Type != "" || f.Livemode != "" || f.APIVersion != "" || f.Customer != "" || f.Account != "" || f.Ref != "" ||
+	return f.ID != "" || q.Type != "" || f.Livemode != "" || f.APIVersion != "" || f.Customer != "" || f.Account != "" || f.Ref != "" || f.Source != "" ||
 		!f.From.IsZero() || !f.To.IsZero()
 }
 
@@ -157,6 +157,9 @@ func describe(q query, n int) string {
 	}
 	if q.Filter.APIVersion != "" {
 		b.WriteString(" with API version " + q.Filter.APIVersion)
+	}
+	if q.Filter.Source != "" {
+		b.WriteString(" stored by a " + q.Filter.Source)
 	}
 	if q.Filter.ID != "" {
 		b.WriteString(" of event " + q.Filter.ID)

@@ -14,7 +14,9 @@ const recoveryPageSize = 20
 
 // handleRecoveriesPage is the Console's "Recover missed events" page: the
 // window picker, a dry-run preview and a run for operators (viewers see
-// the history only), and the history of recoveries. The page's script
+// the history only), the missing events a dry run listed with "Store
+// these N events" (POST /api/recoveries?from=rec_…), and the history of
+// recoveries, each run linking to the executions it stored. The page's script
 // (static/recoveries.js) starts recoveries with POST /api/recoveries and
 // follows them with GET /api/recoveries/{id}.
 func (s *server) handleRecoveriesPage() gin.HandlerFunc {
@@ -25,7 +27,11 @@ func (s *server) handleRecoveriesPage() gin.HandlerFunc {
 			c.Error(err)
 			data["Error"] = "Cannot read the history of recoveries; see the dashboard's log."
 		}
-		data["Recoveries"] = recs
+		views := make([]recoveryView, len(recs))
+		for i, rec := range recs {
+			views[i] = viewRecovery(rec)
+		}
+		data["Recoveries"] = views
 		data["HasKey"] = s.recoveries.rec != nil
 		if r := s.recoveries.rec; r != nil {
 			data["Earliest"] = r.Earliest()

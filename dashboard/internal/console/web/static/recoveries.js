@@ -1,6 +1,8 @@
 // stripeq Console: the "Recover missed events" page. Starts recoveries
 // (POST /api/recoveries), follows one until it ends (GET
-// /api/recoveries/{id}) and keeps the history table current. Vanilla
+// /api/recoveries/{id}), lists a dry run's missing events and stores
+// exactly those (POST /api/recoveries?from=rec_…), and keeps the history
+// table current. Vanilla
 // JavaScript, no build step, nothing inline (the CSP forbids it).
 "use strict";
 (function () {
@@ -50,6 +52,49 @@
     });
   }
 
+  // link returns an <a> to href reading text.
+  function link(href, text, cls) {
+    var a = document.createElement("a");
+    a.href = href; a.textContent = text;
+    if (cls) a.className = cls;
+    return a;
+  }
+
+  // showEvents lists a finished dry run's missing events and offers to
+  // store exactly those, or says why it cannot.
+  function showEvents(rec) {
+    var box = $("missing-events");
+    var events = rec.events || [];
+    var body = $("missing-table").tBodies[0];
+    body.replaceChildren();
+    box.hidden = !(rec.dry_run && rec.state === "done" && rec.missing > 0);
+    if (box.hidden) return;
+    events.forEach(function (e) {
+      var tr = body.insertRow();
+      tr.dataset.event = e.id; tr.dataset.type = e.type; tr.dataset.account = e.account || "platform";
+      var id = tr.insertCell(); id.className = "mono"; id.textContent = e.id;
+      var ty = tr.insertCell(); ty.className = "mono"; ty.textContent = e.type;
+      var t = document.createElement("time");
+      t.setAttribute("datetime", e.created); t.textContent = utc(e.created);
+      tr.insertCell().appendChild(t);
+      var a = tr.insertCell(); a.className = "mono"; a.textContent = e.account || "platform";
+    });
+    var capped = rec.events_capped || events.length < rec.missing;
+    var note = $("missing-capped");
+    note.hidden = !capped;
+    note.textContent = capped ? "Showing the first " + num(events.length) + " of " + num(rec.missing) + " missing events; a preview keeps no more." : "";
+    var btn = $("store-previewed"), why = $("store-note");
+    if (!btn) return;
+    btn.hidden = capped;
+    btn.textContent = "Store these " + num(events.length) + (events.length === 1 ? " event" : " events");
+    btn.dataset.from = rec.id;
+    btn.dataset.count = events.length;
+    why.hidden = false;
+    why.textContent = capped
+      ? "These cannot be stored as previewed: more events are missing than the preview lists. Preview a narrower window, or one account, until it lists them all."
+      : "Stores only the events listed here, over the same window: one stripeq got meanwhile is counted as already stored, and one that appeared since is left alone.";
+  }
+
   function show(rec) {
     var p = rec.progress || {};
     result.hidden = false;
@@ -70,6 +115,19 @@
     $("count-pages").textContent = num(p.pages);
     var err = $("result-error");
     err.hidden = !rec.error; err.textContent = rec.error || "";
+    var from = $("result-from");
+    from.hidden = !rec.from;
+    from.replaceChildren();
+    if (rec.from) {
+      from.append("Stores only the events previewed by ", link("/recoveries?id=" + encodeURIComponent(rec.from), rec.from, "mono"), ".");
+    }
+    document.querySelectorAll("#result .bound").forEach(function (d) { d.hidden = !rec.from; });
+    $("count-already").textContent = num(p.already_stored);
+    $("count-not-previewed").textContent = num(p.not_previewed);
+    var ex = $("result-executions");
+    ex.hidden = !rec.executions_url;
+    if (rec.executions_url) ex.firstElementChild.href = rec.executions_url;
+    showEvents(rec);
     fill($("by-type"), p.missing_by_type, "");
     fill($("by-account"), p.missing_by_account, "platform");
   }
@@ -94,10 +152,16 @@
         tr.insertCell().textContent = r.started_by;
         var w = tr.insertCell(); w.className = "muted"; w.textContent = utc(r.since) + " → " + utc(r.until);
         var acct = tr.insertCell(); acct.className = "mono"; acct.textContent = r.account || "all";
-        tr.insertCell().textContent = r.dry_run ? "dry run" : "run";
-        [r.listed, r.missing, r.enqueued].forEach(function (n) {
+        var kind = tr.insertCell();
+        if (r.dry_run) kind.textContent = "dry run";
+        else if (r.from) kind.append("run of ", link("/recoveries?id=" + encodeURIComponent(r.from), r.from, "mono"));
+        else kind.textContent = "run";
+        [r.listed, r.missing].forEach(function (n) {
           var c = tr.insertCell(); c.className = "num"; c.textContent = num(n);
         });
+        var enq = tr.insertCell(); enq.className = "num";
+        if (r.executions_url) enq.appendChild(link(r.executions_url, num(r.enqueued), "executions-link"));
+        else enq.textContent = num(r.enqueued);
       });
     });
   }
@@ -123,6 +187,19 @@
   function setButtons(busy) {
     if (!form) return;
     form.querySelectorAll("button").forEach(function (b) { b.disabled = busy; });
+    var store = $("store-previewed");
+    if (store) store.disabled = busy;
+  }
+
+  // start starts a recovery with the query q and follows it.
+  function start(q) {
+    setButtons(true);
+    call("POST", "/api/recoveries?" + q.toString()).then(function (rec) {
+      show(rec);
+      history();
+      if (window.history.replaceState) window.history.replaceState(null, "", "/recoveries?id=" + encodeURIComponent(rec.id));
+      follow(rec.id);
+    }).catch(function (err) { setButtons(false); showError(err); });
   }
 
   function showError(err) {
@@ -136,20 +213,23 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var dry = !ev.submitter || ev.submitter.value !== "false";
-      if (!dry && !window.confirm("Store every event of this window that stripeq never got? Each is processed by the worker.")) return;
+      if (!dry && !window.confirm("Store every event of this window that stripeq never got, as Stripe lists them now (not only a preview's)? Each is processed by the worker.")) return;
       var q = new URLSearchParams();
       ["since", "until", "account"].forEach(function (name) {
         var v = form.elements[name].value.trim();
         if (v) q.set(name, v);
       });
       q.set("dry_run", dry ? "true" : "false");
-      setButtons(true);
-      call("POST", "/api/recoveries?" + q.toString()).then(function (rec) {
-        show(rec);
-        history();
-        if (window.history.replaceState) window.history.replaceState(null, "", "/recoveries?id=" + encodeURIComponent(rec.id));
-        follow(rec.id);
-      }).catch(function (err) { setButtons(false); showError(err); });
+      start(q);
+    });
+  }
+
+  var store = $("store-previewed");
+  if (store) {
+    store.addEventListener("click", function () {
+      var n = Number(store.dataset.count);
+      if (!window.confirm("Store the " + num(n) + " events preview " + store.dataset.from + " listed, and no other? Each is processed by the worker.")) return;
+      start(new URLSearchParams({ from: store.dataset.from }));
     });
   }
 
