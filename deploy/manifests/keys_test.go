@@ -56,6 +56,7 @@ func keyRenders() map[string]string {
 		"IndexReruns":           keyspace.IndexReruns(q, "<id>"),
 		"IndexRuns":             keyspace.IndexRuns(q, "<id>"),
 		"IndexRerunSeq":         keyspace.IndexRerunSeq(q),
+		"IndexImplicit":         keyspace.IndexImplicit(q),
 		"Fail":                  keyspace.Fail(q) + "/",
 		"FailAll":               keyspace.FailAll(q),
 		"FailRecord":            keyspace.FailRecord(q, "<task id>"),

@@ -28,8 +28,9 @@
 //	stripeq:idx:{stripe}:type:<type>                  ZSET, e.g. type:invoice.paid
 //	stripeq:idx:{stripe}:prefix:<prefix>              ZSET, no longer written (see below); older releases' entries
 //	                                                   are in one per dot-prefix of their type: prefix:invoice
-//	stripeq:idx:{stripe}:livemode:<true|false>        ZSET
-//	stripeq:idx:{stripe}:apiVersion:<version>         ZSET
+//	stripeq:idx:{stripe}:livemode:<true|false>        ZSET, none for the implicit value (see below)
+//	stripeq:idx:{stripe}:apiVersion:<version>         ZSET, none for the implicit value
+//	stripeq:idx:{stripe}:implicit                     HASH livemode, apiVersion → the implicit value: the first seen
 //	stripeq:idx:{stripe}:customer:<cus_…>             ZSET
 //	stripeq:idx:{stripe}:account:<acct_…>             ZSET
 //	stripeq:idx:{stripe}:ref:<id or email>            ZSET, by data.object's ID and what it names (stripetask.Metadata's
@@ -48,6 +49,13 @@
 //	                                                   is dropped only once its set is empty
 //	stripeq:idx:{stripe}:reruns:<original task ID>    ZSET re-run copy ID → time of the re-run
 //	stripeq:idx:{stripe}:rerunseq                     HASH original task ID → number of its last re-run
+//
+// A field's implicit value has no set either: one livemode and one API
+// version are nearly every event's in most deployments, and their sets
+// would cost a ZADD and about 129 bytes an event while narrowing nothing.
+// The first value the index sees of each is its implicit value (kept in
+// the implicit hash); a filter on it is answered as "in none of the
+// field's other values' sets" (implicit.go).
 //
 // A type prefix has no set of its own. [Index.Query] and [Shards.Scan]
 // answer a [Filter]'s TypePrefix from the type sets of the types under it,
@@ -145,6 +153,8 @@ type Index struct {
 
 	setopsOnce sync.Once
 	setops     bool
+
+	impl implicitCache // the implicit values, as the writer last read them
 }
 
 // New returns the index of queue (stripetask.DefaultQueue when empty) in
@@ -175,9 +185,16 @@ func (ix *Index) Queue() string { return ix.queue }
 
 // suffixes returns the index keys (without the prefix) that hold an
 // execution with metadata m. A type prefix has no set of its own: Query
-// and Scan answer it from the type sets of the types under it.
-func suffixes(m stripetask.Metadata) []string {
-	s := []string{"type:" + m.Type, "livemode:" + strconv.FormatBool(m.Livemode), "apiVersion:" + m.APIVersion}
+// and Scan answer it from the type sets of the types under it. Nor has a
+// field's implicit value (implicit, by field; see implicit.go).
+func suffixes(m stripetask.Metadata, implicit map[string]string) []string {
+	s := []string{"type:" + m.Type}
+	if v := strconv.FormatBool(m.Livemode); implicit["livemode"] != v {
+		s = append(s, "livemode:"+v)
+	}
+	if v, ok := implicit[FieldAPIVersion]; !ok || v != m.APIVersion {
+		s = append(s, "apiVersion:"+m.APIVersion)
+	}
 	if m.Customer != "" {
 		s = append(s, "customer:"+m.Customer)
 	}
@@ -239,7 +256,7 @@ func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 
 func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) redis.Cmder {
 	score := float64(t.UnixMilli())
-	sufs := suffixes(m)
+	sufs := suffixes(m, ix.implicit(ctx, m))
 	if rerunOf != "" {
 		sufs = append(sufs, "reruns:"+rerunOf)
 	}
@@ -371,13 +388,34 @@ func (ix *Index) Values(ctx context.Context, field string) ([]ValueCount, error)
 		return nil, fmt.Errorf("%w: no values are kept for field %q", ErrInvalidFilter, field)
 	}
 	cmds := make([]*redis.IntCmd, len(vals))
+	var implicit *redis.StringCmd
+	var all *redis.IntCmd
 	if _, err := ix.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, v := range vals {
 			cmds[i] = p.ZCard(ctx, ix.pre+key+v)
 		}
+		if field == FieldAPIVersion {
+			implicit = p.HGet(ctx, keyspace.IndexImplicit(ix.queue), field)
+			all = p.ZCard(ctx, keyspace.IndexAll(ix.queue))
+		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("execindex: values of %s: %w", field, err)
+	}
+	if implicit != nil && implicit.Err() == nil {
+		// The implicit value's executions are every one in no other
+		// value's set.
+		n := all.Val()
+		for i, v := range vals {
+			if v != implicit.Val() {
+				n -= cmds[i].Val()
+			}
+		}
+		for i, v := range vals {
+			if v == implicit.Val() {
+				cmds[i].SetVal(max(n, 0))
+			}
+		}
 	}
 	out := make([]ValueCount, 0, len(vals))
 	var gone []any

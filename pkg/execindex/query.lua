@@ -14,6 +14,12 @@
 -- failure store's prefix of the queue (pkg/failures), [15] a type prefix
 -- ("" for none).
 --
+-- A filter on a field's implicit value (livemode, apiVersion; the
+-- implicit hash, see implicit.go) has no set: query_lib.lua takes its key
+-- out of keys and puts the field's other values' sets in excl, which no
+-- matching entry is in. A walk checks them with ZMSCORE; the large plan
+-- subtracts them from its base set (ZDIFFSTORE).
+--
 -- A task asynq no longer holds whose failure the failure store keeps
 -- (trimmed from asynq's archive) is archived; the archived count is of
 -- asynq's archive and the failure store together.

@@ -61,6 +61,14 @@ local function largePlan(driver)
     intersect(tmp)
     B = tmp
   end
+  if #excl > 0 and not allOnly then
+    -- Less the sets of an implicit value's other values.
+    local args = {"ZDIFFSTORE", tmp, #excl + 1, B}
+    for _, x in ipairs(excl) do args[#args + 1] = x end
+    redis.call(unpack(args))
+    B = tmp
+    exclApplied = true
+  end
   if allOnly then
     asynqCounts()
   else

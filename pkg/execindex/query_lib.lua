@@ -59,6 +59,39 @@ for k = 1, #KEYS do
   end
 end
 
+-- excl are the sets a matching entry must not be in. A filter on a
+-- field's implicit value (the implicit hash; see implicit.go) has no set:
+-- its key leaves keys, and the sets of the field's other values join excl
+-- (livemode: the other boolean; apiVersion: every other value that
+-- values:apiVersion lists). When no key is left, the all set drives.
+local excl, exclApplied = {}, false -- exclApplied: B is already without them
+do
+  local imp = redis.call("HGETALL", pre .. "implicit")
+  local implicit = {}
+  for i = 1, #imp, 2 do implicit[imp[i]] = imp[i + 1] end
+  local kept = {}
+  for k = 1, #keys do
+    local key, other = keys[k], nil
+    if type(key) == "string" then
+      if implicit.livemode and key == pre .. "livemode:" .. implicit.livemode then
+        other = {pre .. "livemode:" .. (implicit.livemode == "true" and "false" or "true")}
+      elseif implicit.apiVersion and key == pre .. "apiVersion:" .. implicit.apiVersion then
+        other = {}
+        for _, v in ipairs(redis.call("SMEMBERS", pre .. "values:apiVersion")) do
+          if v ~= implicit.apiVersion then other[#other + 1] = pre .. "apiVersion:" .. v end
+        end
+      end
+    end
+    if other then
+      for _, o in ipairs(other) do excl[#excl + 1] = o end
+    else
+      kept[#kept + 1] = key
+    end
+  end
+  if #kept == 0 then kept[1] = pre .. "all" end
+  keys = kept
+end
+
 -- card is the size of a key or of a union of type sets (which are
 -- disjoint: an entry has one type).
 local function card(k)
@@ -237,6 +270,12 @@ local function visit(ids, scores, keys, skip, count)
       for i = 1, #ids do
         if not s[i] then ok[i] = false end
       end
+    end
+  end
+  for _, x in ipairs(exclApplied and {} or excl) do
+    local s = redis.call("ZMSCORE", x, unpack(ids))
+    for i = 1, #ids do
+      if s[i] then ok[i] = false end
     end
   end
   for i = 1, #ids do

@@ -39,7 +39,7 @@ func (s *Shards) Scan(ctx context.Context, f Filter, fn func([]Item) error) erro
 // checks them against the filter a chunk at a time and hands each
 // chunk's matches to fn.
 func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Item) error) error {
-	keys, err := ix.scanKeys(ctx, f)
+	keys, excl, err := ix.scanKeys(ctx, f)
 	if err != nil {
 		return fmt.Errorf("execindex: scan: %w", err)
 	}
@@ -54,7 +54,7 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 		return fmt.Errorf("execindex: scan: %w", err)
 	}
 	for start := 0; start < len(cand); start += scanChunk {
-		batch, err := ix.checkChunk(ctx, f, queue, keys, cand[start:min(start+scanChunk, len(cand))])
+		batch, err := ix.checkChunk(ctx, f, queue, keys, excl, cand[start:min(start+scanChunk, len(cand))])
 		if err != nil {
 			return fmt.Errorf("execindex: scan: %w", err)
 		}
@@ -70,18 +70,42 @@ func (ix *Index) scan(ctx context.Context, f Filter, queue string, fn func([]Ite
 	return nil
 }
 
-// scanKeys returns the sets an entry must be in to match f. Each is one
-// set, or, for a type prefix, the type sets of the types under it, of
-// which an entry is in at most one. With no filter it is the all set.
-func (ix *Index) scanKeys(ctx context.Context, f Filter) ([][]string, error) {
-	var keys [][]string
+// scanKeys returns the sets an entry must be in to match f, and those it
+// must not be in. Each of the first is one set, or, for a type prefix, the
+// type sets of the types under it, of which an entry is in at most one.
+// A field's implicit value has no set: an entry must be in none of the
+// field's other values' sets (implicit.go). With no set left it is the
+// all set.
+func (ix *Index) scanKeys(ctx context.Context, f Filter) (keys [][]string, excl []string, err error) {
+	implicit, err := ix.rdb.HGetAll(ctx, keyspace.IndexImplicit(ix.queue)).Result()
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, suf := range f.keys() {
-		if strings.HasPrefix(suf, "prefix:") {
+		field, v, _ := strings.Cut(suf, ":")
+		iv, isImplicit := implicit[field]
+		isImplicit = isImplicit && iv == v
+		switch {
+		case field == "prefix":
 			types, err := ix.typesUnder(ctx, f.typePrefix())
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			keys = append(keys, types)
+			continue
+		case field == "livemode" && isImplicit:
+			excl = append(excl, keyspace.IndexSet(ix.queue, field, strconv.FormatBool(v != "true")))
+			continue
+		case field == FieldAPIVersion && isImplicit:
+			others, err := ix.rdb.SMembers(ctx, keyspace.IndexValues(ix.queue, field)).Result()
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, o := range others {
+				if o != v {
+					excl = append(excl, keyspace.IndexSet(ix.queue, field, o))
+				}
+			}
 			continue
 		}
 		keys = append(keys, []string{ix.pre + suf})
@@ -89,7 +113,7 @@ func (ix *Index) scanKeys(ctx context.Context, f Filter) ([][]string, error) {
 	if len(keys) == 0 {
 		keys = append(keys, []string{keyspace.IndexAll(ix.queue)})
 	}
-	return keys, nil
+	return keys, excl, nil
 }
 
 // scoreRange returns f's time range as the index's scores (unix ms),
@@ -173,10 +197,10 @@ func (ix *Index) driverCandidates(ctx context.Context, keys [][]string, hi, lo s
 }
 
 // checkChunk checks a chunk of candidates in one pipeline: in every one
-// of keys, and in one of f's states (asynq's, or archived when only the
+// of keys, in none of excl, and in one of f's states (asynq's, or archived when only the
 // failure store keeps it). It returns those that match, as items of
 // queue.
-func (ix *Index) checkChunk(ctx context.Context, f Filter, queue string, keys [][]string, chunk []redis.Z) ([]Item, error) {
+func (ix *Index) checkChunk(ctx context.Context, f Filter, queue string, keys [][]string, excl []string, chunk []redis.Z) ([]Item, error) {
 	tpre, frec := keyspace.Task(ix.queue, ""), keyspace.FailRecord(ix.queue, "")
 	ids := make([]string, len(chunk))
 	for i, z := range chunk {
@@ -185,11 +209,15 @@ func (ix *Index) checkChunk(ctx context.Context, f Filter, queue string, keys []
 	inSets := make([][]*redis.FloatSliceCmd, len(keys))
 	states := make([]*redis.StringCmd, len(ids))
 	kept := make([]*redis.IntCmd, len(ids))
+	outSets := make([]*redis.FloatSliceCmd, len(excl))
 	if _, err := ix.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			for _, key := range k {
 				inSets[i] = append(inSets[i], p.ZMScore(ctx, key, ids...))
 			}
+		}
+		for i, key := range excl {
+			outSets[i] = p.ZMScore(ctx, key, ids...)
 		}
 		for i, id := range ids {
 			states[i] = p.HGet(ctx, tpre+id, "state")
@@ -206,6 +234,9 @@ next:
 			if !slices.ContainsFunc(k, func(c *redis.FloatSliceCmd) bool { return c.Val()[i] != 0 }) {
 				continue next
 			}
+		}
+		if slices.ContainsFunc(outSets, func(c *redis.FloatSliceCmd) bool { return c.Val()[i] != 0 }) {
+			continue
 		}
 		st := states[i].Val()
 		if st == "" && kept[i].Val() == 1 {

@@ -333,9 +333,14 @@ const AttemptField = "stripeq_attempt"
 // "" (the attempt succeeded) and its outcome line is rebuilt from the
 // task's result.
 type compact struct {
-	At      int64  `json:"at"`              // unix ns
-	Start   int64  `json:"start,omitempty"` // unix ns; 0 for none
-	MS      int64  `json:"ms"`
+	At int64 `json:"at"` // unix ns
+	// Took is how long the handler ran, in µs: the attempt started Took
+	// before At, and ran Took/1000 ms. Nil in what older workers wrote,
+	// which gave Start and MS instead, and for an attempt whose start is
+	// unknown (MS only).
+	Took    *int64 `json:"took,omitempty"`
+	Start   int64  `json:"start,omitempty"` // unix ns; 0 for none (older workers)
+	MS      int64  `json:"ms,omitempty"`    // older workers, or without a start
 	Retry   int    `json:"retry,omitempty"`
 	Worker  string `json:"worker,omitempty"`
 	Outcome bool   `json:"outcome,omitempty"` // the outcome line is the result's Line
@@ -343,11 +348,16 @@ type compact struct {
 }
 
 // compactOf returns a as the AttemptField keeps it, with result the
-// task's result written with it (nil: none).
+// task's result written with it (nil: none). A start and a duration go
+// as one number (Took), which keeps every completed execution's field
+// about 30 bytes shorter than a start in ns and the ms beside it.
 func compactOf(a Attempt, result []byte) []byte {
-	c := compact{At: a.At.UnixNano(), MS: a.MS, Retry: a.Retry, Worker: a.Worker}
-	if !a.Start.IsZero() {
-		c.Start = a.Start.UnixNano()
+	c := compact{At: a.At.UnixNano(), Retry: a.Retry, Worker: a.Worker}
+	if a.Start.IsZero() || a.Start.After(a.At) {
+		c.MS = a.MS
+	} else {
+		took := a.At.Sub(a.Start).Microseconds()
+		c.Took = &took
 	}
 	switch {
 	case a.Outcome != "" && result != nil:
@@ -363,7 +373,11 @@ func compactOf(a Attempt, result []byte) []byte {
 // the task's result.
 func (c compact) attempt(result []byte) Attempt {
 	a := Attempt{At: time.Unix(0, c.At).UTC(), MS: c.MS, Retry: c.Retry, Worker: c.Worker, Outcome: c.Line}
-	if c.Start != 0 {
+	switch {
+	case c.Took != nil:
+		took := time.Duration(*c.Took) * time.Microsecond
+		a.Start, a.MS = a.At.Add(-took), took.Milliseconds()
+	case c.Start != 0:
 		a.Start = time.Unix(0, c.Start).UTC()
 	}
 	if c.Outcome {

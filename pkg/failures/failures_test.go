@@ -2,6 +2,7 @@ package failures_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestAttemptsReadBothPlaces(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		write  func(t *testing.T, s *failures.Store, id string)
+		write  func(t *testing.T, s *failures.Store, id string) // nil: an older worker's field
 		want   []failures.Attempt
 		list   bool   // the list key exists
 		result string // the task's result, when the test writes one itself
@@ -62,6 +63,7 @@ func TestAttemptsReadBothPlaces(t *testing.T) {
 			}
 			complete(t, s, id, retried, result, true)
 		}, []failures.Attempt{failed, retried}, true, ""},
+		{"a field an older worker wrote: start in ns and ms", nil, []failures.Attempt{later}, false, ""},
 		{"run now of a kept failure that then succeeds on retry 0", func(t *testing.T, s *failures.Store, id string) {
 			if err := s.Keep(t.Context(), failures.Record{ID: id, Queue: q, TaskType: "stripe:invoice.paid", FailedAt: failed.At, Err: failed.Error}, failed); err != nil {
 				t.Fatal(err)
@@ -82,7 +84,13 @@ func TestAttemptsReadBothPlaces(t *testing.T) {
 			if tt.result != "" {
 				db.Client.HSet(t.Context(), task, "result", tt.result)
 			}
-			tt.write(t, s, id)
+			if tt.write != nil {
+				tt.write(t, s, id)
+			} else {
+				// What an older worker wrote: the start in ns and the ms.
+				old := fmt.Sprintf(`{"at":%d,"start":%d,"ms":3,"worker":"host-a:41"}`, later.At.UnixNano(), later.Start.UnixNano())
+				db.Client.HSet(t.Context(), task, failures.AttemptField, old)
+			}
 			got, err := s.Attempts(t.Context(), q, id)
 			if err != nil {
 				t.Fatal(err)
@@ -98,8 +106,14 @@ func TestAttemptsReadBothPlaces(t *testing.T) {
 			if tt.result != "" && db.Client.HGet(t.Context(), task, "result").Val() != tt.result {
 				t.Errorf("the handler's own result was replaced")
 			}
-			if f := db.Client.HGet(t.Context(), task, failures.AttemptField).Val(); strings.Contains(f, "payment_failed") {
+			f := db.Client.HGet(t.Context(), task, failures.AttemptField).Val()
+			if strings.Contains(f, "payment_failed") {
 				t.Errorf("the field repeats the outcome: %s", f)
+			}
+			// A start goes as the duration from it (took, µs), not a second
+			// time in ns beside the ms.
+			if tt.write != nil && f != "" && (strings.Contains(f, `"start"`) || strings.Contains(f, `"ms"`) && strings.Contains(f, `"took"`)) {
+				t.Errorf("the field keeps the start and the ms: %s", f)
 			}
 		})
 	}

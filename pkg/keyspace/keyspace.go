@@ -131,6 +131,11 @@ func IndexKeys(queue string) string { return Index(queue) + "keys" }
 // queue, for the Console's filter menus.
 func IndexValues(queue, field string) string { return Index(queue) + "values:" + field }
 
+// IndexImplicit returns the index's HASH of field (livemode, apiVersion)
+// → its implicit value: the first the index saw, whose executions are in
+// no set of that field (pkg/execindex).
+func IndexImplicit(queue string) string { return Index(queue) + "implicit" }
+
 // IndexReruns returns the index's ZSET of the re-run copies of the task
 // original, by re-run time.
 func IndexReruns(queue, original string) string { return Index(queue) + "reruns:" + original }
