@@ -205,6 +205,11 @@ type handler struct {
 	// the handler's O, in one pass: the route's only handler, reading the
 	// stored payload.
 	parse func(t *asynq.Task) (decoded any, m stripetask.Metadata, raw []byte, err error)
+	// decodeCopy decodes Stripe's copy of an event, with data.object into
+	// the handler's O, in one pass (the route's only handler), and returns
+	// it with its API version; on any error the caller takes the general
+	// path, which says what failed.
+	decodeCopy func(raw []byte, eventType string) (decoded any, apiVersion string, err error)
 	// call hands the event to the handler: decoded, what parse returned,
 	// or nil to decode raw.
 	call func(ctx context.Context, meta Meta, raw []byte, decoded any) error
@@ -219,6 +224,13 @@ func newHandler[O any](h HandlerFunc[O], cfg handleConfig) *handler {
 			e := new(event[O])
 			m, raw, err := parse(t, e)
 			return e, m, raw, err
+		},
+		decodeCopy: func(raw []byte, eventType string) (any, string, error) {
+			e := new(event[O])
+			if err := decodeCopy(raw, eventType, e); err != nil {
+				return nil, "", err
+			}
+			return e, e.APIVersion, nil
 		},
 		call: func(ctx context.Context, meta Meta, raw []byte, decoded any) error {
 			e, _ := decoded.(*event[O])
@@ -284,15 +296,23 @@ func (r *route) process(ctx context.Context, t *asynq.Task) error {
 		if raw, err = w.stripe.Event(ctx, m.ID, m.Account); err != nil {
 			return ClassifyStripe("retrieve event "+m.ID, err)
 		}
-		var e event[skipped]
-		if err := decodeCopy(raw, m.Type, &e); err != nil {
-			return err
+		decoded = nil
+		var version string
+		if one { // one decode of the copy, into the handler's type
+			decoded, version, err = r.handlers[0].decodeCopy(raw, m.Type)
 		}
-		if e.APIVersion != "" {
-			m.APIVersion = e.APIVersion // Stripe's copy is rendered at the event's own version
+		if !one || err != nil {
+			decoded = nil // the handler decodes raw, and says what does not decode
+			var e event[skipped]
+			if err := decodeCopy(raw, m.Type, &e); err != nil {
+				return err
+			}
+			version = e.APIVersion
+		}
+		if version != "" {
+			m.APIVersion = version // Stripe's copy is rendered at the event's own version
 		}
 		exec.Update(func(o *Outcome) { o.Fetched = true })
-		decoded = nil
 	}
 	if one {
 		h := r.handlers[0]

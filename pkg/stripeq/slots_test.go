@@ -22,7 +22,7 @@ import (
 )
 
 // slotReleases counts how the worker's client sends the releases (ZREM)
-// and parkings (parkScript) of the slot key: with an attempt's writes in
+// and parkings (its reads of the flag and the lease) of the slot key: with an attempt's writes in
 // one pipeline, or on their own; and the acquisitions (acquireScript).
 type slotReleases struct {
 	key      string
@@ -60,12 +60,10 @@ func (h *slotReleases) count(cmds []redis.Cmder) {
 		switch {
 		case c.Name() == "zrem" && len(args) > 1 && args[1] == h.key:
 			zrem = true
+		case c.Name() == "zscore" && len(args) > 1 && args[1] == h.key: // the park's read of its lease
+			zrem = true
 		case c.Name() == "evalsha" && len(args) > 3 && args[3] == h.key: // the scripts are loaded: loadSlotScripts
-			acquire, park, _ := slots.Scripts()
-			switch args[1] {
-			case park.Hash():
-				zrem = true
-			case acquire.Hash():
+			if acquire, _ := slots.Scripts(); args[1] == acquire.Hash() {
 				acq++
 			}
 		case c.Name() == "rpush" || (c.Name() == "hset" && strings.Contains(c.String(), "stripeq_attempt")):
@@ -90,8 +88,8 @@ func (h *slotReleases) count(cmds []redis.Cmder) {
 // worker runs them with EVALSHA only (slotReleases counts those).
 func loadSlotScripts(t testing.TB, db *redistest.DB) {
 	t.Helper()
-	acquire, park, renew := slots.Scripts()
-	for _, s := range []*redis.Script{acquire, park, renew} {
+	acquire, renew := slots.Scripts()
+	for _, s := range []*redis.Script{acquire, renew} {
 		if err := s.Load(t.Context(), db.Client).Err(); err != nil {
 			t.Fatal(err)
 		}

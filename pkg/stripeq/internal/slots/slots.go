@@ -116,23 +116,6 @@ redis.call("SET", KEYS[2], "1", "PX", ARGV[4])
 return 0
 `)
 
-// parkScript releases a slot whose handler ended, or keeps it for the
-// process when no one wants one. KEYS as acquireScript's; ARGV = lease
-// ms, member. It returns 1 when the slot is kept (its lease renewed), 0
-// when it is released or its lease is gone.
-var parkScript = redis.NewScript(`
-if redis.call("EXISTS", KEYS[2]) == 1 then
-  redis.call("ZREM", KEYS[1], ARGV[2])
-  return 0
-end
-if not redis.call("ZSCORE", KEYS[1], ARGV[2]) then
-  return 0
-end
-local t = redis.call("TIME")
-redis.call("ZADD", KEYS[1], "XX", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), ARGV[2])
-return 1
-`)
-
 // renewScript extends the leases ARGV[2…] that still exist by ARGV[1] ms.
 // (A variable named until, a Lua keyword, kept it from compiling.)
 var renewScript = redis.NewScript(`
@@ -277,45 +260,48 @@ type Held struct {
 	member string
 }
 
-// ParkIn queues in p, for each slot in held, a release, or its parking
-// when no task is waiting for a slot (parkScript). The caller sends p
-// (the worker's middleware, with the attempt's writes), then calls sent
-// with what p's Exec returned. sent keeps the parked slots for the next
-// handlers, forgets the others, and returns the first error of p's other
-// commands: a script that Redis no longer has (NOSCRIPT, after a restart)
-// is run again, with its text, at once. A release that does not reach
-// Redis frees itself when its lease ends, within Lease.
+// ParkIn queues in p, for each slot in held, the two reads that decide
+// whether it is parked or released: whether a task is waiting for a slot
+// (the contention flag) and whether its lease still exists. They are plain
+// commands, not a script: parking renews nothing, the renewals (every
+// RenewEvery) keep a parked lease as they keep the others. The caller
+// sends p (the worker's middleware, with the attempt's writes), then
+// calls sent with what p's Exec returned. sent keeps the slots no one
+// waits for and whose lease exists for the next handlers, releases those
+// a task waits for (ZREM, in a round trip of its own: only under
+// contention), forgets those whose lease is gone or whose reads failed,
+// and returns the first error of p's other commands. A release that does
+// not reach Redis frees itself when its lease ends, within Lease.
 func ParkIn(ctx context.Context, p redis.Pipeliner, held []Held) (sent func([]redis.Cmder, error) error) {
 	if len(held) == 0 {
 		return func(_ []redis.Cmder, err error) error { return err }
 	}
-	cmds := make([]*redis.Cmd, len(held))
+	own := make(map[redis.Cmder]struct{}, 2*len(held))
+	wanted := make([]*redis.IntCmd, len(held))
+	score := make([]*redis.FloatCmd, len(held))
 	for i, h := range held {
-		cmds[i] = p.EvalSha(ctx, parkScript.Hash(), []string{h.s.key, h.s.wanted}, Lease.Milliseconds(), h.member)
+		wanted[i] = p.Exists(ctx, h.s.wanted)
+		score[i] = p.ZScore(ctx, h.s.key, h.member)
+		own[wanted[i]], own[score[i]] = struct{}{}, struct{}{}
 	}
 	return func(all []redis.Cmder, pipeErr error) error {
 		for i, h := range held {
-			kept, err := cmds[i].Int()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				kept, err = parkScript.Run(ctx, h.s.rdb, []string{h.s.key, h.s.wanted}, Lease.Milliseconds(), h.member).Int()
-			}
-			if err == nil && kept == 1 {
-				h.s.park(h.member)
-			} else {
+			w, werr := wanted[i].Result()
+			_, serr := score[i].Result()
+			switch {
+			case werr != nil || serr != nil: // gone (redis.Nil), or not known
 				h.s.forget(h.member)
+			case w == 0:
+				h.s.park(h.member)
+			default:
+				h.s.releaseNow(ctx, []string{h.member})
 			}
 		}
 		if pipeErr == nil {
 			return nil
 		}
-	others:
 		for _, c := range all {
-			for _, own := range cmds {
-				if c == redis.Cmder(own) {
-					continue others
-				}
-			}
-			if c.Err() != nil {
+			if _, ok := own[c]; !ok && c.Err() != nil {
 				return c.Err()
 			}
 		}
@@ -453,5 +439,5 @@ func ReleaseAll(ctx context.Context, held []Held) {
 }
 
 // Scripts are the scripts of the slots, for tests that load them first
-// and count their runs by hash: acquire, park and renew.
-func Scripts() (acquire, park, renew *redis.Script) { return acquireScript, parkScript, renewScript }
+// and count their runs by hash: acquire and renew.
+func Scripts() (acquire, renew *redis.Script) { return acquireScript, renewScript }
