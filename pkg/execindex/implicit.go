@@ -65,13 +65,3 @@ func (ix *Index) implicit(ctx context.Context, m stripetask.Metadata) map[string
 	c.vals, c.read = all.Val(), time.Now()
 	return c.vals
 }
-
-// implicitOf reads the implicit value of field, "" and false when the
-// index has none yet.
-func (ix *Index) implicitOf(ctx context.Context, field string) (string, bool, error) {
-	v, err := ix.rdb.HGet(ctx, keyspace.IndexImplicit(ix.queue), field).Result()
-	if err == redis.Nil {
-		return "", false, nil
-	}
-	return v, err == nil, err
-}

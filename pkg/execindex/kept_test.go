@@ -3,32 +3,14 @@ package execindex_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
-	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
-
-// keep keeps id's failure in the failure store; trim then deletes its
-// task from asynq, as asynq's archive trimming does.
-func keep(t *testing.T, env *execindextest.Env, rdb redis.UniversalClient, id string, trim bool) {
-	t.Helper()
-	at := time.Now().Add(-time.Minute).UTC()
-	if err := failures.New(rdb, 0).Keep(context.Background(), failures.Record{ID: id, Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
-		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "boom"}); err != nil {
-		t.Fatal(err)
-	}
-	if trim {
-		if err := env.Inspector.DeleteTask("stripe", id); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestKeptOnly: a query says how many of the archived executions it
 // counts only the failure store keeps (a re-run copies those), with every
@@ -66,8 +48,8 @@ func TestKeptOnly(t *testing.T) {
 	t.Run("redis", func(t *testing.T) {
 		db := redistest.New(t)
 		env := execindextest.Seed(t, db.Client, "stripe", seeds)
-		keep(t, env, db.Client, "evt_01", true)  // trimmed: only the failure store keeps it
-		keep(t, env, db.Client, "evt_08", false) // in asynq's archive and kept
+		env.Keep(t, "evt_01", true)  // trimmed: only the failure store keeps it
+		env.Keep(t, "evt_08", false) // in asynq's archive and kept
 		large := execindex.New(db.Client, "stripe")
 		execindex.SetSmall(large, 1)
 		check(t, map[string]*execindex.Index{"small plan": env.Index, "large plan": large})
@@ -77,8 +59,8 @@ func TestKeptOnly(t *testing.T) {
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { rdb.Close() })
 		env := execindextest.Seed(t, rdb, "stripe", seeds)
-		keep(t, env, rdb, "evt_01", true)
-		keep(t, env, rdb, "evt_08", false)
+		env.Keep(t, "evt_01", true)
+		env.Keep(t, "evt_08", false)
 		check(t, map[string]*execindex.Index{"no ZINTERCARD": env.Index})
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
 
-	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/poll"
 )
 
@@ -166,14 +165,7 @@ func TestBrowserConfirm(t *testing.T) {
 // now; the toast after the re-run tells the same counts.
 func TestBrowserBulkKeptFailure(t *testing.T) {
 	b := setup(t, seeds)
-	at := time.Now().Add(-time.Minute).UTC()
-	if err := failures.New(b.db.Client, 0).Keep(t.Context(), failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
-		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "boom"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.env.Inspector.DeleteTask("stripe", "evt_01"); err != nil {
-		t.Fatal(err)
-	}
+	b.env.Keep(t, "evt_01", true)
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/?state=archived&customer=cus_X", opUser, opPass)
 	br.do("the archived", chromedp.WaitVisible(css(`#bulk-rerun`)), chromedp.Click(css(`#bulk-rerun`)), chromedp.WaitVisible(css(`#confirm-ok`)))

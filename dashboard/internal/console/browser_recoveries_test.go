@@ -17,6 +17,18 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripetest"
 )
 
+// dryRun previews the window of the last since on the recoveries page
+// and waits until the preview is done; it returns its ID.
+func (b *browser) dryRun(since string) string {
+	b.t.Helper()
+	b.do("preview",
+		chromedp.WaitVisible(css(`#recover-form`)),
+		chromedp.SetValue(css(`#recover-form input[name=since]`), since),
+		chromedp.Click(css(`#preview`)),
+	)
+	return b.waitState("", "done")
+}
+
 // waitState waits until the result panel shows a recovery other than
 // not (by ID) in state (any state when ""), and returns its ID.
 func (b *browser) waitState(not, state string) string {
@@ -67,12 +79,7 @@ func TestBrowserRecoveries(t *testing.T) {
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/recoveries", opUser, opPass)
 
-	br.do("preview",
-		chromedp.WaitVisible(css(`#recover-form`)),
-		chromedp.SetValue(css(`#recover-form input[name=since]`), "2h"),
-		chromedp.Click(css(`#preview`)),
-	)
-	preview := br.waitState("", "done")
+	preview := br.dryRun("2h")
 	got := br.counts()
 	want := map[string]string{
 		"listed": "5", "missing": "5", "enqueued": "0",

@@ -45,12 +45,7 @@ func TestBrowserRecoveryPreviewListsEvents(t *testing.T) {
 	api.Add("acct_preview", stripetest.Event(events.InvoicePaid, "evt_preview_acct", time.Now().Add(-20*time.Minute)))
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/recoveries", opUser, opPass)
-	br.do("preview",
-		chromedp.WaitVisible(css(`#recover-form`)),
-		chromedp.SetValue(css(`#recover-form input[name=since]`), "2h"),
-		chromedp.Click(css(`#preview`)),
-	)
-	id := br.waitState("", "done")
+	id := br.dryRun("2h")
 	got := br.previewed()
 	slices.Sort(got)
 	want := []string{
@@ -112,12 +107,7 @@ func TestBrowserRecoveryStoresPreviewed(t *testing.T) {
 	b, api := setupRecovery(t, 3)
 	br := newBrowser(t, b.h, 1440, 900)
 	br.signIn("/recoveries", opUser, opPass)
-	br.do("preview",
-		chromedp.WaitVisible(css(`#recover-form`)),
-		chromedp.SetValue(css(`#recover-form input[name=since]`), "2h"),
-		chromedp.Click(css(`#preview`)),
-	)
-	preview := br.waitState("", "done")
+	preview := br.dryRun("2h")
 	if label := br.get("store button", chromedp.Text(css(`#store-previewed`))); !strings.Contains(label, "Store these 3 events") {
 		t.Errorf("the store button reads %q", label)
 	}

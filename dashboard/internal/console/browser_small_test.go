@@ -10,7 +10,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stripeq/stripeq/pkg/execindex/execindextest"
-	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/poll"
 )
 
@@ -21,14 +20,7 @@ import (
 func TestBrowserSmallButFelt(t *testing.T) {
 	b := setup(t, seeds[:4])
 	// evt_01 (archived) trimmed from asynq's archive: the failure store keeps it.
-	at := time.Now().Add(-time.Minute).UTC()
-	if err := failures.New(b.db.Client, 0).Keep(t.Context(), failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: "boom"},
-		failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "boom"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.env.Inspector.DeleteTask("stripe", "evt_01"); err != nil {
-		t.Fatal(err)
-	}
+	b.env.Keep(t, "evt_01", true)
 	br := newBrowser(t, b.h, 1440, 900)
 
 	// A wrong password keeps the user name, and the password field has

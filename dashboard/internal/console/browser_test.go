@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,10 +156,15 @@ func (b *browser) list(what, expr string) []string {
 // waitURL waits until the page is loaded and its URL contains s. It
 // survives navigations, unlike Poll.
 func waitURL(s string) chromedp.Action[chromedp.Void] {
+	return waitLocation(func(loc string) bool { return strings.Contains(loc, s) })
+}
+
+// waitLocation waits until the page is loaded and ok accepts its URL.
+func waitLocation(ok func(loc string) bool) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		for {
 			loc, err := chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`)(ctx, tg)
-			if err == nil && strings.Contains(loc, s) {
+			if err == nil && loc != "" && ok(loc) {
 				return chromedp.Void{}, nil
 			}
 			select {
@@ -208,7 +214,12 @@ func (b *browser) signIn(path, user, pass string) {
 		chromedp.SendKeys(css(`input[name=user]`), user),
 		chromedp.SendKeys(css(`input[name=password]`), pass),
 		chromedp.Click(css(`.login button[type=submit]`)),
-		waitURL(path),
+		// Off the login page, then at path: a path such as "/" is in
+		// the login page's URL too.
+		waitLocation(func(loc string) bool {
+			u, err := url.Parse(loc)
+			return err == nil && u.Path != "/login" && strings.Contains(loc, path)
+		}),
 	)
 }
 

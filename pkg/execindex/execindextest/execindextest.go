@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stripeq/stripeq/pkg/execindex"
+	"github.com/stripeq/stripeq/pkg/failures"
 	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -69,6 +70,30 @@ type Env struct {
 	Index     *execindex.Index
 	// Bodies holds each seeded event body by ID.
 	Bodies map[string][]byte
+
+	rdb redis.UniversalClient
+}
+
+// Keep keeps a failure of the seeded execution id in the failure store,
+// as the worker does when asynq gives up on it; with trim, it then
+// deletes the task from asynq, as asynq's trimming of its archive does,
+// so that only the failure store keeps it.
+func (env *Env) Keep(t testing.TB, id string, trim bool) {
+	t.Helper()
+	info, err := env.Inspector.GetTaskInfo(env.Queue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute).UTC()
+	r := failures.Record{ID: id, Queue: env.Queue, TaskType: info.Type, FailedAt: at, MaxRetry: info.MaxRetry, Err: "boom"}
+	if err := failures.New(env.rdb, 0).Keep(context.Background(), r, failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if trim {
+		if err := env.Inspector.DeleteTask(env.Queue, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Body returns the event body of e, as stored in the task.
@@ -140,6 +165,7 @@ func Seed(t testing.TB, rdb redis.UniversalClient, queue string, execs []Exec) *
 		Inspector: asynq.NewInspectorFromRedisClient(rdb),
 		Index:     execindex.New(rdb, queue),
 		Bodies:    map[string][]byte{},
+		rdb:       rdb,
 	}
 	opts := stripetask.Options{Queue: queue}
 	want := map[string]string{}
