@@ -131,8 +131,18 @@ func TestInlineDelivery(t *testing.T) {
 		mu.Lock()
 		inline := !enqueued[did]
 		mu.Unlock()
+		// A delivery made as a task has its attempts list; one made inline
+		// has none, and its one attempt in its task hash.
+		list := db.Client.LRange(ctx, keyspace.DeliveryAttempts(did), 0, -1).Val()
+		field := db.Client.HGet(ctx, keyspace.Task(dq, did), delivery.AttemptField).Val()
+		if inline && (len(list) > 0 || field == "") || !inline && field != "" {
+			t.Errorf("%s (inline %v): attempts list %v, field %q", did, inline, list, field)
+		}
+		if inline {
+			list = []string{field}
+		}
 		var attempts []map[string]any
-		for _, s := range db.Client.LRange(ctx, keyspace.DeliveryAttempts(did), 0, -1).Val() {
+		for _, s := range list {
 			var a map[string]any
 			json.Unmarshal([]byte(s), &a)
 			attempts = append(attempts, a)

@@ -127,6 +127,12 @@ const (
 // [Attempt] keeps, in bytes.
 const MaxAttemptResponse = 1024
 
+// AttemptField is the field of a delivery's task hash that holds its one
+// attempt, as JSON ([Attempt]), when the worker made the delivery inline,
+// in its event's task: such a delivery has no attempts list
+// (keyspace.DeliveryAttempts).
+const AttemptField = "stripeq_attempt"
+
 // Attempt is one POST of a delivery to its destination, as the Console
 // shows it.
 type Attempt struct {

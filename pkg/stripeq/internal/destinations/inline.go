@@ -160,13 +160,13 @@ func (r *Runner) deliverInline(ctx context.Context, client *asynq.Client, t *asy
 		return errors.Join(errs...)
 	}
 	queue, _ := asynq.GetQueueName(ctx)
-	var sent []*redis.Cmd // each record's two scripts
+	var sent []*redis.Cmd // each record's script
 	if len(errs) > 0 || !r.Events.Add(taskID, completion.Writes{
 		Queue: queue,
 		Send: func(ctx context.Context, p redis.Pipeliner) {
 			sent = sent[:0]
 			for _, rec := range made {
-				sent = append(sent, rec.send(ctx, p)...)
+				sent = append(sent, rec.send(ctx, p))
 			}
 		},
 		Done:  func([]redis.Cmder, error) { storeInline(ctx, r.Log, made, sent) },
@@ -228,60 +228,48 @@ type inlineRecord struct {
 	attempt []byte
 }
 
-// send queues the record's two scripts on p, and returns them, and the
+// send queues the record's script on p, and returns it, and the
 // destination's queue in asynq's list of queues until that was written
 // once (as asynq's Client does at its first enqueue), so that the Console
 // lists a destination whose deliveries were all made inline.
-func (rec inlineRecord) send(ctx context.Context, p redis.Pipeliner) []*redis.Cmd {
+func (rec inlineRecord) send(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
 	if !rec.d.published.Load() {
 		p.SAdd(ctx, keyspace.AsynqQueues, rec.task.Queue)
 	}
 	keys, args := rec.completed()
-	return []*redis.Cmd{
-		completedScript.EvalSha(ctx, p, keys, args...),
-		appendAttemptScript.EvalSha(ctx, p, []string{keyspace.DeliveryAttempts(rec.task.ID)}, rec.attempt, attemptTTL()),
-	}
+	return completedScript.EvalSha(ctx, p, keys, args...)
 }
 
 // completed returns the keys and arguments of completedScript for rec.
 func (rec inlineRecord) completed() ([]string, []any) {
 	q, done := rec.task.Queue, rec.task.CompletedAt
 	return []string{keyspace.Task(q, rec.task.ID), keyspace.Completed(q), keyspace.Queue(q) + "processed:" + done.UTC().Format("2006-01-02"), keyspace.Queue(q) + "processed"},
-		[]any{taskstore.Encode(rec.task), rec.task.ID, done.Add(rec.task.Retention).Unix(), done.Add(statsTTL).Unix()}
+		[]any{taskstore.Encode(rec.task), rec.task.ID, done.Add(rec.task.Retention).Unix(), done.Add(statsTTL).Unix(), rec.attempt}
 }
 
-// storeInline finishes storing made: sent holds each record's two scripts
-// as a completion's pipeline sent them, nil when none was sent. A script
-// not sent, or not run because Redis lacked it (restarted, or failed
-// over), runs alone; any other error is logged: the deliveries were
-// made, only the Console will not list them.
+// storeInline finishes storing made: sent holds each record's script as
+// a completion's pipeline sent it, nil when none was sent. A script not
+// sent, or not run because Redis lacked it (restarted, or failed over),
+// runs alone; any other error is logged: the deliveries were made, only
+// the Console will not list them.
 func storeInline(ctx context.Context, log *slog.Logger, made []inlineRecord, sent []*redis.Cmd) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var errs []error
 	for i, rec := range made {
-		if len(sent) != 2*len(made) && !rec.d.published.Load() {
+		alone := len(sent) != len(made)
+		if alone && !rec.d.published.Load() {
 			errs = append(errs, rec.d.rdb.SAdd(ctx, keyspace.AsynqQueues, rec.task.Queue).Err())
 		}
-		keys, args := rec.completed()
-		runs := []func() *redis.Cmd{
-			func() *redis.Cmd { return completedScript.Run(ctx, rec.d.rdb, keys, args...) },
-			func() *redis.Cmd {
-				return appendAttemptScript.Run(ctx, rec.d.rdb, []string{keyspace.DeliveryAttempts(rec.task.ID)}, rec.attempt, attemptTTL())
-			},
+		var err error
+		if !alone {
+			err = sent[i].Err()
 		}
-		for j, run := range runs {
-			var err error
-			if len(sent) == 2*len(made) {
-				err = sent[2*i+j].Err()
-			}
-			if len(sent) != 2*len(made) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-				err = run().Err()
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
+		if alone || redis.HasErrorPrefix(err, "NOSCRIPT") {
+			keys, args := rec.completed()
+			err = completedScript.Run(ctx, rec.d.rdb, keys, args...).Err()
 		}
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		log.WarnContext(ctx, "inline deliveries made but not recorded", logging.Err(err), "deliveries", len(made))
@@ -298,15 +286,16 @@ const statsTTL = 90 * 24 * time.Hour
 // completedScript stores a delivery made inline as asynq v0.26's
 // completion script leaves a task (its hash with msg and state
 // "completed", the completed ZSET scored by the end of its retention, the
-// queue's processed counts), unless its task exists already: then it
+// queue's processed counts), with its attempt in the hash
+// (delivery.AttemptField), unless its task exists already: then it
 // returns 0 and changes nothing. KEYS: the task hash, the completed ZSET,
 // the day's and the total processed counts; ARGV: msg, the task ID, the
-// retention's end, the day's count's expiry (unix seconds).
+// retention's end, the day's count's expiry (unix seconds), the attempt.
 var completedScript = redis.NewScript(`
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return 0
 end
-redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "completed")
+redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "completed", "` + delivery.AttemptField + `", ARGV[5])
 redis.call("ZADD", KEYS[2], ARGV[3], ARGV[2])
 if redis.call("INCR", KEYS[3]) == 1 then
   redis.call("EXPIREAT", KEYS[3], ARGV[4])
