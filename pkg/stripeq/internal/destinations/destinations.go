@@ -2,7 +2,8 @@
 // (DESTINATION_URL, DESTINATIONS_FILE), signed as Standard Webhooks: one
 // delivery task per (event execution, destination) in the destination's
 // own queue, processed by an asynq server of its own in every worker
-// process. Part of pkg/stripeq's engine: internal, no compatibility
+// process; or, while the destination is healthy, the same delivery made
+// in the event's own task and stored as that task, completed (inline.go). Part of pkg/stripeq's engine: internal, no compatibility
 // promise; stripeq.Destination is its public configuration.
 package destinations
 
