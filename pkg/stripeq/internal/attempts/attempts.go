@@ -24,6 +24,7 @@ import (
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/completion"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/execution"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/slots"
+	"github.com/stripeq/stripeq/pkg/stripeq/internal/stack"
 	"github.com/stripeq/stripeq/pkg/stripeq/internal/tasklog"
 	"github.com/stripeq/stripeq/pkg/stripetask"
 )
@@ -80,6 +81,7 @@ func Middleware(c Config) asynq.MiddlewareFunc {
 			if !ok || c.Store == nil {
 				return h.ProcessTask(ctx, t) // outside the server (Worker.ProcessTask)
 			}
+			stack.Grow() // asynq's new goroutine, once, not doubling as the handler goes deeper
 			queue, _ := asynq.GetQueueName(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)

@@ -105,11 +105,23 @@ func (b *streamedBody) SetLastResponse(r *stripe.StreamingAPIResponse) {
 // Logger sends stripe-go's own log lines to slog, its info lines at
 // debug level, with every error and URL argument redacted: stripe-go logs
 // the URL it calls and a failed request's error, which quotes that URL
-// (STRIPE_API_BASE may carry credentials for a proxy).
+// (STRIPE_API_BASE may carry credentials for a proxy). A line below the
+// logger's level is not formatted: stripe-go logs every request it sends,
+// at info level.
 type Logger struct{ Log *slog.Logger }
 
-func (l Logger) Debugf(format string, v ...any) { l.Log.Debug("stripe: " + redactedf(format, v)) }
-func (l Logger) Infof(format string, v ...any)  { l.Log.Debug("stripe: " + redactedf(format, v)) }
+func (l Logger) Debugf(format string, v ...any) {
+	if l.Log.Enabled(context.Background(), slog.LevelDebug) {
+		l.Log.Debug("stripe: " + redactedf(format, v))
+	}
+}
+
+func (l Logger) Infof(format string, v ...any) {
+	if l.Log.Enabled(context.Background(), slog.LevelDebug) {
+		l.Log.Debug("stripe: " + redactedf(format, v))
+	}
+}
+
 func (l Logger) Warnf(format string, v ...any)  { l.Log.Warn("stripe: " + redactedf(format, v)) }
 func (l Logger) Errorf(format string, v ...any) { l.Log.Warn("stripe: " + redactedf(format, v)) }
 
