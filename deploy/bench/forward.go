@@ -19,8 +19,8 @@ var forwardSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("bench-d
 // forward fills the queue with -drain-events events (through the api, or
 // raw), then starts the worker and measures how fast the events reach a
 // destination: stripeq's worker with DESTINATION_URL (each event's task
-// runs its built-in handler and enqueues a delivery, whose own server
-// signs and POSTs it), against the bare Go forwarder (baseline.go: an
+// runs its built-in handler, then signs and POSTs the event inline while
+// the destination is healthy, else enqueues a delivery task), against the bare Go forwarder (baseline.go: an
 // asynq server whose handler POSTs the payload). Both POST to the
 // recorder over -forward-conns connections (16, as issue 20 sets):
 // DESTINATION_CONCURRENCY = the baseline's concurrency = -forward-conns.

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/stripeq/stripeq/pkg/keyspace"
 	"github.com/stripeq/stripeq/pkg/poll"
 	"github.com/stripeq/stripeq/pkg/redistest"
 	"github.com/stripeq/stripeq/pkg/stripetest"
@@ -295,6 +296,29 @@ func TestDestinations(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the re-run delivered", func() bool { return rc.delivered("/app")[ids[0]] == 2 })
 
 	rs := rc.on("/app")
+
+	// The app answered its last POST at once: the next event's delivery
+	// is made inline, in the event's own task (no attempts list), and the
+	// Console shows it as any other: completed, with its one attempt.
+	inlineID := "evt_dest_inline"
+	if code, msg := s.deliver(t, stripetest.Event("customer.created", inlineID, time.Now())); code != 200 {
+		t.Fatalf("deliver %s: %d %s", inlineID, code, msg)
+	}
+	poll.Until(t, 10*time.Second, "the inline delivery", func() bool { return rc.delivered("/app")[inlineID] == 1 })
+	made := inlineID + ":dest:default"
+	poll.Until(t, 10*time.Second, "the inline delivery stored", func() bool {
+		return deliveryStates(t, rdb, "default", []string{inlineID})[inlineID] == "completed"
+	})
+	if n := rdb.Exists(t.Context(), keyspace.DeliveryAttempts(made)).Val(); n != 0 {
+		t.Errorf("%s has an attempts list: it was delivered as a task, not inline", made)
+	}
+	code, b = get(t, s.dashURL+"/api/deliveries/"+made, s.dashUser, s.dashPass)
+	d.Attempts = nil
+	json.Unmarshal(b, &d)
+	if code != 200 || d.State != "completed" || len(d.Attempts) != 1 || d.Attempts[0].Status != 200 {
+		t.Errorf("the inline delivery in the Console %d: %s", code, b)
+	}
+
 	t.Run("python standardwebhooks", func(t *testing.T) { verifyWithPython(t, rs) })
 	t.Run("npm standardwebhooks 1.1.1", func(t *testing.T) { verifyWithNode(t, rs) })
 }

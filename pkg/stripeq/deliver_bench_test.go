@@ -29,10 +29,10 @@ import (
 
 // BenchmarkForward runs the whole forwarding path of b.N events in one
 // worker, as the bench's forward target does: each event's task (a
-// handler that does nothing, a global concurrency slot, the enqueue of its
-// delivery, the completion) and each delivery's task (sign, POST to an
-// httptest receiver, record the attempt, completion), on a redis-server
-// of its own. It reports the Redis commands per event (from INFO
+// handler that does nothing, a global concurrency slot, the completion)
+// with its delivery (sign, POST to an httptest receiver, record the
+// attempt): inline, in the event's task, once the receiver has answered
+// one delivery task, on a redis-server of its own. It reports the Redis commands per event (from INFO
 // commandstats, counting those a script runs), and the CPU time per event
 // of this process (the worker and the receiver) and of Redis.
 //

@@ -202,7 +202,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ds[i] = d.config()
 	}
 	forward := &destinations.Runner{
-		RDB: w.rdb, Log: log, Metrics: w.metrics, Alerts: w.alerts, AllowLinkLocal: cfg.AllowLinkLocalDestinations,
+		RDB: w.rdb, Events: w.completions, Log: log, Metrics: w.metrics, Alerts: w.alerts, AllowLinkLocal: cfg.AllowLinkLocalDestinations,
 		RetryBase: cfg.RetryBaseDelay, ShutdownTimeout: cfg.ShutdownTimeout, CheckInterval: taskCheckInterval, Destinations: ds,
 	}
 	stopDestinations, err := forward.Start()

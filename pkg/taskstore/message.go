@@ -33,6 +33,9 @@ type Task struct {
 	// as asynq's Client sets it when neither a timeout nor a deadline is
 	// given.
 	Timeout time.Duration
+	// CompletedAt is set only for a task written as completed (asynq's
+	// completed_at, whole seconds): zero for a task to run.
+	CompletedAt time.Time
 }
 
 // FromSpec returns the task of a Stripe event as stripetask.New would
@@ -68,6 +71,9 @@ func Encode(t Task) []byte {
 	b = appendVarint(b, fieldRetry, uint64(int64(int32(t.MaxRetry))))
 	b = appendVarint(b, fieldTimeout, uint64(int64(timeout.Seconds())))
 	b = appendVarint(b, fieldRetention, uint64(int64(t.Retention.Seconds())))
+	if !t.CompletedAt.IsZero() {
+		b = appendVarint(b, fieldCompletedAt, uint64(t.CompletedAt.Unix()))
+	}
 	keys := make([]string, 0, len(t.Headers))
 	for k := range t.Headers {
 		keys = append(keys, k)
@@ -90,14 +96,15 @@ func Encode(t Task) []byte {
 
 // Field numbers of asynq v0.26's TaskMessage that Encode writes.
 const (
-	fieldType      protowire.Number = 1
-	fieldPayload   protowire.Number = 2
-	fieldID        protowire.Number = 3
-	fieldQueue     protowire.Number = 4
-	fieldRetry     protowire.Number = 5
-	fieldTimeout   protowire.Number = 8
-	fieldRetention protowire.Number = 12
-	fieldHeaders   protowire.Number = 15
+	fieldType        protowire.Number = 1
+	fieldPayload     protowire.Number = 2
+	fieldID          protowire.Number = 3
+	fieldQueue       protowire.Number = 4
+	fieldRetry       protowire.Number = 5
+	fieldTimeout     protowire.Number = 8
+	fieldRetention   protowire.Number = 12
+	fieldCompletedAt protowire.Number = 13
+	fieldHeaders     protowire.Number = 15
 )
 
 // appendString writes a string or bytes field, unless it is empty (proto3

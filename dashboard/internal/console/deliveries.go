@@ -27,7 +27,8 @@ import (
 // deliveries is the Console's view of the events forwarded to
 // destinations: each destination's queue ("dest-<name>") read through
 // asynq's inspector, and each delivery's attempts from its
-// keyspace.DeliveryAttempts list.
+// keyspace.DeliveryAttempts list, or for one made inline, in its event's
+// task, from its task hash's delivery.AttemptField.
 type deliveries struct {
 	rdb   redis.UniversalClient
 	tasks *asynq.Inspector
@@ -376,6 +377,15 @@ func (d *deliveries) detail(ctx context.Context, id string) (deliveryDetail, err
 	raw, err := d.rdb.LRange(ctx, keyspace.DeliveryAttempts(id), 0, -1).Result()
 	if err != nil {
 		return deliveryDetail{}, err
+	}
+	if len(raw) == 0 { // made inline: its one attempt is in its task hash
+		a, err := d.rdb.HGet(ctx, keyspace.Task(info.Queue, id), delivery.AttemptField).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return deliveryDetail{}, err
+		}
+		if a != "" {
+			raw = []string{a}
+		}
 	}
 	out := deliveryDetail{deliveryRow: rowOf(info), Result: string(info.Result), Attempts: []delivery.Attempt{}}
 	for _, s := range slices.Backward(raw) {

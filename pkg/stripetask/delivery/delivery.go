@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/stripeq/stripeq/pkg/stripetask"
+	"github.com/stripeq/stripeq/pkg/taskstore"
 )
 
 // TypePrefix starts the asynq task type of a delivery: "deliver:"
@@ -75,6 +76,20 @@ func Is(taskType string) bool { return strings.HasPrefix(taskType, TypePrefix) }
 // the event JSON back byte for byte. It gets [stripetask.MaxRetry] retries and
 // retention.
 func New(t *asynq.Task, taskID, name string, retention time.Duration) *asynq.Task {
+	m := Message(t, taskID, name, retention)
+	return asynq.NewTaskWithHeaders(m.Type, m.Payload, m.Headers,
+		asynq.TaskID(m.ID),
+		asynq.Queue(m.Queue),
+		asynq.MaxRetry(m.MaxRetry),
+		asynq.Retention(m.Retention),
+	)
+}
+
+// Message is the task New builds, as pkg/taskstore writes it: for a
+// delivery the worker made at once, in the event's own task, and stores
+// as completed (asynq's layout, with the Timeout asynq's Client gives it).
+// A retention of zero or less is [stripetask.DefaultRetention].
+func Message(t *asynq.Task, taskID, name string, retention time.Duration) taskstore.Task {
 	if retention <= 0 {
 		retention = stripetask.DefaultRetention
 	}
@@ -89,12 +104,10 @@ func New(t *asynq.Task, taskID, name string, retention time.Duration) *asynq.Tas
 	}
 	h[HeaderDestination] = name
 	h[HeaderEventID] = stripetask.EventID(taskID)
-	return asynq.NewTaskWithHeaders(TypePrefix+eventType, t.Payload(), h,
-		asynq.TaskID(ID(taskID, name)),
-		asynq.Queue(Queue(name)),
-		asynq.MaxRetry(stripetask.MaxRetry),
-		asynq.Retention(retention),
-	)
+	return taskstore.Task{
+		ID: ID(taskID, name), Type: TypePrefix + eventType, Queue: Queue(name),
+		Payload: t.Payload(), Headers: h, MaxRetry: stripetask.MaxRetry, Retention: retention,
+	}
 }
 
 // The HTTP request of every attempt: a POST of the event JSON with these
@@ -113,6 +126,12 @@ const (
 // MaxAttemptResponse is how much of a destination's response body an
 // [Attempt] keeps, in bytes.
 const MaxAttemptResponse = 1024
+
+// AttemptField is the field of a delivery's task hash that holds its one
+// attempt, as JSON ([Attempt]), when the worker made the delivery inline,
+// in its event's task: such a delivery has no attempts list
+// (keyspace.DeliveryAttempts).
+const AttemptField = "stripeq_attempt"
 
 // Attempt is one POST of a delivery to its destination, as the Console
 // shows it.

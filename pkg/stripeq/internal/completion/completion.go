@@ -108,6 +108,51 @@ func (c *Client) Leave(id string, w Writes) bool {
 		old.timer.Stop()
 		go old.Alone()
 	}
+	c.leave(k, w)
+	return true
+}
+
+// Add hands w to the completion of the task id of w.Queue after the
+// writes already left for it, if any (they keep their own Done and
+// Alone, and run first), and reports whether c took it, as Leave does.
+func (c *Client) Add(id string, w Writes) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active {
+		return false
+	}
+	k := slot(keyspace.Active(w.Queue), id)
+	old := c.pending[k]
+	if old == nil {
+		c.leave(k, w)
+		return true
+	}
+	old.timer.Stop()
+	first := old.Writes
+	var n int // first's commands
+	c.leave(k, Writes{
+		Queue: w.Queue,
+		Send: func(ctx context.Context, p redis.Pipeliner) {
+			first.Send(ctx, p)
+			n = p.Len()
+			w.Send(ctx, p)
+		},
+		Done: func(cmds []redis.Cmder, _ error) {
+			n := min(n, len(cmds))
+			first.Done(cmds[:n], firstErr(cmds[:n]))
+			w.Done(cmds[n:], firstErr(cmds[n:]))
+		},
+		Alone: func() { first.Alone(); w.Alone() },
+	})
+	return true
+}
+
+// leave makes w the pending writes at k, sent alone after Wait unless a
+// completion takes them first; c.mu is held.
+func (c *Client) leave(k string, w Writes) {
 	p := &pending{Writes: w}
 	p.timer = time.AfterFunc(Wait, func() {
 		if c.take(k, p) {
@@ -115,7 +160,16 @@ func (c *Client) Leave(id string, w Writes) bool {
 		}
 	})
 	c.pending[k] = p
-	return true
+}
+
+// firstErr is the first error among cmds, or nil.
+func firstErr(cmds []redis.Cmder) error {
+	for _, x := range cmds {
+		if err := x.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // slot is the key of a task's pending writes: its queue's active list and
@@ -189,12 +243,6 @@ func (c *Client) send(ctx context.Context, p *pending, script func(redis.Pipelin
 	if n := len(cmds); n > 0 && cmds[n-1] == redis.Cmder(cmd) {
 		cmds = cmds[:n-1]
 	}
-	var err error
-	for _, x := range cmds {
-		if err = x.Err(); err != nil {
-			break
-		}
-	}
-	p.Done(cmds, err)
+	p.Done(cmds, firstErr(cmds))
 	return cmd
 }

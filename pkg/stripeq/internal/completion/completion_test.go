@@ -106,3 +106,62 @@ func TestCompletionCarriesTheWrites(t *testing.T) {
 		t.Error("a flushed client took writes")
 	}
 }
+
+// TestCompletionAddsWrites: writes added to a task's pending writes are
+// sent after them, in the same round trip as its completion, each part's
+// Done given its own commands; writes added where none were pending are
+// carried too; added writes that no completion takes go alone, both parts.
+func TestCompletionAddsWrites(t *testing.T) {
+	db := redistest.New(t)
+	ctx := context.Background()
+	c := New(db.Client)
+	if c.Add("t0", writes("q", "k0", "v0", new(atomic.Int64), new(atomic.Int64), db.Client)) {
+		t.Fatal("an inactive client took added writes")
+	}
+	c.Activate()
+	h := &trips{}
+	db.Client.AddHook(h)
+	active := keyspace.Active("q")
+	var doneA, doneB, alone atomic.Int64
+	var got [][]string
+	part := func(key, value string, done *atomic.Int64) Writes {
+		w := writes("q", key, value, done, &alone, db.Client)
+		w.Done = func(cmds []redis.Cmder, err error) {
+			var names []string
+			for _, x := range cmds {
+				names = append(names, x.Args()[1].(string))
+			}
+			got = append(got, names)
+			if err == nil {
+				done.Add(1)
+			}
+		}
+		return w
+	}
+	c.Leave("t1", part("k1", "first", &doneA))
+	if !c.Add("t1", part("k1", "second", &doneB)) {
+		t.Fatal("Add refused writes")
+	}
+	before := h.n.Load()
+	v, err := moveScript.Eval(ctx, c, []string{active, "k1"}, "t1").Text()
+	switch {
+	case err != nil || v != "second":
+		t.Errorf("the completion read %q, %v; want second: the added writes run after the first", v, err)
+	case h.n.Load()-before != 1:
+		t.Errorf("%d round trips, want 1", h.n.Load()-before)
+	case doneA.Load() != 1 || doneB.Load() != 1 || len(got) != 2 || len(got[0]) != 1 || len(got[1]) != 1 || got[0][0] != "k1":
+		t.Errorf("Done calls %d, %d with %v; want each part its own command", doneA.Load(), doneB.Load(), got)
+	}
+	if !c.Add("t2", part("k2", "alone", &doneB)) {
+		t.Fatal("Add refused writes with none pending")
+	}
+	if v, _ := moveScript.Eval(ctx, c, []string{active, "k2"}, "t2").Text(); v != "alone" {
+		t.Errorf("the completion of t2 read %q, want the added write", v)
+	}
+	c.Leave("t3", part("k3", "a", &doneA))
+	c.Add("t3", part("k4", "b", &doneB))
+	poll.Until(t, 5*Wait, "both parts sent alone", func() bool { return alone.Load() == 2 })
+	if db.Client.Get(ctx, "k3").Val() != "a" || db.Client.Get(ctx, "k4").Val() != "b" {
+		t.Error("the parts sent alone did not write")
+	}
+}

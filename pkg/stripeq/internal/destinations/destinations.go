@@ -2,7 +2,8 @@
 // (DESTINATION_URL, DESTINATIONS_FILE), signed as Standard Webhooks: one
 // delivery task per (event execution, destination) in the destination's
 // own queue, processed by an asynq server of its own in every worker
-// process. Part of pkg/stripeq's engine: internal, no compatibility
+// process; or, while the destination is healthy, the same delivery made
+// in the event's own task and stored as that task, completed (inline.go). Part of pkg/stripeq's engine: internal, no compatibility
 // promise; stripeq.Destination is its public configuration.
 package destinations
 
@@ -24,6 +25,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -148,6 +150,16 @@ type destination struct {
 	// done carries a delivered attempt's record in the round trip of
 	// asynq's completion of the delivery; nil in tests: written at once.
 	done *completion.Client
+	// sem holds one token per POST to d in progress in this process,
+	// inline or not: at most Concurrency.
+	sem chan struct{}
+	// healthyUntil is until when (unix ns) d is delivered to inline: see
+	// healthy.
+	healthyUntil atomic.Int64
+	// published: d's queue is in asynq's list of queues (see
+	// inlineRecord.send).
+	published atomic.Bool
+	retryBase time.Duration // the first retry's delay (RETRY_BASE_DELAY)
 }
 
 func newDestination(d Config, allowLinkLocal bool, rdb redis.UniversalClient, log *slog.Logger) *destination {
@@ -178,7 +190,7 @@ func newDestination(d Config, allowLinkLocal bool, rdb redis.UniversalClient, lo
 		TLSHandshakeTimeout: d.Timeout,
 	}
 	dst := &destination{
-		Config: d, key: key, rdb: rdb,
+		Config: d, key: key, rdb: rdb, sem: make(chan struct{}, d.Concurrency),
 		log: log.With("destination", d.Name),
 		client: &http.Client{
 			Transport: transport,
@@ -213,36 +225,15 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("destination %s: waiting for DESTINATION_RATE: %w", d.Name, err)
 		}
 	}
-	at := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
-	if err != nil {
-		return permanent(fmt.Errorf("destination %s: invalid URL", d.Name))
+	select { // the process's POSTs to d, inline ones included
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	req.Header.Set("Content-Type", delivery.SentContentType)
-	req.Header.Set("User-Agent", delivery.SentUserAgent)
-	req.Header.Set(headerWebhookID, id)
-	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))
-	req.Header.Set(headerEventType, t.Headers()[stripetask.HeaderType])
-	resp, err := d.client.Do(req)
-	a := delivery.Attempt{At: at}
-	if err != nil {
-		a.LatencyMS = time.Since(at).Milliseconds()
-		a.Error = describeDeliveryError(err, d.Timeout)
-		d.record(ctx, t, a, false)
-		d.observe(a, err)
-		return fmt.Errorf("destination %s: %s", d.Name, a.Error)
-	}
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, delivery.MaxAttemptResponse))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
-	resp.Body.Close()
-	a.LatencyMS = time.Since(at).Milliseconds()
-	a.Status, a.Response = resp.StatusCode, string(excerpt)
-	outcome := d.outcome(resp, eventCreated(t))
-	if outcome != nil {
-		a.Error = outcome.Error()
+	a, outcome, sent := d.post(ctx, id, t.Headers()[stripetask.HeaderType], eventCreated(t), body, d.Timeout, "DESTINATION_TIMEOUT")
+	<-d.sem
+	if !sent {
+		return outcome
 	}
 	// The attempts are the delivery's result: no second write. A
 	// delivery that is done leaves its customer's order in the same
@@ -250,6 +241,46 @@ func (d *destination) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	d.record(ctx, t, a, outcome == nil || errors.Is(outcome, asynq.SkipRetry))
 	d.observe(a, outcome)
 	return outcome
+}
+
+// post signs body as webhook id and POSTs it, waiting at most timeout
+// (named limit in the attempt's error), and returns the attempt and what
+// its response means (see outcome): nil for a 2xx. sent is false when no
+// request could be made (an invalid URL): nothing to record. Each POST
+// tells d's health (see healthy).
+func (d *destination) post(ctx context.Context, id, eventType string, created time.Time, body []byte, timeout time.Duration, limit string) (a delivery.Attempt, outcome error, sent bool) {
+	at := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
+	if err != nil {
+		return a, permanent(fmt.Errorf("destination %s: invalid URL", d.Name)), false
+	}
+	req.Header.Set("Content-Type", delivery.SentContentType)
+	req.Header.Set("User-Agent", delivery.SentUserAgent)
+	req.Header.Set(headerWebhookID, id)
+	req.Header.Set(headerWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(headerWebhookSignature, d.sign(id, at.Unix(), body))
+	req.Header.Set(headerEventType, eventType)
+	resp, err := d.client.Do(req)
+	a.At = at
+	if err != nil {
+		a.LatencyMS = time.Since(at).Milliseconds()
+		a.Error = describeDeliveryError(err, limit, timeout)
+		d.health(a, false)
+		return a, fmt.Errorf("destination %s: %s", d.Name, a.Error), true
+	}
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, delivery.MaxAttemptResponse))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	resp.Body.Close()
+	a.LatencyMS = time.Since(at).Milliseconds()
+	a.Status, a.Response = resp.StatusCode, string(excerpt)
+	outcome = d.outcome(resp, created)
+	if outcome != nil {
+		a.Error = outcome.Error()
+	}
+	d.health(a, outcome == nil)
+	return a, outcome, true
 }
 
 // observe counts a successful attempt and times every POST; failures are
@@ -303,15 +334,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// describeDeliveryError says why a POST got no response, without the URL
-// (it may hold a credential).
-func describeDeliveryError(err error, timeout time.Duration) string {
+// describeDeliveryError says why a POST got no response within timeout,
+// the setting named limit, without the URL (it may hold a credential).
+func describeDeliveryError(err error, limit string, timeout time.Duration) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, ErrForbiddenAddress):
 		return ErrForbiddenAddress.Error()
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("no response within DESTINATION_TIMEOUT (%v)", timeout)
+		return fmt.Sprintf("no response within %s (%v)", limit, timeout)
 	}
 	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
 		if _, ok := u.(*net.OpError); ok {
@@ -485,12 +516,24 @@ type Runner struct {
 	// CheckInterval is asynq's TaskCheckInterval of each server.
 	CheckInterval time.Duration
 	Destinations  []Config
+	// Events is the Redis client of the event tasks' server: an inline
+	// delivery's record rides in the completion of its event's task. Nil:
+	// written at once.
+	Events *completion.Client
+
+	dests map[string]*destination // by name, from Start
 }
 
 // Fanout enqueues the deliveries of the event task t to every destination
 // that takes its type. A delivery already enqueued (this task's earlier
 // attempt, after a crash or a handler's failure) is left as it is.
 func (r *Runner) Fanout(ctx context.Context, client *asynq.Client, t *asynq.Task) error {
+	return r.fanout(ctx, client, t, func(Config) bool { return true })
+}
+
+// fanout is Fanout to the destinations that take t's type and for which
+// only is true.
+func (r *Runner) fanout(ctx context.Context, client *asynq.Client, t *asynq.Task, only func(Config) bool) error {
 	eventType, ok := stripetask.EventType(t.Type())
 	if !ok {
 		return nil
@@ -498,43 +541,45 @@ func (r *Runner) Fanout(ctx context.Context, client *asynq.Client, t *asynq.Task
 	taskID, _ := asynq.GetTaskID(ctx)
 	var errs []error
 	for _, d := range r.Destinations {
-		if !d.matches(eventType) {
+		if !d.matches(eventType) || !only(d) {
 			continue
 		}
-		dt := delivery.New(t, taskID, d.Name, stripetask.DefaultRetention)
-		if customer := t.Headers()[stripetask.HeaderCustomer]; d.Order == OrderCustomer && customer != "" {
-			// Joining the order before the enqueue keeps a later event's
-			// delivery from overtaking it; a crash in between leaves a
-			// member that waitTurn drops once it finds no such task.
-			created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
-			key := keyspace.DeliveryOrder(d.Name, customer)
-			var join *redis.IntCmd
-			r.RDB.Pipelined(ctx, func(p redis.Pipeliner) error {
-				join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: delivery.ID(taskID, d.Name)})
-				p.Expire(ctx, key, stripetask.DefaultRetention)
-				return nil
-			})
-			if err := join.Err(); err != nil {
-				errs = append(errs, fmt.Errorf("order delivery to %s: %w", d.Name, err))
-				continue
-			}
-		}
-		_, err := client.EnqueueContext(ctx, dt)
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			errs = append(errs, fmt.Errorf("enqueue delivery to %s: %w", d.Name, err))
+		if err := r.enqueue(ctx, client, t, taskID, d, 0); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// WithFanout runs Fanout before h.
-func (r *Runner) WithFanout(client *asynq.Client, h asynq.Handler) asynq.Handler {
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		if err := r.Fanout(ctx, client, t); err != nil {
-			return err
+// enqueue enqueues the delivery of event task t (ID taskID) to d, to run
+// after delay; one that exists already is left as it is.
+func (r *Runner) enqueue(ctx context.Context, client *asynq.Client, t *asynq.Task, taskID string, d Config, delay time.Duration) error {
+	dt := delivery.New(t, taskID, d.Name, stripetask.DefaultRetention)
+	if customer := t.Headers()[stripetask.HeaderCustomer]; d.Order == OrderCustomer && customer != "" {
+		// Joining the order before the enqueue keeps a later event's
+		// delivery from overtaking it; a crash in between leaves a
+		// member that waitTurn drops once it finds no such task.
+		created, _ := strconv.ParseFloat(t.Headers()[stripetask.HeaderCreated], 64)
+		key := keyspace.DeliveryOrder(d.Name, customer)
+		var join *redis.IntCmd
+		r.RDB.Pipelined(ctx, func(p redis.Pipeliner) error {
+			join = p.ZAddNX(ctx, key, redis.Z{Score: created, Member: delivery.ID(taskID, d.Name)})
+			p.Expire(ctx, key, stripetask.DefaultRetention)
+			return nil
+		})
+		if err := join.Err(); err != nil {
+			return fmt.Errorf("order delivery to %s: %w", d.Name, err)
 		}
-		return h.ProcessTask(ctx, t)
-	})
+	}
+	var opts []asynq.Option
+	if delay > 0 {
+		opts = append(opts, asynq.ProcessIn(delay))
+	}
+	_, err := client.EnqueueContext(ctx, dt, opts...)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue delivery to %s: %w", d.Name, err)
+	}
+	return nil
 }
 
 // Start starts one asynq server per destination, each
@@ -556,11 +601,14 @@ func (r *Runner) Start() (stop func(), err error) {
 			done.Flush()
 		})
 	}
+	r.dests = map[string]*destination{}
 	for _, d := range r.Destinations {
 		dst := newDestination(d, r.AllowLinkLocal, r.RDB, r.Log)
+		r.dests[d.Name] = dst
 		dst.tasks = asynq.NewInspectorFromRedisClient(r.RDB)
 		dst.metrics = r.Metrics
 		dst.done = done
+		dst.retryBase = r.RetryBase
 		log := r.Log.With("destination", d.Name)
 		srv := asynq.NewServerFromRedisClient(done, asynq.Config{
 			Concurrency:              dst.Concurrency,
