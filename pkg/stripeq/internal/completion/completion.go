@@ -94,7 +94,15 @@ func (c *Client) Flush() {
 // Leave hands w to the completion of the task id of w.Queue, and reports
 // whether c took it; false when c is nil or not active, and the caller
 // writes itself.
-func (c *Client) Leave(id string, w Writes) bool {
+func (c *Client) Leave(id string, w Writes) bool { return c.put(id, w, false) }
+
+// Add hands w to the completion of the task id of w.Queue after the
+// writes already left for it, if any (they keep their own Done and
+// Alone, and run first), and reports whether c took it, as Leave does.
+func (c *Client) Add(id string, w Writes) bool { return c.put(id, w, true) }
+
+// put is Leave, or with after Add.
+func (c *Client) put(id string, w Writes, after bool) bool {
 	if c == nil {
 		return false
 	}
@@ -104,36 +112,23 @@ func (c *Client) Leave(id string, w Writes) bool {
 		return false
 	}
 	k := slot(keyspace.Active(w.Queue), id)
-	if old := c.pending[k]; old != nil { // a task's handler ends once per attempt: never, but lose nothing
+	if old := c.pending[k]; old != nil {
 		old.timer.Stop()
-		go old.Alone()
+		if after {
+			w = then(old.Writes, w)
+		} else { // a task's handler ends once per attempt: never, but lose nothing
+			go old.Alone()
+		}
 	}
 	c.leave(k, w)
 	return true
 }
 
-// Add hands w to the completion of the task id of w.Queue after the
-// writes already left for it, if any (they keep their own Done and
-// Alone, and run first), and reports whether c took it, as Leave does.
-func (c *Client) Add(id string, w Writes) bool {
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.active {
-		return false
-	}
-	k := slot(keyspace.Active(w.Queue), id)
-	old := c.pending[k]
-	if old == nil {
-		c.leave(k, w)
-		return true
-	}
-	old.timer.Stop()
-	first := old.Writes
+// then returns the writes of first followed by w's, in one pipeline, each
+// given its own commands.
+func then(first, w Writes) Writes {
 	var n int // first's commands
-	c.leave(k, Writes{
+	return Writes{
 		Queue: w.Queue,
 		Send: func(ctx context.Context, p redis.Pipeliner) {
 			first.Send(ctx, p)
@@ -146,8 +141,7 @@ func (c *Client) Add(id string, w Writes) bool {
 			w.Done(cmds[n:], firstErr(cmds[n:]))
 		},
 		Alone: func() { first.Alone(); w.Alone() },
-	})
-	return true
+	}
 }
 
 // leave makes w the pending writes at k, sent alone after Wait unless a
