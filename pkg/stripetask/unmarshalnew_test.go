@@ -1,6 +1,7 @@
 package stripetask_test
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,8 +26,15 @@ type decoded struct {
 }
 
 // sameAsUnmarshal fails t unless UnmarshalNew and Unmarshal give data the
-// same value and the same error, into a struct and into an any.
+// same value and the same error, into a struct and into an any; data as it
+// is, and after 4 KB of spaces, which UnmarshalNew scans.
 func sameAsUnmarshal(t *testing.T, data []byte) {
+	t.Helper()
+	sameAs(t, data)
+	sameAs(t, append(bytes.Repeat([]byte(" "), 4<<10), data...))
+}
+
+func sameAs(t *testing.T, data []byte) {
 	t.Helper()
 	var s1, s2 decoded
 	err1, err2 := stripetask.UnmarshalNew(data, &s1), stripetask.Unmarshal(data, &s2)
@@ -92,4 +100,28 @@ func FuzzUnmarshalNew(f *testing.F) {
 		f.Add([]byte(data))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { sameAsUnmarshal(t, data) })
+}
+
+// BenchmarkUnmarshalNew is UnmarshalNew against Unmarshal, as the worker
+// decodes: a few fields of the envelope and of data.object, the rest
+// skipped, for the fixtures of the bench's mix.
+func BenchmarkUnmarshalNew(b *testing.B) {
+	for _, typ := range []string{"customer.subscription.updated", "invoice.paid", "charge.failed"} {
+		body := stripetest.Fixture(typ)
+		for _, f := range []struct {
+			name      string
+			unmarshal func([]byte, any) error
+		}{{"Unmarshal", stripetask.Unmarshal}, {"UnmarshalNew", stripetask.UnmarshalNew}} {
+			b.Run(typ+"/"+f.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					var v decoded
+					if err := f.unmarshal(body, &v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
