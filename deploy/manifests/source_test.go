@@ -40,7 +40,7 @@ var envVarName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // readerMethods are the envconfig.Reader methods that read a variable. Fail
 // only reports one and is left out.
-var readerMethods = map[string]bool{"Lookup": true, "String": true, "Int": true, "IntRange": true, "Duration": true, "List": true, "Required": true, "Credential": true}
+var readerMethods = map[string]bool{"Lookup": true, "String": true, "Int": true, "IntRange": true, "Duration": true, "List": true, "Required": true, "Credential": true, "Bool": true}
 
 // source is what the tests learn from a command's Go code.
 type source struct {

@@ -148,6 +148,19 @@ func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// Bool returns the value of name, "true" or "false", or def when unset.
+func (r *Reader) Bool(name string, def bool) bool {
+	switch v := r.Lookup(name); v {
+	case "":
+		return def
+	case "true", "false":
+		return v == "true"
+	default:
+		r.Fail(name, fmt.Sprintf("must be true or false, got %q", v))
+		return def
+	}
+}
+
 // List returns the comma-separated values of name, trimmed and without
 // empty items, or def when unset.
 func (r *Reader) List(name string, def []string) []string {

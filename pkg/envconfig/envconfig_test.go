@@ -13,6 +13,7 @@ import (
 func TestReader(t *testing.T) {
 	vars := map[string]string{
 		"N": "7", "BAD_N": "x", "LOW_N": "0", "HIGH_N": "65", "D": "90s", "BAD_D": "soon", "L": " a, ,b ", "S": " v ", "SECRET": "",
+		"T": "true", "F": "false", "BAD_B": "yes",
 	}
 	env := envconfig.New(func(k string) string { return vars[k] })
 	if got := env.Int("N", 1, 1); got != 7 {
@@ -41,12 +42,15 @@ func TestReader(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 	env.Required("SECRET", "the secret")
+	if !env.Bool("T", false) || env.Bool("F", true) || !env.Bool("UNSET", true) || env.Bool("BAD_B", false) {
+		t.Error("Bool: true, false, unset or its default on a bad value read wrong")
+	}
 
 	err := env.Err()
 	if !errors.Is(err, envconfig.ErrInvalid) {
 		t.Fatalf("Err = %v", err)
 	}
-	for _, name := range []string{"BAD_N", "LOW_N", "HIGH_N", "BAD_D", "SECRET"} {
+	for _, name := range []string{"BAD_N", "LOW_N", "HIGH_N", "BAD_D", "SECRET", "BAD_B"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -165,13 +165,7 @@ func loadConfig(getenv func(string) string) (Config, []string, error) {
 		MetricsAddr:       env.Lookup("METRICS_ADDR"),
 		Destinations:      readDestinations(env),
 	}
-	switch v := env.Lookup("DESTINATION_ALLOW_LINK_LOCAL"); v {
-	case "", "false":
-	case "true":
-		c.AllowLinkLocalDestinations = true
-	default:
-		env.Fail("DESTINATION_ALLOW_LINK_LOCAL", fmt.Sprintf("must be true or false, got %q", v))
-	}
+	c.AllowLinkLocalDestinations = env.Bool("DESTINATION_ALLOW_LINK_LOCAL", false)
 	if c.GlobalConcurrency == 0 {
 		c.GlobalConcurrency = NoLimit
 	}

@@ -49,6 +49,12 @@ type Destination struct {
 	// time) have been delivered to this destination or archived. If
 	// empty, deliveries run in any order.
 	Order string
+	// NoInline is DESTINATION_INLINE=false: every delivery is a task of
+	// the destination's queue, never made in its event's own task. By
+	// default a healthy destination is delivered to inline (see the
+	// worker's README, "Inline while healthy"), which holds the event's
+	// worker and global slots for the POST.
+	NoInline bool
 }
 
 // OrderCustomer is the value of [Destination.Order] that orders each
@@ -58,7 +64,7 @@ const OrderCustomer = destinations.OrderCustomer
 // config is d for the engine.
 func (d Destination) config() destinations.Config {
 	return destinations.Config{Name: d.Name, URL: d.URL, Secret: d.Secret, Events: d.Events, Timeout: d.Timeout,
-		Concurrency: d.Concurrency, Rate: d.Rate, Order: d.Order}
+		Concurrency: d.Concurrency, Rate: d.Rate, Order: d.Order, NoInline: d.NoInline}
 }
 
 // fileDestination is one destination of DESTINATIONS_FILE, a JSON array:
@@ -73,6 +79,7 @@ type fileDestination struct {
 	Concurrency int          `json:"concurrency,omitempty"`
 	Rate        float64      `json:"rate,omitempty"`
 	Order       string       `json:"order,omitempty"`
+	Inline      *bool        `json:"inline,omitempty"` // if absent, true
 }
 
 // fileDuration reads as JSON from a Go duration string such as "10s".
@@ -111,6 +118,7 @@ func readDestinations(env *envconfig.Reader) []Destination {
 			Concurrency: env.Int("DESTINATION_CONCURRENCY", destinations.DefaultConcurrency, 1),
 			Rate:        rate,
 			Order:       env.Lookup("DESTINATION_ORDER"),
+			NoInline:    !env.Bool("DESTINATION_INLINE", true),
 		})
 	}
 	if path := env.Lookup("DESTINATIONS_FILE"); path != "" {
@@ -129,7 +137,7 @@ func readDestinations(env *envconfig.Reader) []Destination {
 		}
 		for _, f := range more {
 			ds = append(ds, Destination{Name: f.Name, URL: f.URL, Secret: f.Secret, Events: f.Events, Timeout: time.Duration(f.Timeout),
-				Concurrency: f.Concurrency, Rate: f.Rate, Order: f.Order})
+				Concurrency: f.Concurrency, Rate: f.Rate, Order: f.Order, NoInline: f.Inline != nil && !*f.Inline})
 		}
 	}
 	return ds

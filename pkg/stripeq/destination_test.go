@@ -2,6 +2,7 @@ package stripeq
 
 import (
 	"encoding/base64"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,8 @@ func TestDestinationConfig(t *testing.T) {
 		{"a bad timeout", with("DESTINATION_TIMEOUT", "soon"), "DESTINATION_TIMEOUT", ""},
 		{"ordered by customer", with("DESTINATION_ORDER", "customer"), "", ""},
 		{"ordered by something else", with("DESTINATION_ORDER", "invoice"), "DESTINATION_ORDER", ""},
+		{"never inline", with("DESTINATION_INLINE", "false"), "", ""},
+		{"inline, not a bool", with("DESTINATION_INLINE", "off"), "DESTINATION_INLINE", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,5 +77,36 @@ func TestDestinationConfig(t *testing.T) {
 				t.Errorf("warnings %q, want one naming %q", w, tt.wantWarn)
 			}
 		})
+	}
+}
+
+// TestDestinationInlineSetting: DESTINATION_INLINE=false, and "inline":
+// false in DESTINATIONS_FILE, make every delivery of that destination a
+// task; unset, inline is allowed.
+func TestDestinationInlineSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "d.json")
+	os.WriteFile(file, []byte(`[{"name":"tasks","url":"https://127.0.0.1:9/t","secret":"`+testDestSecret+`","inline":false},
+		{"name":"either","url":"https://127.0.0.1:9/e","secret":"`+testDestSecret+`"}]`), 0o600)
+	for _, tt := range []struct {
+		inline string
+		want   map[string]bool // NoInline by name
+	}{
+		{"", map[string]bool{"default": false, "tasks": true, "either": false}},
+		{"false", map[string]bool{"default": true, "tasks": true, "either": false}},
+		{"true", map[string]bool{"default": false, "tasks": true, "either": false}},
+	} {
+		env := map[string]string{"DESTINATION_URL": "http://127.0.0.1:9/hook", "DESTINATION_SECRET": testDestSecret,
+			"DESTINATIONS_FILE": file, "DESTINATION_INLINE": tt.inline}
+		cfg, _, err := loadConfig(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, d := range cfg.Destinations {
+			got[d.Name] = d.config().NoInline
+		}
+		if !maps.Equal(got, tt.want) {
+			t.Errorf("DESTINATION_INLINE=%q: NoInline %v, want %v", tt.inline, got, tt.want)
+		}
 	}
 }

@@ -26,6 +26,7 @@ type Config struct {
 	Concurrency int           // if zero, DefaultConcurrency
 	Rate        float64       // if zero, unlimited
 	Order       string        // OrderCustomer, or "" for none
+	NoInline    bool          // every delivery a task (see inline.go)
 }
 
 // OrderCustomer is the Order that orders each customer's deliveries.

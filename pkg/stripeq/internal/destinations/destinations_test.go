@@ -192,3 +192,34 @@ func TestWriteAttempt(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineOK: a healthy destination is delivered to inline, unless its
+// DESTINATION_INLINE is false, it orders a customer's deliveries, or it
+// is not healthy (never answered, or its last POST failed or was slow).
+func TestInlineOK(t *testing.T) {
+	task := asynq.NewTaskWithHeaders("stripe:invoice.paid", nil, map[string]string{stripetask.HeaderCustomer: "cus_1"})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	for _, tt := range []struct {
+		name   string
+		c      Config
+		health []delivery.Attempt // POSTs before; Status 200 succeeded
+		want   bool
+	}{
+		{"healthy", Config{Name: "a"}, []delivery.Attempt{{Status: 200, LatencyMS: 3}}, true},
+		{"DESTINATION_INLINE=false", Config{Name: "a", NoInline: true}, []delivery.Attempt{{Status: 200, LatencyMS: 3}}, false},
+		{"ordered by customer", Config{Name: "a", Order: OrderCustomer}, []delivery.Attempt{{Status: 200, LatencyMS: 3}}, false},
+		{"never answered", Config{Name: "a"}, nil, false},
+		{"last POST failed", Config{Name: "a"}, []delivery.Attempt{{Status: 200, LatencyMS: 3}, {Status: 503, LatencyMS: 3}}, false},
+		{"last POST slow", Config{Name: "a"}, []delivery.Attempt{{Status: 200, LatencyMS: InlineTimeout.Milliseconds()}}, false},
+	} {
+		d := newDestination(tt.c, false, rdb, slog.New(slog.DiscardHandler))
+		for _, a := range tt.health {
+			d.health(a, a.Status == 200)
+		}
+		r := &Runner{Destinations: []Config{tt.c}, dests: map[string]*destination{tt.c.Name: d}}
+		if got := r.inlineOK(context.Background(), task, tt.c); got != tt.want {
+			t.Errorf("%s: inlineOK = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

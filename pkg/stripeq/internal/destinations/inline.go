@@ -26,6 +26,7 @@ import (
 // The POST is inline only when all of these hold, else the delivery is a
 // task as before:
 //
+//   - the destination allows it (DESTINATION_INLINE, true by default);
 //   - the destination is healthy: its last POST from this process
 //     succeeded (2xx) within InlineFresh and took under half of
 //     InlineTimeout;
@@ -72,7 +73,7 @@ func (d *destination) healthy() bool { return time.Now().UnixNano() < d.healthyU
 // inline, before its handlers run (see the conditions above).
 func (r *Runner) inlineOK(ctx context.Context, t *asynq.Task, c Config) bool {
 	d := r.dests[c.Name]
-	if d == nil || !d.healthy() || d.orderKey(t) != "" {
+	if c.NoInline || d == nil || !d.healthy() || d.orderKey(t) != "" {
 		return false
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
