@@ -3,8 +3,9 @@
 // delivery task per (event execution, destination) in the destination's
 // own queue, processed by an asynq server of its own in every worker
 // process; or, while the destination is healthy, the same delivery made
-// in the event's own task and stored as that task, completed (inline.go). Part of pkg/stripeq's engine: internal, no compatibility
-// promise; stripeq.Destination is its public configuration.
+// in the event's own task and stored as that task, completed (inline.go).
+// Part of pkg/stripeq's engine: internal, no compatibility promise;
+// stripeq.Destination is its public configuration.
 package destinations
 
 import (
