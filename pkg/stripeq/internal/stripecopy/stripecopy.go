@@ -116,11 +116,9 @@ func (l Logger) Debugf(format string, v ...any) {
 	}
 }
 
-func (l Logger) Infof(format string, v ...any) {
-	if l.Log.Enabled(context.Background(), slog.LevelDebug) {
-		l.Log.Debug("stripe: " + redactedf(format, v))
-	}
-}
+// Infof logs at debug level, as Debugf: stripe-go's info lines are one per
+// request.
+func (l Logger) Infof(format string, v ...any) { l.Debugf(format, v...) }
 
 func (l Logger) Warnf(format string, v ...any)  { l.Log.Warn("stripe: " + redactedf(format, v)) }
 func (l Logger) Errorf(format string, v ...any) { l.Log.Warn("stripe: " + redactedf(format, v)) }
