@@ -74,10 +74,11 @@ func decodeCopy[O any](raw []byte, eventType string, e *event[O]) error {
 // decodeEvent decodes raw, an event of type eventType, into e, a new
 // value, with stripetask.UnmarshalNew (Unmarshal's result): names match
 // exactly and a duplicate name is an error, as in the api, so the handler
-// reads the customer the api wrote in the task's headers. A data.object whose fields do not decode returns
-// an error that says so, naming the field by its JSON pointer ("decode
-// data.object of charge.failed: … within \"/data/object/amount\""); any
-// other failure wraps stripetask.ErrMalformed.
+// reads the customer the api wrote in the task's headers. A data.object
+// whose fields do not decode returns an error that says so, naming the
+// field by its JSON pointer ("decode data.object of charge.failed: …
+// within \"/data/object/amount\""); any other failure wraps
+// stripetask.ErrMalformed.
 func decodeEvent[O any](raw []byte, eventType string, e *event[O]) error {
 	err := stripetask.UnmarshalNew(raw, e)
 	if err == nil {
