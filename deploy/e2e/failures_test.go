@@ -245,6 +245,11 @@ func checkEveryFailureKept(t *testing.T, rdb redis.UniversalClient, queues []str
 		t.Errorf("the audit log's newest entries: %+v; want the job's end (%d re-run), then its start", audit.Entries, n)
 	}
 	// Each ran and failed again: kept anew, every one still listed.
+	defer func() {
+		if t.Failed() { // what the Console said last, to tell a stuck count from a slow one
+			t.Logf("the Console's last answer: total %d, counts %v", l.Total, l.Counts)
+		}
+	}()
 	poll.Until(t, 120*time.Second, "re-run failures kept again", func() bool {
 		dash(t, "GET", dashURL+"/api/executions?state=failed&limit=1", &l)
 		var busy int
