@@ -276,6 +276,88 @@ func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m s
 	return p.ZAddNX(ctx, keyspace.IndexAll(ix.queue), z)
 }
 
+// Entry is one execution to index: task ID, its metadata and when it was
+// received.
+type Entry struct {
+	ID   string
+	Meta stripetask.Metadata
+	At   time.Time
+}
+
+// AddEntriesTo queues on p the writes of [Index.AddTo] for every entry,
+// merged by key: one ZADD per set that several entries share (the all
+// set, a type's, a customer's), one SADD per values set and one HSET of
+// the keys hash, so that a batch costs Redis fewer commands than its
+// entries one by one, and leaves the same index. The all set is written
+// last, as AddTo does. It returns, for each entry, the command whose error
+// tells whether its entry is complete (entries share it), or nil for an
+// entry with an empty ID or type, which queues nothing.
+func (ix *Index) AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []Entry) []redis.Cmder {
+	out := make([]redis.Cmder, len(entries))
+	var (
+		sets   = map[string][]redis.Z{} // key suffix → members, in entry order
+		order  []string                 // suffixes in first-seen order
+		values = map[string][]any{}     // values key → values, first seen once
+		seen   = map[string]bool{}      // values key + "\x00" + value
+		vorder []string
+		keys   []any     // the keys hash's field, value pairs
+		all    []redis.Z // the all set's members
+	)
+	value := func(key, v string) {
+		if seen[key+"\x00"+v] {
+			return
+		}
+		seen[key+"\x00"+v] = true
+		if _, ok := values[key]; !ok {
+			vorder = append(vorder, key)
+		}
+		values[key] = append(values[key], v)
+	}
+	ids := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if e.ID == "" || e.Meta.Type == "" || ids[e.ID] {
+			// An ID again: its metadata never changes, and its first
+			// time is kept, as ZADD NX keeps it (miniredis would not,
+			// within one command).
+			continue
+		}
+		ids[e.ID] = true
+		sufs := suffixes(e.Meta, ix.implicit(ctx, e.Meta))
+		z := redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}
+		for _, s := range sufs {
+			if _, ok := sets[s]; !ok {
+				order = append(order, s)
+			}
+			sets[s] = append(sets[s], z)
+		}
+		value(keyspace.IndexValues(ix.queue, FieldType), e.Meta.Type)
+		value(keyspace.IndexValues(ix.queue, FieldAPIVersion), e.Meta.APIVersion)
+		if e.Meta.Account != "" {
+			value(keyspace.IndexValues(ix.queue, FieldAccount), e.Meta.Account)
+		}
+		keys = append(keys, e.ID, joinKeys(sufs))
+		all = append(all, z)
+	}
+	if len(ids) == 0 {
+		return out
+	}
+	for _, s := range order {
+		p.ZAddNX(ctx, ix.pre+s, sets[s]...)
+	}
+	// The values sets after the sets, as in AddTo.
+	for _, k := range vorder {
+		p.SAdd(ctx, k, values[k]...)
+	}
+	p.HSet(ctx, keyspace.IndexKeys(ix.queue), keys...)
+	last := p.ZAddNX(ctx, keyspace.IndexAll(ix.queue), all...)
+	for i, e := range entries {
+		if e.ID != "" && e.Meta.Type != "" {
+			out[i] = last
+		}
+	}
+	return out
+}
+
 // joinKeys encodes the index keys of one entry (suffixes, and reruns:)
 // for the keys hash: "=" then, for each key, a tag naming its family, the
 // length of its value in decimal, ":" and the value:

@@ -81,6 +81,34 @@ func (s *Shards) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 	return s.For(id).AddTo(ctx, p, id, m, t)
 }
 
+// AddEntriesTo is [Index.AddEntriesTo] with each entry in its shard: one
+// merged batch per shard.
+func (s *Shards) AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []Entry) []redis.Cmder {
+	if len(s.indexes) == 1 {
+		return s.indexes[0].AddEntriesTo(ctx, p, entries)
+	}
+	out := make([]redis.Cmder, len(entries))
+	byShard := make(map[*Index][]int, len(s.indexes))
+	for i, e := range entries {
+		ix := s.For(e.ID)
+		byShard[ix] = append(byShard[ix], i)
+	}
+	for _, ix := range s.indexes {
+		at := byShard[ix]
+		if len(at) == 0 {
+			continue
+		}
+		part := make([]Entry, len(at))
+		for j, i := range at {
+			part[j] = entries[i]
+		}
+		for j, c := range ix.AddEntriesTo(ctx, p, part) {
+			out[at[j]] = c
+		}
+	}
+	return out
+}
+
 // SetMaxExamined is [Index.SetMaxExamined] for every shard.
 func (s *Shards) SetMaxExamined(n int) {
 	for _, ix := range s.indexes {

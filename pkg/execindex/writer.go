@@ -25,18 +25,27 @@ type Adder interface {
 	AddTo(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time) redis.Cmder
 }
 
+// EntriesAdder is an [Adder] that also merges a batch of entries' writes
+// ([Index.AddEntriesTo]); [*Shards] and [*Index] are ones. A Writer of one
+// sends each batch merged.
+type EntriesAdder interface {
+	Adder
+	AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []Entry) []redis.Cmder
+}
+
 // Writer adds index entries in the background, so that the api answers a
 // delivery without waiting for them: an entry is only for the Console, and
 // the dashboard's reconcile ([Shards.Reconcile]) indexes any task whose
 // entry is missing. Entries queued while a pipeline is under way go
 // together in the next one, up to 256, so a busy api sends few, large
-// pipelines. It is safe for concurrent use.
+// pipelines, their writes merged by key when ix is an [EntriesAdder]. It
+// is safe for concurrent use.
 type Writer struct {
 	rdb redis.UniversalClient
 	ix  Adder
 	log *slog.Logger
 
-	queue   chan entry
+	queue   chan Entry
 	mu      sync.Mutex // guards waiters
 	waiters []chan struct{}
 	dropped atomic.Int64
@@ -46,16 +55,10 @@ type Writer struct {
 	done    chan struct{} // closed when run returns
 }
 
-type entry struct {
-	id string
-	m  stripetask.Metadata
-	t  time.Time
-}
-
 // NewWriter starts a Writer of ix's entries on rdb. Stop it with
 // [Writer.Close].
 func NewWriter(rdb redis.UniversalClient, ix Adder, log *slog.Logger) *Writer {
-	w := &Writer{rdb: rdb, ix: ix, log: log, queue: make(chan entry, WriterQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{rdb: rdb, ix: ix, log: log, queue: make(chan Entry, WriterQueue), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -70,7 +73,7 @@ func (w *Writer) Add(id string, m stripetask.Metadata, t time.Time) {
 		return
 	}
 	select {
-	case w.queue <- entry{id, m, t}:
+	case w.queue <- Entry{id, m, t}:
 	default:
 		if w.dropped.Add(1)%1000 == 1 {
 			w.log.Warn("Console index queue full; entries left for the dashboard's reconcile", "dropped_so_far", w.dropped.Load())
@@ -90,7 +93,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.waiters = append(w.waiters, ch)
 	w.mu.Unlock()
 	select { // wake the loop if it waits for entries
-	case w.queue <- entry{}:
+	case w.queue <- Entry{}:
 	default:
 	}
 	select {
@@ -115,9 +118,9 @@ func (w *Writer) Close(ctx context.Context) error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	batch := make([]entry, 0, writerBatch)
+	batch := make([]Entry, 0, writerBatch)
 	for {
-		var e entry
+		var e Entry
 		select {
 		case e = <-w.queue:
 		case <-w.stop:
@@ -167,16 +170,24 @@ func (w *Writer) release() {
 
 // write sends one batch as one pipeline. An entry that fails is counted
 // and logged once per batch; reconcile indexes its task later.
-func (w *Writer) write(batch []entry) {
+func (w *Writer) write(batch []Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmds := make([]redis.Cmder, 0, len(batch))
 	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if ea, ok := w.ix.(EntriesAdder); ok {
+			for _, c := range ea.AddEntriesTo(ctx, p, batch) { // a Flush's wake-up has no ID: nil
+				if c != nil {
+					cmds = append(cmds, c)
+				}
+			}
+			return nil
+		}
 		for _, e := range batch {
-			if e.id == "" {
+			if e.ID == "" {
 				continue // a Flush's wake-up
 			}
-			if c := w.ix.AddTo(ctx, p, e.id, e.m, e.t); c != nil {
+			if c := w.ix.AddTo(ctx, p, e.ID, e.Meta, e.At); c != nil {
 				cmds = append(cmds, c)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +98,119 @@ func TestWriterRedisDown(t *testing.T) {
 	if got := db.ZScore(context.Background(), execindex.KeyPrefix("stripe")+"all", "evt_up").Err(); got != nil {
 		t.Errorf("evt_up not indexed after Redis came back: %v", got)
 	}
+}
+
+// TestAddEntriesLikeAddTo indexes the same entries one by one with AddTo
+// in queue "one" and merged with AddEntriesTo in queue "all": every key of
+// the two indexes holds the same, with fewer commands for the merged
+// batch. The entries share types, customers and values, repeat an ID
+// (its first time is kept), and include one with no type (not indexed).
+// It runs on Redis and on miniredis.
+func TestAddEntriesLikeAddTo(t *testing.T) {
+	t0 := time.UnixMilli(1_760_000_000_000)
+	md := func(id, typ, cus string, live bool, version string, refs ...string) stripetask.Metadata {
+		return stripetask.Metadata{ID: id, Type: typ, Customer: cus, Livemode: live, APIVersion: version, Refs: refs, Created: 1}
+	}
+	entries := []execindex.Entry{
+		{ID: "evt_1", Meta: md("evt_1", "invoice.paid", "cus_a", false, "2023-10-16", "in_1", "sub_1"), At: t0},
+		{ID: "evt_2", Meta: md("evt_2", "invoice.paid", "cus_a", false, "2023-10-16", "in_2", "sub_1"), At: t0.Add(time.Millisecond)},
+		{ID: "evt_3", Meta: md("evt_3", "charge.failed", "cus_b", true, "2026-08-26.dahlia", "ch_3", "a@example.com"), At: t0.Add(2 * time.Millisecond)},
+		{ID: "evt_4", Meta: stripetask.Metadata{ID: "evt_4", Type: "customer.updated", Customer: "cus_a", ObjectID: "cus_a", Account: "acct_1", APIVersion: "2023-10-16", Source: "recovery"}, At: t0.Add(3 * time.Millisecond)},
+		{ID: "evt_2", Meta: md("evt_2", "invoice.paid", "cus_a", false, "2023-10-16", "in_2", "sub_1"), At: t0.Add(9 * time.Millisecond)},
+		{ID: "evt_5", Meta: stripetask.Metadata{ID: "evt_5"}, At: t0},
+		{ID: "evt_6", Meta: md("evt_6", "charge.failed", "", false, "2023-10-16", "ch_6"), At: t0.Add(4 * time.Millisecond)},
+	}
+	for name, rdb := range redisAndMiniredis(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			one, all := execindex.New(rdb, "one"), execindex.New(rdb, "all")
+			var oneByOne int
+			for _, e := range entries {
+				p := rdb.Pipeline()
+				c := one.AddTo(ctx, p, e.ID, e.Meta, e.At)
+				oneByOne += p.Len()
+				if _, err := p.Exec(ctx); err != nil && c != nil {
+					t.Fatal(err)
+				}
+			}
+			p := rdb.Pipeline()
+			cmds := all.AddEntriesTo(ctx, p, entries)
+			merged := p.Len()
+			if _, err := p.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range cmds {
+				if (c == nil) != (entries[i].Meta.Type == "") || (c != nil && c.Err() != nil) {
+					t.Errorf("entry %d (%s): command %v", i, entries[i].ID, c)
+				}
+			}
+			if got, want := dumpIndex(t, rdb, "all"), dumpIndex(t, rdb, "one"); !slices.Equal(got, want) {
+				t.Errorf("merged index:\n%s\nwant, as one by one:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if merged >= oneByOne/2 {
+				t.Errorf("merged batch: %d commands, one by one %d; want fewer than half", merged, oneByOne)
+			}
+			t.Logf("%d entries: %d commands merged, %d one by one", len(entries), merged, oneByOne)
+
+			// Shards: each entry in its shard's index, as AddTo puts it.
+			o := stripetask.Options{Queue: "sone", Shards: 3}
+			sone, sall := execindex.NewShards(rdb, o), execindex.NewShards(rdb, stripetask.Options{Queue: "sall", Shards: 3})
+			for _, e := range entries {
+				p := rdb.Pipeline()
+				sone.AddTo(ctx, p, e.ID, e.Meta, e.At)
+				p.Exec(ctx)
+			}
+			p = rdb.Pipeline()
+			sall.AddEntriesTo(ctx, p, entries)
+			if _, err := p.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			used := 0
+			for i, q := range sone.Queues() {
+				got, want := dumpIndex(t, rdb, sall.Queues()[i]), dumpIndex(t, rdb, q)
+				if !slices.Equal(got, want) {
+					t.Errorf("shard %d merged:\n%s\nwant:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				if len(want) > 0 {
+					used++
+				}
+			}
+			if used < 2 {
+				t.Errorf("the entries fell in %d shard(s); the test wants them spread", used)
+			}
+		})
+	}
+}
+
+// dumpIndex returns every key of queue's index with its contents, the
+// queue's name replaced by Q, sorted.
+func dumpIndex(t *testing.T, rdb redis.UniversalClient, queue string) []string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, execindex.KeyPrefix(queue)+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		var v any
+		switch rdb.Type(ctx, k).Val() {
+		case "zset":
+			v = rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
+		case "set":
+			v = sorted(rdb.SMembers(ctx, k).Val())
+		case "hash":
+			h := rdb.HGetAll(ctx, k).Val()
+			var fields []string
+			for f, x := range h {
+				fields = append(fields, f+"="+x)
+			}
+			v = sorted(fields)
+		default:
+			v = "type " + rdb.Type(ctx, k).Val()
+		}
+		out = append(out, fmt.Sprintf("%s %v", strings.Replace(k, "{"+queue+"}", "{Q}", 1), v))
+	}
+	slices.Sort(out)
+	return out
 }
