@@ -462,21 +462,46 @@ func (s *Store) Resolve(ctx context.Context, queue, id string) error {
 	return nil
 }
 
-// Reopen forgets task id's kept failure because asynq runs the task again
-// (an operator's "run now" of an archived task), and moves its attempts
-// back into the task's attempt history, so the history goes on with the
-// new attempts. It is not an error when nothing is kept.
-func (s *Store) Reopen(ctx context.Context, queue, id string) error {
+// KeptAt returns when task id's kept failure failed for good
+// (Record.FailedAt, to the millisecond), and false when none is kept.
+// [Store.Reopen] takes it to tell that failure from one kept later.
+func (s *Store) KeptAt(ctx context.Context, queue, id string) (time.Time, bool, error) {
+	v, err := s.rdb.HGet(ctx, RecordKey(queue, id), "failed").Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("failures: kept %s: %w", id, err)
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("failures: kept %s: failed time %q: %w", id, v, err)
+	}
+	return time.UnixMilli(ms), true, nil
+}
+
+// Reopen forgets task id's kept failure that failed at failed, because
+// asynq runs the task again (an operator's "run now" of an archived task),
+// and moves its attempts back into the task's attempt history, so the
+// history goes on with the new attempts. failed is what [Store.KeptAt]
+// read before the task was run: once it runs, a worker may fail it again
+// and keep that failure (with the earlier attempts) before Reopen is
+// called, and that failure stays. It is not an error when the failure is
+// no longer kept, or another is.
+func (s *Store) Reopen(ctx context.Context, queue, id string, failed time.Time) error {
 	err := reopenScript.Run(ctx, s.rdb, []string{AllKey(queue), RecordKey(queue, id), attemptsKey(queue, id)},
-		id, MaxAttempts, attemptsTTL.Milliseconds()).Err()
+		id, MaxAttempts, attemptsTTL.Milliseconds(), failed.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("failures: reopen %s: %w", id, err)
 	}
 	return nil
 }
 
-// reopenScript: KEYS all, record, attempts; ARGV id, max attempts, TTL ms.
+// reopenScript: KEYS all, record, attempts; ARGV id, max attempts, TTL ms,
+// failed ms of the failure to reopen. Returns 1 when it reopened it, 0
+// when that failure is not the one kept.
 var reopenScript = redis.NewScript(`
+if redis.call("HGET", KEYS[2], "failed") ~= ARGV[4] then return 0 end
 local old = redis.call("HGET", KEYS[2], "attempts")
 if old then
   local prev = cjson.decode(old)

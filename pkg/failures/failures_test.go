@@ -2,6 +2,7 @@ package failures_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -68,7 +69,11 @@ func TestAttemptsReadBothPlaces(t *testing.T) {
 			if err := s.Keep(t.Context(), failures.Record{ID: id, Queue: q, TaskType: "stripe:invoice.paid", FailedAt: failed.At, Err: failed.Error}, failed); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Reopen(t.Context(), q, id); err != nil {
+			at, kept, err := s.KeptAt(t.Context(), q, id)
+			if err != nil || !kept {
+				t.Fatalf("KeptAt: %v, %v", kept, err)
+			}
+			if err := s.Reopen(t.Context(), q, id, at); err != nil {
 				t.Fatal(err)
 			}
 			complete(t, s, id, later, nil, false)
@@ -145,6 +150,62 @@ func TestResolveForgetsBothPlaces(t *testing.T) {
 	}
 	if db.Client.HGet(t.Context(), task, "msg").Val() != "x" {
 		t.Errorf("Resolve touched asynq's own fields")
+	}
+}
+
+// TestReopenLeavesALaterFailure: a "run now" reopens the failure kept
+// before it ran. When the run fails again and is kept before Reopen is
+// called (the worker was quicker than the Console), that failure stays
+// kept, with every attempt.
+func TestReopenLeavesALaterFailure(t *testing.T) {
+	const q, id = "stripe", "evt_1"
+	t0 := time.Now().Add(-time.Hour).UTC()
+	attempt := func(at time.Time, err string) failures.Attempt {
+		return failures.Attempt{At: at, Start: at.Add(-time.Millisecond), MS: 1, Worker: "w:1", Error: err}
+	}
+	keep := func(t *testing.T, s *failures.Store, a failures.Attempt) {
+		t.Helper()
+		if err := s.Keep(t.Context(), failures.Record{ID: id, Queue: q, TaskType: "stripe:customer.updated", FailedAt: a.At, Err: a.Error}, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name      string
+		failAgain bool // the run fails and is kept before Reopen
+		wantKept  int  // attempts of the kept failure; 0: none kept
+		wantList  int  // attempts in the task's history list
+	}{
+		{"the run has not failed yet", false, 0, 1},
+		{"the run failed again first", true, 2, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := redistest.New(t)
+			s := failures.New(db.Client, 0)
+			keep(t, s, attempt(t0, "first"))
+			at, kept, err := s.KeptAt(t.Context(), q, id)
+			if err != nil || !kept || !at.Equal(t0.Truncate(time.Millisecond)) {
+				t.Fatalf("KeptAt = %v, %v, %v; want %v", at, kept, err, t0)
+			}
+			if tt.failAgain {
+				keep(t, s, attempt(t0.Add(time.Minute), "again"))
+			}
+			if err := s.Reopen(t.Context(), q, id, at); err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Get(t.Context(), q, id)
+			switch {
+			case tt.wantKept == 0 && !errors.Is(err, failures.ErrNotKept):
+				t.Errorf("the reopened failure is still kept: %+v, %v", r, err)
+			case tt.wantKept > 0 && (err != nil || len(r.Attempts) != tt.wantKept || r.Err != "again"):
+				t.Errorf("the failure kept after the run: %+v, %v; want it kept with %d attempts", r, err, tt.wantKept)
+			}
+			if n, _ := s.Count(t.Context(), q); n != int64(min(tt.wantKept, 1)) {
+				t.Errorf("Count = %d", n)
+			}
+			if n := db.Client.LLen(t.Context(), failures.KeyPrefix(q)+"att:"+id).Val(); n != int64(tt.wantList) {
+				t.Errorf("history list holds %d attempts, want %d", n, tt.wantList)
+			}
+		})
 	}
 }
 

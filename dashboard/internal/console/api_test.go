@@ -633,6 +633,49 @@ func TestRunKeepsAttempts(t *testing.T) {
 	}
 }
 
+// failsAgainAtOnce is an inspector whose RunTask lets fail run at once,
+// as a worker that takes the task, fails it and keeps the failure before
+// the Console's next command.
+type failsAgainAtOnce struct {
+	inspector
+	fail func(queue, id string)
+}
+
+func (f failsAgainAtOnce) RunTask(queue, id string) error {
+	if err := f.inspector.RunTask(queue, id); err != nil {
+		return err
+	}
+	f.fail(queue, id)
+	return nil
+}
+
+// TestRunFailingAgainAtOnceStaysKept: when the run of an archived
+// execution fails again, and is kept, before the Console has reopened the
+// failure it ran, the new failure stays kept, with both attempts: it must
+// outlive asynq's trimming of its archive.
+func TestRunFailingAgainAtOnceStaysKept(t *testing.T) {
+	b := setup(t, seeds[:1]) // evt_01, archived
+	store := failures.New(b.db.Client, 0)
+	keep := func(at time.Time, msg string) {
+		r := failures.Record{ID: "evt_01", Queue: "stripe", TaskType: "stripe:invoice.payment_failed", FailedAt: at, MaxRetry: 7, Err: msg}
+		if err := store.Keep(t.Context(), r, failures.Attempt{At: at, Start: at.Add(-time.Second), MS: 1000, Worker: "w:1", Error: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep(time.Now().Add(-time.Minute).UTC(), "skip retry for the task: boom")
+	b.srv.tasks = failsAgainAtOnce{b.srv.tasks, func(string, string) { keep(time.Now().UTC(), "skip retry for the task: boom again") }}
+	if rec := b.op(t, "POST", "/api/executions/evt_01/rerun"); rec.Code != 200 {
+		t.Fatalf("run: %d %s", rec.Code, rec.Body.String())
+	}
+	r, err := store.Get(t.Context(), "stripe", "evt_01")
+	if err != nil || r.Err != "skip retry for the task: boom again" || len(r.Attempts) != 2 {
+		t.Fatalf("the failure of the run: %+v, %v; want it kept, with both attempts", r, err)
+	}
+	if n, _ := store.Count(t.Context(), "stripe"); n != 1 {
+		t.Errorf("%d failures kept, want 1", n)
+	}
+}
+
 // TestAPIRerunSelected: the executions ticked in the list are re-run each
 // as its own re-run would (run now, copied, or skipped), in one audited
 // action; viewers may not, and the body is checked.

@@ -650,12 +650,22 @@ func (s *server) rerunTask(ctx context.Context, id string) (rerunResult, error) 
 	}
 	switch info.State {
 	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
+		// The failure kept now is the one the run reopens. It is read
+		// before the run: a worker may take the task, fail it again and
+		// keep that failure before Reopen below, which then leaves it.
+		var keptAt time.Time
+		kept := false
+		if info.State == asynq.TaskStateArchived {
+			if keptAt, kept, err = s.failures.KeptAt(ctx, info.Queue, id); err != nil {
+				return rerunResult{}, err
+			}
+		}
 		if err := s.tasks.RunTask(info.Queue, id); err != nil {
 			return rerunResult{}, fmt.Errorf("run %s: %w", id, err)
 		}
-		if info.State == asynq.TaskStateArchived {
+		if kept {
 			// Its attempts go on in its history.
-			if err := s.failures.Reopen(ctx, info.Queue, id); err != nil {
+			if err := s.failures.Reopen(ctx, info.Queue, id, keptAt); err != nil {
 				return rerunResult{}, err
 			}
 		}
