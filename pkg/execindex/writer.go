@@ -19,6 +19,13 @@ const WriterQueue = 10_000
 // writerBatch is the most entries a Writer sends in one pipeline.
 const writerBatch = 256
 
+// WriterLinger is how long a [Writer] waits for more entries to join a
+// batch before it sends it, unless a Flush or Close waits for it: a busy
+// api then sends fewer, larger pipelines, whose writes merge by key
+// ([Index.AddEntriesTo]), and the Console sees an entry at most this much
+// later.
+const WriterLinger = 5 * time.Millisecond
+
 // Adder queues the writes of index entries on a pipeline; [*Shards] and
 // [*Index] are ones.
 type Adder interface {
@@ -38,8 +45,8 @@ type EntriesAdder interface {
 // the dashboard's reconcile ([Shards.Reconcile]) indexes any task whose
 // entry is missing. Entries queued while a pipeline is under way go
 // together in the next one, up to 256, so a busy api sends few, large
-// pipelines, their writes merged by key when ix is an [EntriesAdder]. It
-// is safe for concurrent use.
+// pipelines, their writes merged by key when ix is an [EntriesAdder]; a
+// batch waits up to [WriterLinger] to fill. It is safe for concurrent use.
 type Writer struct {
 	rdb redis.UniversalClient
 	ix  Adder
@@ -119,6 +126,8 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]Entry, 0, writerBatch)
+	linger := time.NewTimer(WriterLinger)
+	linger.Stop()
 	for {
 		var e Entry
 		select {
@@ -143,6 +152,9 @@ func (w *Writer) run() {
 				break fill
 			}
 		}
+		if len(waiters) == 0 {
+			batch, waiters = w.linger(batch, linger)
+		}
 		w.write(batch)
 		if len(batch) == writerBatch && len(w.queue) > 0 {
 			// The queue may still hold entries added before these
@@ -156,6 +168,33 @@ func (w *Writer) run() {
 			close(ch)
 		}
 	}
+}
+
+// linger adds to batch the entries queued within WriterLinger (t, stopped,
+// is its timer), up to writerBatch. A Flush's wake-up ends the wait: batch
+// then holds every entry added before the Flush, and linger returns the
+// waiters registered since the batch began. Close ends it too.
+func (w *Writer) linger(batch []Entry, t *time.Timer) ([]Entry, []chan struct{}) {
+	t.Reset(WriterLinger)
+	defer t.Stop()
+	for len(batch) < writerBatch {
+		select {
+		case e := <-w.queue:
+			batch = append(batch, e)
+			if e.ID == "" {
+				w.mu.Lock()
+				waiters := w.waiters
+				w.waiters = nil
+				w.mu.Unlock()
+				return batch, waiters
+			}
+		case <-t.C:
+			return batch, nil
+		case <-w.stop:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 // release wakes the waiters left when the Writer stops.

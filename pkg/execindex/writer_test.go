@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +214,65 @@ func dumpIndex(t *testing.T, rdb redis.UniversalClient, queue string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// pipelineCounter is a go-redis hook that counts pipelines sent.
+type pipelineCounter struct{ n atomic.Int64 }
+
+func (c *pipelineCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return next
+}
+func (c *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestWriterLingers adds entries a millisecond apart: each batch waits
+// WriterLinger for more, so the Writer sends at most one pipeline per
+// WriterLinger of the adding (not one per entry), and every entry is
+// written without a Flush.
+func TestWriterLingers(t *testing.T) {
+	db := redistest.New(t)
+	opt, err := redis.ParseURL(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	var count pipelineCounter
+	rdb.AddHook(&count)
+	w := execindex.NewWriter(rdb, execindex.New(rdb, "stripe"), slog.New(slog.DiscardHandler))
+	defer w.Close(context.Background())
+	const n = 40
+	start := time.Now()
+	for i := range n {
+		id := fmt.Sprintf("evt_linger_%02d", i)
+		w.Add(id, stripetask.Metadata{ID: id, Type: "invoice.paid", APIVersion: "2023-10-16", Created: 1}, time.Now())
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	// Each batch waits WriterLinger from its first entry before it is
+	// sent, so batches begun while adding are at most took/WriterLinger
+	// + 1; one more may follow, and one pipeline reads the index's
+	// implicit values.
+	bound := int64(took/execindex.WriterLinger) + 3
+	if bound >= n/2 {
+		t.Skipf("adding %d entries took %v on this machine: too slow to tell batches from entries", n, took)
+	}
+	all := execindex.KeyPrefix("stripe") + "all"
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Client.ZCard(context.Background(), all).Val() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d entries written 10 s after the last Add, without a Flush", db.Client.ZCard(context.Background(), all).Val(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := count.n.Load()
+	t.Logf("%d entries added over %v: %d pipelines (at most %d)", n, took.Round(time.Millisecond), got, bound)
+	if got > bound {
+		t.Errorf("%d pipelines for %d entries added over %v; want at most %d", got, n, took, bound)
+	}
 }
