@@ -183,7 +183,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 	n := int(opt.maxRate*(opt.warmup+opt.ingestDur).Seconds()) + 1000
 	n = max(n, int(opt.rate*opt.e2eDur.Seconds())+100, opt.drainEvents, int(opt.latRate*opt.latDur.Seconds())+100)
-	b.corpus = newCorpus(n, 0, b.secret)
+	// About ten events per customer, each with its own subscription,
+	// invoice, charge…, as a real account's: the index's customer and ref
+	// sets and the worker's records are then many small ones, not one
+	// shared by every event.
+	b.corpus = newCorpus(n, max(1, n/10), b.secret)
 	fmt.Fprintf(out, "redis-server %s; %d unique events of %s, %.0f bytes on average\n",
 		b.redis.Addr, n, strings.Join(mix, ", "), b.corpus.meanBody())
 	if opt.wants("ingest") {
