@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,20 +215,6 @@ func dumpIndex(t *testing.T, rdb redis.UniversalClient, queue string) []string {
 	return out
 }
 
-// pipelineCounter is a go-redis hook that counts pipelines sent.
-type pipelineCounter struct{ n atomic.Int64 }
-
-func (c *pipelineCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return next
-}
-func (c *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 // TestWriterLingers adds entries a millisecond apart: each batch waits
 // WriterLinger for more, so the Writer sends at most one pipeline per
 // WriterLinger of the adding (not one per entry), and every entry is
@@ -242,7 +227,7 @@ func TestWriterLingers(t *testing.T) {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	var count pipelineCounter
+	var count redistest.PipelineCounter
 	rdb.AddHook(&count)
 	w := execindex.NewWriter(rdb, execindex.New(rdb, "stripe"), slog.New(slog.DiscardHandler))
 	defer w.Close(context.Background())
@@ -270,7 +255,7 @@ func TestWriterLingers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	got := count.n.Load()
+	got := count.N()
 	t.Logf("%d entries added over %v: %d pipelines (at most %d)", n, took.Round(time.Millisecond), got, bound)
 	if got > bound {
 		t.Errorf("%d pipelines for %d entries added over %v; want at most %d", got, n, took, bound)

@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,24 +14,12 @@ import (
 	"github.com/stripeq/stripeq/pkg/redistest"
 )
 
-// pipelineCounter counts the pipelines a client sends.
-type pipelineCounter struct{ n atomic.Int64 }
-
-func (*pipelineCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (*pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 // TestConcurrentCallers has 400 callers, 16 at a time, each incrementing its
 // own counter twice in one call: each gets its own results, in order, and
 // the calls share fewer pipelines than there are calls.
 func TestConcurrentCallers(t *testing.T) {
 	db := redistest.New(t)
-	var pipes pipelineCounter
+	var pipes redistest.PipelineCounter
 	opt, err := redis.ParseURL(db.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +53,7 @@ func TestConcurrentCallers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	n := pipes.n.Load()
+	n := pipes.N()
 	t.Logf("%d calls, %d at a time, in %d pipelines", calls, inFlight, n)
 	if n >= calls {
 		t.Errorf("%d pipelines for %d concurrent calls: nothing was grouped", n, calls)
