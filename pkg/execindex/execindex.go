@@ -255,25 +255,7 @@ func (ix *Index) AddTo(ctx context.Context, p redis.Pipeliner, id string, m stri
 }
 
 func (ix *Index) queueAdd(ctx context.Context, p redis.Pipeliner, id string, m stripetask.Metadata, t time.Time, rerunOf string) redis.Cmder {
-	score := float64(t.UnixMilli())
-	sufs := suffixes(m, ix.implicit(ctx, m))
-	if rerunOf != "" {
-		sufs = append(sufs, "reruns:"+rerunOf)
-	}
-	z := redis.Z{Score: score, Member: id}
-	for _, s := range sufs {
-		p.ZAddNX(ctx, ix.pre+s, z)
-	}
-	// The values sets after the sets: Values forgets a value only while
-	// its set is empty (forgetScript), and a type prefix is answered from
-	// the types values:type lists.
-	p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldType), m.Type)
-	p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldAPIVersion), m.APIVersion)
-	if m.Account != "" {
-		p.SAdd(ctx, keyspace.IndexValues(ix.queue, FieldAccount), m.Account)
-	}
-	p.HSet(ctx, keyspace.IndexKeys(ix.queue), id, joinKeys(sufs))
-	return p.ZAddNX(ctx, keyspace.IndexAll(ix.queue), z)
+	return ix.AddEntriesTo(ctx, p, []Entry{{ID: id, Meta: m, At: t, rerunOf: rerunOf}})[0]
 }
 
 // Entry is one execution to index: task ID, its metadata and when it was
@@ -282,14 +264,16 @@ type Entry struct {
 	ID   string
 	Meta stripetask.Metadata
 	At   time.Time
+
+	rerunOf string // AddRerun's original: the entry is in its reruns: set
 }
 
-// AddEntriesTo queues on p the writes of [Index.AddTo] for every entry,
-// merged by key: one ZADD per set that several entries share (the all
+// AddEntriesTo queues on p the writes that index every entry, as
+// [Index.AddTo] does for one, merged by key: one ZADD per set that several entries share (the all
 // set, a type's, a customer's), one SADD per values set and one HSET of
 // the keys hash, so that a batch costs Redis fewer commands than its
 // entries one by one, and leaves the same index. The all set is written
-// last, as AddTo does. It returns, for each entry, the command whose error
+// last (see AddTo). It returns, for each entry, the command whose error
 // tells whether its entry is complete (entries share it), or nil for an
 // entry with an empty ID or type, which queues nothing.
 func (ix *Index) AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []Entry) []redis.Cmder {
@@ -323,6 +307,9 @@ func (ix *Index) AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []
 		}
 		ids[e.ID] = true
 		sufs := suffixes(e.Meta, ix.implicit(ctx, e.Meta))
+		if e.rerunOf != "" {
+			sufs = append(sufs, "reruns:"+e.rerunOf)
+		}
 		z := redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}
 		for _, s := range sufs {
 			if _, ok := sets[s]; !ok {
@@ -344,7 +331,9 @@ func (ix *Index) AddEntriesTo(ctx context.Context, p redis.Pipeliner, entries []
 	for _, s := range order {
 		p.ZAddNX(ctx, ix.pre+s, sets[s]...)
 	}
-	// The values sets after the sets, as in AddTo.
+	// The values sets after the sets: Values forgets a value only while
+	// its set is empty (forgetScript), and a type prefix is answered from
+	// the types values:type lists.
 	for _, k := range vorder {
 		p.SAdd(ctx, k, values[k]...)
 	}

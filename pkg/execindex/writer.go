@@ -80,7 +80,7 @@ func (w *Writer) Add(id string, m stripetask.Metadata, t time.Time) {
 		return
 	}
 	select {
-	case w.queue <- Entry{id, m, t}:
+	case w.queue <- Entry{ID: id, Meta: m, At: t}:
 	default:
 		if w.dropped.Add(1)%1000 == 1 {
 			w.log.Warn("Console index queue full; entries left for the dashboard's reconcile", "dropped_so_far", w.dropped.Load())
